@@ -1,0 +1,1 @@
+"""In-memory fakes of every port, for application tests and the contract suite."""

@@ -1,0 +1,357 @@
+"""In-memory repositories: the same contracts as the Postgres ones (tests/contract)."""
+
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+import msgspec
+
+from adapters.memory.store import JobSummaryRow, MemoryStore
+from application.errors import ConflictError
+from application.ports.repositories import (
+    ApiKey,
+    DayUsage,
+    ModelUsage,
+    OutstandingHold,
+    StoredCredential,
+    UsageReport,
+)
+from domain.access import AccessGroup, ModelAlias
+from domain.calls import LlmCall
+from domain.catalog import Provider
+from domain.ids import ApiKeyId, CallId, JobId, LedgerEntryId, OrganizationId, TeamId
+from domain.jobs import ACTIVE_STATUSES, EMPTY_SUMMARY, CostSummary, Job, JobStatus
+from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, settle
+from domain.money import ZERO
+from domain.organizations import Organization, Team
+
+
+class MemoryOrganizationRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, organization: Organization) -> None:
+        if any(o.slug == organization.slug for o in self._s.organizations.values()):
+            raise ConflictError(f"organization slug '{organization.slug}' is taken")
+        self._s.organizations[organization.id] = organization
+
+    async def get(self, organization_id: OrganizationId) -> Organization | None:
+        return self._s.organizations.get(organization_id)
+
+
+class MemoryTeamRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, team: Team) -> None:
+        self._s.teams[team.id] = team
+        self._s.balances[team.id] = CreditBalance()
+        self._s.ledger[team.id] = []
+
+    async def get(self, team_id: TeamId) -> Team | None:
+        return self._s.teams.get(team_id)
+
+    async def update(self, team: Team) -> None:
+        self._s.teams[team.id] = team
+
+
+class MemoryApiKeyRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, key: ApiKey) -> None:
+        self._s.api_keys[key.id] = key
+
+    async def find_active(self, digest: str) -> ApiKey | None:
+        for key in self._s.api_keys.values():
+            if key.digest == digest and key.revoked_at is None:
+                return key
+        return None
+
+    async def list_for_team(self, team_id: TeamId) -> list[ApiKey]:
+        return sorted((k for k in self._s.api_keys.values() if k.team_id == team_id), key=lambda k: k.created_at)
+
+    async def revoke(self, key_id: ApiKeyId, at: datetime) -> bool:
+        key = self._s.api_keys.get(key_id)
+        if key is None or key.revoked_at is not None:
+            return False
+        self._s.api_keys[key_id] = msgspec.structs.replace(key, revoked_at=at)
+        return True
+
+
+class MemoryAliasRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, alias: ModelAlias) -> None:
+        if alias.alias in self._s.aliases:
+            raise ConflictError(f"model alias '{alias.alias}' exists")
+        self._s.aliases[alias.alias] = msgspec.structs.replace(alias, access_groups=())
+        for group in alias.access_groups:
+            self._s.groups.add(group)
+            self._s.memberships.add((group, alias.alias))
+
+    async def get(self, alias: str) -> ModelAlias | None:
+        found = self._s.aliases.get(alias)
+        if found is None:
+            return None
+        groups = tuple(sorted(g for g, a in self._s.memberships if a == alias))
+        return msgspec.structs.replace(found, access_groups=groups)
+
+    async def list(self) -> list[ModelAlias]:
+        return [a for name in sorted(self._s.aliases) if (a := await self.get(name)) is not None]
+
+
+class MemoryAccessGroupRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, group: AccessGroup) -> None:
+        if group.name in self._s.groups:
+            raise ConflictError(f"access group '{group.name}' exists")
+        self._s.groups.add(group.name)
+        for alias in group.models:
+            self._s.memberships.add((group.name, alias))
+
+    async def get(self, name: str) -> AccessGroup | None:
+        if name not in self._s.groups:
+            return None
+        return AccessGroup(name=name, models=tuple(sorted(a for g, a in self._s.memberships if g == name)))
+
+
+class MemoryCredentialRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, credential: StoredCredential) -> None:
+        self._s.credentials[credential.id] = credential
+
+    async def active_for(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
+        candidates = [
+            c
+            for c in self._s.credentials.values()
+            if c.organization_id == organization_id and c.provider == provider and c.is_active
+        ]
+        return max(candidates, key=lambda c: c.created_at, default=None)
+
+
+class MemoryJobRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, job: Job) -> None:
+        if job.external_id is not None and await self.find_by_external_id(job.team_id, job.external_id):
+            raise ConflictError("a job with this external_id exists")
+        self._s.jobs[job.id] = job
+        self._s.calls[job.id] = []
+
+    async def get(self, job_id: JobId, *, for_update: bool = False) -> Job | None:
+        return self._s.jobs.get(job_id)
+
+    async def find_by_external_id(self, team_id: TeamId, external_id: str) -> Job | None:
+        for job in self._s.jobs.values():
+            if job.team_id == team_id and job.external_id == external_id:
+                return job
+        return None
+
+    def _replace(self, job_id: JobId, **changes: object) -> None:
+        self._s.jobs[job_id] = msgspec.structs.replace(self._s.jobs[job_id], **changes)
+
+    async def set_status(self, job_id: JobId, status: JobStatus) -> None:
+        self._replace(job_id, status=status)
+
+    async def add_call_totals(self, job_id: JobId, summary: CostSummary) -> None:
+        self._replace(job_id, totals=self._s.jobs[job_id].totals + summary)
+
+    async def finish(self, job_id: JobId, *, status: JobStatus, at: datetime, credits_charged: Decimal) -> None:
+        self._replace(job_id, status=status, completed_at=at, credits_charged=credits_charged)
+
+    async def update_metadata(self, job_id: JobId, metadata: dict[str, object]) -> None:
+        self._replace(job_id, metadata=dict(metadata))
+
+    async def list_for_team(
+        self,
+        team_id: TeamId,
+        *,
+        status: JobStatus | None,
+        created_from: datetime | None,
+        created_to: datetime | None,
+        before: tuple[datetime, JobId] | None,
+        limit: int,
+    ) -> list[Job]:
+        jobs = [
+            j
+            for j in self._s.jobs.values()
+            if j.team_id == team_id
+            and (status is None or j.status == status)
+            and (created_from is None or j.created_at >= created_from)
+            and (created_to is None or j.created_at < created_to)
+            and (before is None or (j.created_at, j.id) < before)
+        ]
+        jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+        return jobs[:limit]
+
+    async def list_stale(self, created_before: datetime, limit: int) -> list[JobId]:
+        stale = [j for j in self._s.jobs.values() if j.status in ACTIVE_STATUSES and j.created_at < created_before]
+        stale.sort(key=lambda j: j.created_at)
+        return [j.id for j in stale[:limit]]
+
+
+class MemoryCallRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, call: LlmCall) -> None:
+        calls = self._s.calls.setdefault(call.job_id, [])
+        if any(c.id == call.id for c in calls):
+            raise ConflictError("call already recorded")
+        calls.append(call)
+
+    async def list_for_job(self, job_id: JobId) -> list[LlmCall]:
+        return list(self._s.calls.get(job_id, []))
+
+
+class MemoryCreditRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def balance(self, team_id: TeamId) -> CreditBalance:
+        return self._s.balances.get(team_id, CreditBalance())
+
+    def _find(self, team_id: TeamId, key: str) -> LedgerEntry | None:
+        for entry in self._s.ledger.get(team_id, []):
+            if entry.idempotency_key == key:
+                return entry
+        return None
+
+    async def apply(
+        self,
+        team_id: TeamId,
+        kind: EntryType,
+        amount: Decimal,
+        *,
+        at: datetime,
+        job_id: JobId | None = None,
+        call_id: CallId | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> LedgerEntry | None:
+        if idempotency_key is not None and self._find(team_id, idempotency_key) is not None:
+            return None
+        balance = self._s.balances.get(team_id, CreditBalance()).apply(kind, amount)
+        entries = self._s.ledger.setdefault(team_id, [])
+        entry = LedgerEntry(
+            id=LedgerEntryId(UUID(int=sum(len(v) for v in self._s.ledger.values()) + 1)),
+            team_id=team_id,
+            type=kind,
+            amount=amount,
+            created_at=at,
+            job_id=job_id,
+            call_id=call_id,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            sequence=len(entries) + 1,
+        )
+        entries.append(entry)
+        self._s.balances[team_id] = balance
+        return entry
+
+    async def settle(
+        self,
+        team_id: TeamId,
+        *,
+        held: Decimal,
+        actual: Decimal,
+        at: datetime,
+        job_id: JobId,
+        call_id: CallId | None,
+    ) -> Settlement:
+        suffix = str(call_id) if call_id is not None else f"job:{job_id}"
+        previous = self._find(team_id, f"debit:{suffix}")
+        if previous is not None:
+            return Settlement(release=ZERO, debit=-previous.amount, overdraft=ZERO)
+        released = ZERO
+        if held > 0 and self._find(team_id, f"release:{suffix}") is None:
+            await self.apply(
+                team_id,
+                EntryType.RELEASE,
+                held,
+                at=at,
+                job_id=job_id,
+                call_id=call_id,
+                idempotency_key=f"release:{suffix}",
+            )
+            released = held
+        outcome = settle(await self.balance(team_id), held=ZERO, actual=actual)
+        if outcome.debit > 0:
+            await self.apply(
+                team_id,
+                EntryType.DEBIT,
+                -outcome.debit,
+                at=at,
+                job_id=job_id,
+                call_id=call_id,
+                idempotency_key=f"debit:{suffix}",
+            )
+        return Settlement(release=released, debit=outcome.debit, overdraft=outcome.overdraft)
+
+    async def outstanding_holds(self, job_id: JobId) -> list[OutstandingHold]:
+        open_amounts: dict[CallId | None, Decimal] = defaultdict(Decimal)
+        for entries in self._s.ledger.values():
+            for entry in entries:
+                if entry.job_id == job_id and entry.type in (EntryType.HOLD, EntryType.RELEASE):
+                    open_amounts[entry.call_id] -= entry.amount
+        return [OutstandingHold(call_id=c, amount=a) for c, a in open_amounts.items() if a > 0]
+
+    async def entries(self, team_id: TeamId, *, before: tuple[datetime, int] | None, limit: int) -> list[LedgerEntry]:
+        entries = sorted(self._s.ledger.get(team_id, []), key=lambda e: (e.created_at, e.sequence), reverse=True)
+        if before is not None:
+            entries = [e for e in entries if (e.created_at, e.sequence) < before]
+        return entries[:limit]
+
+
+class MemoryUsageRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def record_job(self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime) -> None:
+        self._s.job_summaries[job.id] = JobSummaryRow(job=job, status=status, summary=summary, at=at)
+
+    async def team_usage(self, team_id: TeamId, *, first_day: date, last_day: date) -> UsageReport:
+        rows = [
+            r
+            for r in self._s.job_summaries.values()
+            if r.job.team_id == team_id and first_day <= r.at.date() <= last_day
+        ]
+        totals = sum((r.summary for r in rows), EMPTY_SUMMARY)
+        models: dict[str, ModelUsage] = {}
+        days: dict[date, CostSummary] = defaultdict(lambda: EMPTY_SUMMARY)
+        for row in rows:
+            days[row.at.date()] = days[row.at.date()] + row.summary
+            for call in self._s.calls.get(row.job.id, []):
+                seen = models.get(call.alias, ModelUsage(model=call.alias, calls=0, tokens=0, customer_cost_usd=ZERO))
+                models[call.alias] = ModelUsage(
+                    model=call.alias,
+                    calls=seen.calls + 1,
+                    tokens=seen.tokens + call.usage.total_tokens,
+                    customer_cost_usd=seen.customer_cost_usd + call.cost.customer_price_usd,
+                )
+        return UsageReport(
+            jobs_total=len(rows),
+            jobs_completed=sum(1 for r in rows if r.status is JobStatus.COMPLETED),
+            jobs_failed=sum(1 for r in rows if r.status is JobStatus.FAILED),
+            jobs_cancelled=sum(1 for r in rows if r.status is JobStatus.CANCELLED),
+            totals=totals,
+            by_model=[models[name] for name in sorted(models)],
+            by_day=[
+                DayUsage(
+                    day=day,
+                    calls=s.total_calls,
+                    tokens=s.total_tokens,
+                    provider_cost_usd=s.provider_cost_usd,
+                    customer_cost_usd=s.customer_cost_usd,
+                )
+                for day, s in sorted(days.items())
+            ],
+        )

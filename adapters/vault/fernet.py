@@ -1,0 +1,36 @@
+"""The credential vault on Fernet: the first key encrypts, every key decrypts (MultiFernet)."""
+
+from collections.abc import Sequence
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from application.ports.vault import VaultError
+
+
+class FernetVault:
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise ValueError("at least one Fernet key is required")
+        try:
+            self._fernet = MultiFernet([Fernet(k.strip().encode("ascii")) for k in keys])
+        except (ValueError, TypeError):  # never echo the key material
+            raise ValueError("a configured Fernet key is malformed (expect 32 url-safe base64 bytes)") from None
+
+    @staticmethod
+    def generate_key() -> str:
+        return Fernet.generate_key().decode("ascii")
+
+    def encrypt(self, secret: str) -> str:
+        return self._fernet.encrypt(secret.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        except InvalidToken:
+            raise VaultError("a stored credential cannot be decrypted with the configured keys") from None
+
+    def rotate(self, token: str) -> str:
+        try:
+            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        except InvalidToken:
+            raise VaultError("a stored credential cannot be decrypted with the configured keys") from None

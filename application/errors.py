@@ -1,0 +1,103 @@
+"""Errors raised by use cases and ports, each with the stable problem ``code`` of API.md."""
+
+from domain.errors import DomainError
+from domain.usage import TokenUsage
+
+
+class ApplicationError(DomainError):
+    """Base of use-case errors (shares ``code``/``detail`` with domain errors)."""
+
+
+class NotFoundError(ApplicationError):
+    code = "not_found"
+
+
+class UnauthorizedError(ApplicationError):
+    code = "unauthorized"
+
+
+class ForbiddenError(ApplicationError):
+    code = "forbidden"
+
+
+class ConflictError(ApplicationError):
+    code = "conflict"
+
+
+class UnavailableError(ApplicationError):
+    """One of our own dependencies (the database) is down."""
+
+    code = "unavailable"
+
+
+class ProviderError(ApplicationError):
+    """A provider call failed after its retries.
+
+    ``usage`` is what the provider reported before failing (a stream cut midway, an
+    error event after HTTP 200), ``usage_estimated`` tells it was estimated from the
+    text received. ``retryable`` drives the adapter's retry loop.
+    """
+
+    code = "provider_error"
+    retryable = False
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        usage: TokenUsage | None = None,
+        usage_estimated: bool = False,
+        attempts: int = 1,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.usage = usage
+        self.usage_estimated = usage_estimated
+        self.attempts = attempts
+        self.retry_after_s = retry_after_s
+
+
+class ProviderAuthError(ProviderError):
+    """Our credential was refused (401/403, Gemini API_KEY_INVALID)."""
+
+
+class ProviderQuotaError(ProviderError):
+    """The provider account is out of quota (OpenAI insufficient_quota): not retryable."""
+
+
+class ProviderModelNotFoundError(ProviderError):
+    """The alias points at a model the provider does not know."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """5xx, 529 overloaded, a reset connection: worth another attempt."""
+
+    retryable = True
+
+
+class ProviderResponseError(ProviderError):
+    """A malformed body, or a stream cut before it finished."""
+
+
+class ProviderContentFilteredError(ProviderError):
+    """The provider refused the content."""
+
+
+class ProviderNotConfiguredError(ProviderError):
+    """The organization has no active credential for the alias's provider."""
+
+
+class ProviderRateLimitedError(ProviderError):
+    code = "rate_limited"
+    retryable = True
+
+
+class ProviderBadRequestError(ProviderError):
+    """The provider refused the request itself (context too long, bad parameter)."""
+
+    code = "invalid_request"
+
+
+class ProviderTimeoutError(ProviderError):
+    code = "provider_timeout"
+    retryable = True

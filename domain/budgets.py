@@ -1,0 +1,81 @@
+"""Budget modes: how a team's usage turns into credits, and the worst-case hold of a call."""
+
+from decimal import Decimal, localcontext
+from enum import StrEnum
+
+import msgspec
+
+from domain.errors import InvalidValueError
+from domain.jobs import JobStatus
+from domain.llm import ChatMessage
+from domain.money import EXACT, ZERO, ceil_credits, ceil_ratio_credits
+from domain.pricing import CallCost, PriceSheet, worst_case_cost_usd
+from domain.usage import TokenUsage
+
+DEFAULT_CREDITS_PER_USD = Decimal(10)
+DEFAULT_TOKENS_PER_CREDIT = 10_000
+JOB_CREDIT = Decimal(1)
+
+# Chat templates add a few tokens per message (role markers, separators) and per
+# request (assistant priming); these bounds are generous for every provider we support.
+TOKENS_PER_MESSAGE_OVERHEAD = 16
+TOKENS_PER_REQUEST_OVERHEAD = 32
+
+
+class BudgetMode(StrEnum):
+    JOB_BASED = "job_based"
+    CONSUMPTION_USD = "consumption_usd"
+    CONSUMPTION_TOKENS = "consumption_tokens"
+
+
+class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """A team's budget mode with its conversion rates."""
+
+    mode: BudgetMode
+    credits_per_usd: Decimal = DEFAULT_CREDITS_PER_USD
+    tokens_per_credit: int = DEFAULT_TOKENS_PER_CREDIT
+
+    def __post_init__(self) -> None:
+        if not self.credits_per_usd.is_finite() or self.credits_per_usd <= 0:
+            raise InvalidValueError("credits_per_usd must be positive")
+        if self.tokens_per_credit <= 0:
+            raise InvalidValueError("tokens_per_credit must be positive")
+
+    def call_credits(self, usage: TokenUsage, cost: CallCost) -> Decimal:
+        """Credits one call consumes: computed from that call alone, rounded up to 1e-6."""
+        match self.mode:
+            case BudgetMode.JOB_BASED:
+                return ZERO
+            case BudgetMode.CONSUMPTION_USD:
+                with localcontext(EXACT):
+                    return ceil_credits(cost.customer_price_usd * self.credits_per_usd)
+            case BudgetMode.CONSUMPTION_TOKENS:
+                return ceil_ratio_credits(usage.total_tokens, self.tokens_per_credit)
+
+    def completion_credits(self, status: JobStatus) -> Decimal:
+        """Credits charged when a job finishes (only job_based charges per job)."""
+        if self.mode is BudgetMode.JOB_BASED and status is JobStatus.COMPLETED:
+            return JOB_CREDIT
+        return ZERO
+
+    @property
+    def job_hold(self) -> Decimal:
+        """Credits reserved when a job is created: 1 for job_based, none otherwise."""
+        return JOB_CREDIT if self.mode is BudgetMode.JOB_BASED else ZERO
+
+    def call_hold(self, *, messages: list[ChatMessage], max_tokens: int, sheet: PriceSheet) -> Decimal:
+        """A true upper bound of the credits a call can consume (0 for job_based)."""
+        if self.mode is BudgetMode.JOB_BASED:
+            return ZERO
+        prompt = prompt_token_upper_bound(messages)
+        if self.mode is BudgetMode.CONSUMPTION_TOKENS:
+            return ceil_ratio_credits(prompt + max_tokens, self.tokens_per_credit)
+        usd = worst_case_cost_usd(prompt_tokens=prompt, completion_tokens=max_tokens, sheet=sheet)
+        with localcontext(EXACT):
+            return ceil_credits(usd * self.credits_per_usd)
+
+
+def prompt_token_upper_bound(messages: list[ChatMessage]) -> int:
+    """Byte-level BPE never yields more tokens than UTF-8 bytes; add template overhead."""
+    content_bytes = sum(len(m.content.encode("utf-8")) + len(m.role) for m in messages)
+    return content_bytes + TOKENS_PER_MESSAGE_OVERHEAD * len(messages) + TOKENS_PER_REQUEST_OVERHEAD

@@ -1,0 +1,59 @@
+"""A recorded LLM call: what was asked, what it used, what it cost."""
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+import msgspec
+
+from domain.catalog import Provider
+from domain.ids import CallId, CredentialId, JobId, TeamId
+from domain.jobs import CostSummary
+from domain.llm import FinishReason
+from domain.money import ZERO
+from domain.pricing import CallCost
+from domain.usage import TokenUsage
+
+
+class CallStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class LlmCall(msgspec.Struct, frozen=True, kw_only=True):
+    id: CallId
+    job_id: JobId
+    team_id: TeamId
+    alias: str
+    provider: Provider
+    provider_model: str
+    status: CallStatus
+    usage: TokenUsage
+    cost: CallCost
+    credits: Decimal
+    created_at: datetime
+    latency_ms: int
+    usage_estimated: bool = False
+    overdraft_credits: Decimal = ZERO
+    finish_reason: FinishReason | None = None
+    ttft_ms: int | None = None
+    attempts: int = 1
+    streamed: bool = False
+    error_code: str | None = None
+    error_message: str | None = None
+    credential_id: CredentialId | None = None
+    purpose: str | None = None
+
+    def summary(self) -> CostSummary:
+        """This call as a one-call summary, so job totals are sums of these."""
+        ok = self.status is CallStatus.SUCCEEDED
+        return CostSummary(
+            total_calls=1,
+            successful_calls=1 if ok else 0,
+            failed_calls=0 if ok else 1,
+            input_tokens=self.usage.prompt_tokens,
+            output_tokens=self.usage.completion_tokens,
+            provider_cost_usd=self.cost.provider_cost_usd,
+            customer_cost_usd=self.cost.customer_price_usd,
+            credits=self.credits,
+        )

@@ -1,0 +1,105 @@
+"""Jobs: one business operation grouping many LLM calls, with a strict lifecycle."""
+
+from datetime import datetime
+from decimal import Decimal, localcontext
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+from domain.errors import InvalidTransitionError, JobNotActiveError
+from domain.ids import JobId, TeamId
+from domain.money import EXACT, ZERO
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED})
+ACTIVE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.IN_PROGRESS})
+
+_ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING: frozenset({JobStatus.IN_PROGRESS}) | FINAL_STATUSES,
+    JobStatus.IN_PROGRESS: FINAL_STATUSES,
+}
+
+
+def transition(current: JobStatus, target: JobStatus) -> JobStatus:
+    """The next status, or an error: final statuses never change."""
+    if current.is_final:
+        raise JobNotActiveError(f"job is {current}")
+    if target not in _ALLOWED[current]:
+        raise InvalidTransitionError(f"a {current} job cannot become {target}")
+    return target
+
+
+class CostSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """Totals of a set of calls; summaries add exactly, so a job is the sum of its calls."""
+
+    total_calls: int = 0
+    successful_calls: int = 0
+    failed_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    provider_cost_usd: Decimal = ZERO
+    customer_cost_usd: Decimal = ZERO
+    credits: Decimal = ZERO
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def margin_usd(self) -> Decimal:
+        with localcontext(EXACT):
+            return self.customer_cost_usd - self.provider_cost_usd
+
+    def __add__(self, other: "CostSummary") -> "CostSummary":
+        with localcontext(EXACT):
+            return CostSummary(
+                total_calls=self.total_calls + other.total_calls,
+                successful_calls=self.successful_calls + other.successful_calls,
+                failed_calls=self.failed_calls + other.failed_calls,
+                input_tokens=self.input_tokens + other.input_tokens,
+                output_tokens=self.output_tokens + other.output_tokens,
+                provider_cost_usd=self.provider_cost_usd + other.provider_cost_usd,
+                customer_cost_usd=self.customer_cost_usd + other.customer_cost_usd,
+                credits=self.credits + other.credits,
+            )
+
+
+EMPTY_SUMMARY = CostSummary()
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """A job and its running totals (updated with each recorded call)."""
+
+    id: JobId
+    team_id: TeamId
+    job_type: str
+    status: JobStatus
+    created_at: datetime
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    external_id: str | None = None
+    completed_at: datetime | None = None
+    totals: CostSummary = EMPTY_SUMMARY
+    # Credits held at creation (job_based) and, once final, the credits charged.
+    held_credits: Decimal = ZERO
+    credits_charged: Decimal | None = None
+
+    def ensure_accepts_calls(self) -> None:
+        if self.status.is_final:
+            raise JobNotActiveError(f"job {self.id} is {self.status}; it accepts no more calls")
+
+    def is_expired(self, now: datetime, ttl_s: int) -> bool:
+        return not self.status.is_final and (now - self.created_at).total_seconds() > ttl_s

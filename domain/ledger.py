@@ -1,0 +1,125 @@
+"""The credit ledger: every credit movement is an entry; the balance is their replay.
+
+An entry's ``amount`` is signed: its effect on the team's available credits
+(``allocated − used − held``). Allocations, releases and refunds are positive, holds and
+debits negative, adjustments either. The rules below refuse any entry that would take
+available credits, held credits or used credits below zero.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal, localcontext
+from enum import StrEnum
+
+import msgspec
+
+from domain.errors import InsufficientCreditsError, InvalidValueError
+from domain.ids import CallId, JobId, LedgerEntryId, TeamId
+from domain.money import EXACT, ZERO
+
+
+class EntryType(StrEnum):
+    ALLOCATION = "allocation"
+    ADJUSTMENT = "adjustment"
+    HOLD = "hold"
+    RELEASE = "release"
+    DEBIT = "debit"
+    REFUND = "refund"
+
+
+_POSITIVE = {EntryType.ALLOCATION, EntryType.RELEASE, EntryType.REFUND}
+_NEGATIVE = {EntryType.HOLD, EntryType.DEBIT}
+
+
+class CreditBalance(msgspec.Struct, frozen=True, kw_only=True):
+    """A team's cached balance: what was allocated, used, and is held for calls in flight."""
+
+    allocated: Decimal = ZERO
+    used: Decimal = ZERO
+    held: Decimal = ZERO
+
+    @property
+    def available(self) -> Decimal:
+        with localcontext(EXACT):
+            return self.allocated - self.used - self.held
+
+    def apply(self, kind: EntryType, amount: Decimal) -> "CreditBalance":
+        """The balance after one entry, or an error if the entry breaks a rule."""
+        check_sign(kind, amount)
+        with localcontext(EXACT):
+            match kind:
+                case EntryType.ALLOCATION | EntryType.ADJUSTMENT:
+                    if self.available + amount < 0:
+                        raise InsufficientCreditsError("adjustment exceeds the available credits")
+                    return CreditBalance(allocated=self.allocated + amount, used=self.used, held=self.held)
+                case EntryType.HOLD:
+                    if self.available + amount < 0:
+                        raise InsufficientCreditsError(f"needs {-amount} credits, {self.available} available")
+                    return CreditBalance(allocated=self.allocated, used=self.used, held=self.held - amount)
+                case EntryType.RELEASE:
+                    if amount > self.held:
+                        raise InvalidValueError("cannot release more than is held")
+                    return CreditBalance(allocated=self.allocated, used=self.used, held=self.held - amount)
+                case EntryType.DEBIT:
+                    if self.available + amount < 0:
+                        raise InsufficientCreditsError("debit exceeds the available credits")
+                    return CreditBalance(allocated=self.allocated, used=self.used - amount, held=self.held)
+                case EntryType.REFUND:
+                    if amount > self.used:
+                        raise InvalidValueError("cannot refund more than was used")
+                    return CreditBalance(allocated=self.allocated, used=self.used - amount, held=self.held)
+
+
+def check_sign(kind: EntryType, amount: Decimal) -> None:
+    if not amount.is_finite():
+        raise InvalidValueError("credit amounts must be finite")
+    if kind in _POSITIVE and amount <= 0:
+        raise InvalidValueError(f"a {kind} entry must be positive")
+    if kind in _NEGATIVE and amount >= 0:
+        raise InvalidValueError(f"a {kind} entry must be negative")
+    if kind is EntryType.ADJUSTMENT and amount == 0:
+        raise InvalidValueError("an adjustment must not be zero")
+
+
+class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
+    id: LedgerEntryId
+    team_id: TeamId
+    type: EntryType
+    amount: Decimal
+    created_at: datetime
+    job_id: JobId | None = None
+    call_id: CallId | None = None
+    reason: str | None = None
+    idempotency_key: str | None = None
+    sequence: int = 0  # insertion order within the ledger, the tiebreak of pagination
+
+
+def replay(entries: Iterable[LedgerEntry]) -> CreditBalance:
+    """The balance that a sequence of entries produces (the cached balance must equal it)."""
+    balance = CreditBalance()
+    for entry in entries:
+        balance = balance.apply(entry.type, entry.amount)
+    return balance
+
+
+class Settlement(msgspec.Struct, frozen=True, kw_only=True):
+    """How a held amount turns into a charge.
+
+    ``debit`` is what the team is charged; ``overdraft`` is what the call used beyond
+    what the team could still pay (only when a provider reports more than the hold
+    allowed): it is recorded on the call, never taken below zero.
+    """
+
+    release: Decimal
+    debit: Decimal
+    overdraft: Decimal
+
+
+def settle(balance: CreditBalance, *, held: Decimal, actual: Decimal) -> Settlement:
+    """Release ``held`` and debit ``actual``, capped so available never goes below zero."""
+    if held < 0 or actual < 0:
+        raise InvalidValueError("held and actual credits must not be negative")
+    with localcontext(EXACT):
+        payable = balance.available + held
+        debit = min(actual, payable)
+        return Settlement(release=held, debit=debit, overdraft=actual - debit)

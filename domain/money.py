@@ -1,0 +1,62 @@
+"""Exact money and credit arithmetic.
+
+USD and credits are ``decimal.Decimal`` everywhere. Arithmetic runs in a context that
+traps ``Inexact``: if an operation would ever round silently, it raises instead. The only
+rounding is the explicit, upward one below, applied once per call.
+"""
+
+from decimal import (
+    ROUND_CEILING,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+
+from domain.errors import InvalidValueError
+
+USD_QUANTUM = Decimal("1e-9")
+CREDIT_QUANTUM = Decimal("1e-6")
+TOKENS_PER_MILLION = Decimal(1_000_000)
+ZERO = Decimal(0)
+
+# Precision is far beyond any realistic amount; the Inexact trap proves exactness.
+EXACT = Context(prec=120, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
+_CEILING = Context(prec=120, rounding=ROUND_CEILING, traps=[InvalidOperation, Overflow])
+
+
+def ceil_usd(amount: Decimal) -> Decimal:
+    """Round a USD amount up to the next 1e-9 (once per call, never down)."""
+    with localcontext(_CEILING):
+        return amount.quantize(USD_QUANTUM)
+
+
+def ceil_credits(amount: Decimal) -> Decimal:
+    """Round a credit amount up to the next 1e-6 (once per call, never down)."""
+    with localcontext(_CEILING):
+        return amount.quantize(CREDIT_QUANTUM)
+
+
+def ceil_ratio_credits(numerator: int, denominator: int) -> Decimal:
+    """``numerator / denominator`` rounded up to 1e-6, in exact integer arithmetic."""
+    if denominator <= 0:
+        raise InvalidValueError("denominator must be positive")
+    scaled = -((-numerator * 1_000_000) // denominator)  # integer ceiling division
+    with localcontext(EXACT):
+        return Decimal(scaled).scaleb(-6)
+
+
+def to_decimal(value: Decimal | int | str, *, what: str = "amount") -> Decimal:
+    """Parse a decimal amount, refusing NaN and infinities (floats are not accepted)."""
+    if isinstance(value, float):  # pragma: no cover - guarded by the type checker too
+        raise InvalidValueError(f"{what} must be a decimal string, not a float")
+    try:
+        result = Decimal(value)
+    except (InvalidOperation, ValueError) as exc:
+        raise InvalidValueError(f"{what} is not a decimal number") from exc
+    if not result.is_finite():
+        raise InvalidValueError(f"{what} must be finite")
+    return result

@@ -1,0 +1,1 @@
+"""The Litestar application: client API, admin API and admin pages."""

@@ -1,0 +1,61 @@
+"""The Litestar application factory."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.logging import configure_logging
+from entrypoints.runtime import Runtime, open_runtime
+from entrypoints.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
+
+RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
+
+
+@get("/health", tags=["operations"], summary="Liveness (touches no dependency)")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | None = None) -> Litestar:
+    """Build the app; ``runtime`` opens persistence and provider clients (the default is the real one)."""
+    settings = settings or load_settings()
+    opener = runtime or open_runtime
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with opener(settings) as rt:
+            app.state.runtime = rt
+            app.state.services = rt.services
+            log.info("service_started", app_env=settings.app_env, persistence=rt.description)
+            yield
+
+    return Litestar(
+        route_handlers=[health, *route_handlers()],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(title="SaaS LLM gateway", version="0.1.0", path="/schema"),
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"settings": settings}),
+        debug=False,
+    )
+
+
+def route_handlers() -> list[Any]:
+    from entrypoints.http.controllers.operations import health_db
+
+    return [health_db]
+
+
+def app_from_environment() -> Litestar:
+    """Entry for ASGI servers (``uvicorn --factory entrypoints.http.app:app_from_environment``)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,113 @@
+"""Settings from the environment (API.md, "Running and configuration").
+
+Outside ``APP_ENV=production`` missing secrets are generated once and kept under
+``.data/`` (the log says so); in production the service refuses to start without them.
+"""
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+from cryptography.fernet import Fernet
+
+DEFAULT_DATA_DIR = Path(".data")
+
+
+class SettingsError(Exception):
+    """The configuration is unusable; the message names the variable, never its value."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    jwt_secret: str = msgspec.field(default="")
+    fernet_keys: tuple[str, ...] = ()
+    redis_url: str | None = None
+    log_level: str = "INFO"
+    app_env: str = "development"
+    provider_timeout_s: float = 60.0
+    provider_max_retries: int = 2
+    job_ttl_s: int = 86_400
+    sweep_interval_s: float = 60.0
+    max_body_bytes: int = 1_048_576
+    data_dir: Path = DEFAULT_DATA_DIR
+    generated_secrets: tuple[str, ...] = ()  # names (never values) of secrets generated on first run
+
+    def __repr__(self) -> str:
+        return f"Settings(app_env={self.app_env!r}, host={self.host!r}, port={self.port})"
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+
+def _number(env: Mapping[str, str], name: str, default: float, cast: type[int] | type[float]) -> float | int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number") from None
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative")
+    return value
+
+
+def _secret_file(data_dir: Path, name: str, make: str) -> str:
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(make)
+    path.chmod(0o600)
+    return make
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    app_env = env.get("APP_ENV", "development")
+    data_dir = Path(env.get("DATA_DIR", str(DEFAULT_DATA_DIR)))
+    generated: list[str] = []
+    jwt_secret = env.get("JWT_SECRET", "")
+    fernet_raw = env.get("FERNET_KEYS", "")
+    if app_env == "production":
+        if not jwt_secret:
+            raise SettingsError("JWT_SECRET is required when APP_ENV=production")
+        if not fernet_raw:
+            raise SettingsError("FERNET_KEYS is required when APP_ENV=production")
+    if not jwt_secret:
+        jwt_secret = _secret_file(data_dir, "jwt_secret", secrets.token_urlsafe(48))
+        generated.append("JWT_SECRET")
+    if not fernet_raw:
+        fernet_raw = _secret_file(data_dir, "fernet_key", Fernet.generate_key().decode("ascii"))
+        generated.append("FERNET_KEYS")
+    keys = tuple(k.strip() for k in fernet_raw.split(",") if k.strip())
+    for key in keys:
+        try:
+            Fernet(key.encode("ascii"))
+        except (ValueError, TypeError):
+            raise SettingsError("FERNET_KEYS holds a malformed key (expect url-safe base64 of 32 bytes)") from None
+    port = _number(env, "PORT", 8000, int)
+    if not 0 < port < 65536:
+        raise SettingsError("PORT must be between 1 and 65535")
+    return Settings(
+        database_url=env.get("DATABASE_URL") or None,
+        host=env.get("HOST", "127.0.0.1"),
+        port=int(port),
+        jwt_secret=jwt_secret,
+        fernet_keys=keys,
+        redis_url=env.get("REDIS_URL") or None,
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        app_env=app_env,
+        provider_timeout_s=float(_number(env, "PROVIDER_TIMEOUT_S", 60.0, float)),
+        provider_max_retries=int(_number(env, "PROVIDER_MAX_RETRIES", 2, int)),
+        job_ttl_s=int(_number(env, "JOB_TTL_S", 86_400, int)),
+        sweep_interval_s=float(_number(env, "SWEEP_INTERVAL_S", 60.0, float)),
+        max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_048_576, int)),
+        data_dir=data_dir,
+        generated_secrets=tuple(generated),
+    )
