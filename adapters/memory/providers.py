@@ -1,5 +1,6 @@
 """A scripted provider client: answers what the test scripted, records what it was asked."""
 
+import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 
@@ -22,6 +23,7 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
     finish_reason: FinishReason = FinishReason.STOP
     error: ProviderError | None = None
     fail_after: int | None = None
+    delay_s: float = 0.0  # pause before each chunk, to let a test act mid-stream
 
 
 class ScriptedProviderClient:
@@ -58,6 +60,8 @@ class ScriptedProviderClient:
             for index, chunk in enumerate(reply.chunks):
                 if reply.fail_after is not None and index == reply.fail_after and reply.error is not None:
                     raise reply.error
+                if reply.delay_s:
+                    await asyncio.sleep(reply.delay_s)
                 yield TextDelta(chunk)
             if reply.error is not None:
                 raise reply.error

@@ -8,7 +8,7 @@ transaction settles the hold, records the call and adds it to the job's totals.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
 
 import msgspec
@@ -98,7 +98,7 @@ class CallStream(msgspec.Struct, frozen=True, kw_only=True):
     """An opened stream: the provider already answered, so the client may get a 200."""
 
     started: CallStarted
-    items: AsyncIterator[StreamItem]
+    items: AsyncGenerator[StreamItem, None]
 
 
 class CallService:
@@ -172,7 +172,7 @@ class CallService:
 
     async def _relay(
         self, prepared: _Prepared, upstream: AsyncIterator[TextDelta | StreamEnd], first: TextDelta | StreamEnd
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         pieces: list[str] = []
         ttft_ms: int | None = None
         event: TextDelta | StreamEnd | None = first
@@ -217,16 +217,21 @@ class CallService:
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         finally:
             if not finished:
-                # The client went away (or the consumer stopped): cancel upstream, then bill what was generated.
-                closer = getattr(upstream, "aclose", None)
-                if closer is not None:
-                    # closing a dead upstream must not keep the call from being recorded
-                    with contextlib.suppress(Exception):
-                        await closer()
-                abandoned = ProviderError("the client disconnected before the stream ended")
-                await self._shielded_record_failure(
-                    prepared, abandoned, text="".join(pieces), ttft_ms=ttft_ms, streamed=True, estimate=True
-                )
+                # The client went away (or the consumer stopped): cancel upstream, then bill
+                # what was generated. Shielded: the request's own cancellation must not stop it.
+                await asyncio.shield(self._abandon(prepared, upstream, "".join(pieces), ttft_ms))
+
+    async def _abandon(
+        self, prepared: _Prepared, upstream: AsyncIterator[TextDelta | StreamEnd], text: str, ttft_ms: int | None
+    ) -> None:
+        closer = getattr(upstream, "aclose", None)
+        if closer is not None:
+            with contextlib.suppress(Exception):  # a dead upstream must not keep the call unrecorded
+                await closer()
+        abandoned = ProviderError("the client disconnected before the stream ended")
+        await self._shielded_record_failure(
+            prepared, abandoned, text=text, ttft_ms=ttft_ms, streamed=True, estimate=True
+        )
 
     async def _prepare(self, principal: TeamPrincipal, job_id: JobId, request: CallRequest) -> _Prepared:
         if request.purpose is not None and len(request.purpose) > MAX_PURPOSE_LENGTH:

@@ -8,6 +8,7 @@ import structlog
 from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.logging import configure_logging
@@ -41,7 +42,17 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
         route_handlers=[health, *route_handlers()],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="SaaS LLM gateway", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="SaaS LLM gateway",
+            version="0.1.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "TeamKey": SecurityScheme(type="http", scheme="bearer", description="team virtual key"),
+                    "AdminJWT": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                }
+            ),
+        ),
         request_max_body_size=settings.max_body_bytes,
         state=State({"settings": settings}),
         debug=False,
@@ -49,9 +60,10 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
 
 
 def route_handlers() -> list[Any]:
+    from entrypoints.http.controllers.client import ClientController
     from entrypoints.http.controllers.operations import health_db
 
-    return [health_db]
+    return [health_db, ClientController]
 
 
 def app_from_environment() -> Litestar:

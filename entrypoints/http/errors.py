@@ -65,7 +65,7 @@ TITLES: dict[str, str] = {
 }
 
 
-class Problem(msgspec.Struct, frozen=True):
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     type: str
     title: str
     status: int

@@ -1,0 +1,281 @@
+"""The client API (team virtual key): jobs, calls, streams, credits and usage."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Response, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Stream
+
+from application.principal import TeamPrincipal
+from application.services.calls import CallFailed, CallFinished
+from domain.ids import JobId, TeamId
+from domain.jobs import JobStatus
+from entrypoints.bootstrap import Services
+from entrypoints.http import cursors
+from entrypoints.http.dependencies import provide_principal, provide_services
+from entrypoints.http.schemas.client import (
+    CallBody,
+    CallOut,
+    CompleteBody,
+    CompletionOut,
+    CreateAndCallBody,
+    CreateAndCallOut,
+    CreateJobBody,
+    CreditsOut,
+    JobDetailOut,
+    JobOut,
+    JobPage,
+    MetadataBody,
+    TeamUsageOut,
+    TransactionPage,
+    call_out,
+    call_summary_out,
+    completion_out,
+    costs_out,
+    dec,
+    job_out,
+    transaction_out,
+    usage_report_out,
+)
+from entrypoints.http.sse import call_events
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+MAX_PAGE = 200
+
+
+class ClientController(Controller):
+    """Every handler authenticates the team key first (401), then the use case checks
+    ownership (404), suspension (403), access (403) and credits (402)."""
+
+    path = "/api"
+    tags = ["client"]
+    security = [{"TeamKey": []}]
+    dependencies = {"principal": Provide(provide_principal), "services": Provide(provide_services)}
+
+    @post("/jobs/create", status_code=201, summary="Create a job")
+    async def create_job(
+        self,
+        data: JSONBody[CreateJobBody],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[JobOut]:
+        job, created = await services.jobs.create_job(
+            principal,
+            job_type=data.job_type,
+            metadata=data.metadata,
+            external_id=data.external_id,
+            team_id=TeamId(data.team_id) if data.team_id else None,
+        )
+        return Response(job_out(job), status_code=201 if created else 200)
+
+    @post("/jobs/{job_id:uuid}/llm-call", status_code=200, summary="Make an LLM call inside a job")
+    async def llm_call(
+        self,
+        job_id: FromPath[UUID],
+        data: JSONBody[CallBody],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+    ) -> CallOut:
+        result = await services.calls.call(principal, JobId(job_id), data.to_request())
+        return call_out(result.call, result.content)
+
+    @post(
+        "/jobs/{job_id:uuid}/llm-call-stream",
+        status_code=200,
+        summary="Make a streamed LLM call (text/event-stream: start, delta…, done | error)",
+    )
+    async def llm_call_stream(
+        self,
+        job_id: FromPath[UUID],
+        data: JSONBody[CallBody],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+    ) -> Stream:
+        stream = await services.calls.open_stream(principal, JobId(job_id), data.to_request())
+        return Stream(call_events(stream), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @post("/jobs/{job_id:uuid}/complete", status_code=200, summary="Complete a job (idempotent)")
+    async def complete_job(
+        self,
+        job_id: FromPath[UUID],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+        data: JSONBody[CompleteBody | None] = None,
+    ) -> CompletionOut:
+        body = data or CompleteBody()
+        done = await services.jobs.complete_job(
+            principal, JobId(job_id), status=JobStatus(body.status), metadata=body.metadata
+        )
+        return completion_out(done)
+
+    @post("/jobs/create-and-call", status_code=200, summary="A one-call job, completed after the call")
+    async def create_and_call(
+        self,
+        data: JSONBody[CreateAndCallBody],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+    ) -> CreateAndCallOut:
+        job, _ = await services.jobs.create_job(
+            principal,
+            job_type=data.job_type,
+            metadata=data.metadata,
+            external_id=data.external_id,
+            team_id=TeamId(data.team_id) if data.team_id else None,
+        )
+        try:
+            result = await services.calls.call(principal, job.id, data.to_request())
+        except Exception:
+            await services.jobs.complete_job(principal, job.id, status=JobStatus.FAILED)
+            raise
+        done = await services.jobs.complete_job(principal, job.id)
+        out = call_out(result.call, result.content)
+        return CreateAndCallOut(
+            **{f: getattr(out, f) for f in out.__struct_fields__},
+            costs=costs_out(done.costs),
+            credits_deducted=dec(done.credits_deducted),
+            credits_remaining=dec(done.credits_remaining),
+        )
+
+    @post("/jobs/create-and-call-stream", status_code=200, summary="A one-call streamed job, completed after the call")
+    async def create_and_call_stream(
+        self,
+        data: JSONBody[CreateAndCallBody],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+    ) -> Stream:
+        job, _ = await services.jobs.create_job(
+            principal,
+            job_type=data.job_type,
+            metadata=data.metadata,
+            external_id=data.external_id,
+            team_id=TeamId(data.team_id) if data.team_id else None,
+        )
+        try:
+            stream = await services.calls.open_stream(principal, job.id, data.to_request())
+        except Exception:
+            await services.jobs.complete_job(principal, job.id, status=JobStatus.FAILED)
+            raise
+
+        async def finish(item: CallFinished | CallFailed) -> dict[str, Any]:
+            status = JobStatus.COMPLETED if isinstance(item, CallFinished) else JobStatus.FAILED
+            done = await services.jobs.complete_job(principal, job.id, status=status)
+            return {
+                "job_id": job.id,
+                "costs": costs_out(done.costs),
+                "credits_deducted": dec(done.credits_deducted),
+                "credits_remaining": dec(done.credits_remaining),
+            }
+
+        events = call_events(stream, start_extra={"job_id": job.id}, on_end=finish)
+        return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @get("/jobs/{job_id:uuid}", summary="A job with its calls and, once finished, its costs")
+    async def get_job(
+        self, job_id: FromPath[UUID], principal: NamedDependency[TeamPrincipal], services: NamedDependency[Services]
+    ) -> JobDetailOut:
+        view = await services.jobs.get_job(principal, JobId(job_id))
+        job = view.job
+        base = job_out(job)
+        return JobDetailOut(
+            **{f: getattr(base, f) for f in base.__struct_fields__},
+            calls=[call_summary_out(c) for c in view.calls],
+            totals=costs_out(job.totals),
+            costs=costs_out(job.totals) if job.status.is_final else None,
+            credits_deducted=dec(job.credits_charged) if job.credits_charged is not None else None,
+        )
+
+    @patch("/jobs/{job_id:uuid}/metadata", summary="Merge keys into a job's metadata (null removes a key)")
+    async def patch_metadata(
+        self,
+        job_id: FromPath[UUID],
+        data: JSONBody[MetadataBody],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+    ) -> JobOut:
+        return job_out(await services.jobs.update_metadata(principal, JobId(job_id), data.metadata))
+
+    @get("/teams/{team_id:uuid}/jobs", summary="List a team's jobs, newest first")
+    async def list_jobs(
+        self,
+        team_id: FromPath[UUID],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+        status: FromQuery[JobStatus | None] = None,
+        from_: Annotated[date | None, QueryParameter(name="from")] = None,
+        to: FromQuery[date | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    ) -> JobPage:
+        jobs = await services.jobs.list_jobs(
+            principal,
+            TeamId(team_id),
+            status=status,
+            created_from=_day_start(from_),
+            created_to=_day_start(to + timedelta(days=1)) if to else None,
+            before=_job_cursor(cursor),
+            limit=limit + 1,
+        )
+        page, more = jobs[:limit], len(jobs) > limit
+        next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if more and page else None
+        return JobPage(items=[job_out(j) for j in page], next_cursor=next_cursor)
+
+    @get("/teams/{team_id:uuid}/credits", summary="The team's credit balance")
+    async def credits(
+        self, team_id: FromPath[UUID], principal: NamedDependency[TeamPrincipal], services: NamedDependency[Services]
+    ) -> CreditsOut:
+        result = await services.credits.team_credits(principal, TeamId(team_id))
+        balance, budget = result.balance, result.budget
+        return CreditsOut(
+            team_id=team_id,
+            budget_mode=budget.mode.value,
+            allocated=dec(balance.allocated),
+            used=dec(balance.used),
+            held=dec(balance.held),
+            remaining=dec(max(balance.available, Decimal(0))),
+            credits_per_usd=dec(budget.credits_per_usd),
+            tokens_per_credit=budget.tokens_per_credit,
+        )
+
+    @get("/teams/{team_id:uuid}/credits/transactions", summary="The team's credit ledger, newest first")
+    async def transactions(
+        self,
+        team_id: FromPath[UUID],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    ) -> TransactionPage:
+        before = cursors.decode_int(cursor) if cursor else None
+        entries = await services.credits.transactions(principal, TeamId(team_id), before=before, limit=limit + 1)
+        page, more = entries[:limit], len(entries) > limit
+        next_cursor = cursors.encode(page[-1].created_at, page[-1].sequence) if more and page else None
+        return TransactionPage(items=[transaction_out(e) for e in page], next_cursor=next_cursor)
+
+    @get("/teams/{team_id:uuid}/usage", summary="The team's usage over a date range (inclusive)")
+    async def usage(
+        self,
+        team_id: FromPath[UUID],
+        principal: NamedDependency[TeamPrincipal],
+        services: NamedDependency[Services],
+        from_: Annotated[date | None, QueryParameter(name="from")] = None,
+        to: FromQuery[date | None] = None,
+    ) -> TeamUsageOut:
+        last = to or datetime.now(UTC).date()
+        first = from_ or last.replace(day=1)
+        result = await services.usage.team_usage(principal, TeamId(team_id), first_day=first, last_day=last)
+        return usage_report_out(team_id, first, last, result.budget.mode.value, result.report, result.balance)
+
+
+def _day_start(day: date | None) -> datetime | None:
+    return datetime.combine(day, time.min, tzinfo=UTC) if day else None
+
+
+def _job_cursor(cursor: str | None) -> tuple[datetime, JobId] | None:
+    if cursor is None:
+        return None
+    at, job_id = cursors.decode_uuid(cursor)
+    return at, JobId(job_id)

@@ -1,0 +1,401 @@
+"""Request and response bodies of the client API (API.md "Client API").
+
+Requests forbid unknown fields (422). Money and credits leave as decimal strings in
+fixed-point notation (never ``1E-9``), token counts as integers.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+
+from application.ports.repositories import UsageReport
+from application.services.calls import CallRequest
+from application.services.jobs import JobCompletion
+from domain.calls import LlmCall
+from domain.jobs import CostSummary, Job
+from domain.ledger import CreditBalance, LedgerEntry
+from domain.llm import ChatMessage, Role
+from domain.usage import TokenUsage
+
+MAX_MESSAGES = 2000
+MAX_TOKENS_CAP = 1_000_000
+
+Metadata = Annotated[dict[str, Any], msgspec.Meta(description="free-form JSON object")]
+
+
+def dec(value: Decimal) -> str:
+    """A decimal as a fixed-point string: '0.000000001', never '1E-9'."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+class Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    role: Literal["system", "user", "assistant"]
+    content: Annotated[str, msgspec.Meta(max_length=4_000_000)]
+
+
+class ResponseFormat(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    type: Literal["json_object", "text"]
+
+
+class CallBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    messages: Annotated[list[Message], msgspec.Meta(min_length=1, max_length=MAX_MESSAGES)]
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOKENS_CAP)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    stop: str | Annotated[list[str], msgspec.Meta(max_length=4)] | None = None
+    response_format: ResponseFormat | None = None
+    purpose: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+    def to_request(self) -> CallRequest:
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        return CallRequest(
+            model=self.model,
+            messages=[ChatMessage(Role(m.role), m.content) for m in self.messages],
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=stop,
+            json_mode=self.response_format is not None and self.response_format.type == "json_object",
+            purpose=self.purpose,
+        )
+
+
+class CreateJobBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    job_type: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    metadata: Metadata | None = None
+    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    team_id: UUID | None = None
+
+
+class CreateAndCallBody(CallBody, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    job_type: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    metadata: Metadata | None = None
+    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    team_id: UUID | None = None
+
+
+class CompleteBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    status: Literal["completed", "failed", "cancelled"] = "completed"
+    metadata: Metadata | None = None
+
+
+class MetadataBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    metadata: Metadata
+
+
+# ---- responses -------------------------------------------------------------------------
+
+
+class JobOut(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: UUID
+    team_id: UUID
+    job_type: str
+    status: str
+    created_at: datetime
+    metadata: dict[str, Any]
+    external_id: str | None = None
+    completed_at: datetime | None = None
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        job_id=job.id,
+        team_id=job.team_id,
+        job_type=job.job_type,
+        status=job.status.value,
+        created_at=job.created_at,
+        metadata=job.metadata,
+        external_id=job.external_id,
+        completed_at=job.completed_at,
+    )
+
+
+class UsageOut(msgspec.Struct, frozen=True, kw_only=True):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+
+
+def usage_out(usage: TokenUsage) -> UsageOut:
+    return UsageOut(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        cached_input_tokens=usage.cached_input,
+        cache_write_tokens=usage.cache_write,
+        reasoning_tokens=usage.reasoning,
+    )
+
+
+class CostsOut(msgspec.Struct, frozen=True, kw_only=True):
+    total_calls: int
+    successful_calls: int
+    failed_calls: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    provider_cost_usd: str
+    customer_cost_usd: str
+    margin_usd: str
+
+
+def costs_out(summary: CostSummary) -> CostsOut:
+    return CostsOut(
+        total_calls=summary.total_calls,
+        successful_calls=summary.successful_calls,
+        failed_calls=summary.failed_calls,
+        input_tokens=summary.input_tokens,
+        output_tokens=summary.output_tokens,
+        total_tokens=summary.total_tokens,
+        provider_cost_usd=dec(summary.provider_cost_usd),
+        customer_cost_usd=dec(summary.customer_cost_usd),
+        margin_usd=dec(summary.margin_usd),
+    )
+
+
+class AnswerOut(msgspec.Struct, frozen=True, kw_only=True):
+    role: str
+    content: str
+    finish_reason: str
+
+
+class CallOut(msgspec.Struct, frozen=True, kw_only=True):
+    call_id: UUID
+    job_id: UUID
+    model: str
+    provider: str
+    provider_model: str
+    response: AnswerOut
+    usage: UsageOut
+    latency_ms: int
+    usage_estimated: bool
+    attempts: int
+
+
+def call_out(call: LlmCall, content: str) -> CallOut:
+    return CallOut(
+        call_id=call.id,
+        job_id=call.job_id,
+        model=call.alias,
+        provider=call.provider.value,
+        provider_model=call.provider_model,
+        response=AnswerOut(role="assistant", content=content, finish_reason=(call.finish_reason or "stop").__str__()),
+        usage=usage_out(call.usage),
+        latency_ms=call.latency_ms,
+        usage_estimated=call.usage_estimated,
+        attempts=call.attempts,
+    )
+
+
+class CompletionOut(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: UUID
+    status: str
+    completed_at: datetime
+    costs: CostsOut
+    credits_deducted: str
+    credits_remaining: str
+
+
+def completion_out(done: JobCompletion) -> CompletionOut:
+    return CompletionOut(
+        job_id=done.job_id,
+        status=done.status.value,
+        completed_at=done.completed_at,
+        costs=costs_out(done.costs),
+        credits_deducted=dec(done.credits_deducted),
+        credits_remaining=dec(done.credits_remaining),
+    )
+
+
+class CreateAndCallOut(CallOut, frozen=True, kw_only=True):
+    costs: CostsOut
+    credits_deducted: str
+    credits_remaining: str
+
+
+class CallSummaryOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    model: str
+    provider: str
+    provider_model: str
+    status: str
+    usage: UsageOut
+    usage_estimated: bool
+    latency_ms: int
+    ttft_ms: int | None
+    streamed: bool
+    provider_cost_usd: str
+    customer_cost_usd: str
+    credits: str
+    created_at: datetime
+    purpose: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+
+
+def call_summary_out(call: LlmCall) -> CallSummaryOut:
+    return CallSummaryOut(
+        id=call.id,
+        model=call.alias,
+        provider=call.provider.value,
+        provider_model=call.provider_model,
+        status=call.status.value,
+        usage=usage_out(call.usage),
+        usage_estimated=call.usage_estimated,
+        latency_ms=call.latency_ms,
+        ttft_ms=call.ttft_ms,
+        streamed=call.streamed,
+        provider_cost_usd=dec(call.cost.provider_cost_usd),
+        customer_cost_usd=dec(call.cost.customer_price_usd),
+        credits=dec(call.credits),
+        created_at=call.created_at,
+        purpose=call.purpose,
+        error=call.error_message,
+        error_code=call.error_code,
+    )
+
+
+class JobDetailOut(JobOut, frozen=True, kw_only=True):
+    calls: list[CallSummaryOut]
+    totals: CostsOut
+    costs: CostsOut | None = None
+    credits_deducted: str | None = None
+
+
+class JobPage(msgspec.Struct, frozen=True):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class CreditsOut(msgspec.Struct, frozen=True, kw_only=True):
+    team_id: UUID
+    budget_mode: str
+    allocated: str
+    used: str
+    held: str
+    remaining: str
+    credits_per_usd: str
+    tokens_per_credit: int
+
+
+class BalanceOut(msgspec.Struct, frozen=True, kw_only=True):
+    allocated: str
+    used: str
+    held: str
+    remaining: str
+
+
+def balance_out(balance: CreditBalance) -> BalanceOut:
+    return BalanceOut(
+        allocated=dec(balance.allocated),
+        used=dec(balance.used),
+        held=dec(balance.held),
+        remaining=dec(max(balance.available, Decimal(0))),
+    )
+
+
+class TransactionOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    type: str
+    amount: str
+    job_id: UUID | None
+    call_id: UUID | None
+    reason: str | None
+    idempotency_key: str | None
+    created_at: datetime
+
+
+def transaction_out(entry: LedgerEntry) -> TransactionOut:
+    return TransactionOut(
+        id=entry.id,
+        type=entry.type.value,
+        amount=dec(entry.amount),
+        job_id=entry.job_id,
+        call_id=entry.call_id,
+        reason=entry.reason,
+        idempotency_key=entry.idempotency_key,
+        created_at=entry.created_at,
+    )
+
+
+class TransactionPage(msgspec.Struct, frozen=True):
+    items: list[TransactionOut]
+    next_cursor: str | None
+
+
+class JobCountsOut(msgspec.Struct, frozen=True):
+    total: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class TokensOut(msgspec.Struct, frozen=True):
+    input: int
+    output: int
+    total: int
+
+
+class ModelUsageOut(msgspec.Struct, frozen=True):
+    model: str
+    calls: int
+    tokens: int
+    customer_cost_usd: str
+
+
+class DayUsageOut(msgspec.Struct, frozen=True):
+    date: date
+    calls: int
+    tokens: int
+    provider_cost_usd: str
+    customer_cost_usd: str
+
+
+class TeamUsageOut(msgspec.Struct, frozen=True, kw_only=True):
+    team_id: UUID
+    from_: date = msgspec.field(name="from")
+    to: date
+    budget_mode: str
+    jobs: JobCountsOut
+    calls: int
+    tokens: TokensOut
+    provider_cost_usd: str
+    customer_cost_usd: str
+    margin_usd: str
+    credits: BalanceOut
+    by_model: list[ModelUsageOut]
+    by_day: list[DayUsageOut]
+
+
+def usage_report_out(
+    team_id: UUID, first: date, last: date, mode: str, report: UsageReport, balance: CreditBalance
+) -> TeamUsageOut:
+    t = report.totals
+    return TeamUsageOut(
+        team_id=team_id,
+        from_=first,
+        to=last,
+        budget_mode=mode,
+        jobs=JobCountsOut(report.jobs_total, report.jobs_completed, report.jobs_failed, report.jobs_cancelled),
+        calls=t.total_calls,
+        tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
+        provider_cost_usd=dec(t.provider_cost_usd),
+        customer_cost_usd=dec(t.customer_cost_usd),
+        margin_usd=dec(t.margin_usd),
+        credits=balance_out(balance),
+        by_model=[ModelUsageOut(m.model, m.calls, m.tokens, dec(m.customer_cost_usd)) for m in report.by_model],
+        by_day=[
+            DayUsageOut(d.day, d.calls, d.tokens, dec(d.provider_cost_usd), dec(d.customer_cost_usd))
+            for d in report.by_day
+        ],
+    )

@@ -1,0 +1,68 @@
+"""Server-sent events for streamed calls (API.md: start, delta, done | error)."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from application.services.calls import CallFailed, CallFinished, CallStream
+from domain.llm import TextDelta
+from entrypoints.http.schemas.client import dec, usage_out
+
+_encoder = msgspec.json.Encoder()
+
+
+def event(name: str, data: Any) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + _encoder.encode(data) + b"\n\n"
+
+
+async def call_events(
+    stream: CallStream,
+    *,
+    start_extra: dict[str, Any] | None = None,
+    on_end: Callable[[CallFinished | CallFailed], Awaitable[dict[str, Any]]] | None = None,
+) -> AsyncIterator[bytes]:
+    """Relay a call stream as SSE bytes; closing this generator closes the call stream.
+
+    ``on_end`` may add fields to the final event (create-and-call adds the job's costs).
+    """
+    started = stream.started
+    items = stream.items
+    try:
+        yield event(
+            "start",
+            {
+                "call_id": started.call_id,
+                "model": started.model,
+                "provider": started.provider.value,
+                **(start_extra or {}),
+            },
+        )
+        async for item in items:
+            if isinstance(item, TextDelta):
+                yield event("delta", {"content": item.content})
+            else:
+                extra = await on_end(item) if on_end is not None else {}
+                if isinstance(item, CallFinished):
+                    call = item.call
+                    yield event(
+                        "done",
+                        {
+                            "call_id": call.id,
+                            "finish_reason": (call.finish_reason or "stop").__str__(),
+                            "usage": usage_out(call.usage),
+                            "usage_estimated": call.usage_estimated,
+                            "latency_ms": call.latency_ms,
+                            "ttft_ms": call.ttft_ms,
+                            "customer_cost_usd": dec(call.cost.customer_price_usd),
+                            "credits": dec(call.credits),
+                            **extra,
+                        },
+                    )
+                else:
+                    yield event("error", {"code": item.code, "detail": item.detail, "call_id": item.call.id, **extra})
+    finally:
+        # The client may be gone (cancellation): let the call stream record and settle
+        # whatever happened, shielded from the cancellation of this request.
+        await asyncio.shield(items.aclose())

@@ -1,0 +1,281 @@
+"""The client API over HTTP: every endpoint, every budget mode, every error code."""
+
+import asyncio
+from decimal import Decimal
+
+import httpx
+
+from adapters.memory.providers import Reply
+from application.errors import (
+    ProviderBadRequestError,
+    ProviderQuotaError,
+    ProviderRateLimitedError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
+from domain.budgets import BudgetMode
+from domain.organizations import TeamStatus
+from domain.usage import TokenUsage
+from tests.e2e.conftest import Server
+
+D = Decimal
+CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, object]]]:
+    import json
+
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+async def test_consumption_usd_job_flow_is_exact(server: Server) -> None:
+    team, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    server.upstream.push(Reply(chunks=("Hi",), usage=TokenUsage(input=1000, output=500)))
+    server.upstream.push(Reply(chunks=("a", "b"), usage=TokenUsage(input=3, output=7)))
+    async with server.client(key) as http:
+        created = await http.post("/api/jobs/create", json={"job_type": "doc", "metadata": {"doc": 123}})
+        assert created.status_code == 201, created.text
+        job = created.json()
+        assert job["status"] == "pending" and job["team_id"] == str(team.id) and job["metadata"] == {"doc": 123}
+        call = await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
+        assert call.status_code == 200, call.text
+        body = call.json()
+        assert body["response"] == {"role": "assistant", "content": "Hi", "finish_reason": "stop"}
+        assert body["usage"] == {
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "total_tokens": 1500,
+            "cached_input_tokens": 0,
+            "cache_write_tokens": 0,
+            "reasoning_tokens": 0,
+        }
+        assert body["model"] == "smart" and body["provider"] == "openai"
+        streamed = await http.post(f"/api/jobs/{job['job_id']}/llm-call-stream", json=CALL)
+        assert streamed.status_code == 200
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(streamed.text)
+        assert [name for name, _ in events] == ["start", "delta", "delta", "done"]
+        assert events[-1][1]["usage"]["total_tokens"] == 10  # type: ignore[index]
+        done = await http.post(f"/api/jobs/{job['job_id']}/complete", json={})
+        assert done.status_code == 200, done.text
+        result = done.json()
+        assert result["costs"] == {
+            "total_calls": 2,
+            "successful_calls": 2,
+            "failed_calls": 0,
+            "input_tokens": 1003,
+            "output_tokens": 507,
+            "total_tokens": 1510,
+            "provider_cost_usd": "0.003031",
+            "customer_cost_usd": "0.006062",
+            "margin_usd": "0.003031",
+        }
+        assert result["credits_deducted"] == "0.06062"
+        assert result["credits_remaining"] == "99.93938"
+        again = await http.post(f"/api/jobs/{job['job_id']}/complete")
+        assert again.json()["credits_deducted"] == "0.06062"
+        credits = (await http.get(f"/api/teams/{team.id}/credits")).json()
+        assert credits == {
+            "team_id": str(team.id),
+            "budget_mode": "consumption_usd",
+            "allocated": "100",
+            "used": "0.06062",
+            "held": "0",
+            "remaining": "99.93938",
+            "credits_per_usd": "10",
+            "tokens_per_credit": 10000,
+        }
+        ledger = (await http.get(f"/api/teams/{team.id}/credits/transactions?limit=3")).json()
+        assert len(ledger["items"]) == 3 and ledger["next_cursor"]
+        rest = (await http.get(f"/api/teams/{team.id}/credits/transactions?cursor={ledger['next_cursor']}")).json()
+        entries = ledger["items"] + rest["items"]
+        assert sum(D(e["amount"]) for e in entries) == D("99.93938")
+        assert {e["type"] for e in entries} == {"allocation", "hold", "release", "debit"}
+        detail = (await http.get(f"/api/jobs/{job['job_id']}")).json()
+        assert detail["status"] == "completed" and len(detail["calls"]) == 2
+        assert detail["costs"]["customer_cost_usd"] == "0.006062"
+
+
+async def test_consumption_tokens_and_job_based_modes(server: Server) -> None:
+    _, tokens_key = await server.team(BudgetMode.CONSUMPTION_TOKENS, tokens_per_credit=1000)
+    server.upstream.push(Reply(usage=TokenUsage(input=1200, cached_input=300, output=500, reasoning=1)))
+    async with server.client(tokens_key) as http:
+        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        call = (await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)).json()
+        assert call["usage"]["cached_input_tokens"] == 300 and call["usage"]["reasoning_tokens"] == 1
+        done = (await http.post(f"/api/jobs/{job['job_id']}/complete")).json()
+        assert done["credits_deducted"] == "2.001" and done["credits_remaining"] == "97.999"
+    _, job_key = await server.team(BudgetMode.JOB_BASED, credits=D(2))
+    async with server.client(job_key) as http:
+        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
+        done = (await http.post(f"/api/jobs/{job['job_id']}/complete")).json()
+        assert done["credits_deducted"] == "1" and done["credits_remaining"] == "1"
+        failed_job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        failed = (await http.post(f"/api/jobs/{failed_job['job_id']}/complete", json={"status": "failed"})).json()
+        assert failed["status"] == "failed" and failed["credits_deducted"] == "0"
+        assert failed["credits_remaining"] == "1"
+
+
+async def test_external_id_is_idempotent(server: Server) -> None:
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    async with server.client(key) as http:
+        first = await http.post("/api/jobs/create", json={"job_type": "doc", "external_id": "doc-1"})
+        second = await http.post("/api/jobs/create", json={"job_type": "doc", "external_id": "doc-1"})
+        assert first.status_code == 201 and second.status_code == 200
+        assert first.json()["job_id"] == second.json()["job_id"]
+
+
+async def test_create_and_call(server: Server) -> None:
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    server.upstream.push(Reply(chunks=("ok",), usage=TokenUsage(input=1000, output=500)))
+    server.upstream.push(Reply(chunks=("x", "y"), usage=TokenUsage(input=1000, output=500)))
+    async with server.client(key) as http:
+        one = await http.post("/api/jobs/create-and-call", json={"job_type": "quick", **CALL})
+        assert one.status_code == 200, one.text
+        body = one.json()
+        assert body["response"]["content"] == "ok" and body["credits_deducted"] == "0.06"
+        assert body["costs"]["total_calls"] == 1
+        job = (await http.get(f"/api/jobs/{body['job_id']}")).json()
+        assert job["status"] == "completed"
+        streamed = await http.post("/api/jobs/create-and-call-stream", json={"job_type": "quick", **CALL})
+        events = sse_events(streamed.text)
+        assert events[0][0] == "start" and "job_id" in events[0][1]
+        assert events[-1][0] == "done" and events[-1][1]["credits_deducted"] == "0.06"
+
+
+async def test_metadata_and_job_listing(server: Server) -> None:
+    team, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    async with server.client(key) as http:
+        ids = [(await http.post("/api/jobs/create", json={"job_type": "doc"})).json()["job_id"] for _ in range(3)]
+        patched = await http.patch(f"/api/jobs/{ids[0]}/metadata", json={"metadata": {"a": 1, "b": 2}})
+        assert patched.json()["metadata"] == {"a": 1, "b": 2}
+        patched = await http.patch(f"/api/jobs/{ids[0]}/metadata", json={"metadata": {"b": None, "c": 3}})
+        assert patched.json()["metadata"] == {"a": 1, "c": 3}
+        page = (await http.get(f"/api/teams/{team.id}/jobs?limit=2")).json()
+        assert len(page["items"]) == 2 and page["next_cursor"]
+        rest = (await http.get(f"/api/teams/{team.id}/jobs?limit=2&cursor={page['next_cursor']}")).json()
+        listed = [j["job_id"] for j in page["items"] + rest["items"]]
+        assert sorted(listed) == sorted(ids) and rest["next_cursor"] is None
+        pending = (await http.get(f"/api/teams/{team.id}/jobs?status=completed")).json()
+        assert pending["items"] == []
+
+
+async def test_usage_report(server: Server) -> None:
+    team, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    server.upstream.push(Reply(usage=TokenUsage(input=1000, output=500)))
+    async with server.client(key) as http:
+        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
+        await http.post(f"/api/jobs/{job['job_id']}/complete")
+        usage = await http.get(f"/api/teams/{team.id}/usage")
+        assert usage.status_code == 200, usage.text
+        body = usage.json()
+        assert body["jobs"]["completed"] == 1 and body["calls"] == 1
+        assert body["customer_cost_usd"] == "0.006" and body["provider_cost_usd"] == "0.003"
+        assert body["by_model"] == [{"model": "smart", "calls": 1, "tokens": 1500, "customer_cost_usd": "0.006"}]
+        assert body["credits"]["used"] == "0.06"
+        bad = await http.get(f"/api/teams/{team.id}/usage?from=2026-02-01&to=2026-01-01")
+        assert bad.status_code == 422
+
+
+def problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == code
+
+
+async def test_every_client_error_code(server: Server) -> None:
+    team, key = await server.team(BudgetMode.CONSUMPTION_USD, credits=D("0.01"))
+    other_team, other_key = await server.team(BudgetMode.CONSUMPTION_USD)
+    async with server.client(key) as http, server.client(other_key) as other:
+        problem(
+            await server.client("sk-job-wrong").post("/api/jobs/create", json={"job_type": "x"}), 401, "unauthorized"
+        )
+        problem(await server.client().get(f"/api/teams/{team.id}/credits"), 401, "unauthorized")
+        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        foreign = (await other.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        problem(await http.get(f"/api/jobs/{foreign['job_id']}"), 404, "not_found")
+        problem(await http.get(f"/api/teams/{other_team.id}/credits"), 404, "not_found")
+        problem(
+            await http.post(f"/api/jobs/{job['job_id']}/llm-call", json={**CALL, "model": "premium"}),
+            403,
+            "model_not_allowed",
+        )
+        big = {**CALL, "max_tokens": 1_000_000}
+        problem(await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=big), 402, "insufficient_credits")
+        problem(
+            await http.post("/api/jobs/create", content=b'{"job_type":', headers={"content-type": "application/json"}),
+            400,
+            "invalid_request",
+        )
+        problem(await http.post("/api/jobs/create", json={"job_type": "x", "surprise": 1}), 422, "invalid_request")
+        problem(await http.post("/api/jobs/create", json={}), 422, "invalid_request")
+        problem(
+            await http.post(f"/api/jobs/{job['job_id']}/llm-call", json={**CALL, "temperature": 9}),
+            422,
+            "invalid_request",
+        )
+        huge = {**CALL, "messages": [{"role": "user", "content": "x" * 70_000}]}
+        problem(await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=huge), 413, "payload_too_large")
+        for error, status, code in [
+            (ProviderRateLimitedError("slow down", retry_after_s=7), 429, "rate_limited"),
+            (ProviderUnavailableError("upstream 503"), 502, "provider_error"),
+            (ProviderQuotaError("quota"), 502, "provider_error"),
+            (ProviderTimeoutError("timed out"), 504, "provider_timeout"),
+            (ProviderBadRequestError("context too long"), 400, "invalid_request"),
+        ]:
+            server.upstream.push(error)
+            response = await other.post(f"/api/jobs/{foreign['job_id']}/llm-call", json=CALL)
+            problem(response, status, code)
+            if status == 429:
+                assert response.headers["retry-after"] == "7"
+        await http.post(f"/api/jobs/{job['job_id']}/complete")
+        problem(await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL), 409, "job_not_active")
+        await server.services.organizations.set_status(team.id, TeamStatus.SUSPENDED)
+        problem(await http.post("/api/jobs/create", json={"job_type": "doc"}), 403, "team_suspended")
+        detail = (await other.get(f"/api/jobs/{foreign['job_id']}")).json()
+        assert [c["status"] for c in detail["calls"]] == ["failed"] * 5
+        assert all(c["credits"] == "0" for c in detail["calls"])
+
+
+async def test_failure_after_stream_start_ends_with_error_event(server: Server) -> None:
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    server.upstream.push(Reply(chunks=("abcd", "efgh", "ijkl"), error=ProviderUnavailableError("cut"), fail_after=2))
+    async with server.client(key) as http:
+        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        streamed = await http.post(f"/api/jobs/{job['job_id']}/llm-call-stream", json=CALL)
+        events = sse_events(streamed.text)
+        assert [n for n, _ in events] == ["start", "delta", "delta", "error"]
+        assert events[-1][1]["code"] == "provider_error"
+        detail = (await http.get(f"/api/jobs/{job['job_id']}")).json()
+        [call] = detail["calls"]
+        assert call["status"] == "failed" and call["usage_estimated"] is True
+
+
+async def test_client_disconnect_mid_stream_records_the_call_and_settles(server: Server) -> None:
+    team, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    server.upstream.push(Reply(chunks=("abcd",) * 100, delay_s=0.02))
+    async with server.client(key) as http:
+        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        async with http.stream("POST", f"/api/jobs/{job['job_id']}/llm-call-stream", json=CALL) as response:
+            received = 0
+            async for _ in response.aiter_raw():
+                received += 1
+                if received >= 3:
+                    break
+        # the server notices the disconnect, cancels upstream and records the call
+        for _ in range(100):
+            detail = (await http.get(f"/api/jobs/{job['job_id']}")).json()
+            if detail["calls"]:
+                break
+            await asyncio.sleep(0.05)
+        [call] = detail["calls"]
+        assert call["status"] == "failed" and call["usage_estimated"] is True
+        credits = (await http.get(f"/api/teams/{team.id}/credits")).json()
+        assert credits["held"] == "0"
+        assert D(credits["used"]) == D(call["credits"]) > 0
