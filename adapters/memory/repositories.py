@@ -162,7 +162,15 @@ class MemoryJobRepository:
         self._replace(job_id, status=status)
 
     async def add_call_totals(self, job_id: JobId, summary: CostSummary) -> None:
-        self._replace(job_id, totals=self._s.jobs[job_id].totals + summary)
+        job = self._s.jobs[job_id]
+        if not job.status.is_final:
+            self._replace(job_id, totals=job.totals + summary)
+            return
+        charged = (job.credits_charged or ZERO) + summary.credits
+        self._replace(job_id, totals=job.totals + summary, credits_charged=charged)
+        row = self._s.job_summaries.get(job_id)
+        if row is not None:
+            row.summary = row.summary + summary
 
     async def finish(self, job_id: JobId, *, status: JobStatus, at: datetime, credits_charged: Decimal) -> None:
         self._replace(job_id, status=status, completed_at=at, credits_charged=credits_charged)

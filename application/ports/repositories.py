@@ -121,7 +121,13 @@ class JobRepository(Protocol):
         ...
 
     async def add_call_totals(self, job_id: JobId, summary: CostSummary) -> None:
-        """Add one call's summary to the job's running totals."""
+        """Add one call's summary to the job's running totals.
+
+        A call that started before the job was finished may settle after it: then the
+        summary is also added to the job's credits charged, its cost summary and its
+        team's day summary, so nothing is lost from usage reports. Serialized with
+        ``finish`` by the job's row lock.
+        """
         ...
 
     async def finish(self, job_id: JobId, *, status: JobStatus, at: datetime, credits_charged: Decimal) -> None:

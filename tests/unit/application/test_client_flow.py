@@ -340,3 +340,26 @@ async def test_usage_report_sums_the_finished_jobs(world: World) -> None:
     assert usage.report.totals.customer_cost_usd == D("0.006")
     assert usage.report.by_model[0].model == "smart"
     assert usage.balance.used == D("0.06")
+
+
+async def test_a_call_settling_after_completion_still_counts_in_the_job_and_usage(world: World) -> None:
+    team, me = await world.team(BudgetMode.CONSUMPTION_USD)
+    world.provider.push(Reply(chunks=("a", "b"), usage=TokenUsage(input=1000, output=500)))
+    job, _ = await world.services.jobs.create_job(me, job_type="doc")
+    stream = await world.services.calls.open_stream(me, job.id, ask())
+    iterator = aiter(stream.items)
+    await anext(iterator)
+    done = await world.services.jobs.complete_job(me, job.id)  # completes while the call is in flight
+    assert done.costs.total_calls == 0
+    rest = [item async for item in iterator]
+    assert isinstance(rest[-1], CallFinished)
+    job_after = world.store.jobs[job.id]
+    assert job_after.totals.total_calls == 1
+    assert job_after.credits_charged == D("0.06")
+    day = world.clock.now().date()
+    usage = await world.services.usage.team_usage(me, team.id, first_day=day, last_day=day)
+    assert usage.report.totals.total_calls == 1
+    assert usage.report.totals.credits == D("0.06")
+    assert world.store.balances[team.id].held == 0
+    assert world.store.balances[team.id].used == D("0.06")
+    ledger_is_exact(world, team.id)
