@@ -1,5 +1,7 @@
 """The Litestar application factory."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -11,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.middleware import request_context_middleware
 from entrypoints.logging import configure_logging
 from entrypoints.runtime import Runtime, open_runtime
 from entrypoints.settings import Settings, load_settings
@@ -35,13 +38,22 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
         async with opener(settings) as rt:
             app.state.runtime = rt
             app.state.services = rt.services
+            for name in settings.generated_secrets:
+                log.warning("secret_generated", name=name, where=str(settings.data_dir), hint="set it in production")
+            sweeper = asyncio.create_task(sweep_jobs_forever(rt, settings.sweep_interval_s))
             log.info("service_started", app_env=settings.app_env, persistence=rt.description)
-            yield
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
 
     return Litestar(
         route_handlers=[health, *route_handlers()],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_context_middleware],
         openapi_config=OpenAPIConfig(
             title="SaaS LLM gateway",
             version="0.1.0",
@@ -57,6 +69,19 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
         state=State({"settings": settings}),
         debug=False,
     )
+
+
+async def sweep_jobs_forever(rt: Runtime, interval_s: float) -> None:
+    """Expire jobs left open past their TTL; every instance may run it (row locks make it safe)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            expired = await rt.services.jobs.expire_stale_jobs()
+        except Exception as exc:  # noqa: BLE001 - the sweeper must survive a database blip
+            log.warning("job_sweep_failed", error_type=type(exc).__name__)
+            continue
+        if expired:
+            log.info("jobs_expired", count=expired)
 
 
 def route_handlers() -> list[Any]:
