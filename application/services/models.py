@@ -55,6 +55,14 @@ class ModelService:
             await uow.commit()
         return model
 
+    async def get_alias(self, alias: str) -> ModelAlias | None:
+        async with self._uow() as uow:
+            return await uow.aliases.get(alias)
+
+    async def list_aliases(self) -> list[ModelAlias]:
+        async with self._uow() as uow:
+            return await uow.aliases.list()
+
     async def create_access_group(self, *, name: str, models: tuple[str, ...] = ()) -> AccessGroup:
         if not name.strip():
             raise InvalidValueError("name must not be empty")

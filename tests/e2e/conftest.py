@@ -87,7 +87,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     upstream = ScriptedProviderClient()
 
     def opener(s: Settings) -> AbstractAsyncContextManager[Runtime]:
-        return open_memory_runtime(s, providers={Provider.OPENAI: upstream})
+        return open_memory_runtime(s, providers={Provider.OPENAI: upstream, Provider.FAKE: upstream})
 
     async with serve(settings, opener) as services:
         organization = await services.organizations.create_organization(name="Acme")
