@@ -1,0 +1,1 @@
+"""Admin authentication adapters: argon2id password hashes and HS256 JWTs."""
