@@ -16,10 +16,6 @@ class UnauthorizedError(ApplicationError):
     code = "unauthorized"
 
 
-class ForbiddenError(ApplicationError):
-    code = "forbidden"
-
-
 class ConflictError(ApplicationError):
     code = "conflict"
 

@@ -9,12 +9,14 @@ import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from application.ports.admin import Webhook, WebhookDelivery
 from application.ports.repositories import ApiKey, StoredCredential
 from domain.access import ModelAlias
+from domain.admins import AdminUser, AuditEntry
 from domain.calls import LlmCall
-from domain.ids import ApiKeyId, CredentialId, JobId, OrganizationId, TeamId
+from domain.ids import AdminUserId, ApiKeyId, CredentialId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import CreditBalance, LedgerEntry
 from domain.organizations import Organization, Team
@@ -42,11 +44,16 @@ class MemoryStore:
     balances: dict[TeamId, CreditBalance] = field(default_factory=dict)
     ledger: dict[TeamId, list[LedgerEntry]] = field(default_factory=dict)
     job_summaries: dict[JobId, JobSummaryRow] = field(default_factory=dict)
+    admin_users: dict[AdminUserId, AdminUser] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
+    webhooks: dict[Any, Webhook] = field(default_factory=dict)
+    deliveries: dict[Any, WebhookDelivery] = field(default_factory=dict)
     commits: int = 0
 
 
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore) -> None:
+        from adapters.memory import admin as a
         from adapters.memory import repositories as r
 
         self._store = store
@@ -61,6 +68,9 @@ class MemoryUnitOfWork:
         self.calls = r.MemoryCallRepository(store)
         self.credits = r.MemoryCreditRepository(store)
         self.usage = r.MemoryUsageRepository(store)
+        self.admin_users = a.MemoryAdminUserRepository(store)
+        self.audit = a.MemoryAuditLogRepository(store)
+        self.webhooks = a.MemoryWebhookRepository(store)
 
     async def __aenter__(self) -> Self:
         self._snapshot = copy.deepcopy(self._store)

@@ -1,0 +1,146 @@
+"""In-memory fakes of the operator-side repositories."""
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from adapters.memory.store import MemoryStore
+from application.errors import ConflictError
+from application.ports.admin import Webhook, WebhookDelivery
+from domain.admins import AdminUser, AuditEntry
+from domain.ids import AdminUserId, OrganizationId
+
+_ids = itertools.count(1)
+
+
+class MemoryAdminUserRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, user: AdminUser) -> None:
+        if await self.find_by_email(user.email) is not None:
+            raise ConflictError("an admin user with this email exists")
+        self._s.admin_users[user.id] = user
+
+    async def get(self, user_id: AdminUserId) -> AdminUser | None:
+        return self._s.admin_users.get(user_id)
+
+    async def find_by_email(self, email: str) -> AdminUser | None:
+        wanted = email.lower()
+        return next((u for u in self._s.admin_users.values() if u.email.lower() == wanted), None)
+
+    async def list(self) -> list[AdminUser]:
+        return sorted(self._s.admin_users.values(), key=lambda u: u.created_at)
+
+    async def update(self, user: AdminUser) -> None:
+        self._s.admin_users[user.id] = user
+
+    async def delete(self, user_id: AdminUserId) -> bool:
+        return self._s.admin_users.pop(user_id, None) is not None
+
+    async def count(self) -> int:
+        return len(self._s.admin_users)
+
+
+class MemoryAuditLogRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(
+        self,
+        *,
+        at: datetime,
+        actor_id: AdminUserId | None,
+        actor_email: str,
+        action: str,
+        target_type: str,
+        target_id: str,
+        organization_id: OrganizationId | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        self._s.audit.append(
+            AuditEntry(
+                id=len(self._s.audit) + 1,
+                at=at,
+                actor_id=actor_id,
+                actor_email=actor_email,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                organization_id=organization_id,
+                before=before,
+                after=after,
+            )
+        )
+
+    async def list(
+        self, *, organization_id: OrganizationId | None, before_id: int | None, limit: int
+    ) -> list[AuditEntry]:
+        entries = [
+            e
+            for e in reversed(self._s.audit)
+            if (organization_id is None or e.organization_id == organization_id)
+            and (before_id is None or e.id < before_id)
+        ]
+        return entries[:limit]
+
+
+class MemoryWebhookRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+
+    async def add(self, webhook: Webhook) -> None:
+        self._s.webhooks[webhook.id] = webhook
+
+    async def list_for_organization(self, organization_id: OrganizationId | None) -> list[Webhook]:
+        return [w for w in self._s.webhooks.values() if organization_id is None or w.organization_id == organization_id]
+
+    async def enqueue(self, organization_id: OrganizationId, event: str, payload: dict[str, Any], at: datetime) -> int:
+        queued = 0
+        for hook in self._s.webhooks.values():
+            if hook.organization_id == organization_id and hook.is_active and event in hook.events:
+                delivery_id = next(_ids)
+                self._s.deliveries[delivery_id] = WebhookDelivery(
+                    id=delivery_id,
+                    webhook_id=hook.id,
+                    event=event,
+                    payload=payload,
+                    attempts=0,
+                    status="pending",
+                    next_attempt_at=at,
+                    created_at=at,
+                    url=hook.url,
+                    secret=hook.secret,
+                )
+                queued += 1
+        return queued
+
+    async def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]:
+        due = [d for d in self._s.deliveries.values() if d.status == "pending" and d.next_attempt_at <= now]
+        return sorted(due, key=lambda d: d.next_attempt_at)[:limit]
+
+    async def mark_delivered(self, delivery_id: Any, *, at: datetime, status_code: int) -> None:
+        d = self._s.deliveries[delivery_id]
+        self._s.deliveries[delivery_id] = msgspec.structs.replace(
+            d, status="delivered", attempts=d.attempts + 1, delivered_at=at, last_status_code=status_code
+        )
+
+    async def mark_failed(
+        self, delivery_id: Any, *, at: datetime, status_code: int | None, error: str, next_attempt_at: datetime | None
+    ) -> None:
+        d = self._s.deliveries[delivery_id]
+        self._s.deliveries[delivery_id] = msgspec.structs.replace(
+            d,
+            status="pending" if next_attempt_at else "failed",
+            attempts=d.attempts + 1,
+            next_attempt_at=next_attempt_at or d.next_attempt_at,
+            last_status_code=status_code,
+            last_error=error,
+        )
+
+    async def deliveries(self, webhook_id: Any, limit: int) -> list[WebhookDelivery]:
+        found = [d for d in self._s.deliveries.values() if d.webhook_id == webhook_id]
+        return sorted(found, key=lambda d: d.created_at, reverse=True)[:limit]

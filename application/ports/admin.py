@@ -1,0 +1,123 @@
+"""Ports of the operator side: admin users, the audit log and webhook outbox."""
+
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from application.ports.unit_of_work import UnitOfWork
+from domain.admins import AdminUser, AuditEntry
+from domain.ids import AdminUserId, OrganizationId
+
+
+class AdminUserRepository(Protocol):
+    async def add(self, user: AdminUser) -> None:
+        """Insert; raises ``ConflictError`` when the email (case-insensitive) exists."""
+        ...
+
+    async def get(self, user_id: AdminUserId) -> AdminUser | None: ...
+
+    async def find_by_email(self, email: str) -> AdminUser | None:
+        """Case-insensitive lookup."""
+        ...
+
+    async def list(self) -> list[AdminUser]: ...
+
+    async def update(self, user: AdminUser) -> None: ...
+
+    async def delete(self, user_id: AdminUserId) -> bool: ...
+
+    async def count(self) -> int: ...
+
+
+class AuditLogRepository(Protocol):
+    async def add(
+        self,
+        *,
+        at: datetime,
+        actor_id: AdminUserId | None,
+        actor_email: str,
+        action: str,
+        target_type: str,
+        target_id: str,
+        organization_id: OrganizationId | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        """Append one entry (secrets must already be redacted)."""
+        ...
+
+    async def list(
+        self, *, organization_id: OrganizationId | None, before_id: int | None, limit: int
+    ) -> list[AuditEntry]:
+        """Newest first; ``organization_id`` limits to one organization's entries."""
+        ...
+
+
+class Webhook(msgspec.Struct, frozen=True, kw_only=True):
+    id: Any
+    organization_id: OrganizationId
+    url: str
+    events: tuple[str, ...]
+    secret: str
+    created_at: datetime
+    is_active: bool = True
+
+    def __repr__(self) -> str:
+        return f"Webhook(id={self.id}, url={self.url!r}, events={self.events!r})"
+
+
+class WebhookDelivery(msgspec.Struct, frozen=True, kw_only=True):
+    id: Any
+    webhook_id: Any
+    event: str
+    payload: dict[str, Any]
+    attempts: int
+    status: str  # pending | delivered | failed
+    next_attempt_at: datetime
+    created_at: datetime
+    url: str = ""
+    secret: str = ""
+    last_status_code: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+class WebhookRepository(Protocol):
+    async def add(self, webhook: Webhook) -> None: ...
+
+    async def list_for_organization(self, organization_id: OrganizationId | None) -> list[Webhook]: ...
+
+    async def enqueue(self, organization_id: OrganizationId, event: str, payload: dict[str, Any], at: datetime) -> int:
+        """Write one pending delivery per active webhook subscribed to ``event`` (the outbox).
+
+        Runs in the transaction of the event itself; returns how many were queued.
+        """
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]:
+        """Pending deliveries due at ``now``, locked for this worker (skipping locked ones)."""
+        ...
+
+    async def mark_delivered(self, delivery_id: Any, *, at: datetime, status_code: int) -> None: ...
+
+    async def mark_failed(
+        self, delivery_id: Any, *, at: datetime, status_code: int | None, error: str, next_attempt_at: datetime | None
+    ) -> None:
+        """Record a failed attempt; ``next_attempt_at`` None gives up (status failed)."""
+        ...
+
+    async def deliveries(self, webhook_id: Any, limit: int) -> list[WebhookDelivery]: ...
+
+
+class AdminUnitOfWork(UnitOfWork, Protocol):
+    """The unit of work with the operator-side repositories too."""
+
+    @property
+    def admin_users(self) -> AdminUserRepository: ...
+
+    @property
+    def audit(self) -> AuditLogRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...

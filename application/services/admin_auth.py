@@ -1,0 +1,188 @@
+"""Operator authentication: first-run setup, login with throttling, token verification."""
+
+import secrets
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from application.errors import ConflictError, ProviderRateLimitedError, UnauthorizedError
+from application.ports.admin import AdminUnitOfWork
+from application.ports.security import PasswordHasher, TokenCodec
+from application.ports.system import Clock, IdGenerator
+from domain.admins import AdminPrincipal, AdminRole, AdminUser
+from domain.errors import InvalidValueError
+from domain.ids import AdminUserId, OrganizationId
+
+MIN_PASSWORD_LENGTH = 12
+
+
+class LoginRateLimitedError(ProviderRateLimitedError):
+    """Too many failed logins: the same 429 ``rate_limited`` shape as any rate limit."""
+
+
+class LoginThrottle:
+    """Sliding-window counters of failed logins per account and per client address.
+
+    Kept per instance: an attacker spreading attempts over N instances gets N times the
+    budget, which the argon2 cost still makes slow.
+    """
+
+    def __init__(self, clock: Clock, *, window_s: int = 900, per_account: int = 5, per_address: int = 20) -> None:
+        self._clock = clock
+        self._window = timedelta(seconds=window_s)
+        self._limits = {"account": per_account, "address": per_address}
+        self._failures: dict[tuple[str, str], deque[datetime]] = {}
+
+    def _recent(self, kind: str, key: str) -> deque[datetime]:
+        failures = self._failures.setdefault((kind, key), deque())
+        cutoff = self._clock.now() - self._window
+        while failures and failures[0] < cutoff:
+            failures.popleft()
+        return failures
+
+    def check(self, account: str, address: str) -> None:
+        for kind, key in (("account", account), ("address", address)):
+            failures = self._recent(kind, key)
+            if len(failures) >= self._limits[kind]:
+                wait = (failures[0] + self._window - self._clock.now()).total_seconds()
+                raise LoginRateLimitedError("too many failed logins; try again later", retry_after_s=max(1.0, wait))
+
+    def failed(self, account: str, address: str) -> None:
+        now = self._clock.now()
+        self._recent("account", account).append(now)
+        self._recent("address", address).append(now)
+
+    def succeeded(self, account: str) -> None:
+        self._failures.pop(("account", account), None)
+
+
+class IssuedToken:
+    __slots__ = ("access_token", "expires_in")
+
+    def __init__(self, access_token: str, expires_in: int) -> None:
+        self.access_token = access_token
+        self.expires_in = expires_in
+
+
+class AdminAuthService:
+    """Rules: setup works only while no admin exists; passwords have at least 12
+    characters; a failed login never says whether the email exists; repeated failures
+    per account or per address answer 429; tokens of deleted users stop working."""
+
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], AdminUnitOfWork],
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        token_ttl_s: int,
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._tokens = tokens
+        self._token_ttl_s = token_ttl_s
+        self._clock = clock
+        self._ids = ids
+        self._throttle = LoginThrottle(clock)
+        # Verifying an unknown email against a real hash keeps "no such user" as slow as
+        # "wrong password", so response times do not reveal which emails exist.
+        self._dummy_hash: str | None = None
+
+    async def needs_setup(self) -> bool:
+        async with self._uow() as uow:
+            return await uow.admin_users.count() == 0
+
+    async def setup(self, *, email: str, password: str) -> AdminUser:
+        """Create the first owner; refused (409) once any admin user exists."""
+        return await self.create_user(email=email, password=password, role=AdminRole.OWNER, first_only=True)
+
+    async def create_user(
+        self,
+        *,
+        email: str,
+        password: str,
+        role: AdminRole,
+        organization_id: OrganizationId | None = None,
+        first_only: bool = False,
+        actor: AdminPrincipal | None = None,
+    ) -> AdminUser:
+        email = normalize_email(email)
+        check_password(password)
+        hashed = await self._hasher.hash(password)
+        user = AdminUser(
+            id=AdminUserId(self._ids.new_id()),
+            email=email,
+            password_hash=hashed,
+            role=role,
+            organization_id=organization_id,
+            created_at=self._clock.now(),
+        )
+        async with self._uow() as uow:
+            if first_only and await uow.admin_users.count() > 0:
+                raise ConflictError("setup is already done")
+            await uow.admin_users.add(user)
+            await uow.audit.add(
+                at=user.created_at,
+                actor_id=actor.user_id if actor else None,
+                actor_email=actor.email if actor else "system",
+                action="user.create",
+                target_type="admin_user",
+                target_id=str(user.id),
+                organization_id=organization_id,
+                before=None,
+                after={"email": email, "role": role.value, "organization_id": str(organization_id or "")},
+            )
+            await uow.commit()
+        return user
+
+    async def login(self, *, email: str, password: str, address: str) -> IssuedToken:
+        account = email.strip().lower()
+        self._throttle.check(account, address)
+        async with self._uow() as uow:
+            user = await uow.admin_users.find_by_email(account)
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._hasher.hash(secrets.token_hex(16))
+        valid = await self._hasher.verify(user.password_hash if user else self._dummy_hash, password)
+        if user is None or not valid:
+            self._throttle.failed(account, address)
+            raise UnauthorizedError("email or password is wrong")
+        self._throttle.succeeded(account)
+        claims = {
+            "sub": str(user.id),
+            "email": user.email,
+            "role": user.role.value,
+            "org": str(user.organization_id) if user.organization_id else None,
+        }
+        return IssuedToken(self._tokens.issue(claims), self._token_ttl_s)
+
+    async def authenticate(self, token: str | None) -> AdminPrincipal:
+        if not token:
+            raise UnauthorizedError("an admin access token is required")
+        claims = self._tokens.decode(token)
+        try:
+            user_id = AdminUserId(UUID(str(claims["sub"])))
+        except (KeyError, ValueError):
+            raise UnauthorizedError("the access token is not valid") from None
+        async with self._uow() as uow:
+            user = await uow.admin_users.get(user_id)
+        if user is None:
+            raise UnauthorizedError("the access token is not valid")
+        # Role and scope come from the stored user, so a demotion takes effect at once.
+        return AdminPrincipal(user_id=user.id, email=user.email, role=user.role, organization_id=user.organization_id)
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
+        raise InvalidValueError("email is not valid")
+    return email
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        raise InvalidValueError("password is too long")
