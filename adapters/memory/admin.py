@@ -118,9 +118,12 @@ class MemoryWebhookRepository:
                 queued += 1
         return queued
 
-    async def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]:
+    async def claim_due(self, now: datetime, limit: int, *, lease_until: datetime) -> list[WebhookDelivery]:
         due = [d for d in self._s.deliveries.values() if d.status == "pending" and d.next_attempt_at <= now]
-        return sorted(due, key=lambda d: d.next_attempt_at)[:limit]
+        claimed = sorted(due, key=lambda d: d.next_attempt_at)[:limit]
+        for d in claimed:
+            self._s.deliveries[d.id] = msgspec.structs.replace(d, next_attempt_at=lease_until)
+        return claimed
 
     async def mark_delivered(self, delivery_id: Any, *, at: datetime, status_code: int) -> None:
         d = self._s.deliveries[delivery_id]

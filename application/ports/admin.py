@@ -95,8 +95,12 @@ class WebhookRepository(Protocol):
         """
         ...
 
-    async def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]:
-        """Pending deliveries due at ``now``, locked for this worker (skipping locked ones)."""
+    async def claim_due(self, now: datetime, limit: int, *, lease_until: datetime) -> list[WebhookDelivery]:
+        """Pending deliveries due at ``now``, leased to this worker until ``lease_until``.
+
+        Atomic (``FOR UPDATE SKIP LOCKED`` + moving ``next_attempt_at``), so two workers
+        never send the same delivery at once; a worker that dies lets the lease expire.
+        """
         ...
 
     async def mark_delivered(self, delivery_id: Any, *, at: datetime, status_code: int) -> None: ...
