@@ -1,0 +1,1 @@
+"""Provider clients over httpx: one module per wire format, a shared engine in ``_http``."""

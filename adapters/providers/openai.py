@@ -1,0 +1,281 @@
+"""OpenAI Chat Completions (``POST {base}/chat/completions``), JSON and SSE.
+
+Usage: ``prompt_tokens`` includes ``cached_tokens`` and ``cache_write_tokens`` (subsets);
+``completion_tokens`` includes ``reasoning_tokens`` (a subset). Streams end with
+``data: [DONE]``; with ``stream_options.include_usage`` (always sent) the usage arrives
+in one extra chunk with ``"choices": []`` before it.
+"""
+
+from typing import Any
+
+import httpx
+import msgspec
+
+from adapters.providers._http import (
+    Dialect,
+    HttpProviderClient,
+    Parsed,
+    RetryPolicy,
+    StreamState,
+    Timeouts,
+    decode_error_body,
+    http_error,
+    parse_go_duration,
+    redact,
+    retry_after_header_s,
+)
+from adapters.providers._sse import ServerSentEvent
+from application.errors import (
+    ProviderContentFilteredError,
+    ProviderError,
+    ProviderQuotaError,
+    ProviderRateLimitedError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+)
+from application.ports.providers import ProviderTarget
+from domain.llm import FinishReason, LlmRequest
+from domain.usage import TokenUsage
+
+DEFAULT_BASE = "https://api.openai.com/v1"
+
+FINISH_REASONS = {
+    "stop": FinishReason.STOP,
+    "length": FinishReason.LENGTH,
+    "content_filter": FinishReason.CONTENT_FILTER,
+    "tool_calls": FinishReason.TOOL_CALLS,
+    "function_call": FinishReason.TOOL_CALLS,
+}
+QUOTA_CODES = frozenset({"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached"})
+CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
+
+
+# -- wire types: only the fields we read; the rest (obfuscation, logprobs, ids) is skipped
+
+
+class PromptDetails(msgspec.Struct):
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+
+class CompletionDetails(msgspec.Struct):
+    reasoning_tokens: int | None = None
+
+
+class Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_tokens_details: PromptDetails | None = None
+    completion_tokens_details: CompletionDetails | None = None
+
+
+class Message(msgspec.Struct):
+    content: str | None = None
+    refusal: str | None = None
+    reasoning_content: str | None = None
+
+
+class Choice(msgspec.Struct):
+    message: Message | None = None
+    finish_reason: str | None = None
+
+
+class Completion(msgspec.Struct):
+    choices: list[Choice] = []
+    usage: Usage | None = None
+    model: str = ""
+
+
+class Delta(msgspec.Struct):
+    content: str | None = None
+    refusal: str | None = None
+    reasoning_content: str | None = None
+
+
+class ChunkChoice(msgspec.Struct):
+    delta: Delta | None = None
+    finish_reason: str | None = None
+
+
+class Chunk(msgspec.Struct):
+    choices: list[ChunkChoice] = []
+    usage: Usage | None = None
+    model: str = ""
+    error: dict[str, Any] | None = None
+
+
+_completion_decoder = msgspec.json.Decoder(Completion)
+_chunk_decoder = msgspec.json.Decoder(Chunk)
+
+
+def map_usage(usage: Usage, *, cached_fallback: int = 0) -> TokenUsage:
+    """Subsets become disjoint categories: input = prompt − cached − written, output = completion − reasoning."""
+    prompt_details = usage.prompt_tokens_details
+    cached = (prompt_details.cached_tokens if prompt_details else None) or cached_fallback
+    written = (prompt_details.cache_write_tokens if prompt_details else None) or 0
+    details = usage.completion_tokens_details
+    reasoning = (details.reasoning_tokens if details else None) or 0
+    cached = min(cached, usage.prompt_tokens)
+    written = min(written, usage.prompt_tokens - cached)
+    reasoning = min(reasoning, usage.completion_tokens)
+    return TokenUsage(
+        input=usage.prompt_tokens - cached - written,
+        cached_input=cached,
+        cache_write=written,
+        output=usage.completion_tokens - reasoning,
+        reasoning=reasoning,
+    )
+
+
+def map_finish(reason: str | None) -> FinishReason:
+    return FINISH_REASONS.get(reason or "stop", FinishReason.STOP)
+
+
+class OpenAIStream(StreamState):
+    def __init__(self, request: LlmRequest, model: str, *, cached_fallback: int = 0) -> None:
+        super().__init__(request, model)
+        self.cached_fallback = cached_fallback
+        self.refused = False
+
+    def feed(self, event: ServerSentEvent) -> str | None:
+        data = event.data
+        if data == "[DONE]":
+            self.finished = True
+            return None
+        if not data:
+            return None
+        chunk = _chunk_decoder.decode(data)
+        if chunk.error is not None:
+            raise stream_error(chunk.error)
+        if chunk.model:
+            self.model = chunk.model
+        if chunk.usage is not None:
+            self.usage = map_usage(chunk.usage, cached_fallback=self.cached_fallback)
+        text: str | None = None
+        for choice in chunk.choices:
+            if choice.finish_reason is not None:
+                self.finish_reason = FinishReason.CONTENT_FILTER if self.refused else map_finish(choice.finish_reason)
+            delta = choice.delta
+            if delta is None:
+                continue
+            if delta.reasoning_content:
+                self.thinking_bytes += len(delta.reasoning_content.encode())
+            piece = self.visible(delta)
+            if piece:
+                self.text_bytes += len(piece.encode())
+                text = piece if text is None else text + piece
+        return text
+
+    def visible(self, delta: Delta) -> str | None:
+        if delta.refusal:
+            self.refused = True
+            self.finish_reason = FinishReason.CONTENT_FILTER
+            return delta.refusal
+        return delta.content
+
+    def complete(self) -> bool:
+        # [DONE] is the end marker; a proxy that closes right after the usage chunk is fine too
+        return self.finished or (self.finish_reason is not None and self.usage is not None)
+
+
+def stream_error(error: dict[str, Any]) -> ProviderError:
+    """An error object sent inside a 200 stream."""
+    message = str(error.get("message") or "error in stream")
+    kind = str(error.get("type") or error.get("code") or "")
+    if "rate_limit" in kind:
+        return ProviderRateLimitedError(f"stream error: {message}")
+    if kind in ("server_error", "overloaded_error", "api_error"):
+        return ProviderUnavailableError(f"stream error: {message}")
+    return ProviderResponseError(f"stream error: {message}")
+
+
+class OpenAIDialect(Dialect):
+    label = "OpenAI"
+    default_base = DEFAULT_BASE
+    max_tokens_field = "max_completion_tokens"  # `max_tokens` is refused by reasoning models
+
+    def url(self, target: ProviderTarget, *, stream: bool) -> str:
+        return (target.api_base or self.default_base).rstrip("/") + "/chat/completions"
+
+    def headers(self, target: ProviderTarget) -> dict[str, str]:
+        return {"authorization": f"Bearer {target.api_key}", "content-type": "application/json"}
+
+    def body(self, target: ProviderTarget, request: LlmRequest, *, stream: bool) -> bytes:
+        payload: dict[str, Any] = {
+            "model": target.model,
+            "messages": [{"role": str(m.role), "content": m.content} for m in request.messages],
+            self.max_tokens_field: request.max_tokens,
+        }
+        if request.temperature is not None:
+            payload["temperature"] = request.temperature
+        if request.top_p is not None:
+            payload["top_p"] = request.top_p
+        if request.stop:
+            payload["stop"] = request.stop
+        if request.json_mode:
+            payload["response_format"] = {"type": "json_object"}
+        if stream:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
+        return msgspec.json.encode(payload)
+
+    def parse(self, body: bytes, headers: httpx.Headers) -> Parsed:
+        completion = _completion_decoder.decode(body)
+        choice = completion.choices[0] if completion.choices else None
+        message = choice.message if choice is not None else None
+        if choice is None or message is None:
+            raise ProviderResponseError(f"{self.label} answered without a choice")
+        finish = map_finish(choice.finish_reason)
+        content = self.content(message.content or "")
+        if message.refusal and not content:
+            content, finish = message.refusal, FinishReason.CONTENT_FILTER
+        usage = None
+        if completion.usage is not None:
+            usage = map_usage(completion.usage, cached_fallback=self.cached_header(headers))
+        return Parsed(content=content, finish_reason=finish, usage=usage, provider_model=completion.model)
+
+    def content(self, text: str) -> str:
+        return text
+
+    def cached_header(self, headers: httpx.Headers) -> int:
+        return 0
+
+    def error(self, status: int, headers: httpx.Headers, body: bytes, api_key: str) -> ProviderError:
+        envelope = decode_error_body(body).get("error")
+        error: dict[str, Any] = envelope if isinstance(envelope, dict) else {"message": envelope}
+        message = redact(str(error.get("message") or body[:200].decode(errors="replace")), api_key)
+        code = str(error.get("code") or "").lower()
+        kind = str(error.get("type") or "").lower()
+        retry_after = retry_after_header_s(headers)
+        if status == 429:
+            if code in QUOTA_CODES or kind in QUOTA_CODES:
+                return ProviderQuotaError(f"{self.label} quota exhausted: {message}")
+            if retry_after is None:
+                retry_after = self.reset_after(headers, kind)
+        if status == 400 and (code in CONTENT_FILTER_CODES or kind in CONTENT_FILTER_CODES):
+            return ProviderContentFilteredError(f"{self.label} refused the content: {message}")
+        return http_error(self.label, status, message, retry_after_s=retry_after)
+
+    @staticmethod
+    def reset_after(headers: httpx.Headers, kind: str) -> float | None:
+        """The wait from ``x-ratelimit-reset-{requests,tokens}`` for the exhausted limit."""
+        requests = parse_go_duration(headers.get("x-ratelimit-reset-requests", ""))
+        tokens = parse_go_duration(headers.get("x-ratelimit-reset-tokens", ""))
+        if kind == "tokens" and tokens is not None:
+            return tokens
+        if kind == "requests" and requests is not None:
+            return requests
+        known = [value for value in (requests, tokens) if value is not None]
+        return max(known) if known else None
+
+    def stream_state(self, request: LlmRequest, target: ProviderTarget, headers: httpx.Headers) -> StreamState:
+        return OpenAIStream(request, target.model, cached_fallback=self.cached_header(headers))
+
+
+def openai_client(
+    http: httpx.AsyncClient, *, timeouts: Timeouts, retry: RetryPolicy, dialect: OpenAIDialect | None = None
+) -> HttpProviderClient:
+    return HttpProviderClient(dialect or OpenAIDialect(), http, timeouts=timeouts, retry=retry)
+
+
+__all__ = ["OpenAIDialect", "OpenAIStream", "map_usage", "openai_client"]
