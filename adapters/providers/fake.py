@@ -1,0 +1,102 @@
+"""The ``fake`` provider: deterministic answers with realistic usage, for demos and benchmarks.
+
+With no ``api_base`` it answers in process (no network, no key): the same request always
+gets the same text, one token per word, ``input`` estimated from the prompt like a real
+tokenizer would roughly count it. With an ``api_base`` (a credential pointing at
+``fake_server``), it speaks OpenAI's format over HTTP through the real adapter engine, so
+benchmarks and end-to-end runs exercise the whole provider path.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from adapters.providers.openai import OpenAIDialect
+from application.ports.providers import ProviderClient, ProviderTarget
+from domain.llm import FinishReason, LlmRequest, LlmResponse, Role, StreamEnd, StreamEvent, TextDelta, estimate_tokens
+from domain.usage import TokenUsage
+
+FILLER = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "while",
+    "a",
+    "careful",
+    "ledger",
+    "keeps",
+    "every",
+    "token",
+    "counted",
+    "and",
+    "every",
+    "credit",
+    "settled",
+    "exactly",
+    "once",
+]
+
+
+class FakeUpstreamDialect(OpenAIDialect):
+    label = "Fake provider"
+
+
+class FakeProviderClient:
+    def __init__(
+        self, *, http: ProviderClient | None = None, reply_tokens: int = 24, chunk_delay_s: float = 0.0
+    ) -> None:
+        self._http = http
+        self._reply_tokens = reply_tokens
+        self._chunk_delay_s = chunk_delay_s
+
+    async def complete(self, target: ProviderTarget, request: LlmRequest) -> LlmResponse:
+        if target.api_base and self._http is not None:
+            return await self._http.complete(target, request)
+        pieces, finish = self._answer(request)
+        return LlmResponse(
+            content="".join(pieces),
+            finish_reason=finish,
+            usage=self._usage(request, pieces),
+            provider_model=target.model,
+        )
+
+    async def stream(self, target: ProviderTarget, request: LlmRequest) -> AsyncIterator[StreamEvent]:
+        if target.api_base and self._http is not None:
+            async for event in self._http.stream(target, request):
+                yield event
+            return
+        pieces, finish = self._answer(request)
+        for piece in pieces:
+            if self._chunk_delay_s:
+                await asyncio.sleep(self._chunk_delay_s)
+            yield TextDelta(piece)
+        yield StreamEnd(finish_reason=finish, usage=self._usage(request, pieces), provider_model=target.model)
+
+    def _answer(self, request: LlmRequest) -> tuple[list[str], FinishReason]:
+        """One piece per token: an opening that echoes the question, then filler words."""
+        question = next((m.content for m in reversed(request.messages) if m.role is Role.USER), "")
+        words = ["This", " is", " a", " fake", " answer", " to:"] + [f" {w}" for w in question.split()[:8]]
+        index = 0
+        while len(words) < self._reply_tokens:
+            words.append(f" {FILLER[index % len(FILLER)]}")
+            index += 1
+        words = words[: self._reply_tokens]
+        finish = FinishReason.STOP
+        if len(words) > request.max_tokens:
+            words, finish = words[: request.max_tokens], FinishReason.LENGTH
+        if request.json_mode:
+            return [msgspec.json.encode({"answer": "".join(words).strip()}).decode()], finish
+        return words, finish
+
+    @staticmethod
+    def _usage(request: LlmRequest, pieces: list[str]) -> TokenUsage:
+        prompt = sum(estimate_tokens(m.content) for m in request.messages)
+        output = len(pieces) if len(pieces) > 1 else estimate_tokens("".join(pieces))
+        return TokenUsage(input=prompt, output=output)
