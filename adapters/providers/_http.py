@@ -222,9 +222,9 @@ def transport_error(exc: BaseException, label: str) -> ProviderError:
     if isinstance(exc, httpx.TimeoutException):
         cause = exc.__cause__
         # httpx-aiohttp reports any aiohttp connection error as ConnectTimeout; a reset is no timeout
-        if cause is None or isinstance(cause, TimeoutError):
-            return ProviderTimeoutError(f"{label} timed out ({type(exc).__name__})")
-        return ProviderUnavailableError(f"{label} connection failed ({type(cause).__name__})")
+        if isinstance(cause, aiohttp.ClientError) and not isinstance(cause, TimeoutError):
+            return ProviderUnavailableError(f"{label} connection failed ({type(cause).__name__})")
+        return ProviderTimeoutError(f"{label} timed out ({type(exc).__name__})")
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return ProviderError(f"{label} endpoint is misconfigured (check the credential's api_base)")
     if isinstance(exc, httpx.DecodingError):

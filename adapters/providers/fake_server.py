@@ -438,7 +438,7 @@ class _Render:
         return b"data: " + data + b"\n\n"
 
     def events(self) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        """(head, content, tail): faults strike after some of ``content``."""
+        """(head, content, tail): ``content`` holds one event per text chunk; faults strike after some."""
         if self.flavor in ("openai", "fireworks"):
             return self._openai_events()
         if self.flavor == "anthropic":
@@ -461,8 +461,9 @@ class _Render:
             return self.sse(_json(body), event=None)
 
         head = [chunk({"role": "assistant", "content": ""} if not fireworks else {"role": "assistant"})]
-        content = [chunk({"reasoning_content": piece}) for piece in reply.thinking] if fireworks else []
-        content += [chunk({"content": piece}) for piece in reply.chunks]
+        if fireworks:
+            head += [chunk({"reasoning_content": piece}) for piece in reply.thinking]
+        content = [chunk({"content": piece}) for piece in reply.chunks]
         wants_usage = bool((self.request.get("stream_options") or {}).get("include_usage"))
         usage = self.usage()
         if fireworks and not reply.usage_chunk:
@@ -484,23 +485,21 @@ class _Render:
         message: dict[str, Any] = {"id": self.id, "type": "message", "role": "assistant", "model": self.model}
         message |= {"content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}
         head = [event("message_start", {"type": "message_start", "message": message})]
-        content: list[bytes] = []
         index = 0
         if reply.thinking:
             block = {"type": "thinking", "thinking": "", "signature": ""}
-            content.append(
+            head.append(
                 event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
             )
             for piece in reply.thinking:
                 delta = {"type": "thinking_delta", "thinking": piece}
-                content.append(
-                    event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
-                )
-            content.append(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+                head.append(event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
+            head.append(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
             index = 1
         text_start = {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
-        content.append(event("content_block_start", text_start))
-        content.append(self.sse(b'{"type": "ping"}', event="ping"))
+        head.append(event("content_block_start", text_start))
+        head.append(self.sse(b'{"type": "ping"}', event="ping"))
+        content: list[bytes] = []
         for piece in reply.chunks:
             delta = {"type": "text_delta", "text": piece}
             content.append(
@@ -534,14 +533,15 @@ class _Render:
         if reply.error == "blocked":
             blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": usage, "modelVersion": self.model}
             return [self.sse(_json(blocked), event=None)], [], []
-        content = [event([{"text": piece, "thought": True}], dict(prompt_side)) for piece in reply.thinking]
+        head = [event([{"text": piece, "thought": True}], dict(prompt_side)) for piece in reply.thinking]
+        content: list[bytes] = []
         final_output = int(usage.get("candidatesTokenCount", 0))
         pieces = reply.chunks or ("",)
         for number, piece in enumerate(pieces[:-1], start=1):
             meta = prompt_side | {"candidatesTokenCount": min(number, final_output)}
             content.append(event([{"text": piece}], meta))
         tail = [event([{"text": pieces[-1]}], usage, self.finish())]
-        return [], content, tail
+        return head, content, tail
 
     def error_event(self) -> bytes:
         if self.flavor == "anthropic":
