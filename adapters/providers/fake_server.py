@@ -30,7 +30,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 
@@ -591,6 +591,18 @@ class _Render:
         if details:
             error["details"] = details
         return status, msgspec.json.format(_json({"error": error}), indent=2) + b"\n", headers
+
+
+def render_stream(provider: str, reply: Reply, request: Mapping[str, Any] | None = None) -> bytes:
+    """The whole event stream the fake upstream would send for ``reply`` (benchmarks parse it offline)."""
+    if provider not in ("openai", "anthropic", "gemini", "fireworks"):
+        raise ValueError(f"no wire format for {provider!r}")
+    flavor = cast(Flavor, provider)
+    body = dict(request or {"model": reply.model or "bench-model", "stream": True})
+    body.setdefault("stream_options", {"include_usage": True})
+    path = f"/v1beta/models/{reply.model or 'bench-model'}:streamGenerateContent"
+    head, content, tail = _Render(flavor, body, path, reply).events()
+    return b"".join([*head, *content, *tail])
 
 
 def main(argv: list[str] | None = None) -> None:
