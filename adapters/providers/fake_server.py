@@ -61,6 +61,7 @@ class Reply:
     delay_s: float = 0.0  # before the response headers
     chunk_delay_s: float = 0.0
     usage_chunk: bool = False  # Fireworks: usage in its own chunk (newer models) instead of the finish chunk
+    no_usage: bool = False  # a proxy that drops usage altogether
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,7 +386,8 @@ class _Render:
     # -- non-streamed ---------------------------------------------------------------
 
     def json_body(self) -> bytes:
-        reply, usage = self.reply, self.usage()
+        reply = self.reply
+        usage = None if reply.no_usage else self.usage()
         if self.flavor in ("openai", "fireworks"):
             message: dict[str, Any] = {"role": "assistant", "content": self.text, "refusal": None}
             if self.flavor == "fireworks" and reply.thinking:
@@ -465,23 +467,26 @@ class _Render:
             head += [chunk({"reasoning_content": piece}) for piece in reply.thinking]
         content = [chunk({"content": piece}) for piece in reply.chunks]
         wants_usage = bool((self.request.get("stream_options") or {}).get("include_usage"))
-        usage = self.usage()
+        usage = None if reply.no_usage else self.usage()
         if fireworks and not reply.usage_chunk:
             tail = [chunk({}, self.finish(), usage)]
         else:
             tail = [chunk({}, self.finish())]
-            if wants_usage:
+            if wants_usage and usage is not None:
                 tail.append(chunk({}, usage=usage, choices=False))
         tail.append(self.sse(b"[DONE]", event=None))
         return head, content, tail
 
     def _anthropic_events(self) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        reply, usage = self.reply, self.usage()
+        reply = self.reply
+        usage = None if reply.no_usage else self.usage()
 
         def event(name: str, body: dict[str, Any]) -> bytes:
             return self.sse(_json(body)[:-1] + b"      }", event=name)  # the API's trailing padding
 
-        start_usage = {key: value for key, value in usage.items() if key != "output_tokens"} | {"output_tokens": 1}
+        start_usage = None
+        if usage is not None:
+            start_usage = {key: value for key, value in usage.items() if key != "output_tokens"} | {"output_tokens": 1}
         message: dict[str, Any] = {"id": self.id, "type": "message", "role": "assistant", "model": self.model}
         message |= {"content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}
         head = [event("message_start", {"type": "message_start", "message": message})]
@@ -520,10 +525,11 @@ class _Render:
         return head, content, tail
 
     def _gemini_events(self) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        reply, usage = self.reply, self.usage()
-        prompt_side = {k: v for k, v in usage.items() if k in ("promptTokenCount", "cachedContentTokenCount")}
+        reply = self.reply
+        usage = None if reply.no_usage else self.usage()
+        prompt_side = {k: v for k, v in (usage or {}).items() if k in ("promptTokenCount", "cachedContentTokenCount")}
 
-        def event(parts: list[dict[str, Any]], meta: dict[str, Any], finish: str | None = None) -> bytes:
+        def event(parts: list[dict[str, Any]], meta: dict[str, Any] | None, finish: str | None = None) -> bytes:
             candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
             if finish is not None:
                 candidate["finishReason"] = finish
@@ -533,12 +539,13 @@ class _Render:
         if reply.error == "blocked":
             blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": usage, "modelVersion": self.model}
             return [self.sse(_json(blocked), event=None)], [], []
-        head = [event([{"text": piece, "thought": True}], dict(prompt_side)) for piece in reply.thinking]
+        partial = None if usage is None else dict(prompt_side)
+        head = [event([{"text": piece, "thought": True}], partial) for piece in reply.thinking]
         content: list[bytes] = []
-        final_output = int(usage.get("candidatesTokenCount", 0))
+        final_output = int((usage or {}).get("candidatesTokenCount", 0))
         pieces = reply.chunks or ("",)
         for number, piece in enumerate(pieces[:-1], start=1):
-            meta = prompt_side | {"candidatesTokenCount": min(number, final_output)}
+            meta = None if usage is None else prompt_side | {"candidatesTokenCount": min(number, final_output)}
             content.append(event([{"text": piece}], meta))
         tail = [event([{"text": pieces[-1]}], usage, self.finish())]
         return head, content, tail

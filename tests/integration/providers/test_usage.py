@@ -10,9 +10,9 @@ import pytest
 
 from adapters.providers.fake_server import Reply
 from domain.catalog import Provider
-from domain.llm import StreamEnd
+from domain.llm import StreamEnd, estimate_tokens
 from domain.usage import TokenUsage
-from tests.integration.providers.conftest import UpstreamFor, chat
+from tests.integration.providers.conftest import Upstream, UpstreamFor, chat
 
 CASES: list[tuple[str, Provider, dict[str, Any], TokenUsage]] = [
     (
@@ -178,3 +178,16 @@ async def test_fireworks_cached_prompt_header_is_used_when_usage_has_no_details(
     else:
         usage = (await upstream.client.complete(upstream.target, chat())).usage
     assert usage == TokenUsage(input=232, cached_input=768, output=50)
+
+
+async def test_an_answer_without_usage_is_billed_at_a_flagged_estimate(upstream: Upstream) -> None:
+    chunks = ("Paris", " is", " the", " capital.")
+    upstream.server.push(Reply(chunks=chunks, no_usage=True), Reply(chunks=chunks, no_usage=True))
+    prompt = sum(estimate_tokens(m.content) for m in chat().messages)
+    response = await upstream.client.complete(upstream.target, chat())
+    assert response.usage_estimated
+    assert response.usage == TokenUsage(input=prompt, output=estimate_tokens("Paris is the capital."))
+    end = [event async for event in upstream.client.stream(upstream.target, chat())][-1]
+    assert isinstance(end, StreamEnd)
+    assert end.usage_estimated
+    assert end.usage == TokenUsage(input=prompt, output=estimate_tokens("Paris is the capital."))
