@@ -13,7 +13,9 @@ import httpx
 import pytest
 import uvicorn
 
-from adapters.memory.providers import ScriptedProviderClient
+from adapters.providers._http import RetryPolicy
+from adapters.providers.fake_server import FakeUpstream
+from adapters.providers.registry import open_provider_clients
 from application.principal import TeamPrincipal
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
@@ -39,7 +41,7 @@ def free_port() -> int:
 class Server:
     url: str
     services: Services
-    upstream: ScriptedProviderClient
+    upstream: FakeUpstream
     organization: Organization
     settings: Settings
 
@@ -80,16 +82,25 @@ async def serve(settings: Settings, opener: RuntimeOpener) -> AsyncIterator[Serv
         await task
 
 
+# Tiny delays so retries are quick; a provider asking to wait longer than 0.5 s gets its 429 passed on.
+TEST_RETRY = RetryPolicy(max_retries=1, base_delay_s=0.01, max_delay_s=0.02, max_retry_after_s=0.5)
+
+
+@asynccontextmanager
+async def test_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    async with (
+        open_provider_clients(timeout_s=settings.provider_timeout_s, max_retries=1, retry=TEST_RETRY) as providers,
+        open_memory_runtime(settings, providers=providers) as runtime,
+    ):
+        yield runtime
+
+
 @pytest.fixture(scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     data_dir: Path = tmp_path_factory.mktemp("e2e")
-    settings = load_settings({"DATA_DIR": str(data_dir), "PORT": str(free_port()), "MAX_BODY_BYTES": "65536"})
-    upstream = ScriptedProviderClient()
-
-    def opener(s: Settings) -> AbstractAsyncContextManager[Runtime]:
-        return open_memory_runtime(s, providers={Provider.OPENAI: upstream, Provider.FAKE: upstream})
-
-    async with serve(settings, opener) as services:
+    env = {"DATA_DIR": str(data_dir), "PORT": str(free_port()), "MAX_BODY_BYTES": "65536", "PROVIDER_TIMEOUT_S": "0.5"}
+    settings = load_settings(env)
+    async with FakeUpstream() as upstream, serve(settings, test_runtime) as services:
         organization = await services.organizations.create_organization(name="Acme")
         await services.models.create_alias(
             alias="smart",
@@ -109,7 +120,11 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
             access_groups=("premium",),
         )
         await services.credentials.add_credential(
-            organization_id=organization.id, provider=Provider.OPENAI, name="main", api_key="sk-upstream-secret-9876"
+            organization_id=organization.id,
+            provider=Provider.OPENAI,
+            name="main",
+            api_key="sk-upstream-secret-9876",
+            api_base=upstream.api_base("openai"),
         )
         yield Server(
             url=f"http://127.0.0.1:{settings.port}",
@@ -118,6 +133,17 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
             organization=organization,
             settings=settings,
         )
+
+
+def openai_usage(prompt: int, completion: int, *, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+    """OpenAI's native usage block (cached and reasoning are subsets)."""
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
+    }
 
 
 __all__ = ["Server", "TeamPrincipal"]

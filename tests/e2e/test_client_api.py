@@ -5,18 +5,10 @@ from decimal import Decimal
 
 import httpx
 
-from adapters.memory.providers import Reply
-from application.errors import (
-    ProviderBadRequestError,
-    ProviderQuotaError,
-    ProviderRateLimitedError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
-)
+from adapters.providers.fake_server import Reply
 from domain.budgets import BudgetMode
 from domain.organizations import TeamStatus
-from domain.usage import TokenUsage
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, openai_usage
 
 D = Decimal
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
@@ -34,8 +26,8 @@ def sse_events(text: str) -> list[tuple[str, dict[str, object]]]:
 
 async def test_consumption_usd_job_flow_is_exact(server: Server) -> None:
     team, key = await server.team(BudgetMode.CONSUMPTION_USD)
-    server.upstream.push(Reply(chunks=("Hi",), usage=TokenUsage(input=1000, output=500)))
-    server.upstream.push(Reply(chunks=("a", "b"), usage=TokenUsage(input=3, output=7)))
+    server.upstream.push(Reply(chunks=("Hi",), usage=openai_usage(1000, 500)))
+    server.upstream.push(Reply(chunks=("a", "b"), usage=openai_usage(3, 7)))
     async with server.client(key) as http:
         created = await http.post("/api/jobs/create", json={"job_type": "doc", "metadata": {"doc": 123}})
         assert created.status_code == 201, created.text
@@ -102,7 +94,7 @@ async def test_consumption_usd_job_flow_is_exact(server: Server) -> None:
 
 async def test_consumption_tokens_and_job_based_modes(server: Server) -> None:
     _, tokens_key = await server.team(BudgetMode.CONSUMPTION_TOKENS, tokens_per_credit=1000)
-    server.upstream.push(Reply(usage=TokenUsage(input=1200, cached_input=300, output=500, reasoning=1)))
+    server.upstream.push(Reply(usage=openai_usage(1500, 501, cached=300, reasoning=1)))
     async with server.client(tokens_key) as http:
         job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
         call = (await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)).json()
@@ -132,8 +124,8 @@ async def test_external_id_is_idempotent(server: Server) -> None:
 
 async def test_create_and_call(server: Server) -> None:
     _, key = await server.team(BudgetMode.CONSUMPTION_USD)
-    server.upstream.push(Reply(chunks=("ok",), usage=TokenUsage(input=1000, output=500)))
-    server.upstream.push(Reply(chunks=("x", "y"), usage=TokenUsage(input=1000, output=500)))
+    server.upstream.push(Reply(chunks=("ok",), usage=openai_usage(1000, 500)))
+    server.upstream.push(Reply(chunks=("x", "y"), usage=openai_usage(1000, 500)))
     async with server.client(key) as http:
         one = await http.post("/api/jobs/create-and-call", json={"job_type": "quick", **CALL})
         assert one.status_code == 200, one.text
@@ -167,7 +159,7 @@ async def test_metadata_and_job_listing(server: Server) -> None:
 
 async def test_usage_report(server: Server) -> None:
     team, key = await server.team(BudgetMode.CONSUMPTION_USD)
-    server.upstream.push(Reply(usage=TokenUsage(input=1000, output=500)))
+    server.upstream.push(Reply(usage=openai_usage(1000, 500)))
     async with server.client(key) as http:
         job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
         await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
@@ -222,16 +214,21 @@ async def test_every_client_error_code(server: Server) -> None:
         )
         huge = {**CALL, "messages": [{"role": "user", "content": "x" * 70_000}]}
         problem(await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=huge), 413, "payload_too_large")
-        for error, status, code in [
-            (ProviderRateLimitedError("slow down", retry_after_s=7), 429, "rate_limited"),
-            (ProviderUnavailableError("upstream 503"), 502, "provider_error"),
-            (ProviderQuotaError("quota"), 502, "provider_error"),
-            (ProviderTimeoutError("timed out"), 504, "provider_timeout"),
-            (ProviderBadRequestError("context too long"), 400, "invalid_request"),
+        for replies, status, code in [
+            ([Reply(status=429, error="rate_limit", retry_after="7")], 429, "rate_limited"),
+            ([Reply(status=500, error="server")] * 2, 502, "provider_error"),
+            ([Reply(status=429, error="quota")], 502, "provider_error"),
+            ([Reply(status=401, error="auth")], 502, "provider_error"),
+            ([Reply(fault="reset")] * 2, 502, "provider_error"),
+            ([Reply(fault="malformed")], 502, "provider_error"),
+            ([Reply(fault="timeout")] * 2, 504, "provider_timeout"),
+            ([Reply(status=400, error="bad_request")], 400, "invalid_request"),
         ]:
-            server.upstream.push(error)
+            server.upstream.reset()
+            server.upstream.push(*replies)
             response = await other.post(f"/api/jobs/{foreign['job_id']}/llm-call", json=CALL)
             problem(response, status, code)
+            assert server.upstream.pending == 0, "retried a non-retryable error, or not the retryable one"
             if status == 429:
                 assert response.headers["retry-after"] == "7"
         await http.post(f"/api/jobs/{job['job_id']}/complete")
@@ -239,13 +236,13 @@ async def test_every_client_error_code(server: Server) -> None:
         await server.services.organizations.set_status(team.id, TeamStatus.SUSPENDED)
         problem(await http.post("/api/jobs/create", json={"job_type": "doc"}), 403, "team_suspended")
         detail = (await other.get(f"/api/jobs/{foreign['job_id']}")).json()
-        assert [c["status"] for c in detail["calls"]] == ["failed"] * 5
+        assert [c["status"] for c in detail["calls"]] == ["failed"] * 8
         assert all(c["credits"] == "0" for c in detail["calls"])
 
 
 async def test_failure_after_stream_start_ends_with_error_event(server: Server) -> None:
     _, key = await server.team(BudgetMode.CONSUMPTION_USD)
-    server.upstream.push(Reply(chunks=("abcd", "efgh", "ijkl"), error=ProviderUnavailableError("cut"), fail_after=2))
+    server.upstream.push(Reply(chunks=("abcd", "efgh", "ijkl"), fault="cut", fault_after=2))
     async with server.client(key) as http:
         job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
         streamed = await http.post(f"/api/jobs/{job['job_id']}/llm-call-stream", json=CALL)
@@ -259,7 +256,8 @@ async def test_failure_after_stream_start_ends_with_error_event(server: Server) 
 
 async def test_client_disconnect_mid_stream_records_the_call_and_settles(server: Server) -> None:
     team, key = await server.team(BudgetMode.CONSUMPTION_USD)
-    server.upstream.push(Reply(chunks=("abcd",) * 100, delay_s=0.02))
+    server.upstream.reset()
+    server.upstream.push(Reply(chunks=("abcd",) * 100, chunk_delay_s=0.02))
     async with server.client(key) as http:
         job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
         async with http.stream("POST", f"/api/jobs/{job['job_id']}/llm-call-stream", json=CALL) as response:
@@ -276,6 +274,7 @@ async def test_client_disconnect_mid_stream_records_the_call_and_settles(server:
             await asyncio.sleep(0.05)
         [call] = detail["calls"]
         assert call["status"] == "failed" and call["usage_estimated"] is True
+        assert server.upstream.disconnects >= 1  # the upstream request was cancelled too
         credits = (await http.get(f"/api/teams/{team.id}/credits")).json()
         assert credits["held"] == "0"
         assert D(credits["used"]) == D(call["credits"]) > 0

@@ -5,10 +5,9 @@ from decimal import Decimal
 
 import httpx
 
-from adapters.memory.providers import Reply
+from adapters.providers.fake_server import Reply
 from domain.budgets import BudgetMode
-from domain.usage import TokenUsage
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, openai_usage
 
 D = Decimal
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
@@ -17,7 +16,7 @@ CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
 async def test_fifty_concurrent_streams_and_a_concurrent_completion(server: Server) -> None:
     team, key = await server.team(BudgetMode.CONSUMPTION_USD, credits=D(10))
     for _ in range(50):
-        server.upstream.push(Reply(chunks=("ab", "cd", "ef"), usage=TokenUsage(input=100, output=30), delay_s=0.01))
+        server.upstream.push(Reply(chunks=("ab", "cd", "ef"), usage=openai_usage(100, 30), chunk_delay_s=0.01))
     async with server.client(key, limits=httpx.Limits(max_connections=100)) as http:
         job = (await http.post("/api/jobs/create", json={"job_type": "race"})).json()
         url = f"/api/jobs/{job['job_id']}/llm-call-stream"
