@@ -69,8 +69,14 @@ class FakeProviderClient:
 
     async def stream(self, target: ProviderTarget, request: LlmRequest) -> AsyncIterator[StreamEvent]:
         if target.api_base and self._http is not None:
-            async for event in self._http.stream(target, request):
-                yield event
+            upstream = self._http.stream(target, request)
+            try:
+                async for event in upstream:
+                    yield event
+            finally:  # closing this stream closes the upstream one now, not at garbage collection
+                closer = getattr(upstream, "aclose", None)
+                if closer is not None:
+                    await closer()
             return
         pieces, finish = self._answer(request)
         for piece in pieces:

@@ -11,7 +11,7 @@ from adapters.providers._http import RetryPolicy, Transport
 from adapters.providers.fake_server import FakeUpstream, Reply
 from adapters.providers.registry import open_provider_clients
 from application.errors import ProviderError, ProviderResponseError, ProviderTimeoutError, ProviderUnavailableError
-from application.ports.providers import ProviderClient
+from application.ports.providers import ProviderClient, ProviderTarget
 from domain.catalog import Provider
 from domain.llm import StreamEnd, TextDelta, estimate_tokens
 from domain.usage import TokenUsage
@@ -168,3 +168,36 @@ async def test_closing_the_stream_closes_the_upstream_response(
             break
         await asyncio.sleep(0.01)
     assert upstream.server.disconnects == 1  # the upstream saw the connection go within a second
+
+
+async def test_the_fake_provider_with_an_api_base_streams_through_the_real_engine(
+    upstream_for: UpstreamFor, clients: dict[Transport, dict[Provider, ProviderClient]]
+) -> None:
+    server = upstream_for(Provider.OPENAI).server
+    fake = clients["aiohttp"][Provider.FAKE]
+    target = ProviderTarget(provider=Provider.FAKE, model="fake-fast", api_base=server.api_base("openai"))
+    server.push(Reply(chunks=tuple(f" w{n}" for n in range(500)), chunk_delay_s=0.01))
+    stream = fake.stream(target, chat())
+    assert isinstance(await anext(aiter(stream)), TextDelta)
+    await stream.aclose()  # type: ignore[attr-defined]
+    for _ in range(100):
+        if server.disconnects:
+            break
+        await asyncio.sleep(0.01)
+    assert server.disconnects == 1
+    assert server.received[0].path == "/v1/chat/completions"
+
+
+async def test_the_fake_provider_without_an_api_base_answers_in_process(
+    server: FakeUpstream, clients: dict[Transport, dict[Provider, ProviderClient]]
+) -> None:
+    fake = clients["aiohttp"][Provider.FAKE]
+    target = ProviderTarget(provider=Provider.FAKE, model="fake-fast")
+    response = await fake.complete(target, chat(max_tokens=5))
+    events = [event async for event in fake.stream(target, chat(max_tokens=5))]
+    end = events[-1]
+    assert isinstance(end, StreamEnd)
+    assert "".join(e.content for e in events if isinstance(e, TextDelta)) == response.content
+    assert end.usage == response.usage and response.usage.output == 5
+    assert end.finish_reason is response.finish_reason
+    assert len(server.received) == 0  # no network
