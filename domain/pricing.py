@@ -1,6 +1,6 @@
 """Price sheets (USD per 1M tokens) and the exact cost of one call."""
 
-from decimal import Decimal, localcontext
+from decimal import ROUND_CEILING, Context, Decimal, localcontext
 
 import msgspec
 
@@ -49,6 +49,35 @@ class PriceSheet(msgspec.Struct, frozen=True, kw_only=True):
     def max_completion_price(self) -> Decimal:
         """The highest output-side price: a generated token can cost at most this."""
         return max(self.output_per_million, self.reasoning)
+
+
+PRICE_QUANTUM = Decimal("1e-9")  # a derived price per 1M tokens is kept to 1e-9 USD
+
+
+def with_derived_cache_prices(sheet: PriceSheet, reference: PriceSheet | None) -> PriceSheet:
+    """Fill a missing cache-read / cache-write price from the reference's ratio to input.
+
+    ``reference`` is the provider catalog's sheet for the model (cache reads at 0.1×
+    input for Anthropic, say). Without a reference ratio the fallback stays the input
+    price. A ratio that does not divide exactly is rounded up to 1e-9 per 1M tokens.
+    """
+    if reference is None or reference.input_per_million == 0:
+        return sheet
+
+    def derived(own: Decimal | None, ref: Decimal | None) -> Decimal | None:
+        if own is not None or ref is None:
+            return own
+        with localcontext(Context(prec=60, rounding=ROUND_CEILING)):
+            value = sheet.input_per_million * ref / reference.input_per_million
+            return value.quantize(PRICE_QUANTUM).normalize()
+
+    return PriceSheet(
+        input_per_million=sheet.input_per_million,
+        output_per_million=sheet.output_per_million,
+        cached_input_per_million=derived(sheet.cached_input_per_million, reference.cached_input_per_million),
+        cache_write_per_million=derived(sheet.cache_write_per_million, reference.cache_write_per_million),
+        reasoning_per_million=sheet.reasoning_per_million,
+    )
 
 
 def exact_cost_usd(usage: TokenUsage, sheet: PriceSheet) -> Decimal:

@@ -6,7 +6,7 @@ from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
-from domain.pricing import PriceSheet
+from domain.pricing import PriceSheet, with_derived_cache_prices
 
 
 class ModelService:
@@ -31,11 +31,15 @@ class ModelService:
         fallbacks: tuple[str, ...] = (),
         organization_id: OrganizationId | None = None,
     ) -> ModelAlias:
-        costs = provider_costs or self._catalog.provider_prices(provider, provider_model)
+        listed = self._catalog.provider_prices(provider, provider_model)
+        costs = provider_costs or listed
         if costs is None:
             raise InvalidValueError(
                 f"the price catalog does not know {provider}/{provider_model}: give provider costs explicitly"
             )
+        # Missing cache prices follow the catalog's ratio to input (API.md), else equal input.
+        customer_prices = with_derived_cache_prices(customer_prices, listed)
+        costs = with_derived_cache_prices(costs, listed)
         model = ModelAlias(
             alias=alias,
             provider=provider,

@@ -119,3 +119,24 @@ def test_cost_never_exceeds_the_worst_case_prices(usage: TokenUsage, sheet: Pric
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, sheet=sheet
     )
     assert price_call(usage, provider=sheet, customer=sheet).customer_price_usd <= bound
+
+
+def test_missing_cache_prices_follow_the_catalog_ratio() -> None:
+    from domain.pricing import with_derived_cache_prices
+
+    anthropic = PriceSheet(
+        input_per_million=D("3"),
+        output_per_million=D("15"),
+        cached_input_per_million=D("0.30"),
+        cache_write_per_million=D("3.75"),
+    )
+    customer = PriceSheet(input_per_million=D("4"), output_per_million=D("20"))
+    derived = with_derived_cache_prices(customer, anthropic)
+    assert derived.cached_input_per_million == D("0.4")  # 0.1 × input
+    assert derived.cache_write_per_million == D("5")  # 1.25 × input
+    explicit = PriceSheet(input_per_million=D("4"), output_per_million=D("20"), cached_input_per_million=D("1"))
+    assert with_derived_cache_prices(explicit, anthropic).cached_input_per_million == D("1")
+    assert with_derived_cache_prices(customer, None) == customer  # no ratio: falls back to input when priced
+    odd = PriceSheet(input_per_million=D("0.15"), output_per_million=D("0.6"), cached_input_per_million=D("0.014"))
+    thirds = with_derived_cache_prices(PriceSheet(input_per_million=D("1"), output_per_million=D("1")), odd)
+    assert thirds.cached_input_per_million == D("0.093333334")  # 0.0933…, rounded up to 1e-9
