@@ -1,12 +1,17 @@
 """The composition root: the only place where adapters meet use cases."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from application.ports.admin import AdminUnitOfWork
 from application.ports.catalog import PriceCatalog
 from application.ports.providers import ProviderClients
+from application.ports.security import PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
-from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
+from application.ports.webhooks import WebhookSender
+from application.services.admin_auth import AdminAuthService
+from application.services.admin_users import AdminUserService
 from application.services.auth import ClientAuthService
 from application.services.calls import CallService
 from application.services.credentials import CredentialService
@@ -15,6 +20,7 @@ from application.services.jobs import JobService
 from application.services.models import ModelService
 from application.services.organizations import OrganizationService
 from application.services.usage import UsageService
+from application.services.webhooks import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,17 +33,24 @@ class Services:
     organizations: OrganizationService
     models: ModelService
     credentials: CredentialService
+    admin_auth: AdminAuthService
+    admin_users: AdminUserService
+    webhooks: WebhookService
 
 
 def build_services(
     *,
-    uow: UnitOfWorkFactory,
+    uow: Callable[[], AdminUnitOfWork],
     providers: ProviderClients,
     vault: CredentialVault,
     catalog: PriceCatalog,
     clock: Clock,
     ids: IdGenerator,
     secrets: SecretGenerator,
+    hasher: PasswordHasher,
+    tokens: TokenCodec,
+    token_ttl_s: int,
+    webhook_sender: WebhookSender,
     job_ttl_s: int,
 ) -> Services:
     return Services(
@@ -49,4 +62,9 @@ def build_services(
         organizations=OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets),
         models=ModelService(uow=uow, catalog=catalog),
         credentials=CredentialService(uow=uow, vault=vault, clock=clock, ids=ids),
+        admin_auth=AdminAuthService(
+            uow=uow, hasher=hasher, tokens=tokens, token_ttl_s=token_ttl_s, clock=clock, ids=ids
+        ),
+        admin_users=AdminUserService(uow=uow, hasher=hasher, clock=clock),
+        webhooks=WebhookService(uow=uow, sender=webhook_sender, clock=clock, ids=ids),
     )

@@ -6,11 +6,16 @@ from dataclasses import dataclass
 
 from adapters.catalog.genai import GenaiPricesCatalog
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
+from adapters.security.argon2 import Argon2PasswordHasher
+from adapters.security.jwt import JwtTokenCodec
 from adapters.system import RandomSecrets, SystemClock, Uuid7Ids
 from adapters.vault.fernet import FernetVault
+from adapters.webhooks import HttpWebhookSender
 from application.ports.providers import ProviderClients
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
+
+ADMIN_TOKEN_TTL_S = 900  # short-lived: 15 minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +29,7 @@ class Runtime:
 async def open_memory_runtime(settings: Settings, providers: ProviderClients | None = None) -> AsyncIterator[Runtime]:
     """Everything in process memory: for tests and demos only (nothing is durable)."""
     store = MemoryStore()
+    sender = HttpWebhookSender()
 
     async def always_ok() -> bool:
         return True
@@ -36,9 +42,16 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         clock=SystemClock(),
         ids=Uuid7Ids(),
         secrets=RandomSecrets(),
+        hasher=Argon2PasswordHasher(),
+        tokens=JwtTokenCodec(settings.jwt_secret, ttl_s=ADMIN_TOKEN_TTL_S),
+        token_ttl_s=ADMIN_TOKEN_TTL_S,
+        webhook_sender=sender,
         job_ttl_s=settings.job_ttl_s,
     )
-    yield Runtime(services=services, database_ok=always_ok, description="memory")
+    try:
+        yield Runtime(services=services, database_ok=always_ok, description="memory")
+    finally:
+        await sender.aclose()
 
 
 open_runtime = open_memory_runtime  # replaced by the Postgres runtime once it lands

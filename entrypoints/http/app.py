@@ -85,10 +85,12 @@ async def sweep_jobs_forever(rt: Runtime, interval_s: float) -> None:
 
 
 def route_handlers() -> list[Any]:
+    from entrypoints.http.controllers.admin_auth import AdminAuthController
+    from entrypoints.http.controllers.admin_users import AdminUsersController
     from entrypoints.http.controllers.client import ClientController
     from entrypoints.http.controllers.operations import health_db
 
-    return [health_db, ClientController]
+    return [health_db, ClientController, AdminAuthController, AdminUsersController]
 
 
 def app_from_environment() -> Litestar:

@@ -4,6 +4,7 @@ from litestar import Request
 from litestar.datastructures import State
 
 from application.principal import TeamPrincipal
+from domain.admins import AdminPrincipal
 from entrypoints.bootstrap import Services
 
 
@@ -25,3 +26,8 @@ async def provide_principal(request: Request[object, object, State], state: Stat
     principal = await services.client_auth.authenticate(bearer_token(request))
     request.scope.setdefault("state", {})["team_id"] = str(principal.team_id)
     return principal
+
+
+async def provide_admin(request: Request[object, object, State], state: State) -> AdminPrincipal:
+    services: Services = state.services
+    return await services.admin_auth.authenticate(bearer_token(request))

@@ -10,7 +10,10 @@ import pytest
 from adapters.memory.providers import ScriptedProviderClient
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.memory.system import CountingSecrets, FakeClock, SequentialIds
+from adapters.security.argon2 import Argon2PasswordHasher
+from adapters.security.jwt import JwtTokenCodec
 from adapters.vault.fernet import FernetVault
+from adapters.webhooks import HttpWebhookSender
 from application.principal import TeamPrincipal
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
@@ -68,6 +71,10 @@ async def world() -> World:
         clock=clock,
         ids=SequentialIds(),
         secrets=CountingSecrets(),
+        hasher=Argon2PasswordHasher(time_cost=1, memory_cost_kib=8192, parallelism=1),
+        tokens=JwtTokenCodec("t" * 40),
+        token_ttl_s=900,
+        webhook_sender=HttpWebhookSender(),
         job_ttl_s=3600,
     )
     organization = await services.organizations.create_organization(name="Acme")

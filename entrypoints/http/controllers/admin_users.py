@@ -1,0 +1,107 @@
+"""Admin users (owner only), the audit log and webhooks."""
+
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from domain.admins import AdminPrincipal, AdminRole, ensure_owner, visible_scope
+from domain.ids import AdminUserId, OrganizationId
+from entrypoints.bootstrap import Services
+from entrypoints.http.dependencies import provide_admin, provide_services
+from entrypoints.http.schemas.admin import (
+    AuditOut,
+    CreateUserBody,
+    CreateWebhookBody,
+    Page,
+    UpdateUserBody,
+    UserOut,
+    WebhookOut,
+    audit_out,
+    user_out,
+    webhook_out,
+)
+
+
+class AdminUsersController(Controller):
+    path = "/api"
+    tags = ["admin: users, audit, webhooks"]
+    security = [{"AdminJWT": []}]
+    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
+
+    @post("/users/create", status_code=201, summary="Create an admin user (owner only)")
+    async def create_user(
+        self,
+        data: JSONBody[CreateUserBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> UserOut:
+        ensure_owner(admin)
+        scope = visible_scope(admin, OrganizationId(data.organization_id) if data.organization_id else None)
+        user = await services.admin_auth.create_user(
+            email=data.email, password=data.password, role=AdminRole(data.role), organization_id=scope, actor=admin
+        )
+        return user_out(user)
+
+    @get("/users", summary="Admin users (owner only)")
+    async def list_users(
+        self, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Page[UserOut]:
+        return Page(items=[user_out(u) for u in await services.admin_users.list_users(admin)])
+
+    @put("/users/{user_id:uuid}", summary="Change an admin user's role, password or organization (owner only)")
+    async def update_user(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[UpdateUserBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> UserOut:
+        organization: OrganizationId | msgspec.UnsetType | None = (
+            msgspec.UNSET
+            if isinstance(data.organization_id, msgspec.UnsetType)
+            else (OrganizationId(data.organization_id) if data.organization_id else None)
+        )
+        user = await services.admin_users.update_user(
+            admin,
+            AdminUserId(user_id),
+            role=AdminRole(data.role) if data.role else None,
+            password=data.password,
+            organization_id=organization,
+        )
+        return user_out(user)
+
+    @delete("/users/{user_id:uuid}", status_code=204, summary="Delete an admin user (owner only)")
+    async def delete_user(
+        self, user_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> None:
+        await services.admin_users.delete_user(admin, AdminUserId(user_id))
+
+    @get("/audit-log", summary="Who changed what, newest first")
+    async def audit_log(
+        self,
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> Page[AuditOut]:
+        before = int(cursor) if cursor and cursor.isdigit() else None
+        entries = await services.admin_users.audit_log(admin, before_id=before, limit=limit + 1)
+        page = entries[:limit]
+        next_cursor = str(page[-1].id) if len(entries) > limit and page else None
+        return Page(items=[audit_out(e) for e in page], next_cursor=next_cursor)
+
+    @post("/webhooks/create", status_code=201, summary="Subscribe a URL to job.completed / team.credits_low")
+    async def create_webhook(
+        self,
+        data: JSONBody[CreateWebhookBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> WebhookOut:
+        webhook = await services.webhooks.create(
+            admin, organization_id=OrganizationId(data.organization_id), url=data.url, events=list(data.events)
+        )
+        return webhook_out(webhook, with_secret=True)
