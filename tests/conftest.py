@@ -5,3 +5,5 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("default", max_examples=100, deadline=None)
 settings.load_profile("ci")
+
+pytest_plugins = ["tests.postgres_fixtures"]

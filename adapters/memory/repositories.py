@@ -217,7 +217,8 @@ class MemoryCallRepository:
         calls.append(call)
 
     async def list_for_job(self, job_id: JobId) -> list[LlmCall]:
-        return list(self._s.calls.get(job_id, []))
+        # Oldest first, as the port says (a call is stored when it settles, not when it started).
+        return sorted(self._s.calls.get(job_id, []), key=lambda c: c.created_at)
 
 
 class MemoryCreditRepository:

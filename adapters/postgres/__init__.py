@@ -1,0 +1,1 @@
+"""The Postgres adapter: psycopg 3 async + psycopg_pool, plain SQL, versioned migrations."""

@@ -1,0 +1,267 @@
+"""Operator-side tables: admin users, the audit log and the webhook outbox."""
+
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from adapters.postgres.session import Session
+from application.ports.admin import Webhook, WebhookDelivery
+from domain.admins import AdminRole, AdminUser, AuditEntry
+from domain.ids import AdminUserId, OrganizationId
+
+_USER_COLUMNS = "id, email, password_hash, role, organization_id, created_at"
+
+
+def _user(row: dict[str, Any]) -> AdminUser:
+    return AdminUser(
+        id=row["id"],
+        email=row["email"],
+        password_hash=row["password_hash"],
+        role=AdminRole(row["role"]),
+        organization_id=row["organization_id"],
+        created_at=row["created_at"],
+    )
+
+
+class PostgresAdminUserRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    async def add(self, user: AdminUser) -> None:
+        await self._s.run(
+            f"INSERT INTO admin_users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+            (user.id, user.email, user.password_hash, user.role.value, user.organization_id, user.created_at),
+        )
+
+    async def get(self, user_id: AdminUserId) -> AdminUser | None:
+        row = await self._s.one(f"SELECT {_USER_COLUMNS} FROM admin_users WHERE id = %s", (user_id,))
+        return _user(row) if row is not None else None
+
+    async def find_by_email(self, email: str) -> AdminUser | None:
+        row = await self._s.one(f"SELECT {_USER_COLUMNS} FROM admin_users WHERE lower(email) = lower(%s)", (email,))
+        return _user(row) if row is not None else None
+
+    async def list(self) -> list[AdminUser]:
+        rows = await self._s.all(f"SELECT {_USER_COLUMNS} FROM admin_users ORDER BY created_at, id")
+        return [_user(r) for r in rows]
+
+    async def update(self, user: AdminUser) -> None:
+        await self._s.run(
+            "UPDATE admin_users SET email = %s, password_hash = %s, role = %s, organization_id = %s WHERE id = %s",
+            (user.email, user.password_hash, user.role.value, user.organization_id, user.id),
+        )
+
+    async def delete(self, user_id: AdminUserId) -> bool:
+        return await self._s.run("DELETE FROM admin_users WHERE id = %s", (user_id,)) == 1
+
+    async def count(self) -> int:
+        row = await self._s.one("SELECT count(*) AS n FROM admin_users")
+        return int(row["n"]) if row is not None else 0
+
+
+class PostgresAuditLogRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    async def add(
+        self,
+        *,
+        at: datetime,
+        actor_id: AdminUserId | None,
+        actor_email: str,
+        action: str,
+        target_type: str,
+        target_id: str,
+        organization_id: OrganizationId | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        await self._s.run(
+            """
+            INSERT INTO audit_log (at, actor_id, actor_email, action, target_type, target_id, organization_id,
+                                   before, after)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            (
+                at,
+                actor_id,
+                actor_email,
+                action,
+                target_type,
+                target_id,
+                organization_id,
+                Jsonb(before) if before is not None else None,
+                Jsonb(after) if after is not None else None,
+            ),
+        )
+
+    async def list(
+        self, *, organization_id: OrganizationId | None, before_id: int | None, limit: int
+    ) -> list[AuditEntry]:
+        rows = await self._s.all(
+            """
+            SELECT id, at, actor_id, actor_email, action, target_type, target_id, organization_id, before, after
+            FROM audit_log
+            WHERE (%(org)s::uuid IS NULL OR organization_id = %(org)s::uuid)
+              AND (%(before)s::bigint IS NULL OR id < %(before)s::bigint)
+            ORDER BY id DESC
+            LIMIT %(limit)s
+            """,
+            {"org": organization_id, "before": before_id, "limit": limit},
+        )
+        return [
+            AuditEntry(
+                id=r["id"],
+                at=r["at"],
+                actor_id=r["actor_id"],
+                actor_email=r["actor_email"],
+                action=r["action"],
+                target_type=r["target_type"],
+                target_id=r["target_id"],
+                organization_id=r["organization_id"],
+                before=r["before"],
+                after=r["after"],
+            )
+            for r in rows
+        ]
+
+
+_DELIVERY_COLUMNS = (
+    "d.id, d.webhook_id, d.event, d.payload, d.attempts, d.status, d.next_attempt_at, d.created_at, "
+    "d.last_status_code, d.last_error, d.delivered_at, w.url, w.secret"
+)
+
+
+def _delivery(row: dict[str, Any]) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=row["id"],
+        webhook_id=row["webhook_id"],
+        event=row["event"],
+        payload=row["payload"],
+        attempts=row["attempts"],
+        status=row["status"],
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        url=row["url"],
+        secret=row["secret"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        delivered_at=row["delivered_at"],
+    )
+
+
+# Skips rows another worker holds, then moves each claimed one's next attempt to the end
+# of the lease: committed, that is the claim; a dead worker's lease simply runs out.
+_CLAIM = f"""
+WITH due AS (
+    SELECT id, next_attempt_at FROM webhook_deliveries
+    WHERE status = 'pending' AND next_attempt_at <= %(now)s
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE webhook_deliveries d SET next_attempt_at = %(lease_until)s
+    FROM due, webhooks w
+    WHERE d.id = due.id AND w.id = d.webhook_id
+    RETURNING {_DELIVERY_COLUMNS.replace("d.next_attempt_at", "due.next_attempt_at")}
+)
+SELECT * FROM claimed ORDER BY next_attempt_at, id
+"""
+
+
+class PostgresWebhookRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    async def add(self, webhook: Webhook) -> None:
+        await self._s.run(
+            """
+            INSERT INTO webhooks (id, organization_id, url, events, secret, is_active, created_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s)
+            """,
+            (
+                webhook.id,
+                webhook.organization_id,
+                webhook.url,
+                list(webhook.events),
+                webhook.secret,
+                webhook.is_active,
+                webhook.created_at,
+            ),
+        )
+
+    async def list_for_organization(self, organization_id: OrganizationId | None) -> list[Webhook]:
+        rows = await self._s.all(
+            """
+            SELECT id, organization_id, url, events, secret, is_active, created_at FROM webhooks
+            WHERE %(org)s::uuid IS NULL OR organization_id = %(org)s::uuid
+            ORDER BY created_at, id
+            """,
+            {"org": organization_id},
+        )
+        return [
+            Webhook(
+                id=r["id"],
+                organization_id=r["organization_id"],
+                url=r["url"],
+                events=tuple(r["events"]),
+                secret=r["secret"],
+                is_active=r["is_active"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def enqueue(self, organization_id: OrganizationId, event: str, payload: dict[str, Any], at: datetime) -> int:
+        return await self._s.run(
+            """
+            INSERT INTO webhook_deliveries (webhook_id, event, payload, next_attempt_at, created_at)
+            SELECT id, %(event)s, %(payload)s, %(at)s, %(at)s FROM webhooks
+            WHERE organization_id = %(org)s AND is_active AND %(event)s = ANY (events)
+            ORDER BY created_at, id
+            """,
+            {"org": organization_id, "event": event, "payload": Jsonb(payload), "at": at},
+        )
+
+    async def claim_due(self, now: datetime, limit: int, *, lease_until: datetime) -> list[WebhookDelivery]:
+        rows = await self._s.all(_CLAIM, {"now": now, "limit": limit, "lease_until": lease_until})
+        return [_delivery(r) for r in rows]
+
+    async def mark_delivered(self, delivery_id: Any, *, at: datetime, status_code: int) -> None:
+        await self._s.run(
+            """
+            UPDATE webhook_deliveries
+            SET status = 'delivered', attempts = attempts + 1, delivered_at = %s, last_status_code = %s
+            WHERE id = %s
+            """,
+            (at, status_code, delivery_id),
+        )
+
+    async def mark_failed(
+        self, delivery_id: Any, *, at: datetime, status_code: int | None, error: str, next_attempt_at: datetime | None
+    ) -> None:
+        await self._s.run(
+            """
+            UPDATE webhook_deliveries
+            SET status = CASE WHEN %(next)s::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
+                attempts = attempts + 1,
+                next_attempt_at = coalesce(%(next)s::timestamptz, next_attempt_at),
+                last_status_code = %(code)s,
+                last_error = %(error)s
+            WHERE id = %(id)s
+            """,
+            {"next": next_attempt_at, "code": status_code, "error": error[:2000], "id": delivery_id},
+        )
+
+    async def deliveries(self, webhook_id: Any, limit: int) -> list[WebhookDelivery]:
+        rows = await self._s.all(
+            f"""
+            SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+            WHERE d.webhook_id = %s
+            ORDER BY d.created_at DESC, d.id DESC
+            LIMIT %s
+            """,
+            (webhook_id, limit),
+        )
+        return [_delivery(r) for r in rows]

@@ -1,0 +1,277 @@
+"""Jobs with their running totals, and the calls recorded in them."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from adapters.postgres.session import Session
+from domain.calls import CallStatus, LlmCall
+from domain.catalog import Provider
+from domain.ids import JobId, TeamId
+from domain.jobs import CostSummary, Job, JobStatus
+from domain.llm import FinishReason
+from domain.pricing import CallCost
+from domain.usage import TokenUsage
+
+_TOTALS = (
+    "total_calls",
+    "successful_calls",
+    "failed_calls",
+    "input_tokens",
+    "output_tokens",
+    "provider_cost_usd",
+    "customer_cost_usd",
+    "credits",
+)
+_JOB_COLUMNS = (
+    "id, team_id, job_type, status, metadata, external_id, created_at, completed_at, held_credits, credits_charged, "
+    + ", ".join(_TOTALS)
+)
+_ACTIVE = "('pending', 'in_progress')"
+
+
+def _add_totals(table: str) -> str:
+    """``SET total_calls = total_calls + %(total_calls)s, ...`` for a summary-shaped table."""
+    return ", ".join(f"{c} = {table}.{c} + %({c})s" for c in _TOTALS)
+
+
+# A call that settles after its job finished still counts: in the job's charge (NULL
+# while the job is active, so adding to it changes nothing then), in its cost summary
+# and in its team's day, which only exist once the job is finished.
+_ADD_CALL_TOTALS = f"""
+WITH job AS (
+    UPDATE jobs SET {_add_totals("jobs")}, credits_charged = jobs.credits_charged + %(credits)s
+    WHERE id = %(job_id)s
+    RETURNING id
+), summary AS (
+    UPDATE job_cost_summaries SET {_add_totals("job_cost_summaries")}
+    WHERE job_id = %(job_id)s
+    RETURNING team_id, day
+), day AS (
+    UPDATE team_usage_summaries SET {_add_totals("team_usage_summaries")}
+    FROM summary
+    WHERE team_usage_summaries.team_id = summary.team_id AND team_usage_summaries.day = summary.day
+)
+SELECT count(*) AS jobs FROM job
+"""
+
+_CALL_COLUMNS = (
+    "id, job_id, team_id, alias, provider, provider_model, status, input_tokens, cached_input_tokens, "
+    "cache_write_tokens, output_tokens, reasoning_tokens, provider_cost_usd, customer_price_usd, credits, "
+    "overdraft_credits, usage_estimated, finish_reason, latency_ms, ttft_ms, attempts, streamed, error_code, "
+    "error_message, credential_id, purpose, created_at"
+)
+
+# A call recorded after its job finished also joins the per-model usage of the job's
+# completion day (the job's calls before that were added when it finished).
+_ADD_CALL = f"""
+WITH call AS (
+    INSERT INTO llm_calls ({_CALL_COLUMNS})
+    VALUES ({", ".join(f"%({c.strip()})s" for c in _CALL_COLUMNS.split(","))})
+    RETURNING job_id, alias
+)
+INSERT INTO team_model_usage_summaries AS m (team_id, day, model, calls, tokens, provider_cost_usd, customer_cost_usd)
+SELECT s.team_id, s.day, call.alias, 1, %(total_tokens)s, %(provider_cost_usd)s, %(customer_price_usd)s
+FROM call JOIN job_cost_summaries s ON s.job_id = call.job_id
+ON CONFLICT (team_id, day, model) DO UPDATE
+SET calls = m.calls + excluded.calls, tokens = m.tokens + excluded.tokens,
+    provider_cost_usd = m.provider_cost_usd + excluded.provider_cost_usd,
+    customer_cost_usd = m.customer_cost_usd + excluded.customer_cost_usd
+RETURNING 1
+"""
+
+
+def summary_params(summary: CostSummary) -> dict[str, Any]:
+    return {c: getattr(summary, c) for c in _TOTALS}
+
+
+def summary_from(row: dict[str, Any]) -> CostSummary:
+    return CostSummary(**{c: row[c] for c in _TOTALS})
+
+
+def _job(row: dict[str, Any]) -> Job:
+    return Job(
+        id=row["id"],
+        team_id=row["team_id"],
+        job_type=row["job_type"],
+        status=JobStatus(row["status"]),
+        created_at=row["created_at"],
+        metadata=row["metadata"],
+        external_id=row["external_id"],
+        completed_at=row["completed_at"],
+        totals=summary_from(row),
+        held_credits=row["held_credits"],
+        credits_charged=row["credits_charged"],
+    )
+
+
+class PostgresJobRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    async def add(self, job: Job) -> None:
+        params = {
+            "id": job.id,
+            "team_id": job.team_id,
+            "job_type": job.job_type,
+            "status": job.status.value,
+            "metadata": Jsonb(job.metadata),
+            "external_id": job.external_id,
+            "created_at": job.created_at,
+            "completed_at": job.completed_at,
+            "held_credits": job.held_credits,
+            "credits_charged": job.credits_charged,
+            **summary_params(job.totals),
+        }
+        columns = _JOB_COLUMNS.split(", ")
+        await self._s.run(
+            f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join(f'%({c})s' for c in columns)})", params
+        )
+
+    async def get(self, job_id: JobId, *, for_update: bool = False) -> Job | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._s.one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s{lock}", (job_id,))
+        return _job(row) if row is not None else None
+
+    async def find_by_external_id(self, team_id: TeamId, external_id: str) -> Job | None:
+        row = await self._s.one(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE team_id = %s AND external_id = %s", (team_id, external_id)
+        )
+        return _job(row) if row is not None else None
+
+    async def set_status(self, job_id: JobId, status: JobStatus) -> None:
+        await self._s.run(f"UPDATE jobs SET status = %s WHERE id = %s AND status IN {_ACTIVE}", (status.value, job_id))
+
+    async def add_call_totals(self, job_id: JobId, summary: CostSummary) -> None:
+        await self._s.one_locking_job(job_id, _ADD_CALL_TOTALS, {"job_id": job_id, **summary_params(summary)})
+
+    async def finish(self, job_id: JobId, *, status: JobStatus, at: datetime, credits_charged: Decimal) -> None:
+        await self._s.run(
+            "UPDATE jobs SET status = %s, completed_at = %s, credits_charged = %s WHERE id = %s",
+            (status.value, at, credits_charged, job_id),
+        )
+
+    async def update_metadata(self, job_id: JobId, metadata: dict[str, object]) -> None:
+        await self._s.run("UPDATE jobs SET metadata = %s WHERE id = %s", (Jsonb(metadata), job_id))
+
+    async def list_for_team(
+        self,
+        team_id: TeamId,
+        *,
+        status: JobStatus | None,
+        created_from: datetime | None,
+        created_to: datetime | None,
+        before: tuple[datetime, JobId] | None,
+        limit: int,
+    ) -> list[Job]:
+        # Only the filters in use are in the statement, so its plan fits them.
+        where = [sql.SQL("team_id = %(team_id)s")]
+        if status is not None:
+            where.append(sql.SQL("status = %(status)s"))
+        if created_from is not None:
+            where.append(sql.SQL("created_at >= %(created_from)s"))
+        if created_to is not None:
+            where.append(sql.SQL("created_at < %(created_to)s"))
+        if before is not None:
+            where.append(sql.SQL("(created_at, id) < (%(before_at)s, %(before_id)s)"))
+        query = sql.SQL("SELECT {columns} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
+        composed = query.format(columns=sql.SQL(_JOB_COLUMNS), where=sql.SQL(" AND ").join(where))
+        params = {
+            "team_id": team_id,
+            "status": status.value if status is not None else None,
+            "created_from": created_from,
+            "created_to": created_to,
+            "before_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+            "limit": limit,
+        }
+        rows = await self._s.all(composed.as_string(), params)
+        return [_job(r) for r in rows]
+
+    async def list_stale(self, created_before: datetime, limit: int) -> list[JobId]:
+        rows = await self._s.all(
+            f"SELECT id FROM jobs WHERE status IN {_ACTIVE} AND created_at < %s ORDER BY created_at LIMIT %s",
+            (created_before, limit),
+        )
+        return [JobId(r["id"]) for r in rows]
+
+
+def _call(row: dict[str, Any]) -> LlmCall:
+    return LlmCall(
+        id=row["id"],
+        job_id=row["job_id"],
+        team_id=row["team_id"],
+        alias=row["alias"],
+        provider=Provider(row["provider"]),
+        provider_model=row["provider_model"],
+        status=CallStatus(row["status"]),
+        usage=TokenUsage(
+            input=row["input_tokens"],
+            cached_input=row["cached_input_tokens"],
+            cache_write=row["cache_write_tokens"],
+            output=row["output_tokens"],
+            reasoning=row["reasoning_tokens"],
+        ),
+        cost=CallCost(provider_cost_usd=row["provider_cost_usd"], customer_price_usd=row["customer_price_usd"]),
+        credits=row["credits"],
+        created_at=row["created_at"],
+        latency_ms=row["latency_ms"],
+        usage_estimated=row["usage_estimated"],
+        overdraft_credits=row["overdraft_credits"],
+        finish_reason=FinishReason(row["finish_reason"]) if row["finish_reason"] is not None else None,
+        ttft_ms=row["ttft_ms"],
+        attempts=row["attempts"],
+        streamed=row["streamed"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        credential_id=row["credential_id"],
+        purpose=row["purpose"],
+    )
+
+
+class PostgresCallRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    async def add(self, call: LlmCall) -> None:
+        usage = call.usage
+        params = {
+            "id": call.id,
+            "job_id": call.job_id,
+            "team_id": call.team_id,
+            "alias": call.alias,
+            "provider": call.provider.value,
+            "provider_model": call.provider_model,
+            "status": call.status.value,
+            "input_tokens": usage.input,
+            "cached_input_tokens": usage.cached_input,
+            "cache_write_tokens": usage.cache_write,
+            "output_tokens": usage.output,
+            "reasoning_tokens": usage.reasoning,
+            "total_tokens": usage.total_tokens,
+            "provider_cost_usd": call.cost.provider_cost_usd,
+            "customer_price_usd": call.cost.customer_price_usd,
+            "credits": call.credits,
+            "overdraft_credits": call.overdraft_credits,
+            "usage_estimated": call.usage_estimated,
+            "finish_reason": call.finish_reason.value if call.finish_reason is not None else None,
+            "latency_ms": call.latency_ms,
+            "ttft_ms": call.ttft_ms,
+            "attempts": call.attempts,
+            "streamed": call.streamed,
+            "error_code": call.error_code,
+            "error_message": call.error_message,
+            "credential_id": call.credential_id,
+            "purpose": call.purpose,
+            "created_at": call.created_at,
+        }
+        await self._s.one_locking_job(call.job_id, _ADD_CALL, params)
+
+    async def list_for_job(self, job_id: JobId) -> list[LlmCall]:
+        rows = await self._s.all(
+            f"SELECT {_CALL_COLUMNS} FROM llm_calls WHERE job_id = %s ORDER BY created_at, id", (job_id,)
+        )
+        return [_call(r) for r in rows]

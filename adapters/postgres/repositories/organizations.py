@@ -1,0 +1,155 @@
+"""Organizations, teams (with their access groups) and the teams' virtual keys."""
+
+from datetime import datetime
+from typing import Any
+
+from adapters.postgres.session import Session
+from application.ports.repositories import ApiKey
+from domain.budgets import BudgetMode, BudgetPolicy
+from domain.ids import ApiKeyId, OrganizationId, TeamId
+from domain.organizations import Organization, Team, TeamStatus
+
+
+class PostgresOrganizationRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    async def add(self, organization: Organization) -> None:
+        await self._s.run(
+            "INSERT INTO organizations (id, name, slug, created_at) VALUES (%s, %s, %s, %s)",
+            (organization.id, organization.name, organization.slug, organization.created_at),
+        )
+
+    async def get(self, organization_id: OrganizationId) -> Organization | None:
+        row = await self._s.one(
+            "SELECT id, name, slug, created_at FROM organizations WHERE id = %s", (organization_id,)
+        )
+        if row is None:
+            return None
+        return Organization(id=row["id"], name=row["name"], slug=row["slug"], created_at=row["created_at"])
+
+
+_TEAM = """
+SELECT t.id, t.organization_id, t.name, t.status, t.budget_mode, t.credits_per_usd, t.tokens_per_credit,
+       t.created_at,
+       ARRAY(SELECT g.group_name FROM team_access_groups g WHERE g.team_id = t.id ORDER BY g.position) AS groups
+FROM teams t
+WHERE t.id = %s
+"""
+
+_ADD_TEAM = """
+WITH team AS (
+    INSERT INTO teams (id, organization_id, name, status, budget_mode, credits_per_usd, tokens_per_credit, created_at)
+    VALUES (%(id)s, %(organization_id)s, %(name)s, %(status)s, %(mode)s, %(credits_per_usd)s,
+            %(tokens_per_credit)s, %(created_at)s)
+    RETURNING id
+)
+INSERT INTO team_access_groups (team_id, group_name, position)
+SELECT team.id, g.name, g.position - 1
+FROM team, unnest(%(groups)s::text[]) WITH ORDINALITY AS g (name, position)
+"""
+
+# Groups no longer listed are dropped, listed ones upserted with their new position: the
+# two never touch the same row, so one statement does it.
+_UPDATE_TEAM = """
+WITH team AS (
+    UPDATE teams
+    SET name = %(name)s, status = %(status)s, budget_mode = %(mode)s, credits_per_usd = %(credits_per_usd)s,
+        tokens_per_credit = %(tokens_per_credit)s
+    WHERE id = %(id)s
+    RETURNING id
+), dropped AS (
+    DELETE FROM team_access_groups WHERE team_id = %(id)s AND NOT (group_name = ANY (%(groups)s::text[]))
+)
+INSERT INTO team_access_groups AS tag (team_id, group_name, position)
+SELECT team.id, g.name, g.position - 1
+FROM team, unnest(%(groups)s::text[]) WITH ORDINALITY AS g (name, position)
+ON CONFLICT (team_id, group_name) DO UPDATE SET position = excluded.position
+"""
+
+
+def _team_params(team: Team) -> dict[str, Any]:
+    return {
+        "id": team.id,
+        "organization_id": team.organization_id,
+        "name": team.name,
+        "status": team.status.value,
+        "mode": team.budget.mode.value,
+        "credits_per_usd": team.budget.credits_per_usd,
+        "tokens_per_credit": team.budget.tokens_per_credit,
+        "created_at": team.created_at,
+        "groups": list(dict.fromkeys(team.access_groups)),
+    }
+
+
+class PostgresTeamRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    async def add(self, team: Team) -> None:
+        await self._s.run(_ADD_TEAM, _team_params(team))
+
+    async def get(self, team_id: TeamId) -> Team | None:
+        row = await self._s.one(_TEAM, (team_id,))
+        if row is None:
+            return None
+        return Team(
+            id=row["id"],
+            organization_id=row["organization_id"],
+            name=row["name"],
+            status=TeamStatus(row["status"]),
+            budget=BudgetPolicy(
+                mode=BudgetMode(row["budget_mode"]),
+                credits_per_usd=row["credits_per_usd"],
+                tokens_per_credit=row["tokens_per_credit"],
+            ),
+            created_at=row["created_at"],
+            access_groups=tuple(row["groups"]),
+        )
+
+    async def update(self, team: Team) -> None:
+        await self._s.run(_UPDATE_TEAM, _team_params(team))
+
+
+_KEY_COLUMNS = "id, team_id, organization_id, prefix, digest, created_at, revoked_at"
+
+
+def _key(row: dict[str, Any]) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        team_id=row["team_id"],
+        organization_id=row["organization_id"],
+        prefix=row["prefix"],
+        digest=row["digest"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+class PostgresApiKeyRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    async def add(self, key: ApiKey) -> None:
+        await self._s.run(
+            f"INSERT INTO team_api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (key.id, key.team_id, key.organization_id, key.prefix, key.digest, key.created_at, key.revoked_at),
+        )
+
+    async def find_active(self, digest: str) -> ApiKey | None:
+        row = await self._s.one(
+            f"SELECT {_KEY_COLUMNS} FROM team_api_keys WHERE digest = %s AND revoked_at IS NULL", (digest,)
+        )
+        return _key(row) if row is not None else None
+
+    async def list_for_team(self, team_id: TeamId) -> list[ApiKey]:
+        rows = await self._s.all(
+            f"SELECT {_KEY_COLUMNS} FROM team_api_keys WHERE team_id = %s ORDER BY created_at, id", (team_id,)
+        )
+        return [_key(r) for r in rows]
+
+    async def revoke(self, key_id: ApiKeyId, at: datetime) -> bool:
+        changed = await self._s.run(
+            "UPDATE team_api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL", (at, key_id)
+        )
+        return changed == 1

@@ -1,0 +1,92 @@
+"""One repository suite, run against the in-memory fakes and against Postgres.
+
+Every test here gets ``uow``, a unit-of-work factory of one backend; the fakes stay
+honest because the same assertions hold on the real database.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from adapters.memory.store import MemoryStore, MemoryUnitOfWork
+from adapters.postgres.pool import Pool
+from adapters.postgres.unit_of_work import PostgresUnitOfWork
+from application.ports.admin import AdminUnitOfWork
+from domain.budgets import BudgetMode, BudgetPolicy
+from domain.ids import JobId, OrganizationId, TeamId
+from domain.jobs import Job, JobStatus
+from domain.ledger import EntryType
+from domain.organizations import Organization, Team, TeamStatus
+
+D = Decimal
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+HUNDRED = D(100)
+
+UowFactory = Callable[[], AdminUnitOfWork]
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def uow(request: pytest.FixtureRequest) -> UowFactory:
+    if request.param == "memory":
+        store = MemoryStore()
+        return lambda: MemoryUnitOfWork(store)
+    pool: Pool = request.getfixturevalue("clean_postgres")
+    return lambda: PostgresUnitOfWork(pool)
+
+
+def at(minutes: float = 0) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+async def make_org(uow: UowFactory, slug: str | None = None) -> Organization:
+    org = Organization(id=OrganizationId(uuid4()), name="Acme", slug=slug or f"acme-{uuid4().hex[:8]}", created_at=T0)
+    async with uow() as u:
+        await u.organizations.add(org)
+        await u.commit()
+    return org
+
+
+async def make_team(
+    uow: UowFactory,
+    *,
+    credits: Decimal | None = HUNDRED,
+    mode: BudgetMode = BudgetMode.CONSUMPTION_USD,
+    groups: tuple[str, ...] = (),
+    org: Organization | None = None,
+) -> Team:
+    org = org or await make_org(uow)
+    team = Team(
+        id=TeamId(uuid4()),
+        organization_id=org.id,
+        name="Team",
+        status=TeamStatus.ACTIVE,
+        budget=BudgetPolicy(mode=mode),
+        created_at=T0,
+        access_groups=groups,
+    )
+    async with uow() as u:
+        await u.teams.add(team)
+        if credits:
+            await u.credits.apply(team.id, EntryType.ALLOCATION, credits, at=T0, idempotency_key=f"initial:{team.id}")
+        await u.commit()
+    return team
+
+
+async def make_job(uow: UowFactory, team: Team, **changes: Any) -> Job:
+    fields: dict[str, Any] = {
+        "id": JobId(uuid4()),
+        "team_id": team.id,
+        "job_type": "doc",
+        "status": JobStatus.PENDING,
+        "created_at": T0,
+    }
+    fields.update(changes)
+    job = Job(**fields)
+    async with uow() as u:
+        await u.jobs.add(job)
+        await u.commit()
+    return job
