@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from application.ports.admin import AdminUnitOfWork
 from application.ports.catalog import PriceCatalog
+from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
 from application.ports.security import PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
@@ -51,12 +52,13 @@ def build_services(
     tokens: TokenCodec,
     token_ttl_s: int,
     webhook_sender: WebhookSender,
+    metrics: Metrics,
     job_ttl_s: int,
 ) -> Services:
     return Services(
         client_auth=ClientAuthService(uow=uow),
-        jobs=JobService(uow=uow, clock=clock, ids=ids, job_ttl_s=job_ttl_s),
-        calls=CallService(uow=uow, providers=providers, vault=vault, clock=clock, ids=ids),
+        jobs=JobService(uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s),
+        calls=CallService(uow=uow, providers=providers, vault=vault, clock=clock, ids=ids, metrics=metrics),
         credits=CreditService(uow=uow, clock=clock),
         usage=UsageService(uow=uow),
         organizations=OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets),

@@ -14,6 +14,7 @@ from decimal import Decimal
 import msgspec
 
 from application.errors import ProviderError, ProviderNotConfiguredError
+from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients, ProviderTarget
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -122,8 +123,10 @@ class CallService:
         vault: CredentialVault,
         clock: Clock,
         ids: IdGenerator,
+        metrics: Metrics,
     ) -> None:
         self._uow = uow
+        self._metrics = metrics
         self._providers = providers
         self._vault = vault
         self._clock = clock
@@ -395,6 +398,7 @@ class CallService:
             await uow.calls.add(call)
             await uow.jobs.add_call_totals(prepared.job_id, call.summary())
             await uow.commit()
+        self._metrics.call_recorded(call)
         if settlement.overdraft > 0:
             log.warning(
                 "call used more credits than its hold allowed",

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from application.errors import ConflictError
+from application.ports.observability import Metrics
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
@@ -47,8 +48,11 @@ class JobService:
       job and day summaries in the same transaction as the charge.
     """
 
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, job_ttl_s: int = 86_400) -> None:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, metrics: Metrics, job_ttl_s: int = 86_400
+    ) -> None:
         self._uow = uow
+        self._metrics = metrics
         self._clock = clock
         self._ids = ids
         self._job_ttl_s = job_ttl_s
@@ -162,6 +166,7 @@ class JobService:
                 await uow.jobs.update_metadata(job_id, {**job.metadata, **metadata})
             result = await finish_job(uow, job, status=status, at=self._clock.now())
             await uow.commit()
+        self._metrics.job_finished(result.status, result.costs)
         return result
 
     async def expire_stale_jobs(self, *, limit: int = 500) -> int:
@@ -175,9 +180,10 @@ class JobService:
                 job = await uow.jobs.get(job_id, for_update=True)
                 if job is None or job.status.is_final:
                     continue
-                await finish_job(uow, job, status=JobStatus.EXPIRED, at=self._clock.now())
+                result = await finish_job(uow, job, status=JobStatus.EXPIRED, at=self._clock.now())
                 await uow.commit()
-                expired += 1
+            self._metrics.job_finished(result.status, result.costs)
+            expired += 1
         return expired
 
 

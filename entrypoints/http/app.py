@@ -88,9 +88,9 @@ def route_handlers() -> list[Any]:
     from entrypoints.http.controllers.admin_auth import AdminAuthController
     from entrypoints.http.controllers.admin_users import AdminUsersController
     from entrypoints.http.controllers.client import ClientController
-    from entrypoints.http.controllers.operations import health_db
+    from entrypoints.http.controllers.operations import health_db, metrics
 
-    return [health_db, ClientController, AdminAuthController, AdminUsersController]
+    return [health_db, metrics, ClientController, AdminAuthController, AdminUsersController]
 
 
 def app_from_environment() -> Litestar:

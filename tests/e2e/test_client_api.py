@@ -278,3 +278,19 @@ async def test_client_disconnect_mid_stream_records_the_call_and_settles(server:
         credits = (await http.get(f"/api/teams/{team.id}/credits")).json()
         assert credits["held"] == "0"
         assert D(credits["used"]) == D(call["credits"]) > 0
+
+
+async def test_metrics_expose_calls_tokens_and_costs(server: Server) -> None:
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    server.upstream.reset()
+    server.upstream.push(Reply(usage=openai_usage(1000, 500)))
+    async with server.client(key) as http:
+        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
+        await http.post(f"/api/jobs/{job['job_id']}/complete")
+        metrics = await http.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    assert 'llm_calls_total{model="gpt-test",provider="openai",status="succeeded"}' in text
+    assert 'llm_tokens_total{category="input",model="gpt-test",provider="openai"}' in text
+    assert "llm_call_latency_seconds_bucket" in text and 'jobs_finished_total{status="completed"}' in text

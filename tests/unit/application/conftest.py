@@ -10,6 +10,7 @@ import pytest
 from adapters.memory.providers import ScriptedProviderClient
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.memory.system import CountingSecrets, FakeClock, SequentialIds
+from adapters.metrics import PrometheusMetrics
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import JwtTokenCodec
 from adapters.vault.fernet import FernetVault
@@ -75,6 +76,7 @@ async def world() -> World:
         tokens=JwtTokenCodec("t" * 40),
         token_ttl_s=900,
         webhook_sender=HttpWebhookSender(),
+        metrics=PrometheusMetrics(),
         job_ttl_s=3600,
     )
     organization = await services.organizations.create_organization(name="Acme")
