@@ -1,9 +1,12 @@
 """Command line: ``python -m entrypoints.cli`` or the installed ``saasllm`` script."""
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
+from adapters.postgres.migrate import MigrationError
+from domain.errors import DomainError
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
 
@@ -26,6 +29,29 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from entrypoints.runtime import migrate_database
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    applied = asyncio.run(migrate_database(settings))
+    print(f"applied migrations {', '.join(applied)}" if applied else "the database schema is up to date")
+    return 0
+
+
+def _sweep_jobs(args: argparse.Namespace) -> int:
+    from entrypoints.runtime import open_postgres_runtime
+
+    async def sweep() -> int:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        async with open_postgres_runtime(settings, providers={}) as runtime:
+            return await runtime.services.jobs.expire_stale_jobs(limit=args.limit)
+
+    print(f"expired {asyncio.run(sweep())} jobs")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saasllm", description="SaaS LLM gateway with job-based cost tracking")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -33,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(handler=_serve)
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(handler=_migrate)
+    sweep = commands.add_parser("sweep-jobs", help="expire jobs left open past their TTL, releasing their holds")
+    sweep.add_argument("--limit", type=int, default=500)
+    sweep.set_defaults(handler=_sweep_jobs)
     return parser
 
 
@@ -43,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except (DomainError, MigrationError) as exc:  # e.g. the database is unreachable
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
 """Opening and closing what the service runs on: persistence, provider clients, vault."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from adapters.catalog.genai import GenaiPricesCatalog
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.metrics import PrometheusMetrics
+from adapters.postgres.embedded import embedded_database
+from adapters.postgres.migrate import migrate
+from adapters.postgres.pool import database_ok, open_pool
+from adapters.postgres.unit_of_work import postgres_unit_of_work
+from adapters.providers.registry import open_provider_clients
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import JwtTokenCodec
 from adapters.system import RandomSecrets, SystemClock, Uuid7Ids
@@ -17,6 +23,8 @@ from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
 
 ADMIN_TOKEN_TTL_S = 900  # short-lived: 15 minutes
+EMBEDDED_DIR = "pg"  # under settings.data_dir
+DB_POOL_MAX_SIZE = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,4 +66,54 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         await sender.aclose()
 
 
-open_runtime = open_memory_runtime  # replaced by the Postgres runtime once it lands
+@asynccontextmanager
+async def database_url(settings: Settings) -> AsyncIterator[str]:
+    """``DATABASE_URL``, or the embedded server under ``.data/pg`` (stopped on exit)."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    async with embedded_database(settings.data_dir / EMBEDDED_DIR) as url:
+        yield url
+
+
+async def migrate_database(settings: Settings) -> list[str]:
+    """Apply pending migrations (under the advisory lock); returns the versions applied."""
+    async with database_url(settings) as url:
+        return await migrate(url)
+
+
+@asynccontextmanager
+async def open_postgres_runtime(settings: Settings, providers: ProviderClients | None = None) -> AsyncIterator[Runtime]:
+    """The real service: Postgres (embedded unless ``DATABASE_URL`` is set), migrated on
+    start, and the provider clients (the real ones unless ``providers`` is given)."""
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(database_url(settings))
+        await migrate(url)
+        pool = await stack.enter_async_context(open_pool(url, max_size=DB_POOL_MAX_SIZE, name="saasllm"))
+        if providers is None:
+            providers = await stack.enter_async_context(
+                open_provider_clients(timeout_s=settings.provider_timeout_s, max_retries=settings.provider_max_retries)
+            )
+        sender = HttpWebhookSender()
+        stack.push_async_callback(sender.aclose)
+        metrics = PrometheusMetrics()
+        services = build_services(
+            uow=postgres_unit_of_work(pool),
+            providers=providers,
+            vault=FernetVault(settings.fernet_keys),
+            catalog=GenaiPricesCatalog(),
+            clock=SystemClock(),
+            ids=Uuid7Ids(),
+            secrets=RandomSecrets(),
+            hasher=Argon2PasswordHasher(),
+            tokens=JwtTokenCodec(settings.jwt_secret, ttl_s=ADMIN_TOKEN_TTL_S),
+            token_ttl_s=ADMIN_TOKEN_TTL_S,
+            webhook_sender=sender,
+            metrics=metrics,
+            job_ttl_s=settings.job_ttl_s,
+        )
+        where = "postgres" if settings.database_url is not None else "embedded postgres"
+        yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics)
+
+
+open_runtime = open_postgres_runtime

@@ -7,6 +7,7 @@ process to let go stops the server.
 
 import asyncio
 import contextlib
+import logging
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,9 @@ from psycopg import sql
 from adapters.postgres.errors import translated
 
 DEFAULT_DATABASE = "saasllm"
+
+# pgserver narrates every initdb/pg_ctl step at INFO; only its warnings are worth a line.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def _start(data_dir: Path, cleanup_mode: str | None) -> Any:
