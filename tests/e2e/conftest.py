@@ -23,8 +23,9 @@ from domain.organizations import Organization, Team
 from domain.pricing import PriceSheet
 from entrypoints.bootstrap import Services
 from entrypoints.http.app import create_app
-from entrypoints.runtime import Runtime, open_memory_runtime
+from entrypoints.runtime import Runtime, open_postgres_runtime
 from entrypoints.settings import Settings, load_settings
+from tests.postgres import fresh_database
 
 D = Decimal
 CUSTOMER = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))
@@ -88,17 +89,33 @@ TEST_RETRY = RetryPolicy(max_retries=1, base_delay_s=0.01, max_delay_s=0.02, max
 
 @asynccontextmanager
 async def test_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The real Postgres runtime, with provider clients whose retries are quick."""
     async with (
         open_provider_clients(timeout_s=settings.provider_timeout_s, max_retries=1, retry=TEST_RETRY) as providers,
-        open_memory_runtime(settings, providers=providers) as runtime,
+        open_postgres_runtime(settings, providers=providers) as runtime,
     ):
         yield runtime
 
 
 @pytest.fixture(scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+async def server(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) -> AsyncIterator[Server]:
     data_dir: Path = tmp_path_factory.mktemp("e2e")
-    env = {"DATA_DIR": str(data_dir), "PORT": str(free_port()), "MAX_BODY_BYTES": "65536", "PROVIDER_TIMEOUT_S": "0.5"}
+    async with (
+        fresh_database(postgres_server_url, prefix="saasllm_e2e") as database_url,
+        serve_world(data_dir, database_url) as world,
+    ):
+        yield world
+
+
+@asynccontextmanager
+async def serve_world(data_dir: Path, database_url: str) -> AsyncIterator[Server]:
+    env = {
+        "DATA_DIR": str(data_dir),
+        "PORT": str(free_port()),
+        "MAX_BODY_BYTES": "65536",
+        "PROVIDER_TIMEOUT_S": "0.5",
+        "DATABASE_URL": database_url,
+    }
     settings = load_settings(env)
     async with FakeUpstream() as upstream, serve(settings, test_runtime) as services:
         organization = await services.organizations.create_organization(name="Acme")
