@@ -52,6 +52,24 @@ def _sweep_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from entrypoints.demo import drive, seed
+    from entrypoints.runtime import open_postgres_runtime
+
+    settings = load_settings()
+    configure_logging("WARNING")
+
+    async def run() -> None:
+        # Seed as an operator would (straight through the use cases, on the server's
+        # database), then play the client application against the running server.
+        async with open_postgres_runtime(settings, providers={}) as runtime:
+            team_id, api_key = await seed(runtime.services)
+        await drive(args.url or f"http://{settings.host}:{settings.port}", team_id, api_key)
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saasllm", description="SaaS LLM gateway with job-based cost tracking")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep-jobs", help="expire jobs left open past their TTL, releasing their holds")
     sweep.add_argument("--limit", type=int, default=500)
     sweep.set_defaults(handler=_sweep_jobs)
+    demo = commands.add_parser("demo", help="seed a demo team and run a job against the running server")
+    demo.add_argument("--url", default=None, help="the server's base URL (default: from HOST and PORT)")
+    demo.set_defaults(handler=_demo)
     return parser
 
 
