@@ -620,9 +620,12 @@ def main(argv: list[str] | None = None) -> None:
     default = Reply(chunks=tuple(f" w{index}" for index in range(args.chunks)))
 
     async def serve() -> None:
-        async with FakeUpstream(default=default, record_limit=1) as upstream:
+        upstream = await FakeUpstream(default=default, record_limit=1).start(port=args.port)
+        try:
             print(f"listening on {upstream.url}", flush=True)
             await asyncio.Event().wait()
+        finally:
+            await upstream.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
