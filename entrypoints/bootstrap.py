@@ -56,7 +56,7 @@ def build_services(
     job_ttl_s: int,
 ) -> Services:
     return Services(
-        client_auth=ClientAuthService(uow=uow),
+        client_auth=ClientAuthService(uow=uow, clock=clock),
         jobs=JobService(uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s),
         calls=CallService(uow=uow, providers=providers, vault=vault, clock=clock, ids=ids, metrics=metrics),
         credits=CreditService(uow=uow, clock=clock),

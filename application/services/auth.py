@@ -1,6 +1,9 @@
 """Client authentication by team virtual key."""
 
+from application.caching import TtlCache
 from application.errors import UnauthorizedError
+from application.ports.repositories import ApiKey
+from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.principal import TeamPrincipal
 from domain.secrets import digest_key
@@ -16,14 +19,21 @@ class ClientAuthService:
     Suspension is checked by the use cases, which answer 403 ``team_suspended``.
     """
 
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
+        # Keys are cached by digest for at most a second: a revocation takes effect
+        # on every instance within that second.
+        self._keys: TtlCache[ApiKey] = TtlCache(clock)
 
     async def authenticate(self, presented: str | None) -> TeamPrincipal:
         if not presented or not presented.startswith(KEY_PREFIX) or len(presented) > 200:
             raise UnauthorizedError("a valid team API key is required")
-        async with self._uow() as uow:
-            key = await uow.api_keys.find_active(digest_key(presented))
+        digest = digest_key(presented)
+        key = await self._keys.get_or_load(digest, lambda: self._find(digest))
         if key is None:
             raise UnauthorizedError("a valid team API key is required")
         return TeamPrincipal(team_id=key.team_id, organization_id=key.organization_id, key_id=key.id)
+
+    async def _find(self, digest: str) -> ApiKey | None:
+        async with self._uow() as uow:
+            return await uow.api_keys.find_active(digest)

@@ -8,16 +8,18 @@ transaction settles the hold, records the call and adds it to the job's totals.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from typing import TypeVar
 
 import msgspec
 
-from application.errors import ProviderError, ProviderNotConfiguredError
+from application.caching import TtlCache
+from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients, ProviderTarget
 from application.ports.system import Clock, IdGenerator
-from application.ports.unit_of_work import UnitOfWorkFactory
+from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.principal import TeamPrincipal
 from application.services._access import own_job, own_team
@@ -25,7 +27,7 @@ from domain.access import ModelAlias, ensure_may_use
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
 from domain.errors import InvalidValueError, ModelNotAllowedError
-from domain.ids import CallId, JobId
+from domain.ids import CallId, CredentialId, JobId
 from domain.jobs import JobStatus
 from domain.ledger import EntryType
 from domain.llm import (
@@ -43,6 +45,7 @@ from domain.usage import NO_USAGE, TokenUsage
 
 MAX_PURPOSE_LENGTH = 500
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class CallRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +84,15 @@ class CallFailed(msgspec.Struct, frozen=True, kw_only=True):
 
 
 StreamItem = TextDelta | CallFinished | CallFailed
+
+
+class _Credential(msgspec.Struct, frozen=True, kw_only=True):
+    id: CredentialId
+    api_key: str
+    api_base: str | None
+
+    def __repr__(self) -> str:
+        return f"_Credential(id={self.id})"
 
 
 class _Prepared(msgspec.Struct, kw_only=True):
@@ -131,6 +143,9 @@ class CallService:
         self._vault = vault
         self._clock = clock
         self._ids = ids
+        self._teams: TtlCache[Team] = TtlCache(clock)
+        self._aliases: TtlCache[ModelAlias] = TtlCache(clock)
+        self._credentials: TtlCache[_Credential] = TtlCache(clock)
 
     async def call(self, principal: TeamPrincipal, job_id: JobId, request: CallRequest) -> CallResult:
         prepared = await self._prepare(principal, job_id, request)
@@ -240,29 +255,37 @@ class CallService:
         if request.purpose is not None and len(request.purpose) > MAX_PURPOSE_LENGTH:
             raise InvalidValueError("purpose must be at most 500 characters")
         call_id = CallId(self._ids.new_id())
+        # Reference data comes from short-lived caches; the job and the credits are
+        # always checked in the database, in the transaction that holds.
+        team = await self._teams.get_or_load(principal.team_id, lambda: self._read(lambda u: own_team(u, principal)))
+        if team is None:  # pragma: no cover - own_team raises instead
+            raise NotFoundError("team not found")
+        team.ensure_active()
+        alias = await self._aliases.get_or_load(
+            request.model, lambda: self._read(lambda u: u.aliases.get(request.model))
+        )
+        if alias is None or (alias.organization_id not in (None, team.organization_id)):
+            raise ModelNotAllowedError(f"model '{request.model}' is not available to this team")
+        ensure_may_use(team.access_groups, alias)
+        credential = await self._credentials.get_or_load(
+            (team.organization_id, alias.provider), lambda: self._load_credential(team, alias.provider)
+        )
+        if credential is None and alias.provider is not Provider.FAKE:
+            raise ProviderNotConfiguredError(f"no active {alias.provider} credential for this organization")
+        llm_request = LlmRequest(
+            messages=request.messages,
+            max_tokens=alias.max_tokens_for(request.max_tokens),
+            temperature=request.temperature,
+            top_p=request.top_p,
+            stop=request.stop,
+            json_mode=request.json_mode,
+        )
+        held = team.budget.call_hold(
+            messages=llm_request.messages, max_tokens=llm_request.max_tokens, sheet=alias.customer_prices
+        )
         async with self._uow() as uow:
-            team = await own_team(uow, principal)
-            team.ensure_active()
             job = await own_job(uow, principal, job_id)
             job.ensure_accepts_calls()
-            alias = await uow.aliases.get(request.model)
-            if alias is None or (alias.organization_id not in (None, team.organization_id)):
-                raise ModelNotAllowedError(f"model '{request.model}' is not available to this team")
-            ensure_may_use(team.access_groups, alias)
-            credential = await uow.credentials.active_for(team.organization_id, alias.provider)
-            if credential is None and alias.provider is not Provider.FAKE:
-                raise ProviderNotConfiguredError(f"no active {alias.provider} credential for this organization")
-            llm_request = LlmRequest(
-                messages=request.messages,
-                max_tokens=alias.max_tokens_for(request.max_tokens),
-                temperature=request.temperature,
-                top_p=request.top_p,
-                stop=request.stop,
-                json_mode=request.json_mode,
-            )
-            held = team.budget.call_hold(
-                messages=llm_request.messages, max_tokens=llm_request.max_tokens, sheet=alias.customer_prices
-            )
             now = self._clock.now()
             if held > 0:
                 await uow.credits.apply(
@@ -280,7 +303,7 @@ class CallService:
         target = ProviderTarget(
             provider=alias.provider,
             model=alias.provider_model,
-            api_key=self._vault.decrypt(credential.encrypted_key) if credential else "",
+            api_key=credential.api_key if credential else "",
             api_base=credential.api_base if credential else None,
             credential_id=credential.id if credential else None,
         )
@@ -295,6 +318,17 @@ class CallService:
             purpose=request.purpose,
             started=self._clock.monotonic(),
         )
+
+    async def _read(self, query: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        async with self._uow() as uow:
+            return await query(uow)
+
+    async def _load_credential(self, team: Team, provider: Provider) -> "_Credential | None":
+        stored = await self._read(lambda u: u.credentials.active_for(team.organization_id, provider))
+        if stored is None:
+            return None
+        # Decrypted once per cache period, kept only in this process's memory.
+        return _Credential(id=stored.id, api_key=self._vault.decrypt(stored.encrypted_key), api_base=stored.api_base)
 
     def _elapsed_ms(self, prepared: _Prepared) -> int:
         return max(0, round((self._clock.monotonic() - prepared.started) * 1000))

@@ -363,3 +363,13 @@ async def test_a_call_settling_after_completion_still_counts_in_the_job_and_usag
     assert world.store.balances[team.id].held == 0
     assert world.store.balances[team.id].used == D("0.06")
     ledger_is_exact(world, team.id)
+
+
+async def test_a_suspension_reaches_calls_within_the_cache_period(world: World) -> None:
+    team, me = await world.team(BudgetMode.CONSUMPTION_USD)
+    job, _ = await world.services.jobs.create_job(me, job_type="doc")
+    await world.services.calls.call(me, job.id, ask())  # team now cached
+    await world.services.organizations.set_status(team.id, TeamStatus.SUSPENDED)
+    world.clock.advance(1.01)  # the cache lives at most a second
+    with pytest.raises(TeamSuspendedError):
+        await world.services.calls.call(me, job.id, ask())
