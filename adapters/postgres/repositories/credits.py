@@ -66,7 +66,7 @@ WHERE id = %(team_id)s
 # row is locked and read at its latest version (``balance``), so the capped debit is
 # computed against what the team can pay now, not at the statement's snapshot.
 _SETTLE = """
-WITH prior AS (
+WITH prior AS MATERIALIZED (
     SELECT (SELECT -amount FROM credit_ledger WHERE team_id = %(team_id)s AND idempotency_key = %(debit_key)s)
                AS debited,
            EXISTS (SELECT 1 FROM credit_ledger WHERE team_id = %(team_id)s AND idempotency_key = %(release_key)s)
@@ -84,7 +84,7 @@ WITH prior AS (
 ), moved AS (
     UPDATE teams SET held = teams.held - plan.release, used = teams.used + plan.debit
     FROM plan
-    WHERE teams.id = plan.id AND (plan.release > 0 OR plan.debit > 0)
+    WHERE teams.id = %(team_id)s AND teams.id = plan.id AND (plan.release > 0 OR plan.debit > 0)
 ), entries AS (
     INSERT INTO credit_ledger (id, team_id, type, amount, job_id, call_id, idempotency_key, created_at)
     SELECT %(release_id)s::uuid, plan.id, 'release', plan.release, %(job_id)s::uuid, %(call_id)s::uuid,
