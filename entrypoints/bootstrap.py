@@ -1,14 +1,13 @@
 """The composition root: the only place where adapters meet use cases."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from application.ports.admin import AdminUnitOfWork
 from application.ports.catalog import PriceCatalog
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
 from application.ports.security import PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
+from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.ports.webhooks import WebhookSender
 from application.services.admin_auth import AdminAuthService
@@ -41,7 +40,7 @@ class Services:
 
 def build_services(
     *,
-    uow: Callable[[], AdminUnitOfWork],
+    uow: UnitOfWorkFactory,
     providers: ProviderClients,
     vault: CredentialVault,
     catalog: PriceCatalog,

@@ -8,19 +8,22 @@ from uuid import UUID
 import msgspec
 
 from adapters.memory.store import JobSummaryRow, MemoryStore
-from application.errors import ConflictError
+from application.errors import ConflictError, NotFoundError
 from application.ports.repositories import (
     ApiKey,
     DayUsage,
+    ModelTotals,
     ModelUsage,
     OutstandingHold,
     StoredCredential,
+    TeamTotals,
+    UsageOverview,
     UsageReport,
 )
 from domain.access import AccessGroup, ModelAlias
 from domain.calls import LlmCall
 from domain.catalog import Provider
-from domain.ids import ApiKeyId, CallId, JobId, LedgerEntryId, OrganizationId, TeamId
+from domain.ids import ApiKeyId, CallId, CredentialId, JobId, LedgerEntryId, OrganizationId, TeamId
 from domain.jobs import ACTIVE_STATUSES, EMPTY_SUMMARY, CostSummary, Job, JobStatus
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, settle
 from domain.money import ZERO
@@ -39,6 +42,38 @@ class MemoryOrganizationRepository:
     async def get(self, organization_id: OrganizationId) -> Organization | None:
         return self._s.organizations.get(organization_id)
 
+    async def list(
+        self, *, only: OrganizationId | None, after: tuple[datetime, OrganizationId] | None, limit: int
+    ) -> list[Organization]:
+        found = sorted(
+            (
+                o
+                for o in self._s.organizations.values()
+                if (only is None or o.id == only) and (after is None or (o.created_at, o.id) > after)
+            ),
+            key=lambda o: (o.created_at, o.id),
+        )
+        return found[:limit]
+
+    async def update(self, organization: Organization) -> None:
+        if any(o.slug == organization.slug and o.id != organization.id for o in self._s.organizations.values()):
+            raise ConflictError(f"organization slug '{organization.slug}' is taken")
+        self._s.organizations[organization.id] = organization
+
+    async def delete(self, organization_id: OrganizationId) -> bool:
+        if self._s.organizations.pop(organization_id, None) is None:
+            return False
+        # What Postgres cascades: credentials, webhooks, scoped admin users, scoped aliases.
+        s = self._s
+        s.credentials = {k: c for k, c in s.credentials.items() if c.organization_id != organization_id}
+        s.webhooks = {k: w for k, w in s.webhooks.items() if w.organization_id != organization_id}
+        s.deliveries = {k: d for k, d in s.deliveries.items() if d.webhook_id in s.webhooks}
+        s.admin_users = {k: u for k, u in s.admin_users.items() if u.organization_id != organization_id}
+        gone = {a for a, alias in s.aliases.items() if alias.organization_id == organization_id}
+        s.aliases = {a: alias for a, alias in s.aliases.items() if a not in gone}
+        s.memberships = {(g, a) for g, a in s.memberships if a not in gone}
+        return True
+
 
 class MemoryTeamRepository:
     def __init__(self, store: MemoryStore) -> None:
@@ -54,6 +89,29 @@ class MemoryTeamRepository:
 
     async def update(self, team: Team) -> None:
         self._s.teams[team.id] = team
+
+    async def list(
+        self, *, organization_id: OrganizationId | None, after: tuple[datetime, TeamId] | None, limit: int
+    ) -> list[Team]:
+        found = sorted(
+            (
+                t
+                for t in self._s.teams.values()
+                if (organization_id is None or t.organization_id == organization_id)
+                and (after is None or (t.created_at, t.id) > after)
+            ),
+            key=lambda t: (t.created_at, t.id),
+        )
+        return found[:limit]
+
+    async def flag_credits_low(self, team_id: TeamId, at: datetime) -> bool:
+        if team_id in self._s.credits_low:
+            return False
+        self._s.credits_low[team_id] = at
+        return True
+
+    async def clear_credits_low(self, team_id: TeamId) -> bool:
+        return self._s.credits_low.pop(team_id, None) is not None
 
 
 class MemoryApiKeyRepository:
@@ -102,6 +160,19 @@ class MemoryAliasRepository:
     async def list(self) -> list[ModelAlias]:
         return [a for name in sorted(self._s.aliases) if (a := await self.get(name)) is not None]
 
+    async def update(self, alias: ModelAlias) -> None:
+        self._s.aliases[alias.alias] = msgspec.structs.replace(alias, access_groups=())
+        self._s.memberships = {(g, a) for g, a in self._s.memberships if a != alias.alias}
+        for group in alias.access_groups:
+            self._s.groups.add(group)
+            self._s.memberships.add((group, alias.alias))
+
+    async def delete(self, alias: str) -> bool:
+        if self._s.aliases.pop(alias, None) is None:
+            return False
+        self._s.memberships = {(g, a) for g, a in self._s.memberships if a != alias}
+        return True
+
 
 class MemoryAccessGroupRepository:
     def __init__(self, store: MemoryStore) -> None:
@@ -119,6 +190,27 @@ class MemoryAccessGroupRepository:
             return None
         return AccessGroup(name=name, models=tuple(sorted(a for g, a in self._s.memberships if g == name)))
 
+    async def list(self) -> list[AccessGroup]:
+        return [g for name in sorted(self._s.groups) if (g := await self.get(name)) is not None]
+
+    async def set_models(self, name: str, models: tuple[str, ...]) -> None:
+        missing = [m for m in models if m not in self._s.aliases]
+        if missing:
+            raise NotFoundError(f"model alias '{missing[0]}' does not exist")
+        self._s.memberships = {(g, a) for g, a in self._s.memberships if g != name}
+        self._s.memberships.update((name, m) for m in models)
+
+    async def delete(self, name: str) -> bool:
+        if name not in self._s.groups:
+            return False
+        self._s.groups.discard(name)
+        self._s.memberships = {(g, a) for g, a in self._s.memberships if g != name}
+        for team in list(self._s.teams.values()):
+            if name in team.access_groups:
+                groups = tuple(g for g in team.access_groups if g != name)
+                self._s.teams[team.id] = msgspec.structs.replace(team, access_groups=groups)
+        return True
+
 
 class MemoryCredentialRepository:
     def __init__(self, store: MemoryStore) -> None:
@@ -134,6 +226,31 @@ class MemoryCredentialRepository:
             if c.organization_id == organization_id and c.provider == provider and c.is_active
         ]
         return max(candidates, key=lambda c: c.created_at, default=None)
+
+    async def get(self, credential_id: CredentialId) -> StoredCredential | None:
+        return self._s.credentials.get(credential_id)
+
+    async def list_for_organization(self, organization_id: OrganizationId) -> list[StoredCredential]:
+        found = [c for c in self._s.credentials.values() if c.organization_id == organization_id]
+        return sorted(found, key=lambda c: (c.created_at, c.id))
+
+    async def list_all(self, *, after: CredentialId | None, limit: int) -> list[StoredCredential]:
+        found = sorted((c for c in self._s.credentials.values() if after is None or c.id > after), key=lambda c: c.id)
+        return found[:limit]
+
+    async def update(self, credential: StoredCredential) -> None:
+        if credential.id in self._s.credentials:
+            self._s.credentials[credential.id] = credential
+
+    async def replace_encrypted_key(self, credential_id: CredentialId, *, old: str, new: str) -> bool:
+        current = self._s.credentials.get(credential_id)
+        if current is None or current.encrypted_key != old:
+            return False
+        self._s.credentials[credential_id] = msgspec.structs.replace(current, encrypted_key=new)
+        return True
+
+    async def delete(self, credential_id: CredentialId) -> bool:
+        return self._s.credentials.pop(credential_id, None) is not None
 
 
 class MemoryJobRepository:
@@ -192,6 +309,33 @@ class MemoryJobRepository:
             j
             for j in self._s.jobs.values()
             if j.team_id == team_id
+            and (status is None or j.status == status)
+            and (created_from is None or j.created_at >= created_from)
+            and (created_to is None or j.created_at < created_to)
+            and (before is None or (j.created_at, j.id) < before)
+        ]
+        jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+        return jobs[:limit]
+
+    async def search(
+        self,
+        *,
+        organization_id: OrganizationId | None,
+        team_id: TeamId | None,
+        status: JobStatus | None,
+        created_from: datetime | None,
+        created_to: datetime | None,
+        before: tuple[datetime, JobId] | None,
+        limit: int,
+    ) -> list[Job]:
+        teams = self._s.teams
+        jobs = [
+            j
+            for j in self._s.jobs.values()
+            if (team_id is None or j.team_id == team_id)
+            and (
+                organization_id is None or (j.team_id in teams and teams[j.team_id].organization_id == organization_id)
+            )
             and (status is None or j.status == status)
             and (created_from is None or j.created_at >= created_from)
             and (created_to is None or j.created_at < created_to)
@@ -352,6 +496,66 @@ class MemoryUsageRepository:
             jobs_failed=sum(1 for r in rows if r.status is JobStatus.FAILED),
             jobs_cancelled=sum(1 for r in rows if r.status is JobStatus.CANCELLED),
             totals=totals,
+            by_model=[models[name] for name in sorted(models)],
+            by_day=[
+                DayUsage(
+                    day=day,
+                    calls=s.total_calls,
+                    tokens=s.total_tokens,
+                    provider_cost_usd=s.provider_cost_usd,
+                    customer_cost_usd=s.customer_cost_usd,
+                )
+                for day, s in sorted(days.items())
+            ],
+        )
+
+    async def overview(
+        self, *, organization_id: OrganizationId | None, first_day: date, last_day: date
+    ) -> UsageOverview:
+        teams = self._s.teams
+        rows = [
+            r
+            for r in self._s.job_summaries.values()
+            if first_day <= r.at.date() <= last_day
+            and (
+                organization_id is None
+                or (r.job.team_id in teams and teams[r.job.team_id].organization_id == organization_id)
+            )
+        ]
+        by_team: dict[TeamId, TeamTotals] = {}
+        days: dict[date, CostSummary] = defaultdict(lambda: EMPTY_SUMMARY)
+        models: dict[str, ModelTotals] = {}
+        for row in rows:
+            seen = by_team.get(row.job.team_id, TeamTotals(team_id=row.job.team_id, jobs=0, totals=EMPTY_SUMMARY))
+            by_team[row.job.team_id] = TeamTotals(
+                team_id=seen.team_id, jobs=seen.jobs + 1, totals=seen.totals + row.summary
+            )
+            days[row.at.date()] = days[row.at.date()] + row.summary
+            for call in self._s.calls.get(row.job.id, []):
+                alias = self._s.aliases.get(call.alias)
+                m = models.get(call.alias) or ModelTotals(
+                    model=call.alias,
+                    provider=alias.provider if alias is not None else None,
+                    calls=0,
+                    tokens=0,
+                    provider_cost_usd=ZERO,
+                    customer_cost_usd=ZERO,
+                )
+                models[call.alias] = msgspec.structs.replace(
+                    m,
+                    calls=m.calls + 1,
+                    tokens=m.tokens + call.usage.total_tokens,
+                    provider_cost_usd=m.provider_cost_usd + call.cost.provider_cost_usd,
+                    customer_cost_usd=m.customer_cost_usd + call.cost.customer_price_usd,
+                )
+        return UsageOverview(
+            jobs_total=len(rows),
+            jobs_completed=sum(1 for r in rows if r.status is JobStatus.COMPLETED),
+            jobs_failed=sum(1 for r in rows if r.status is JobStatus.FAILED),
+            jobs_cancelled=sum(1 for r in rows if r.status is JobStatus.CANCELLED),
+            jobs_expired=sum(1 for r in rows if r.status is JobStatus.EXPIRED),
+            totals=sum((r.summary for r in rows), EMPTY_SUMMARY),
+            by_team=[by_team[t] for t in sorted(by_team)],
             by_model=[models[name] for name in sorted(models)],
             by_day=[
                 DayUsage(

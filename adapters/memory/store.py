@@ -48,6 +48,7 @@ class MemoryStore:
     audit: list[AuditEntry] = field(default_factory=list)
     webhooks: dict[Any, Webhook] = field(default_factory=dict)
     deliveries: dict[Any, WebhookDelivery] = field(default_factory=dict)
+    credits_low: dict[TeamId, datetime] = field(default_factory=dict)
     commits: int = 0
 
 

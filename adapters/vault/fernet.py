@@ -12,9 +12,11 @@ class FernetVault:
         if not keys:
             raise ValueError("at least one Fernet key is required")
         try:
-            self._fernet = MultiFernet([Fernet(k.strip().encode("ascii")) for k in keys])
+            fernets = [Fernet(k.strip().encode("ascii")) for k in keys]
         except (ValueError, TypeError):  # never echo the key material
             raise ValueError("a configured Fernet key is malformed (expect 32 url-safe base64 bytes)") from None
+        self._newest = fernets[0]
+        self._fernet = MultiFernet(fernets)
 
     @staticmethod
     def generate_key() -> str:
@@ -34,3 +36,10 @@ class FernetVault:
             return self._fernet.rotate(token.encode("ascii")).decode("ascii")
         except InvalidToken:
             raise VaultError("a stored credential cannot be decrypted with the configured keys") from None
+
+    def is_current(self, token: str) -> bool:
+        try:
+            self._newest.decrypt(token.encode("ascii"))
+        except InvalidToken:
+            return False
+        return True

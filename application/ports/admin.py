@@ -1,11 +1,15 @@
-"""Ports of the operator side: admin users, the audit log and webhook outbox."""
+"""Ports of the operator side: admin users, the audit log and webhook outbox.
+
+The unit of work exposes these repositories next to the tenant ones
+(``application.ports.unit_of_work.UnitOfWork``), so an admin write, its audit entry and
+the webhook events it causes commit together.
+"""
 
 from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
 
-from application.ports.unit_of_work import UnitOfWork
 from domain.admins import AdminUser, AuditEntry
 from domain.ids import AdminUserId, OrganizationId
 
@@ -112,16 +116,3 @@ class WebhookRepository(Protocol):
         ...
 
     async def deliveries(self, webhook_id: Any, limit: int) -> list[WebhookDelivery]: ...
-
-
-class AdminUnitOfWork(UnitOfWork, Protocol):
-    """The unit of work with the operator-side repositories too."""
-
-    @property
-    def admin_users(self) -> AdminUserRepository: ...
-
-    @property
-    def audit(self) -> AuditLogRepository: ...
-
-    @property
-    def webhooks(self) -> WebhookRepository: ...

@@ -52,6 +52,23 @@ class OrganizationRepository(Protocol):
 
     async def get(self, organization_id: OrganizationId) -> Organization | None: ...
 
+    async def list(
+        self, *, only: OrganizationId | None, after: tuple[datetime, OrganizationId] | None, limit: int
+    ) -> list[Organization]:
+        """Oldest first; ``only`` limits to one organization, ``after`` is the keyset cursor."""
+        ...
+
+    async def update(self, organization: Organization) -> None:
+        """Persist name and slug; raises ``ConflictError`` when the slug is taken."""
+        ...
+
+    async def delete(self, organization_id: OrganizationId) -> bool:
+        """Delete with its credentials, webhooks and scoped admin users; False when unknown.
+
+        The caller makes sure the organization has no teams (their ledgers are kept).
+        """
+        ...
+
 
 class TeamRepository(Protocol):
     async def add(self, team: Team) -> None: ...
@@ -62,6 +79,23 @@ class TeamRepository(Protocol):
 
     async def update(self, team: Team) -> None:
         """Persist name, status, budget policy and access groups."""
+        ...
+
+    async def list(
+        self, *, organization_id: OrganizationId | None, after: tuple[datetime, TeamId] | None, limit: int
+    ) -> list[Team]:
+        """Oldest first; ``organization_id`` None lists every organization's teams."""
+        ...
+
+    async def flag_credits_low(self, team_id: TeamId, at: datetime) -> bool:
+        """Raise the team's "credits low" flag; True only for the call that raised it.
+
+        Atomic, so concurrent completions notify once per crossing of the threshold.
+        """
+        ...
+
+    async def clear_credits_low(self, team_id: TeamId) -> bool:
+        """Lower the flag (credits were topped up); True when it was raised."""
         ...
 
 
@@ -88,6 +122,14 @@ class AliasRepository(Protocol):
 
     async def list(self) -> list[ModelAlias]: ...
 
+    async def update(self, alias: ModelAlias) -> None:
+        """Replace the alias's configuration and its access groups (groups are created if new)."""
+        ...
+
+    async def delete(self, alias: str) -> bool:
+        """Delete the alias and its group memberships; False when unknown."""
+        ...
+
 
 class AccessGroupRepository(Protocol):
     async def add(self, group: AccessGroup) -> None:
@@ -96,9 +138,41 @@ class AccessGroupRepository(Protocol):
 
     async def get(self, name: str) -> AccessGroup | None: ...
 
+    async def list(self) -> list[AccessGroup]:
+        """Every group with its models, by name."""
+        ...
+
+    async def set_models(self, name: str, models: tuple[str, ...]) -> None:
+        """Replace the group's members (the aliases must exist)."""
+        ...
+
+    async def delete(self, name: str) -> bool:
+        """Delete the group, detaching it from aliases and teams; False when unknown."""
+        ...
+
 
 class CredentialRepository(Protocol):
     async def add(self, credential: StoredCredential) -> None: ...
+
+    async def get(self, credential_id: CredentialId) -> StoredCredential | None: ...
+
+    async def list_for_organization(self, organization_id: OrganizationId) -> list[StoredCredential]:
+        """Oldest first."""
+        ...
+
+    async def list_all(self, *, after: CredentialId | None, limit: int) -> list[StoredCredential]:
+        """Every organization's credentials by id (for re-encryption in batches)."""
+        ...
+
+    async def update(self, credential: StoredCredential) -> None:
+        """Persist name, encrypted key, hint, api_base and the active flag."""
+        ...
+
+    async def replace_encrypted_key(self, credential_id: CredentialId, *, old: str, new: str) -> bool:
+        """Swap the ciphertext only if it is still ``old`` (a concurrent change wins); True if swapped."""
+        ...
+
+    async def delete(self, credential_id: CredentialId) -> bool: ...
 
     async def active_for(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
         """The newest active credential of the organization for the provider, or None."""
@@ -149,6 +223,20 @@ class JobRepository(Protocol):
         limit: int,
     ) -> list[Job]:
         """Newest first; ``before`` is the (created_at, id) keyset cursor."""
+        ...
+
+    async def search(
+        self,
+        *,
+        organization_id: OrganizationId | None,
+        team_id: TeamId | None,
+        status: JobStatus | None,
+        created_from: datetime | None,
+        created_to: datetime | None,
+        before: tuple[datetime, JobId] | None,
+        limit: int,
+    ) -> list[Job]:
+        """Jobs across teams (the admin listing), newest first; None filters are not applied."""
         ...
 
     async def list_stale(self, created_before: datetime, limit: int) -> list[JobId]:
@@ -250,9 +338,46 @@ class UsageReport(msgspec.Struct, frozen=True, kw_only=True):
     by_day: list[DayUsage]
 
 
+class TeamTotals(msgspec.Struct, frozen=True, kw_only=True):
+    team_id: TeamId
+    jobs: int
+    totals: CostSummary
+
+
+class ModelTotals(msgspec.Struct, frozen=True, kw_only=True):
+    """One alias's calls; ``provider`` is the alias's current provider (None: alias deleted)."""
+
+    model: str
+    provider: Provider | None
+    calls: int
+    tokens: int
+    provider_cost_usd: Decimal
+    customer_cost_usd: Decimal
+
+
+class UsageOverview(msgspec.Struct, frozen=True, kw_only=True):
+    """Usage of many teams (one organization, or all) over a date range, from the rollups."""
+
+    jobs_total: int
+    jobs_completed: int
+    jobs_failed: int
+    jobs_cancelled: int
+    jobs_expired: int
+    totals: CostSummary
+    by_team: list[TeamTotals]
+    by_model: list[ModelTotals]
+    by_day: list[DayUsage]
+
+
 class UsageRepository(Protocol):
     async def record_job(self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime) -> None:
         """Write the job's cost summary and add it to the team's day summary (same transaction)."""
         ...
 
     async def team_usage(self, team_id: TeamId, *, first_day: date, last_day: date) -> UsageReport: ...
+
+    async def overview(
+        self, *, organization_id: OrganizationId | None, first_day: date, last_day: date
+    ) -> UsageOverview:
+        """Every team's usage (``organization_id`` None) or one organization's, by completion day."""
+        ...

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
+from application.ports.admin import AdminUserRepository, AuditLogRepository, WebhookRepository
 from application.ports.repositories import (
     AccessGroupRepository,
     AliasRepository,
@@ -48,6 +49,17 @@ class UnitOfWork(Protocol):
 
     @property
     def usage(self) -> UsageRepository: ...
+
+    @property
+    def admin_users(self) -> AdminUserRepository: ...
+
+    @property
+    def audit(self) -> AuditLogRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository:
+        """The outbox: events are enqueued in the transaction that causes them."""
+        ...
 
     async def __aenter__(self) -> Self:
         """Begin a transaction (acquires a connection; raises ``UnavailableError`` if none)."""

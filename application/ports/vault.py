@@ -19,6 +19,10 @@ class CredentialVault(Protocol):
         """Re-encrypt a token under the newest key."""
         ...
 
+    def is_current(self, token: str) -> bool:
+        """True when the newest key alone decrypts the token (rotation would change nothing)."""
+        ...
+
 
 class VaultError(Exception):
     """A token could not be decrypted with any configured key."""

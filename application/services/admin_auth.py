@@ -2,14 +2,13 @@
 
 import secrets
 from collections import deque
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from application.errors import ConflictError, ProviderRateLimitedError, UnauthorizedError
-from application.ports.admin import AdminUnitOfWork
 from application.ports.security import PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator
+from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.admins import AdminPrincipal, AdminRole, AdminUser
 from domain.errors import InvalidValueError
 from domain.ids import AdminUserId, OrganizationId
@@ -73,7 +72,7 @@ class AdminAuthService:
     def __init__(
         self,
         *,
-        uow: Callable[[], AdminUnitOfWork],
+        uow: UnitOfWorkFactory,
         hasher: PasswordHasher,
         tokens: TokenCodec,
         token_ttl_s: int,

@@ -1,14 +1,13 @@
 """Owner use cases: admin users, and reading the audit log."""
 
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from application.errors import ConflictError, NotFoundError
-from application.ports.admin import AdminUnitOfWork
 from application.ports.security import PasswordHasher
 from application.ports.system import Clock
+from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services.admin_auth import check_password
 from domain.admins import AdminPrincipal, AdminRole, AdminUser, AuditEntry, ensure_owner, visible_scope
 from domain.ids import AdminUserId, OrganizationId
@@ -26,7 +25,7 @@ class AdminUserService:
     """Rules: only owners manage admin users; an organization-scoped owner manages only
     users of its organization; the last unscoped owner cannot be deleted or demoted."""
 
-    def __init__(self, *, uow: Callable[[], AdminUnitOfWork], hasher: PasswordHasher, clock: Clock) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock) -> None:
         self._uow = uow
         self._hasher = hasher
         self._clock = clock
@@ -39,7 +38,7 @@ class AdminUserService:
             return users
         return [u for u in users if u.organization_id == actor.organization_id]
 
-    async def _load(self, uow: AdminUnitOfWork, actor: AdminPrincipal, user_id: AdminUserId) -> AdminUser:
+    async def _load(self, uow: UnitOfWork, actor: AdminPrincipal, user_id: AdminUserId) -> AdminUser:
         ensure_owner(actor)
         user = await uow.admin_users.get(user_id)
         if user is None:
@@ -89,7 +88,7 @@ class AdminUserService:
             return await uow.audit.list(organization_id=actor.organization_id, before_id=before_id, limit=limit)
 
     @staticmethod
-    async def _keep_an_owner(uow: AdminUnitOfWork, before: AdminUser, after: AdminUser | None) -> None:
+    async def _keep_an_owner(uow: UnitOfWork, before: AdminUser, after: AdminUser | None) -> None:
         was_global_owner = before.role is AdminRole.OWNER and before.organization_id is None
         still = after is not None and after.role is AdminRole.OWNER and after.organization_id is None
         if was_global_owner and not still:
@@ -100,7 +99,7 @@ class AdminUserService:
 
     async def _audit(
         self,
-        uow: AdminUnitOfWork,
+        uow: UnitOfWork,
         actor: AdminPrincipal,
         action: str,
         before: AdminUser,

@@ -3,14 +3,14 @@
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import msgspec
 
-from application.ports.admin import AdminUnitOfWork, Webhook, WebhookDelivery
+from application.ports.admin import Webhook, WebhookDelivery
 from application.ports.system import Clock, IdGenerator
+from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.webhooks import WebhookSender
 from domain.admins import AdminPrincipal, ensure_can_write, ensure_sees
 from domain.errors import InvalidValueError
@@ -42,7 +42,7 @@ class WebhookService:
     def __init__(
         self,
         *,
-        uow: Callable[[], AdminUnitOfWork],
+        uow: UnitOfWorkFactory,
         sender: WebhookSender,
         clock: Clock,
         ids: IdGenerator,

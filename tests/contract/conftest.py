@@ -4,7 +4,6 @@ Every test here gets ``uow``, a unit-of-work factory of one backend; the fakes s
 honest because the same assertions hold on the real database.
 """
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.admin import AdminUnitOfWork
+from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import Job, JobStatus
@@ -26,7 +25,7 @@ D = Decimal
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 HUNDRED = D(100)
 
-UowFactory = Callable[[], AdminUnitOfWork]
+UowFactory = UnitOfWorkFactory
 
 
 @pytest.fixture(params=["memory", "postgres"])

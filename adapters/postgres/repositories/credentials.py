@@ -1,9 +1,11 @@
 """Provider credentials, stored encrypted (the vault encrypts before they get here)."""
 
+from typing import Any
+
 from adapters.postgres.session import Session
 from application.ports.repositories import StoredCredential
 from domain.catalog import Provider
-from domain.ids import OrganizationId
+from domain.ids import CredentialId, OrganizationId
 
 _COLUMNS = "id, organization_id, provider, name, encrypted_key, key_hint, is_active, created_at, api_base"
 
@@ -39,16 +41,62 @@ class PostgresCredentialRepository:
             """,
             (organization_id, provider.value),
         )
-        if row is None:
-            return None
-        return StoredCredential(
-            id=row["id"],
-            organization_id=row["organization_id"],
-            provider=Provider(row["provider"]),
-            name=row["name"],
-            encrypted_key=row["encrypted_key"],
-            key_hint=row["key_hint"],
-            is_active=row["is_active"],
-            created_at=row["created_at"],
-            api_base=row["api_base"],
+        return _credential(row) if row is not None else None
+
+    async def get(self, credential_id: CredentialId) -> StoredCredential | None:
+        row = await self._s.one(f"SELECT {_COLUMNS} FROM provider_credentials WHERE id = %s", (credential_id,))
+        return _credential(row) if row is not None else None
+
+    async def list_for_organization(self, organization_id: OrganizationId) -> list[StoredCredential]:
+        rows = await self._s.all(
+            f"SELECT {_COLUMNS} FROM provider_credentials WHERE organization_id = %s ORDER BY created_at, id",
+            (organization_id,),
         )
+        return [_credential(r) for r in rows]
+
+    async def list_all(self, *, after: CredentialId | None, limit: int) -> list[StoredCredential]:
+        rows = await self._s.all(
+            f"""
+            SELECT {_COLUMNS} FROM provider_credentials
+            WHERE %(after)s::uuid IS NULL OR id > %(after)s::uuid
+            ORDER BY id
+            LIMIT %(limit)s
+            """,
+            {"after": after, "limit": limit},
+        )
+        return [_credential(r) for r in rows]
+
+    async def update(self, credential: StoredCredential) -> None:
+        c = credential
+        await self._s.run(
+            """
+            UPDATE provider_credentials
+            SET name = %s, encrypted_key = %s, key_hint = %s, is_active = %s, api_base = %s
+            WHERE id = %s
+            """,
+            (c.name, c.encrypted_key, c.key_hint, c.is_active, c.api_base, c.id),
+        )
+
+    async def replace_encrypted_key(self, credential_id: CredentialId, *, old: str, new: str) -> bool:
+        changed = await self._s.run(
+            "UPDATE provider_credentials SET encrypted_key = %s WHERE id = %s AND encrypted_key = %s",
+            (new, credential_id, old),
+        )
+        return changed == 1
+
+    async def delete(self, credential_id: CredentialId) -> bool:
+        return await self._s.run("DELETE FROM provider_credentials WHERE id = %s", (credential_id,)) == 1
+
+
+def _credential(row: dict[str, Any]) -> StoredCredential:
+    return StoredCredential(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        provider=Provider(row["provider"]),
+        name=row["name"],
+        encrypted_key=row["encrypted_key"],
+        key_hint=row["key_hint"],
+        is_active=row["is_active"],
+        created_at=row["created_at"],
+        api_base=row["api_base"],
+    )

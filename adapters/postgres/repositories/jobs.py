@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from adapters.postgres.session import Session
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
-from domain.ids import JobId, TeamId
+from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.llm import FinishReason
 from domain.pricing import CallCost
@@ -181,6 +181,46 @@ class PostgresJobRepository:
         composed = query.format(columns=sql.SQL(_JOB_COLUMNS), where=sql.SQL(" AND ").join(where))
         params = {
             "team_id": team_id,
+            "status": status.value if status is not None else None,
+            "created_from": created_from,
+            "created_to": created_to,
+            "before_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+            "limit": limit,
+        }
+        rows = await self._s.all(composed.as_string(), params)
+        return [_job(r) for r in rows]
+
+    async def search(
+        self,
+        *,
+        organization_id: OrganizationId | None,
+        team_id: TeamId | None,
+        status: JobStatus | None,
+        created_from: datetime | None,
+        created_to: datetime | None,
+        before: tuple[datetime, JobId] | None,
+        limit: int,
+    ) -> list[Job]:
+        # The admin listing: only the filters in use are in the statement, as above.
+        where = [sql.SQL("TRUE")]
+        if team_id is not None:
+            where.append(sql.SQL("team_id = %(team_id)s"))
+        if organization_id is not None:
+            where.append(sql.SQL("team_id IN (SELECT id FROM teams WHERE organization_id = %(org)s)"))
+        if status is not None:
+            where.append(sql.SQL("status = %(status)s"))
+        if created_from is not None:
+            where.append(sql.SQL("created_at >= %(created_from)s"))
+        if created_to is not None:
+            where.append(sql.SQL("created_at < %(created_to)s"))
+        if before is not None:
+            where.append(sql.SQL("(created_at, id) < (%(before_at)s, %(before_id)s)"))
+        query = sql.SQL("SELECT {columns} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
+        composed = query.format(columns=sql.SQL(_JOB_COLUMNS), where=sql.SQL(" AND ").join(where))
+        params = {
+            "team_id": team_id,
+            "org": organization_id,
             "status": status.value if status is not None else None,
             "created_from": created_from,
             "created_to": created_to,

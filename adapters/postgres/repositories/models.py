@@ -33,6 +33,25 @@ INSERT INTO model_access_group_members (group_name, alias)
 SELECT g.name, alias.alias FROM alias, unnest(%(groups)s::text[]) AS g (name)
 """
 
+# The new configuration, groups created as needed, memberships no longer listed dropped.
+_UPDATE_ALIAS = f"""
+WITH alias AS (
+    UPDATE model_aliases
+    SET provider = %(provider)s, provider_model = %(provider_model)s, default_max_tokens = %(default_max_tokens)s,
+        fallbacks = %(fallbacks)s, organization_id = %(organization_id)s,
+        {", ".join(f"{side}_{p}_per_million = %({side}_{p})s" for side in ("customer", "provider") for p in _PRICES)}
+    WHERE alias = %(alias)s
+    RETURNING alias
+), groups AS (
+    INSERT INTO model_access_groups (name) SELECT unnest(%(groups)s::text[]) ON CONFLICT (name) DO NOTHING
+), dropped AS (
+    DELETE FROM model_access_group_members WHERE alias = %(alias)s AND NOT (group_name = ANY (%(groups)s::text[]))
+)
+INSERT INTO model_access_group_members (group_name, alias)
+SELECT g.name, alias.alias FROM alias, unnest(%(groups)s::text[]) AS g (name)
+ON CONFLICT (group_name, alias) DO NOTHING
+"""
+
 _ADD_GROUP = """
 WITH grp AS (
     INSERT INTO model_access_groups (name) VALUES (%(name)s) RETURNING name
@@ -41,12 +60,21 @@ INSERT INTO model_access_group_members (group_name, alias)
 SELECT grp.name, m.alias FROM grp, unnest(%(models)s::text[]) AS m (alias)
 """
 
-_GROUP = """
+_GROUP_SELECT = """
 SELECT g.name,
        ARRAY(SELECT m.alias FROM model_access_group_members m WHERE m.group_name = g.name
              ORDER BY m.alias COLLATE "C") AS models
 FROM model_access_groups g
-WHERE g.name = %s
+"""
+_GROUP = _GROUP_SELECT + "WHERE g.name = %s"
+
+_SET_MEMBERS = """
+WITH dropped AS (
+    DELETE FROM model_access_group_members WHERE group_name = %(name)s AND NOT (alias = ANY (%(models)s::text[]))
+)
+INSERT INTO model_access_group_members (group_name, alias)
+SELECT %(name)s, m.alias FROM unnest(%(models)s::text[]) AS m (alias)
+ON CONFLICT (group_name, alias) DO NOTHING
 """
 
 
@@ -78,24 +106,34 @@ def _alias(row: dict[str, Any]) -> ModelAlias:
     )
 
 
+def _alias_params(alias: ModelAlias) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "alias": alias.alias,
+        "provider": alias.provider.value,
+        "provider_model": alias.provider_model,
+        "default_max_tokens": alias.default_max_tokens,
+        "fallbacks": list(alias.fallbacks),
+        "organization_id": alias.organization_id,
+        "groups": list(dict.fromkeys(alias.access_groups)),
+    }
+    for side, sheet in (("customer", alias.customer_prices), ("provider", alias.provider_costs)):
+        for p in _PRICES:
+            params[f"{side}_{p}"] = getattr(sheet, f"{p}_per_million")
+    return params
+
+
 class PostgresAliasRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
     async def add(self, alias: ModelAlias) -> None:
-        params: dict[str, Any] = {
-            "alias": alias.alias,
-            "provider": alias.provider.value,
-            "provider_model": alias.provider_model,
-            "default_max_tokens": alias.default_max_tokens,
-            "fallbacks": list(alias.fallbacks),
-            "organization_id": alias.organization_id,
-            "groups": list(dict.fromkeys(alias.access_groups)),
-        }
-        for side, sheet in (("customer", alias.customer_prices), ("provider", alias.provider_costs)):
-            for p in _PRICES:
-                params[f"{side}_{p}"] = getattr(sheet, f"{p}_per_million")
-        await self._s.run(_ADD_ALIAS, params)
+        await self._s.run(_ADD_ALIAS, _alias_params(alias))
+
+    async def update(self, alias: ModelAlias) -> None:
+        await self._s.run(_UPDATE_ALIAS, _alias_params(alias))
+
+    async def delete(self, alias: str) -> bool:
+        return await self._s.run("DELETE FROM model_aliases WHERE alias = %s", (alias,)) == 1
 
     async def get(self, alias: str) -> ModelAlias | None:
         row = await self._s.one(_ALIAS + " WHERE a.alias = %s", (alias,))
@@ -116,3 +154,13 @@ class PostgresAccessGroupRepository:
     async def get(self, name: str) -> AccessGroup | None:
         row = await self._s.one(_GROUP, (name,))
         return AccessGroup(name=row["name"], models=tuple(row["models"])) if row is not None else None
+
+    async def list(self) -> list[AccessGroup]:
+        rows = await self._s.all(_GROUP_SELECT + 'ORDER BY g.name COLLATE "C"')
+        return [AccessGroup(name=r["name"], models=tuple(r["models"])) for r in rows]
+
+    async def set_models(self, name: str, models: tuple[str, ...]) -> None:
+        await self._s.run(_SET_MEMBERS, {"name": name, "models": list(dict.fromkeys(models))})
+
+    async def delete(self, name: str) -> bool:
+        return await self._s.run("DELETE FROM model_access_groups WHERE name = %s", (name,)) == 1

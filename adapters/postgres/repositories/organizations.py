@@ -24,18 +24,59 @@ class PostgresOrganizationRepository:
         row = await self._s.one(
             "SELECT id, name, slug, created_at FROM organizations WHERE id = %s", (organization_id,)
         )
-        if row is None:
-            return None
-        return Organization(id=row["id"], name=row["name"], slug=row["slug"], created_at=row["created_at"])
+        return _organization(row) if row is not None else None
+
+    async def list(
+        self, *, only: OrganizationId | None, after: tuple[datetime, OrganizationId] | None, limit: int
+    ) -> list[Organization]:
+        rows = await self._s.all(
+            """
+            SELECT id, name, slug, created_at FROM organizations
+            WHERE (%(only)s::uuid IS NULL OR id = %(only)s::uuid)
+              AND (%(after_at)s::timestamptz IS NULL OR (created_at, id) > (%(after_at)s, %(after_id)s::uuid))
+            ORDER BY created_at, id
+            LIMIT %(limit)s
+            """,
+            {
+                "only": only,
+                "after_at": after[0] if after else None,
+                "after_id": after[1] if after else None,
+                "limit": limit,
+            },
+        )
+        return [_organization(r) for r in rows]
+
+    async def update(self, organization: Organization) -> None:
+        await self._s.run(
+            "UPDATE organizations SET name = %s, slug = %s WHERE id = %s",
+            (organization.name, organization.slug, organization.id),
+        )
+
+    async def delete(self, organization_id: OrganizationId) -> bool:
+        return await self._s.run("DELETE FROM organizations WHERE id = %s", (organization_id,)) == 1
 
 
-_TEAM = """
+def _organization(row: dict[str, Any]) -> Organization:
+    return Organization(id=row["id"], name=row["name"], slug=row["slug"], created_at=row["created_at"])
+
+
+_TEAM_SELECT = """
 SELECT t.id, t.organization_id, t.name, t.status, t.budget_mode, t.credits_per_usd, t.tokens_per_credit,
        t.created_at,
        ARRAY(SELECT g.group_name FROM team_access_groups g WHERE g.team_id = t.id ORDER BY g.position) AS groups
 FROM teams t
-WHERE t.id = %s
 """
+_TEAM = _TEAM_SELECT + "WHERE t.id = %s"
+
+_TEAMS = (
+    _TEAM_SELECT
+    + """
+WHERE (%(org)s::uuid IS NULL OR t.organization_id = %(org)s::uuid)
+  AND (%(after_at)s::timestamptz IS NULL OR (t.created_at, t.id) > (%(after_at)s, %(after_id)s::uuid))
+ORDER BY t.created_at, t.id
+LIMIT %(limit)s
+"""
+)
 
 _ADD_TEAM = """
 WITH team AS (
@@ -91,24 +132,50 @@ class PostgresTeamRepository:
 
     async def get(self, team_id: TeamId) -> Team | None:
         row = await self._s.one(_TEAM, (team_id,))
-        if row is None:
-            return None
-        return Team(
-            id=row["id"],
-            organization_id=row["organization_id"],
-            name=row["name"],
-            status=TeamStatus(row["status"]),
-            budget=BudgetPolicy(
-                mode=BudgetMode(row["budget_mode"]),
-                credits_per_usd=row["credits_per_usd"],
-                tokens_per_credit=row["tokens_per_credit"],
-            ),
-            created_at=row["created_at"],
-            access_groups=tuple(row["groups"]),
-        )
+        return _team(row) if row is not None else None
 
     async def update(self, team: Team) -> None:
         await self._s.run(_UPDATE_TEAM, _team_params(team))
+
+    async def list(
+        self, *, organization_id: OrganizationId | None, after: tuple[datetime, TeamId] | None, limit: int
+    ) -> list[Team]:
+        rows = await self._s.all(
+            _TEAMS,
+            {
+                "org": organization_id,
+                "after_at": after[0] if after else None,
+                "after_id": after[1] if after else None,
+                "limit": limit,
+            },
+        )
+        return [_team(r) for r in rows]
+
+    async def flag_credits_low(self, team_id: TeamId, at: datetime) -> bool:
+        raised = await self._s.run(
+            "INSERT INTO team_credit_alerts (team_id, low_since) VALUES (%s, %s) ON CONFLICT (team_id) DO NOTHING",
+            (team_id, at),
+        )
+        return raised == 1
+
+    async def clear_credits_low(self, team_id: TeamId) -> bool:
+        return await self._s.run("DELETE FROM team_credit_alerts WHERE team_id = %s", (team_id,)) == 1
+
+
+def _team(row: dict[str, Any]) -> Team:
+    return Team(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        name=row["name"],
+        status=TeamStatus(row["status"]),
+        budget=BudgetPolicy(
+            mode=BudgetMode(row["budget_mode"]),
+            credits_per_usd=row["credits_per_usd"],
+            tokens_per_credit=row["tokens_per_credit"],
+        ),
+        created_at=row["created_at"],
+        access_groups=tuple(row["groups"]),
+    )
 
 
 _KEY_COLUMNS = "id, team_id, organization_id, prefix, digest, created_at, revoked_at"

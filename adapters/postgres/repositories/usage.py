@@ -11,8 +11,16 @@ from datetime import UTC, date, datetime
 
 from adapters.postgres.repositories.jobs import summary_from, summary_params
 from adapters.postgres.session import Session
-from application.ports.repositories import DayUsage, ModelUsage, UsageReport
-from domain.ids import TeamId
+from application.ports.repositories import (
+    DayUsage,
+    ModelTotals,
+    ModelUsage,
+    TeamTotals,
+    UsageOverview,
+    UsageReport,
+)
+from domain.catalog import Provider
+from domain.ids import OrganizationId, TeamId
 from domain.jobs import EMPTY_SUMMARY, CostSummary, Job, JobStatus
 
 _SUMS = (
@@ -77,6 +85,27 @@ ORDER BY model COLLATE "C"
 """
 
 
+# Overviews (one organization, or every team) read the same rollups, grouped three ways
+# in one round trip. Counts are cast back to bigint: sum(bigint) would be numeric.
+_SCOPE = """
+WHERE day BETWEEN %(first)s AND %(last)s
+  AND (%(org)s::uuid IS NULL OR team_id IN (SELECT id FROM teams WHERE organization_id = %(org)s::uuid))
+"""
+_JOB_COUNTS = ("jobs_total", "jobs_completed", "jobs_failed", "jobs_cancelled", "jobs_expired")
+_COUNTS = (*_JOB_COUNTS, "total_calls", "successful_calls", "failed_calls", "input_tokens", "output_tokens")
+_SUMMED = ", ".join(f"sum({c})::bigint AS {c}" if c in _COUNTS else f"sum({c}) AS {c}" for c in (*_JOB_COUNTS, *_SUMS))
+_OVERVIEW_TEAMS = f"SELECT team_id, {_SUMMED} FROM team_usage_summaries {_SCOPE} GROUP BY team_id ORDER BY team_id"
+_OVERVIEW_DAYS = f"SELECT day, {_SUMMED} FROM team_usage_summaries {_SCOPE} GROUP BY day ORDER BY day"
+_OVERVIEW_MODELS = f"""
+SELECT m.model, a.provider, sum(m.calls)::bigint AS calls, sum(m.tokens)::bigint AS tokens,
+       sum(m.provider_cost_usd) AS provider_cost_usd, sum(m.customer_cost_usd) AS customer_cost_usd
+FROM (SELECT * FROM team_model_usage_summaries {_SCOPE}) m
+LEFT JOIN model_aliases a ON a.alias = m.model
+GROUP BY m.model, a.provider
+ORDER BY m.model COLLATE "C"
+"""
+
+
 def usage_day(at: datetime) -> date:
     """The (UTC) day a completion counts in."""
     return at.astimezone(UTC).date() if at.tzinfo is not None else at.date()
@@ -130,5 +159,45 @@ class PostgresUsageRepository:
                     customer_cost_usd=s.customer_cost_usd,
                 )
                 for row, s in day_summaries
+            ],
+        )
+
+    async def overview(
+        self, *, organization_id: OrganizationId | None, first_day: date, last_day: date
+    ) -> UsageOverview:
+        params = {"org": organization_id, "first": first_day, "last": last_day}
+        teams, days, models = await self._s.many(
+            (_OVERVIEW_TEAMS, params), (_OVERVIEW_DAYS, params), (_OVERVIEW_MODELS, params)
+        )
+        by_team = [TeamTotals(team_id=r["team_id"], jobs=r["jobs_total"], totals=summary_from(r)) for r in teams]
+        return UsageOverview(
+            jobs_total=sum(r["jobs_total"] for r in teams),
+            jobs_completed=sum(r["jobs_completed"] for r in teams),
+            jobs_failed=sum(r["jobs_failed"] for r in teams),
+            jobs_cancelled=sum(r["jobs_cancelled"] for r in teams),
+            jobs_expired=sum(r["jobs_expired"] for r in teams),
+            totals=sum((t.totals for t in by_team), EMPTY_SUMMARY),
+            by_team=by_team,
+            by_model=[
+                ModelTotals(
+                    model=r["model"],
+                    provider=Provider(r["provider"]) if r["provider"] is not None else None,
+                    calls=r["calls"],
+                    tokens=r["tokens"],
+                    provider_cost_usd=r["provider_cost_usd"],
+                    customer_cost_usd=r["customer_cost_usd"],
+                )
+                for r in models
+            ],
+            by_day=[
+                DayUsage(
+                    day=r["day"],
+                    calls=s.total_calls,
+                    tokens=s.total_tokens,
+                    provider_cost_usd=s.provider_cost_usd,
+                    customer_cost_usd=s.customer_cost_usd,
+                )
+                for r in days
+                for s in (summary_from(r),)
             ],
         )

@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "audit_log",
     "webhooks",
     "webhook_deliveries",
+    "team_credit_alerts",
     "schema_migrations",
 }
 
