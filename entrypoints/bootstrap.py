@@ -17,6 +17,7 @@ from application.services.calls import CallService
 from application.services.credentials import CredentialService
 from application.services.credits import CreditService
 from application.services.jobs import JobService
+from application.services.litellm_import import LiteLlmImporter
 from application.services.models import ModelService
 from application.services.organizations import OrganizationService
 from application.services.usage import UsageService
@@ -36,6 +37,7 @@ class Services:
     admin_auth: AdminAuthService
     admin_users: AdminUserService
     webhooks: WebhookService
+    litellm_import: LiteLlmImporter
 
 
 def build_services(
@@ -53,7 +55,10 @@ def build_services(
     webhook_sender: WebhookSender,
     metrics: Metrics,
     job_ttl_s: int,
+    webhook_retry_base_s: float = 5.0,
 ) -> Services:
+    models = ModelService(uow=uow, catalog=catalog, clock=clock)
+    credentials = CredentialService(uow=uow, vault=vault, clock=clock, ids=ids)
     return Services(
         client_auth=ClientAuthService(uow=uow, clock=clock),
         jobs=JobService(uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s),
@@ -61,11 +66,14 @@ def build_services(
         credits=CreditService(uow=uow, clock=clock),
         usage=UsageService(uow=uow),
         organizations=OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets),
-        models=ModelService(uow=uow, catalog=catalog),
-        credentials=CredentialService(uow=uow, vault=vault, clock=clock, ids=ids),
+        models=models,
+        credentials=credentials,
         admin_auth=AdminAuthService(
             uow=uow, hasher=hasher, tokens=tokens, token_ttl_s=token_ttl_s, clock=clock, ids=ids
         ),
         admin_users=AdminUserService(uow=uow, hasher=hasher, clock=clock),
-        webhooks=WebhookService(uow=uow, sender=webhook_sender, clock=clock, ids=ids),
+        webhooks=WebhookService(
+            uow=uow, sender=webhook_sender, clock=clock, ids=ids, retry_base_s=webhook_retry_base_s
+        ),
+        litellm_import=LiteLlmImporter(models=models, credentials=credentials, catalog=catalog),
     )

@@ -1,11 +1,19 @@
-"""Loading helpers shared by the client use cases: ownership is checked here, once."""
+"""Loading helpers shared by the use cases: ownership and scope are checked here, once.
+
+A client key sees only its team; an admin scoped to an organization sees only that
+organization. Either way, what the caller may not see answers exactly like what does
+not exist (the same 404 and message), so ids of other tenants' resources leak nothing.
+"""
 
 from application.errors import NotFoundError
 from application.ports.unit_of_work import UnitOfWork
 from application.principal import TeamPrincipal
-from domain.ids import JobId, TeamId
+from domain.admins import AdminPrincipal
+from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import Job
-from domain.organizations import Team
+from domain.organizations import Organization, Team
+
+Caller = TeamPrincipal | AdminPrincipal
 
 
 async def own_team(uow: UnitOfWork, principal: TeamPrincipal, team_id: TeamId | None = None) -> Team:
@@ -22,5 +30,51 @@ async def own_job(uow: UnitOfWork, principal: TeamPrincipal, job_id: JobId, *, f
     """The caller's job; another team's job answers 404."""
     job = await uow.jobs.get(job_id, for_update=for_update)
     if job is None or job.team_id != principal.team_id:
+        raise NotFoundError("job not found")
+    return job
+
+
+def sees(actor: AdminPrincipal | None, organization_id: OrganizationId | None) -> bool:
+    """Whether the actor (None: the system) sees this organization's resources."""
+    return actor is None or actor.organization_id is None or actor.organization_id == organization_id
+
+
+def listing_scope(actor: AdminPrincipal, requested: OrganizationId | None) -> OrganizationId | None:
+    """The organization a listing is limited to; the actor's own scope wins."""
+    if actor.organization_id is None:
+        return requested
+    if requested is not None and requested != actor.organization_id:
+        raise NotFoundError("organization not found")
+    return actor.organization_id
+
+
+async def visible_organization(
+    uow: UnitOfWork, actor: AdminPrincipal | None, organization_id: OrganizationId
+) -> Organization:
+    # The scope is checked before existence: a scoped admin learns nothing about other ids.
+    organization = await uow.organizations.get(organization_id) if sees(actor, organization_id) else None
+    if organization is None:
+        raise NotFoundError("organization not found")
+    return organization
+
+
+async def visible_team(uow: UnitOfWork, caller: Caller | None, team_id: TeamId) -> Team:
+    """A team the caller may see: its own (client key) or one of its organization's (admin)."""
+    if isinstance(caller, TeamPrincipal):
+        return await own_team(uow, caller, team_id)
+    team = await uow.teams.get(team_id)
+    if team is None or not sees(caller, team.organization_id):
+        raise NotFoundError("team not found")
+    return team
+
+
+async def visible_job(uow: UnitOfWork, caller: Caller, job_id: JobId) -> Job:
+    if isinstance(caller, TeamPrincipal):
+        return await own_job(uow, caller, job_id)
+    job = await uow.jobs.get(job_id)
+    if job is None:
+        raise NotFoundError("job not found")
+    team = await uow.teams.get(job.team_id)
+    if team is None or not sees(caller, team.organization_id):
         raise NotFoundError("job not found")
     return job

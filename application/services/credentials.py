@@ -1,19 +1,62 @@
 """Operator use cases for provider credentials, stored encrypted by the vault."""
 
+from typing import Any
+
+import msgspec
+
 from application.errors import NotFoundError
 from application.ports.repositories import StoredCredential
 from application.ports.system import Clock, IdGenerator
-from application.ports.unit_of_work import UnitOfWorkFactory
-from application.ports.vault import CredentialVault
+from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from application.ports.vault import CredentialVault, VaultError
+from application.services._access import sees, visible_organization
+from application.services._audit import audit
+from domain.admins import AdminPrincipal, ensure_can_write
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
 from domain.ids import CredentialId, OrganizationId
 from domain.secrets import key_hint
 
+MAX_KEY_LENGTH = 4096
+ROTATION_BATCH = 100
+
+
+class CredentialChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """A partial credential update: ``UNSET`` keeps a value; ``api_base`` None removes it."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    api_key: str | msgspec.UnsetType = msgspec.UNSET
+    api_base: str | msgspec.UnsetType | None = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def __repr__(self) -> str:  # the key stays out of logs and tracebacks
+        return "CredentialChanges(...)"
+
+
+class Rotation(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``rotate_keys`` did: re-encrypted, already under the newest key, changed meanwhile."""
+
+    rotated: int
+    current: int
+    skipped: int
+
+
+def credential_snapshot(credential: StoredCredential) -> dict[str, Any]:
+    """What the audit log keeps of a credential: never the key, not even encrypted."""
+    return {
+        "provider": credential.provider.value,
+        "name": credential.name,
+        "key_hint": credential.key_hint,
+        "api_base": credential.api_base,
+        "is_active": credential.is_active,
+    }
+
 
 class CredentialService:
     """Rules: the key is encrypted before it reaches a repository and only its masked
-    hint is ever returned; ``api_base`` must be an http(s) URL."""
+    hint is ever returned; ``api_base`` must be an http(s) URL; an admin manages only the
+    credentials of organizations it sees (others answer 404), viewers none; every write is
+    audited in its own transaction (``actor`` None: the system)."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, vault: CredentialVault, clock: Clock, ids: IdGenerator) -> None:
         self._uow = uow
@@ -29,25 +72,173 @@ class CredentialService:
         name: str,
         api_key: str,
         api_base: str | None = None,
+        actor: AdminPrincipal | None = None,
     ) -> StoredCredential:
-        if not api_key:
-            raise InvalidValueError("api_key must not be empty")
-        if api_base is not None and not api_base.startswith(("http://", "https://")):
-            raise InvalidValueError("api_base must be an http(s) URL")
+        if actor is not None:
+            ensure_can_write(actor)
         credential = StoredCredential(
             id=CredentialId(self._ids.new_id()),
             organization_id=organization_id,
             provider=provider,
-            name=name,
-            encrypted_key=self._vault.encrypt(api_key),
+            name=check_name(name),
+            encrypted_key=self._vault.encrypt(check_key(api_key)),
             key_hint=key_hint(api_key),
             is_active=True,
             created_at=self._clock.now(),
-            api_base=api_base.rstrip("/") if api_base else None,
+            api_base=check_api_base(api_base),
         )
         async with self._uow() as uow:
-            if await uow.organizations.get(organization_id) is None:
-                raise NotFoundError("organization not found")
+            await visible_organization(uow, actor, organization_id)
             await uow.credentials.add(credential)
+            await self._audit(uow, actor, "credential.create", credential, None, credential)
             await uow.commit()
         return credential
+
+    async def list_credentials(self, actor: AdminPrincipal, organization_id: OrganizationId) -> list[StoredCredential]:
+        async with self._uow() as uow:
+            await visible_organization(uow, actor, organization_id)
+            return await uow.credentials.list_for_organization(organization_id)
+
+    async def update_credential(
+        self, actor: AdminPrincipal, credential_id: CredentialId, changes: CredentialChanges
+    ) -> StoredCredential:
+        ensure_can_write(actor)
+        new_key = None if isinstance(changes.api_key, msgspec.UnsetType) else check_key(changes.api_key)
+        async with self._uow() as uow:
+            before = await self._visible(uow, actor, credential_id)
+            after = msgspec.structs.replace(
+                before,
+                name=before.name if isinstance(changes.name, msgspec.UnsetType) else check_name(changes.name),
+                encrypted_key=before.encrypted_key if new_key is None else self._vault.encrypt(new_key),
+                key_hint=before.key_hint if new_key is None else key_hint(new_key),
+                api_base=before.api_base
+                if isinstance(changes.api_base, msgspec.UnsetType)
+                else check_api_base(changes.api_base),
+                is_active=before.is_active if isinstance(changes.is_active, msgspec.UnsetType) else changes.is_active,
+            )
+            await uow.credentials.update(after)
+            await self._audit(uow, actor, "credential.update", after, before, after, key_changed=new_key is not None)
+            await uow.commit()
+        return after
+
+    async def set_active(self, actor: AdminPrincipal, credential_id: CredentialId, active: bool) -> StoredCredential:
+        ensure_can_write(actor)
+        async with self._uow() as uow:
+            before = await self._visible(uow, actor, credential_id)
+            after = msgspec.structs.replace(before, is_active=active)
+            await uow.credentials.update(after)
+            action = "credential.activate" if active else "credential.deactivate"
+            await self._audit(uow, actor, action, after, before, after)
+            await uow.commit()
+        return after
+
+    async def delete_credential(self, actor: AdminPrincipal, credential_id: CredentialId) -> None:
+        ensure_can_write(actor)
+        async with self._uow() as uow:
+            before = await self._visible(uow, actor, credential_id)
+            await uow.credentials.delete(credential_id)
+            await self._audit(uow, actor, "credential.delete", before, before, None)
+            await uow.commit()
+
+    async def stored_keys(self, organization_id: OrganizationId) -> dict[tuple[Provider, str, str | None], str]:
+        """The organization's decrypted keys, by (provider, key, api_base) → credential name.
+
+        For de-duplicating imports; the keys live only in this process's memory.
+        """
+        async with self._uow() as uow:
+            await visible_organization(uow, None, organization_id)
+            stored = await uow.credentials.list_for_organization(organization_id)
+        found: dict[tuple[Provider, str, str | None], str] = {}
+        for credential in stored:
+            try:
+                found[(credential.provider, self._vault.decrypt(credential.encrypted_key), credential.api_base)] = (
+                    credential.name
+                )
+            except VaultError:
+                continue  # written under a key no longer configured: cannot match anything
+        return found
+
+    async def rotate_keys(self) -> Rotation:
+        """Re-encrypt every credential under the newest vault key (``rotate-keys``).
+
+        Safe while the service runs: each row is swapped in its own short transaction and
+        only if its ciphertext is still the one that was read, so a concurrent change (which
+        the service encrypts under the newest key anyway) wins. Idempotent: credentials
+        already under the newest key are left alone. Raises ``VaultError`` if a credential
+        cannot be decrypted with any configured key (nothing after it is changed).
+        """
+        rotated = current = skipped = 0
+        after: CredentialId | None = None
+        while True:
+            async with self._uow() as uow:
+                batch = await uow.credentials.list_all(after=after, limit=ROTATION_BATCH)
+            if not batch:
+                return Rotation(rotated=rotated, current=current, skipped=skipped)
+            after = batch[-1].id
+            for credential in batch:
+                if self._vault.is_current(credential.encrypted_key):
+                    current += 1
+                    continue
+                new = self._vault.rotate(credential.encrypted_key)
+                async with self._uow() as uow:
+                    swapped = await uow.credentials.replace_encrypted_key(
+                        credential.id, old=credential.encrypted_key, new=new
+                    )
+                    if swapped:
+                        await self._audit(uow, None, "credential.rotate", credential, None, None)
+                    await uow.commit()
+                rotated += swapped
+                skipped += not swapped
+
+    async def _visible(self, uow: UnitOfWork, actor: AdminPrincipal, credential_id: CredentialId) -> StoredCredential:
+        credential = await uow.credentials.get(credential_id)
+        if credential is None or not sees(actor, credential.organization_id):
+            raise NotFoundError("credential not found")
+        return credential
+
+    async def _audit(
+        self,
+        uow: UnitOfWork,
+        actor: AdminPrincipal | None,
+        action: str,
+        target: StoredCredential,
+        before: StoredCredential | None,
+        after: StoredCredential | None,
+        *,
+        key_changed: bool = False,
+    ) -> None:
+        after_snapshot = credential_snapshot(after) if after is not None else None
+        if after_snapshot is not None and key_changed:
+            after_snapshot["api_key"] = "[changed]"  # redacted by the audit helper anyway
+        await audit(
+            uow,
+            actor,
+            action,
+            target_type="provider_credential",
+            target_id=target.id,
+            organization_id=target.organization_id,
+            at=self._clock.now(),
+            before=credential_snapshot(before) if before is not None else None,
+            after=after_snapshot,
+        )
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidValueError("name must be 1-200 characters")
+    return name
+
+
+def check_key(api_key: str) -> str:
+    if not api_key or api_key != api_key.strip() or len(api_key) > MAX_KEY_LENGTH:
+        raise InvalidValueError("api_key must be a non-empty key without surrounding spaces")
+    return api_key
+
+
+def check_api_base(api_base: str | None) -> str | None:
+    if api_base is None:
+        return None
+    if not api_base.startswith(("http://", "https://")) or len(api_base) > 2000:
+        raise InvalidValueError("api_base must be an http(s) URL")
+    return api_base.rstrip("/")

@@ -5,11 +5,13 @@ from decimal import Decimal
 
 import msgspec
 
-from application.errors import NotFoundError
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.principal import TeamPrincipal
-from application.services._access import own_team
+from application.services._access import own_team, visible_team
+from application.services._audit import audit
+from application.services._events import credits_changed
+from domain.admins import AdminPrincipal, ensure_can_write
 from domain.budgets import BudgetPolicy
 from domain.errors import InvalidValueError
 from domain.ids import TeamId
@@ -22,13 +24,22 @@ class TeamCredits(msgspec.Struct, frozen=True, kw_only=True):
     balance: CreditBalance
 
 
+class Adjustment(msgspec.Struct, frozen=True, kw_only=True):
+    """An allocation or adjustment: ``entry`` None when its idempotency key was used before."""
+
+    entry: LedgerEntry | None
+    balance: CreditBalance
+
+
 class CreditService:
     """Rules:
 
     - a positive amount is an allocation, a negative one an adjustment; neither may take
       available credits below zero;
     - amounts have at most 6 decimals (credits are exact to 1e-6);
-    - the same idempotency key applies once per team (the replay returns ``None``).
+    - the same idempotency key applies once per team (the replay returns ``None``);
+    - admins adjust only teams they see, viewers not at all; each applied change is
+      audited and checked against the low-credits threshold in its own transaction.
     """
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
@@ -38,19 +49,53 @@ class CreditService:
     async def allocate(
         self, team_id: TeamId, amount: Decimal, *, reason: str | None, idempotency_key: str | None
     ) -> LedgerEntry | None:
+        """A system allocation (CLI, seeding); the ledger entry, or None on a replay."""
+        done = await self.adjust(None, team_id, amount, reason=reason, idempotency_key=idempotency_key)
+        return done.entry
+
+    async def adjust(
+        self,
+        actor: AdminPrincipal | None,
+        team_id: TeamId,
+        amount: Decimal,
+        *,
+        reason: str | None,
+        idempotency_key: str | None,
+    ) -> Adjustment:
+        if actor is not None:
+            ensure_can_write(actor)
         if not amount.is_finite() or amount == 0:
             raise InvalidValueError("amount must be a non-zero decimal")
         if has_more_decimals_than_credits(amount):
             raise InvalidValueError("amount may have at most 6 decimal places")
         kind = EntryType.ALLOCATION if amount > 0 else EntryType.ADJUSTMENT
         async with self._uow() as uow:
-            if await uow.teams.get(team_id) is None:
-                raise NotFoundError("team not found")
+            team = await visible_team(uow, actor, team_id)
+            now = self._clock.now()
             entry = await uow.credits.apply(
-                team_id, kind, amount, at=self._clock.now(), reason=reason, idempotency_key=idempotency_key
+                team_id, kind, amount, at=now, reason=reason, idempotency_key=idempotency_key
             )
+            balance = await uow.credits.balance(team_id)
+            if entry is not None:
+                await audit(
+                    uow,
+                    actor,
+                    f"team.credits.{kind.value}",
+                    target_type="team",
+                    target_id=team_id,
+                    organization_id=team.organization_id,
+                    at=now,
+                    after={"amount": str(amount), "reason": reason, "idempotency_key": idempotency_key},
+                )
+                await credits_changed(uow, team, balance, at=now, topped_up=amount > 0)
             await uow.commit()
-        return entry
+        return Adjustment(entry=entry, balance=balance)
+
+    async def admin_credits(self, actor: AdminPrincipal, team_id: TeamId) -> TeamCredits:
+        async with self._uow() as uow:
+            team = await visible_team(uow, actor, team_id)
+            balance = await uow.credits.balance(team.id)
+        return TeamCredits(budget=team.budget, balance=balance)
 
     async def team_credits(self, principal: TeamPrincipal, team_id: TeamId) -> TeamCredits:
         async with self._uow() as uow:

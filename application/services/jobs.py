@@ -11,7 +11,9 @@ from application.ports.observability import Metrics
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
-from application.services._access import own_job, own_team
+from application.services._access import Caller, listing_scope, own_job, own_team, visible_job, visible_team
+from application.services._events import job_finished
+from domain.admins import AdminPrincipal
 from domain.calls import LlmCall
 from domain.errors import InsufficientCreditsError, InvalidValueError
 from domain.ids import JobId, TeamId
@@ -115,11 +117,37 @@ class JobService:
             return existing, False
         return job, True
 
-    async def get_job(self, principal: TeamPrincipal, job_id: JobId) -> JobView:
+    async def get_job(self, caller: Caller, job_id: JobId) -> JobView:
+        """The job with its calls, for its team's key or an admin of its organization."""
         async with self._uow() as uow:
-            job = await own_job(uow, principal, job_id)
+            job = await visible_job(uow, caller, job_id)
             calls = await uow.calls.list_for_job(job_id)
         return JobView(job=job, calls=calls)
+
+    async def search_jobs(
+        self,
+        actor: AdminPrincipal,
+        *,
+        team_id: TeamId | None = None,
+        status: JobStatus | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        before: tuple[datetime, JobId] | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        """Jobs across teams, newest first: a scoped admin sees its organization's only."""
+        async with self._uow() as uow:
+            if team_id is not None:
+                await visible_team(uow, actor, team_id)
+            return await uow.jobs.search(
+                organization_id=listing_scope(actor, None),
+                team_id=team_id,
+                status=status,
+                created_from=created_from,
+                created_to=created_to,
+                before=before,
+                limit=limit,
+            )
 
     async def update_metadata(self, principal: TeamPrincipal, job_id: JobId, metadata: dict[str, Any]) -> Job:
         """Merge keys into the job's metadata (a key set to null is removed)."""
@@ -188,7 +216,9 @@ class JobService:
 
 
 async def finish_job(uow: UnitOfWork, job: Job, *, status: JobStatus, at: datetime) -> JobCompletion:
-    """Finish a locked, active job: release open holds, charge, summarise (caller commits)."""
+    """Finish a locked, active job: release open holds, charge, summarise, and queue the
+    ``job.completed`` (and, on crossing the threshold, ``team.credits_low``) webhook events
+    in the same transaction (caller commits)."""
     transition(job.status, status)
     team = await uow.teams.get(job.team_id)
     if team is None:  # pragma: no cover - foreign keys make this impossible
@@ -217,6 +247,9 @@ async def finish_job(uow: UnitOfWork, job: Job, *, status: JobStatus, at: dateti
     await uow.jobs.finish(job.id, status=status, at=at, credits_charged=credits)
     await uow.usage.record_job(job, status=status, summary=job.totals, at=at)
     balance = await uow.credits.balance(job.team_id)
+    await job_finished(
+        uow, team, job, status=status, at=at, costs=job.totals, credits_deducted=credits, balance=balance
+    )
     return JobCompletion(
         job_id=job.id,
         status=status,

@@ -6,9 +6,17 @@ from typing import Any
 
 import msgspec
 
+from application.errors import ConflictError
 from application.ports.catalog import PriceCatalog
+from application.ports.repositories import StoredCredential
+from application.services.credentials import CredentialService
+from application.services.models import ModelService
+from domain.access import DEFAULT_MAX_TOKENS, ModelAlias
+from domain.admins import AdminPrincipal
 from domain.catalog import Provider
+from domain.ids import OrganizationId
 from domain.pricing import PriceSheet
+from domain.secrets import key_hint
 
 MILLION = Decimal(1_000_000)
 DEFAULT_GROUP = "litellm-import"
@@ -170,3 +178,76 @@ def _costs(params: Mapping[str, Any]) -> PriceSheet | None:
 
 def _norm(value: Decimal | None) -> Decimal | None:
     return value.normalize() if value is not None else None
+
+
+class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What an import created, and what it left out with the reason why."""
+
+    aliases: list[ModelAlias]
+    credentials: list[StoredCredential]
+    skipped: list[Skipped]
+
+
+class LiteLlmImporter:
+    """Carries out a plan: provider credentials for one organization (encrypted), and
+    platform-wide model aliases at margin 0 (customer price = provider cost, to be set).
+
+    Rules: running it again creates nothing new: an alias that exists is skipped, and a
+    credential is skipped when the organization already stores the same key for the same
+    provider and ``api_base`` (found by decrypting its credentials, in memory only).
+    """
+
+    def __init__(self, *, models: ModelService, credentials: CredentialService, catalog: PriceCatalog) -> None:
+        self._models = models
+        self._credentials = credentials
+        self._catalog = catalog
+
+    async def run(
+        self,
+        config: Mapping[str, Any],
+        env: Mapping[str, str],
+        organization_id: OrganizationId,
+        *,
+        actor: AdminPrincipal | None = None,
+    ) -> ImportReport:
+        plan = plan_import(config, env, self._catalog)
+        skipped = list(plan.skipped)
+        stored = await self._credentials.stored_keys(organization_id)  # 404 for an unknown organization
+        credentials: list[StoredCredential] = []
+        for planned in plan.credentials:
+            label = f"{planned.name} ({planned.provider}, {key_hint(planned.api_key)})"
+            same = stored.get((planned.provider, planned.api_key, planned.api_base))
+            if same is not None:
+                skipped.append(Skipped(item=label, reason=f"the same key is already stored as credential '{same}'"))
+                continue
+            credentials.append(
+                await self._credentials.add_credential(
+                    organization_id=organization_id,
+                    provider=planned.provider,
+                    name=planned.name,
+                    api_key=planned.api_key,
+                    api_base=planned.api_base,
+                    actor=actor,
+                )
+            )
+        aliases: list[ModelAlias] = []
+        for planned_alias in plan.aliases:
+            if await self._models.get_alias(planned_alias.alias) is not None:
+                skipped.append(Skipped(item=planned_alias.alias, reason="a model alias with this name exists"))
+                continue
+            try:
+                alias = await self._models.create_alias(
+                    alias=planned_alias.alias,
+                    provider=planned_alias.provider,
+                    provider_model=planned_alias.provider_model,
+                    customer_prices=planned_alias.provider_costs,
+                    provider_costs=planned_alias.provider_costs,
+                    default_max_tokens=planned_alias.max_tokens or DEFAULT_MAX_TOKENS,
+                    access_groups=planned_alias.access_groups,
+                    actor=actor,
+                )
+            except ConflictError:  # created concurrently
+                skipped.append(Skipped(item=planned_alias.alias, reason="a model alias with this name exists"))
+                continue
+            aliases.append(alias)
+        return ImportReport(aliases=aliases, credentials=credentials, skipped=skipped)

@@ -1,22 +1,87 @@
-"""Operator use cases for models: aliases with prices, and access groups."""
+"""Operator use cases for models: aliases with prices, access groups, the price list."""
 
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+
+from application.errors import ConflictError, NotFoundError
 from application.ports.catalog import PriceCatalog
-from application.ports.unit_of_work import UnitOfWorkFactory
+from application.ports.system import Clock
+from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from application.services._access import sees
+from application.services._audit import audit
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
+from domain.admins import AdminPrincipal, ensure_platform_wide
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
 from domain.pricing import PriceSheet, with_derived_cache_prices
 
+T = TypeVar("T")
+MAX_NAME_LENGTH = 200
+
+
+class CostOverrides(msgspec.Struct, frozen=True, kw_only=True):
+    """Provider costs given by the operator (USD per 1M tokens), each overriding the catalog."""
+
+    input_per_million: Decimal | None = None
+    output_per_million: Decimal | None = None
+    cached_input_per_million: Decimal | None = None
+    cache_write_per_million: Decimal | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f) is None for f in self.__struct_fields__)
+
+
+class AliasChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """A partial alias update: ``UNSET`` keeps a value; a cache price set to None is derived again."""
+
+    provider: Provider | msgspec.UnsetType = msgspec.UNSET
+    provider_model: str | msgspec.UnsetType = msgspec.UNSET
+    input_price_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    output_price_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    cached_input_price_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    cache_write_price_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    provider_input_cost_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    provider_output_cost_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    provider_cached_input_cost_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    provider_cache_write_cost_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    default_max_tokens: int | msgspec.UnsetType = msgspec.UNSET
+    access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+    fallbacks: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+
+
+class AliasPricing(msgspec.Struct, frozen=True, kw_only=True):
+    """An alias's prices next to the built-in catalog's list price of its model (None: unknown)."""
+
+    alias: ModelAlias
+    catalog: PriceSheet | None
+
+
+def alias_snapshot(alias: ModelAlias) -> dict[str, Any]:
+    built: dict[str, Any] = msgspec.to_builtins(alias)
+    return built
+
 
 class ModelService:
-    """Rules: provider costs come from the catalog unless overridden, and an alias whose
-    model the catalog does not know must carry explicit provider costs (a model never
-    silently costs $0); access groups name existing aliases only."""
+    """Rules:
 
-    def __init__(self, *, uow: UnitOfWorkFactory, catalog: PriceCatalog) -> None:
+    - provider costs come from the catalog unless overridden, and an alias whose model the
+      catalog does not know must carry explicit provider costs (a model never silently
+      costs $0); missing cache prices follow the catalog's ratio to input;
+    - access groups name existing aliases only; fallbacks name existing aliases; an alias
+      another one falls back to cannot be deleted;
+    - aliases and access groups are platform-wide: only an unscoped admin changes them,
+      every admin reads them (an alias bound to one organization is hidden from others);
+    - every write appends an audit entry in its own transaction (``actor`` None: system).
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, catalog: PriceCatalog, clock: Clock) -> None:
         self._uow = uow
         self._catalog = catalog
+        self._clock = clock
 
     async def create_alias(
         self,
@@ -26,55 +91,272 @@ class ModelService:
         provider_model: str,
         customer_prices: PriceSheet,
         provider_costs: PriceSheet | None = None,
+        cost_overrides: CostOverrides | None = None,
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
         access_groups: tuple[str, ...] = (),
         fallbacks: tuple[str, ...] = (),
         organization_id: OrganizationId | None = None,
+        actor: AdminPrincipal | None = None,
     ) -> ModelAlias:
+        if actor is not None:
+            ensure_platform_wide(actor)
         listed = self._catalog.provider_prices(provider, provider_model)
-        costs = provider_costs or listed
-        if costs is None:
-            raise InvalidValueError(
-                f"the price catalog does not know {provider}/{provider_model}: give provider costs explicitly"
-            )
+        costs = provider_costs or self._costs(provider, provider_model, listed, cost_overrides or CostOverrides())
         # Missing cache prices follow the catalog's ratio to input (API.md), else equal input.
-        customer_prices = with_derived_cache_prices(customer_prices, listed)
-        costs = with_derived_cache_prices(costs, listed)
         model = ModelAlias(
-            alias=alias,
+            alias=check_name(alias, "alias"),
             provider=provider,
             provider_model=provider_model,
-            customer_prices=customer_prices,
-            provider_costs=costs,
+            customer_prices=with_derived_cache_prices(customer_prices, listed),
+            provider_costs=with_derived_cache_prices(costs, listed),
             default_max_tokens=default_max_tokens,
-            access_groups=access_groups,
-            fallbacks=fallbacks,
+            access_groups=tuple(dict.fromkeys(access_groups)),
+            fallbacks=tuple(dict.fromkeys(fallbacks)),
             organization_id=organization_id,
         )
         async with self._uow() as uow:
-            for group in access_groups:
+            await _ensure_aliases_exist(uow, model.fallbacks, "fallback")
+            for group in model.access_groups:
                 if await uow.access_groups.get(group) is None:
-                    await uow.access_groups.add(AccessGroup(name=group))
+                    await uow.access_groups.add(AccessGroup(name=check_name(group, "access group")))
             await uow.aliases.add(model)
+            await self._audit(uow, actor, "model.create", model.alias, None, alias_snapshot(model), organization_id)
             await uow.commit()
         return model
 
-    async def get_alias(self, alias: str) -> ModelAlias | None:
+    async def get_alias(self, alias: str, *, actor: AdminPrincipal | None = None) -> ModelAlias | None:
         async with self._uow() as uow:
-            return await uow.aliases.get(alias)
+            found = await uow.aliases.get(alias)
+        return found if found is not None and _visible(actor, found) else None
 
-    async def list_aliases(self) -> list[ModelAlias]:
+    async def list_aliases(self, *, actor: AdminPrincipal | None = None) -> list[ModelAlias]:
         async with self._uow() as uow:
-            return await uow.aliases.list()
+            aliases = await uow.aliases.list()
+        return [a for a in aliases if _visible(actor, a)]
 
-    async def create_access_group(self, *, name: str, models: tuple[str, ...] = ()) -> AccessGroup:
-        if not name.strip():
-            raise InvalidValueError("name must not be empty")
-        group = AccessGroup(name=name, models=models)
+    async def update_alias(self, actor: AdminPrincipal, alias: str, changes: AliasChanges) -> ModelAlias:
+        ensure_platform_wide(actor)
         async with self._uow() as uow:
-            for model in models:
-                if await uow.aliases.get(model) is None:
-                    raise InvalidValueError(f"model alias '{model}' does not exist")
+            current = await uow.aliases.get(alias)
+            if current is None:
+                raise NotFoundError("model alias not found")
+            updated = self._apply(current, changes)
+            await _ensure_aliases_exist(uow, updated.fallbacks, "fallback")
+            for group in updated.access_groups:
+                check_name(group, "access group")
+            await uow.aliases.update(updated)
+            await self._audit(
+                uow,
+                actor,
+                "model.update",
+                alias,
+                alias_snapshot(current),
+                alias_snapshot(updated),
+                current.organization_id,
+            )
+            await uow.commit()
+        return updated
+
+    async def delete_alias(self, actor: AdminPrincipal, alias: str) -> None:
+        ensure_platform_wide(actor)
+        async with self._uow() as uow:
+            current = await uow.aliases.get(alias)
+            if current is None:
+                raise NotFoundError("model alias not found")
+            dependents = [a.alias for a in await uow.aliases.list() if alias in a.fallbacks]
+            if dependents:
+                raise ConflictError(f"model alias '{alias}' is a fallback of {', '.join(dependents)}")
+            await uow.aliases.delete(alias)
+            await self._audit(uow, actor, "model.delete", alias, alias_snapshot(current), None, current.organization_id)
+            await uow.commit()
+
+    async def pricing(self, actor: AdminPrincipal) -> list[AliasPricing]:
+        """Every alias the actor sees, with the catalog's list price of its provider model."""
+        return [
+            AliasPricing(alias=a, catalog=self._catalog.provider_prices(a.provider, a.provider_model))
+            for a in await self.list_aliases(actor=actor)
+        ]
+
+    # ---- access groups -------------------------------------------------------------
+
+    async def create_access_group(
+        self, *, name: str, models: tuple[str, ...] = (), actor: AdminPrincipal | None = None
+    ) -> AccessGroup:
+        if actor is not None:
+            ensure_platform_wide(actor)
+        group = AccessGroup(name=check_name(name, "name"), models=tuple(dict.fromkeys(models)))
+        async with self._uow() as uow:
+            await _ensure_aliases_exist(uow, group.models, "model")
             await uow.access_groups.add(group)
+            await self._audit_group(uow, actor, "model_access_group.create", group.name, None, group)
             await uow.commit()
         return group
+
+    async def list_access_groups(self, actor: AdminPrincipal) -> list[AccessGroup]:
+        async with self._uow() as uow:
+            return await uow.access_groups.list()
+
+    async def update_access_group(self, actor: AdminPrincipal, name: str, models: tuple[str, ...]) -> AccessGroup:
+        ensure_platform_wide(actor)
+        models = tuple(dict.fromkeys(models))
+        async with self._uow() as uow:
+            before = await uow.access_groups.get(name)
+            if before is None:
+                raise NotFoundError("access group not found")
+            await _ensure_aliases_exist(uow, models, "model")
+            await uow.access_groups.set_models(name, models)
+            after = await uow.access_groups.get(name)
+            await self._audit_group(uow, actor, "model_access_group.update", name, before, after)
+            await uow.commit()
+        return after or AccessGroup(name=name, models=models)
+
+    async def delete_access_group(self, actor: AdminPrincipal, name: str) -> None:
+        """Delete a group; teams and aliases that had it lose it."""
+        ensure_platform_wide(actor)
+        async with self._uow() as uow:
+            before = await uow.access_groups.get(name)
+            if before is None or not await uow.access_groups.delete(name):
+                raise NotFoundError("access group not found")
+            await self._audit_group(uow, actor, "model_access_group.delete", name, before, None)
+            await uow.commit()
+
+    # ---- helpers -------------------------------------------------------------------
+
+    def _costs(
+        self, provider: Provider, provider_model: str, listed: PriceSheet | None, overrides: CostOverrides
+    ) -> PriceSheet:
+        """The catalog's list price with the operator's overrides; a cache price not given is
+        left to be derived from the (possibly overridden) input price."""
+        if overrides.empty and listed is not None:
+            return listed
+        input_price = overrides.input_per_million if overrides.input_per_million is not None else _attr(listed, "input")
+        output_price = (
+            overrides.output_per_million if overrides.output_per_million is not None else _attr(listed, "output")
+        )
+        if input_price is None or output_price is None:
+            raise InvalidValueError(
+                f"the price catalog does not know {provider}/{provider_model}: give provider costs explicitly"
+            )
+        keep_listed_cache = listed is not None and overrides.input_per_million is None
+        return PriceSheet(
+            input_per_million=input_price,
+            output_per_million=output_price,
+            cached_input_per_million=overrides.cached_input_per_million
+            if overrides.cached_input_per_million is not None
+            else (_attr(listed, "cached_input") if keep_listed_cache else None),
+            cache_write_per_million=overrides.cache_write_per_million
+            if overrides.cache_write_per_million is not None
+            else (_attr(listed, "cache_write") if keep_listed_cache else None),
+            reasoning_per_million=_attr(listed, "reasoning"),
+        )
+
+    def _apply(self, current: ModelAlias, c: AliasChanges) -> ModelAlias:
+        provider = _given(c.provider, current.provider)
+        provider_model = _given(c.provider_model, current.provider_model)
+        listed = self._catalog.provider_prices(provider, provider_model)
+        cur = current.customer_prices
+        customer = PriceSheet(
+            input_per_million=_given(c.input_price_per_million, cur.input_per_million),
+            output_per_million=_given(c.output_price_per_million, cur.output_per_million),
+            cached_input_per_million=_given(c.cached_input_price_per_million, cur.cached_input_per_million),
+            cache_write_per_million=_given(c.cache_write_price_per_million, cur.cache_write_per_million),
+            reasoning_per_million=cur.reasoning_per_million,
+        )
+        moved = (provider, provider_model) != (current.provider, current.provider_model)
+        overrides = CostOverrides(
+            input_per_million=_given(c.provider_input_cost_per_million, None),
+            output_per_million=_given(c.provider_output_cost_per_million, None),
+            cached_input_per_million=_given(c.provider_cached_input_cost_per_million, None),
+            cache_write_per_million=_given(c.provider_cache_write_cost_per_million, None),
+        )
+        if moved:  # another model: its costs come from the catalog again, unless overridden
+            costs = self._costs(provider, provider_model, listed, overrides)
+        else:
+            was = current.provider_costs
+            costs = PriceSheet(
+                input_per_million=_given(c.provider_input_cost_per_million, was.input_per_million),
+                output_per_million=_given(c.provider_output_cost_per_million, was.output_per_million),
+                cached_input_per_million=_given(c.provider_cached_input_cost_per_million, was.cached_input_per_million),
+                cache_write_per_million=_given(c.provider_cache_write_cost_per_million, was.cache_write_per_million),
+                reasoning_per_million=was.reasoning_per_million,
+            )
+        return ModelAlias(
+            alias=current.alias,
+            provider=provider,
+            provider_model=provider_model,
+            customer_prices=with_derived_cache_prices(customer, listed),
+            provider_costs=with_derived_cache_prices(costs, listed),
+            default_max_tokens=_given(c.default_max_tokens, current.default_max_tokens),
+            access_groups=tuple(dict.fromkeys(_given(c.access_groups, current.access_groups))),
+            fallbacks=tuple(dict.fromkeys(_given(c.fallbacks, current.fallbacks))),
+            organization_id=current.organization_id,
+        )
+
+    async def _audit(
+        self,
+        uow: UnitOfWork,
+        actor: AdminPrincipal | None,
+        action: str,
+        alias: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        organization_id: OrganizationId | None,
+    ) -> None:
+        await audit(
+            uow,
+            actor,
+            action,
+            target_type="model_alias",
+            target_id=alias,
+            organization_id=organization_id,
+            at=self._clock.now(),
+            before=before,
+            after=after,
+        )
+
+    async def _audit_group(
+        self,
+        uow: UnitOfWork,
+        actor: AdminPrincipal | None,
+        action: str,
+        name: str,
+        before: AccessGroup | None,
+        after: AccessGroup | None,
+    ) -> None:
+        await audit(
+            uow,
+            actor,
+            action,
+            target_type="model_access_group",
+            target_id=name,
+            organization_id=None,
+            at=self._clock.now(),
+            before=before,
+            after=after,
+        )
+
+
+def _visible(actor: AdminPrincipal | None, alias: ModelAlias) -> bool:
+    """An alias open to every organization is seen by all; one bound to an organization by its admins."""
+    return alias.organization_id is None or sees(actor, alias.organization_id)
+
+
+def _attr(sheet: PriceSheet | None, name: str) -> Decimal | None:
+    value: Decimal | None = getattr(sheet, f"{name}_per_million") if sheet is not None else None
+    return value
+
+
+def _given(value: T | msgspec.UnsetType, current: T) -> T:
+    return current if isinstance(value, msgspec.UnsetType) else value
+
+
+async def _ensure_aliases_exist(uow: UnitOfWork, names: tuple[str, ...], what: str) -> None:
+    for name in names:
+        if await uow.aliases.get(name) is None:
+            raise InvalidValueError(f"{what} '{name}' is not a model alias")
+
+
+def check_name(name: str, what: str) -> str:
+    if not name.strip() or name != name.strip() or len(name) > MAX_NAME_LENGTH:
+        raise InvalidValueError(f"{what} must be 1-{MAX_NAME_LENGTH} characters without surrounding spaces")
+    return name

@@ -1,22 +1,32 @@
 """Operator use cases for tenants: organizations, teams and their virtual keys."""
 
+import re
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import msgspec
 
-from application.errors import NotFoundError
+from application.errors import ConflictError, NotFoundError
 from application.ports.repositories import ApiKey
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from domain.budgets import BudgetPolicy
+from application.services._access import visible_organization, visible_team
+from application.services._audit import audit
+from application.services.credits import has_more_decimals_than_credits
+from domain.admins import AdminPrincipal, ForbiddenError, ensure_can_write, ensure_platform_wide
+from domain.budgets import BudgetMode, BudgetPolicy
 from domain.errors import InvalidValueError
 from domain.ids import ApiKeyId, OrganizationId, TeamId
 from domain.ledger import EntryType
 from domain.organizations import Organization, Team, TeamStatus
 from domain.secrets import digest_key
 
+T = TypeVar("T")
+
 KEY_PREFIX_LENGTH = 12
+MAX_NAME_LENGTH = 200
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
 
 
 class IssuedKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,10 +36,48 @@ class IssuedKey(msgspec.Struct, frozen=True, kw_only=True):
     api_key: str
     prefix: str
 
+    def __repr__(self) -> str:  # the key stays out of logs and tracebacks
+        return f"IssuedKey(key_id={self.key_id}, prefix={self.prefix!r})"
+
+
+class TeamChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """A partial team update: ``UNSET`` fields keep their value."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    budget_mode: BudgetMode | msgspec.UnsetType = msgspec.UNSET
+    credits_per_usd: Decimal | msgspec.UnsetType = msgspec.UNSET
+    tokens_per_credit: int | msgspec.UnsetType = msgspec.UNSET
+    access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+
+
+def organization_snapshot(organization: Organization) -> dict[str, Any]:
+    return {"name": organization.name, "slug": organization.slug}
+
+
+def team_snapshot(team: Team) -> dict[str, Any]:
+    return {
+        "name": team.name,
+        "status": team.status.value,
+        "budget_mode": team.budget.mode.value,
+        "credits_per_usd": str(team.budget.credits_per_usd),
+        "tokens_per_credit": team.budget.tokens_per_credit,
+        "access_groups": list(team.access_groups),
+    }
+
 
 class OrganizationService:
-    """Rules: slugs are unique; a team's access groups must exist; a new team gets a
-    first virtual key and, when asked, an initial credit allocation in one transaction."""
+    """Rules:
+
+    - slugs are unique and URL-safe; a team's access groups must exist;
+    - a new team gets a first virtual key and, when asked, an initial credit allocation,
+      in one transaction;
+    - creating or deleting an organization needs an unscoped admin; an organization with
+      teams cannot be deleted (their ledgers are kept);
+    - viewers write nothing (403); an admin scoped to an organization sees only its own
+      (anything else answers 404, exactly like what does not exist);
+    - every write appends an audit entry in its own transaction. ``actor`` None is the
+      system (CLI, seeding): trusted, audited as "system".
+    """
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, secrets: SecretGenerator) -> None:
         self._uow = uow
@@ -37,19 +85,98 @@ class OrganizationService:
         self._ids = ids
         self._secrets = secrets
 
-    async def create_organization(self, *, name: str, slug: str | None = None) -> Organization:
-        if not name.strip():
-            raise InvalidValueError("name must not be empty")
+    # ---- organizations -------------------------------------------------------------
+
+    async def create_organization(
+        self, *, name: str, slug: str | None = None, actor: AdminPrincipal | None = None
+    ) -> Organization:
+        if actor is not None:
+            ensure_platform_wide(actor)
         organization = Organization(
             id=OrganizationId(self._ids.new_id()),
-            name=name.strip(),
-            slug=slug or slugify(name),
+            name=check_name(name),
+            slug=check_slug(slug) if slug is not None else slugify(name),
             created_at=self._clock.now(),
         )
         async with self._uow() as uow:
             await uow.organizations.add(organization)
+            await audit(
+                uow,
+                actor,
+                "organization.create",
+                target_type="organization",
+                target_id=organization.id,
+                organization_id=organization.id,
+                at=organization.created_at,
+                after=organization_snapshot(organization),
+            )
             await uow.commit()
         return organization
+
+    async def list_organizations(
+        self, actor: AdminPrincipal, *, after: tuple[datetime, OrganizationId] | None = None, limit: int = 50
+    ) -> list[Organization]:
+        async with self._uow() as uow:
+            return await uow.organizations.list(only=actor.organization_id, after=after, limit=limit)
+
+    async def get_organization(self, actor: AdminPrincipal, organization_id: OrganizationId) -> Organization:
+        async with self._uow() as uow:
+            return await visible_organization(uow, actor, organization_id)
+
+    async def update_organization(
+        self,
+        actor: AdminPrincipal,
+        organization_id: OrganizationId,
+        *,
+        name: str | None = None,
+        slug: str | None = None,
+    ) -> Organization:
+        ensure_can_write(actor)
+        async with self._uow() as uow:
+            before = await visible_organization(uow, actor, organization_id)
+            after = msgspec.structs.replace(
+                before,
+                name=check_name(name) if name is not None else before.name,
+                slug=check_slug(slug) if slug is not None else before.slug,
+            )
+            await uow.organizations.update(after)
+            await audit(
+                uow,
+                actor,
+                "organization.update",
+                target_type="organization",
+                target_id=organization_id,
+                organization_id=organization_id,
+                at=self._clock.now(),
+                before=organization_snapshot(before),
+                after=organization_snapshot(after),
+            )
+            await uow.commit()
+        return after
+
+    async def delete_organization(self, actor: AdminPrincipal, organization_id: OrganizationId) -> None:
+        """Delete an organization without teams, with its credentials, webhooks and scoped admins."""
+        ensure_can_write(actor)
+        async with self._uow() as uow:
+            organization = await visible_organization(uow, actor, organization_id)
+            if actor.organization_id is not None:
+                raise ForbiddenError("organization-scoped admins cannot delete organizations")
+            if await uow.teams.list(organization_id=organization_id, after=None, limit=1):
+                raise ConflictError("the organization still has teams")
+            await uow.organizations.delete(organization_id)
+            await audit(
+                uow,
+                actor,
+                "organization.delete",
+                target_type="organization",
+                target_id=organization_id,
+                organization_id=organization_id,
+                at=self._clock.now(),
+                before=organization_snapshot(organization),
+            )
+            await uow.commit()
+
+    # ---- teams ---------------------------------------------------------------------
 
     async def create_team(
         self,
@@ -59,22 +186,24 @@ class OrganizationService:
         budget: BudgetPolicy,
         credits: Decimal | None = None,
         access_groups: tuple[str, ...] = (),
+        actor: AdminPrincipal | None = None,
     ) -> tuple[Team, IssuedKey]:
-        if not name.strip():
-            raise InvalidValueError("name must not be empty")
+        if actor is not None:
+            ensure_can_write(actor)
+        if credits is not None and (not credits.is_finite() or credits < 0 or has_more_decimals_than_credits(credits)):
+            raise InvalidValueError("credits must be a positive amount with at most 6 decimal places")
         now = self._clock.now()
         team = Team(
             id=TeamId(self._ids.new_id()),
             organization_id=organization_id,
-            name=name.strip(),
+            name=check_name(name),
             status=TeamStatus.ACTIVE,
             budget=budget,
             created_at=now,
             access_groups=access_groups,
         )
         async with self._uow() as uow:
-            if await uow.organizations.get(organization_id) is None:
-                raise NotFoundError("organization not found")
+            await visible_organization(uow, actor, organization_id)
             await _ensure_groups_exist(uow, access_groups)
             await uow.teams.add(team)
             key = await self._issue_key(uow, team, now)
@@ -87,38 +216,132 @@ class OrganizationService:
                     reason="initial credits",
                     idempotency_key=f"initial:{team.id}",
                 )
+            await audit(
+                uow,
+                actor,
+                "team.create",
+                target_type="team",
+                target_id=team.id,
+                organization_id=organization_id,
+                at=now,
+                after={**team_snapshot(team), "credits": str(credits or 0), "key_prefix": key.prefix},
+            )
             await uow.commit()
         return team, key
 
-    async def issue_key(self, team_id: TeamId) -> IssuedKey:
+    async def list_teams(
+        self,
+        actor: AdminPrincipal,
+        *,
+        organization_id: OrganizationId | None = None,
+        after: tuple[datetime, TeamId] | None = None,
+        limit: int = 50,
+    ) -> list[Team]:
         async with self._uow() as uow:
-            team = await uow.teams.get(team_id)
-            if team is None:
-                raise NotFoundError("team not found")
-            key = await self._issue_key(uow, team, self._clock.now())
+            if organization_id is not None:
+                await visible_organization(uow, actor, organization_id)
+            scope = organization_id if actor.organization_id is None else actor.organization_id
+            return await uow.teams.list(organization_id=scope, after=after, limit=limit)
+
+    async def get_team(self, actor: AdminPrincipal, team_id: TeamId) -> Team:
+        async with self._uow() as uow:
+            return await visible_team(uow, actor, team_id)
+
+    async def update_team(self, actor: AdminPrincipal, team_id: TeamId, changes: TeamChanges) -> Team:
+        ensure_can_write(actor)
+        async with self._uow() as uow:
+            before = await visible_team(uow, actor, team_id)
+            budget = BudgetPolicy(
+                mode=_given(changes.budget_mode, before.budget.mode),
+                credits_per_usd=_given(changes.credits_per_usd, before.budget.credits_per_usd),
+                tokens_per_credit=_given(changes.tokens_per_credit, before.budget.tokens_per_credit),
+            )
+            groups = _given(changes.access_groups, before.access_groups)
+            await _ensure_groups_exist(uow, groups)
+            after = msgspec.structs.replace(
+                before, name=check_name(_given(changes.name, before.name)), budget=budget, access_groups=groups
+            )
+            await uow.teams.update(after)
+            await self._audit_team(uow, actor, "team.update", before, after)
+            await uow.commit()
+        return after
+
+    async def set_status(self, team_id: TeamId, status: TeamStatus, *, actor: AdminPrincipal | None = None) -> Team:
+        """Suspend (client calls answer 403 within a second) or resume a team."""
+        if actor is not None:
+            ensure_can_write(actor)
+        async with self._uow() as uow:
+            before = await visible_team(uow, actor, team_id)
+            after = msgspec.structs.replace(before, status=status)
+            await uow.teams.update(after)
+            action = "team.suspend" if status is TeamStatus.SUSPENDED else "team.resume"
+            await self._audit_team(uow, actor, action, before, after)
+            await uow.commit()
+        return after
+
+    async def set_access_groups(
+        self, team_id: TeamId, groups: tuple[str, ...], *, actor: AdminPrincipal | None = None
+    ) -> Team:
+        if actor is not None:
+            ensure_can_write(actor)
+        async with self._uow() as uow:
+            before = await visible_team(uow, actor, team_id)
+            await _ensure_groups_exist(uow, groups)
+            after = msgspec.structs.replace(before, access_groups=groups)
+            await uow.teams.update(after)
+            await self._audit_team(uow, actor, "team.update", before, after)
+            await uow.commit()
+        return after
+
+    # ---- virtual keys --------------------------------------------------------------
+
+    async def issue_key(self, team_id: TeamId, *, actor: AdminPrincipal | None = None) -> IssuedKey:
+        if actor is not None:
+            ensure_can_write(actor)
+        async with self._uow() as uow:
+            team = await visible_team(uow, actor, team_id)
+            now = self._clock.now()
+            key = await self._issue_key(uow, team, now)
+            await audit(
+                uow,
+                actor,
+                "team.key.create",
+                target_type="api_key",
+                target_id=key.key_id,
+                organization_id=team.organization_id,
+                at=now,
+                after={"team_id": str(team.id), "prefix": key.prefix},
+            )
             await uow.commit()
         return key
 
-    async def set_status(self, team_id: TeamId, status: TeamStatus) -> Team:
+    async def list_keys(self, actor: AdminPrincipal, team_id: TeamId) -> list[ApiKey]:
+        """The team's keys, revoked ones included (prefixes and digests only)."""
         async with self._uow() as uow:
-            team = await uow.teams.get(team_id)
-            if team is None:
-                raise NotFoundError("team not found")
-            team = msgspec.structs.replace(team, status=status)
-            await uow.teams.update(team)
-            await uow.commit()
-        return team
+            team = await visible_team(uow, actor, team_id)
+            return await uow.api_keys.list_for_team(team.id)
 
-    async def set_access_groups(self, team_id: TeamId, groups: tuple[str, ...]) -> Team:
+    async def revoke_key(self, actor: AdminPrincipal, team_id: TeamId, key_id: ApiKeyId) -> None:
+        """Revoke one of the team's keys (it stops working within a second everywhere)."""
+        ensure_can_write(actor)
         async with self._uow() as uow:
-            team = await uow.teams.get(team_id)
-            if team is None:
-                raise NotFoundError("team not found")
-            await _ensure_groups_exist(uow, groups)
-            team = msgspec.structs.replace(team, access_groups=groups)
-            await uow.teams.update(team)
+            team = await visible_team(uow, actor, team_id)
+            keys = {k.id: k for k in await uow.api_keys.list_for_team(team.id)}
+            key = keys.get(key_id)
+            now = self._clock.now()
+            if key is None or key.revoked_at is not None or not await uow.api_keys.revoke(key_id, now):
+                raise NotFoundError("key not found")
+            await audit(
+                uow,
+                actor,
+                "team.key.revoke",
+                target_type="api_key",
+                target_id=key_id,
+                organization_id=team.organization_id,
+                at=now,
+                before={"team_id": str(team.id), "prefix": key.prefix},
+            )
             await uow.commit()
-        return team
 
     async def _issue_key(self, uow: UnitOfWork, team: Team, now: datetime) -> IssuedKey:
         secret = self._secrets.new_api_key()
@@ -133,6 +356,25 @@ class OrganizationService:
         await uow.api_keys.add(key)
         return IssuedKey(key_id=key.id, api_key=secret, prefix=key.prefix)
 
+    async def _audit_team(
+        self, uow: UnitOfWork, actor: AdminPrincipal | None, action: str, before: Team, after: Team
+    ) -> None:
+        await audit(
+            uow,
+            actor,
+            action,
+            target_type="team",
+            target_id=before.id,
+            organization_id=before.organization_id,
+            at=self._clock.now(),
+            before=team_snapshot(before),
+            after=team_snapshot(after),
+        )
+
+
+def _given(value: T | msgspec.UnsetType, current: T) -> T:
+    return current if isinstance(value, msgspec.UnsetType) else value
+
 
 async def _ensure_groups_exist(uow: UnitOfWork, groups: tuple[str, ...]) -> None:
     for name in groups:
@@ -140,6 +382,19 @@ async def _ensure_groups_exist(uow: UnitOfWork, groups: tuple[str, ...]) -> None
             raise InvalidValueError(f"access group '{name}' does not exist")
 
 
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidValueError(f"name must be 1-{MAX_NAME_LENGTH} characters")
+    return name
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG.match(slug):
+        raise InvalidValueError("slug must be 1-60 lowercase letters, digits or dashes")
+    return slug
+
+
 def slugify(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "-" for c in name.lower())
-    return "-".join(part for part in cleaned.split("-") if part)[:60] or "org"
+    cleaned = "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower())
+    return "-".join(part for part in cleaned.split("-") if part)[:60].strip("-") or "org"

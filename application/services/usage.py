@@ -1,16 +1,16 @@
-"""Usage reporting for a team over a date range."""
+"""Usage reporting: a team's, an organization's, and the operator's overview."""
 
 from datetime import date
 
 import msgspec
 
-from application.ports.repositories import UsageReport
+from application.ports.repositories import UsageOverview, UsageReport
 from application.ports.unit_of_work import UnitOfWorkFactory
-from application.principal import TeamPrincipal
-from application.services._access import own_team
+from application.services._access import Caller, listing_scope, visible_organization, visible_team
+from domain.admins import AdminPrincipal
 from domain.budgets import BudgetPolicy
 from domain.errors import InvalidValueError
-from domain.ids import TeamId
+from domain.ids import OrganizationId, TeamId
 from domain.ledger import CreditBalance
 
 MAX_RANGE_DAYS = 366
@@ -26,22 +26,44 @@ class TeamUsage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UsageService:
-    """Rules: a team sees only its own usage; ranges are inclusive and at most a year."""
+    """Rules: a team key sees only its own team's usage, an admin its organization's (a
+    scoped admin) or everyone's; ranges are inclusive and at most a year."""
 
     def __init__(self, *, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def team_usage(
-        self, principal: TeamPrincipal, team_id: TeamId, *, first_day: date, last_day: date
-    ) -> TeamUsage:
-        if last_day < first_day:
-            raise InvalidValueError("'to' must not be before 'from'")
-        if (last_day - first_day).days > MAX_RANGE_DAYS:
-            raise InvalidValueError("a usage range covers at most 366 days")
+    async def team_usage(self, caller: Caller, team_id: TeamId, *, first_day: date, last_day: date) -> TeamUsage:
+        check_range(first_day, last_day)
         async with self._uow() as uow:
-            team = await own_team(uow, principal, team_id)
+            team = await visible_team(uow, caller, team_id)
             report = await uow.usage.team_usage(team.id, first_day=first_day, last_day=last_day)
             balance = await uow.credits.balance(team.id)
         return TeamUsage(
             team_id=team.id, first_day=first_day, last_day=last_day, budget=team.budget, report=report, balance=balance
         )
+
+    async def organization_usage(
+        self, actor: AdminPrincipal, organization_id: OrganizationId, *, first_day: date, last_day: date
+    ) -> UsageOverview:
+        check_range(first_day, last_day)
+        async with self._uow() as uow:
+            await visible_organization(uow, actor, organization_id)
+            return await uow.usage.overview(organization_id=organization_id, first_day=first_day, last_day=last_day)
+
+    async def overview(
+        self, actor: AdminPrincipal, *, organization_id: OrganizationId | None, first_day: date, last_day: date
+    ) -> UsageOverview:
+        """Every organization's usage, or one's (a scoped admin always gets its own)."""
+        check_range(first_day, last_day)
+        scope = listing_scope(actor, organization_id)
+        async with self._uow() as uow:
+            if scope is not None:
+                await visible_organization(uow, actor, scope)
+            return await uow.usage.overview(organization_id=scope, first_day=first_day, last_day=last_day)
+
+
+def check_range(first_day: date, last_day: date) -> None:
+    if last_day < first_day:
+        raise InvalidValueError("'to' must not be before 'from'")
+    if (last_day - first_day).days > MAX_RANGE_DAYS:
+        raise InvalidValueError("a usage range covers at most 366 days")

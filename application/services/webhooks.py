@@ -1,5 +1,6 @@
 """Webhooks: subscriptions, and the worker that delivers the outbox with retries."""
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -12,6 +13,7 @@ from application.ports.admin import Webhook, WebhookDelivery
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.webhooks import WebhookSender
+from application.services._access import visible_organization
 from domain.admins import AdminPrincipal, ensure_can_write, ensure_sees
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
@@ -28,9 +30,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def backoff(attempt: int) -> timedelta:
-    """Delay before attempt ``attempt + 1``: 5 s, 10 s, 20 s … capped at one hour."""
-    return timedelta(seconds=min(3600, 5 * 2 ** max(0, attempt - 1)))
+def backoff(attempt: int, base_s: float = 5.0) -> timedelta:
+    """Delay before attempt ``attempt + 1``: 5 s, 10 s, 20 s … (by default) capped at one hour."""
+    return timedelta(seconds=min(3600.0, base_s * 2 ** max(0, attempt - 1)))
 
 
 class WebhookService:
@@ -46,17 +48,18 @@ class WebhookService:
         sender: WebhookSender,
         clock: Clock,
         ids: IdGenerator,
+        retry_base_s: float = 5.0,
     ) -> None:
         self._uow = uow
         self._sender = sender
         self._clock = clock
         self._ids = ids
+        self._retry_base_s = retry_base_s
 
     async def create(
         self, actor: AdminPrincipal, *, organization_id: OrganizationId, url: str, events: list[str]
     ) -> Webhook:
         ensure_can_write(actor)
-        ensure_sees(actor, organization_id)
         if not url.startswith(("https://", "http://")) or len(url) > 2000:
             raise InvalidValueError("url must be an http(s) URL")
         unknown = set(events) - EVENTS
@@ -71,8 +74,7 @@ class WebhookService:
             created_at=self._clock.now(),
         )
         async with self._uow() as uow:
-            if await uow.organizations.get(organization_id) is None:
-                raise InvalidValueError("organization does not exist")
+            await visible_organization(uow, actor, organization_id)
             await uow.webhooks.add(webhook)
             await uow.audit.add(
                 at=webhook.created_at,
@@ -94,8 +96,8 @@ class WebhookService:
         async with self._uow() as uow:
             due = await uow.webhooks.claim_due(now, limit, lease_until=now + LEASE)
             await uow.commit()
-        for delivery in due:
-            await self._attempt(delivery)
+        # Sent side by side: one slow receiver costs the batch its own timeout, not the sum.
+        await asyncio.gather(*(self._attempt(delivery) for delivery in due))
         return len(due)
 
     async def _attempt(self, delivery: WebhookDelivery) -> None:
@@ -114,7 +116,7 @@ class WebhookService:
             if response.status_code is not None and 200 <= response.status_code < 300:
                 await uow.webhooks.mark_delivered(delivery.id, at=now, status_code=response.status_code)
             else:
-                retry = now + backoff(attempts) if attempts < MAX_ATTEMPTS else None
+                retry = now + backoff(attempts, self._retry_base_s) if attempts < MAX_ATTEMPTS else None
                 error = response.error or f"HTTP {response.status_code}"
                 await uow.webhooks.mark_failed(
                     delivery.id, at=now, status_code=response.status_code, error=error, next_attempt_at=retry

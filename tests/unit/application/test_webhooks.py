@@ -14,8 +14,9 @@ import uvicorn
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.memory.system import FakeClock, SequentialIds
 from adapters.webhooks import HttpWebhookSender
+from application.errors import NotFoundError
 from application.services.webhooks import MAX_ATTEMPTS, SIGNATURE_HEADER, WebhookService
-from domain.admins import AdminPrincipal, AdminRole, ForbiddenError, HiddenError
+from domain.admins import AdminPrincipal, AdminRole, ForbiddenError
 from domain.ids import AdminUserId, OrganizationId
 from domain.organizations import Organization
 
@@ -149,5 +150,5 @@ async def test_viewers_and_other_organizations_cannot_create_webhooks(receiver: 
         role=AdminRole.ADMIN,
         organization_id=OrganizationId(UUID(int=5)),
     )
-    with pytest.raises(HiddenError):
+    with pytest.raises(NotFoundError):  # answered like an organization that does not exist
         await service.create(scoped, organization_id=ORG, url=url, events=["job.completed"])
