@@ -39,7 +39,7 @@ class Runtime:
 async def open_memory_runtime(settings: Settings, providers: ProviderClients | None = None) -> AsyncIterator[Runtime]:
     """Everything in process memory: for tests and demos only (nothing is durable)."""
     store = MemoryStore()
-    sender = HttpWebhookSender()
+    sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s)
     metrics = PrometheusMetrics()
 
     async def always_ok() -> bool:
@@ -59,6 +59,7 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         webhook_sender=sender,
         metrics=metrics,
         job_ttl_s=settings.job_ttl_s,
+        webhook_retry_base_s=settings.webhook_retry_base_s,
     )
     try:
         yield Runtime(services=services, database_ok=always_ok, description="memory", metrics=metrics)
@@ -94,7 +95,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             providers = await stack.enter_async_context(
                 open_provider_clients(timeout_s=settings.provider_timeout_s, max_retries=settings.provider_max_retries)
             )
-        sender = HttpWebhookSender()
+        sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s)
         stack.push_async_callback(sender.aclose)
         metrics = PrometheusMetrics()
         services = build_services(
@@ -111,6 +112,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             webhook_sender=sender,
             metrics=metrics,
             job_ttl_s=settings.job_ttl_s,
+            webhook_retry_base_s=settings.webhook_retry_base_s,
         )
         where = "postgres" if settings.database_url is not None else "embedded postgres"
         yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics)

@@ -7,8 +7,7 @@ import msgspec
 
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
-from application.principal import TeamPrincipal
-from application.services._access import own_team, visible_team
+from application.services._access import Caller, visible_team
 from application.services._audit import audit
 from application.services._events import credits_changed
 from domain.admins import AdminPrincipal, ensure_can_write
@@ -91,23 +90,18 @@ class CreditService:
             await uow.commit()
         return Adjustment(entry=entry, balance=balance)
 
-    async def admin_credits(self, actor: AdminPrincipal, team_id: TeamId) -> TeamCredits:
+    async def team_credits(self, caller: Caller, team_id: TeamId) -> TeamCredits:
+        """The team's balance, for its key or an admin of its organization."""
         async with self._uow() as uow:
-            team = await visible_team(uow, actor, team_id)
-            balance = await uow.credits.balance(team.id)
-        return TeamCredits(budget=team.budget, balance=balance)
-
-    async def team_credits(self, principal: TeamPrincipal, team_id: TeamId) -> TeamCredits:
-        async with self._uow() as uow:
-            team = await own_team(uow, principal, team_id)
+            team = await visible_team(uow, caller, team_id)
             balance = await uow.credits.balance(team.id)
         return TeamCredits(budget=team.budget, balance=balance)
 
     async def transactions(
-        self, principal: TeamPrincipal, team_id: TeamId, *, before: tuple[datetime, int] | None, limit: int
+        self, caller: Caller, team_id: TeamId, *, before: tuple[datetime, int] | None, limit: int
     ) -> list[LedgerEntry]:
         async with self._uow() as uow:
-            team = await own_team(uow, principal, team_id)
+            team = await visible_team(uow, caller, team_id)
             return await uow.credits.entries(team.id, before=before, limit=limit)
 
 

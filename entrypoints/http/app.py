@@ -40,14 +40,19 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
             app.state.services = rt.services
             for name in settings.generated_secrets:
                 log.warning("secret_generated", name=name, where=str(settings.data_dir), hint="set it in production")
-            sweeper = asyncio.create_task(sweep_jobs_forever(rt, settings.sweep_interval_s))
+            workers = [
+                asyncio.create_task(sweep_jobs_forever(rt, settings.sweep_interval_s)),
+                asyncio.create_task(deliver_webhooks_forever(rt, settings.webhook_poll_interval_s)),
+            ]
             log.info("service_started", app_env=settings.app_env, persistence=rt.description)
             try:
                 yield
             finally:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                for worker in workers:
+                    worker.cancel()
+                for worker in workers:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
 
     return Litestar(
         route_handlers=[health, *route_handlers()],
@@ -84,13 +89,45 @@ async def sweep_jobs_forever(rt: Runtime, interval_s: float) -> None:
             log.info("jobs_expired", count=expired)
 
 
+async def deliver_webhooks_forever(rt: Runtime, idle_interval_s: float) -> None:
+    """Send the webhook outbox; every instance may run it (deliveries are leased, never sent twice
+    at once). A full batch is followed at once by the next one; an empty outbox is polled."""
+    while True:
+        try:
+            sent = await rt.services.webhooks.deliver_due()
+        except Exception as exc:  # noqa: BLE001 - the worker must survive a database blip
+            log.warning("webhook_delivery_failed", error_type=type(exc).__name__)
+            sent = 0
+        if sent:
+            log.info("webhooks_attempted", count=sent)
+        else:
+            await asyncio.sleep(idle_interval_s)
+
+
 def route_handlers() -> list[Any]:
     from entrypoints.http.controllers.admin_auth import AdminAuthController
+    from entrypoints.http.controllers.admin_models import AdminModelsController, AdminReportsController
+    from entrypoints.http.controllers.admin_tenants import (
+        AdminCredentialsController,
+        AdminOrganizationsController,
+        AdminTeamsController,
+    )
     from entrypoints.http.controllers.admin_users import AdminUsersController
     from entrypoints.http.controllers.client import ClientController
     from entrypoints.http.controllers.operations import health_db, metrics
 
-    return [health_db, metrics, ClientController, AdminAuthController, AdminUsersController]
+    return [
+        health_db,
+        metrics,
+        ClientController,
+        AdminAuthController,
+        AdminUsersController,
+        AdminOrganizationsController,
+        AdminTeamsController,
+        AdminCredentialsController,
+        AdminModelsController,
+        AdminReportsController,
+    ]
 
 
 def app_from_environment() -> Litestar:

@@ -115,6 +115,10 @@ async def serve_world(data_dir: Path, database_url: str) -> AsyncIterator[Server
         "MAX_BODY_BYTES": "65536",
         "PROVIDER_TIMEOUT_S": "0.5",
         "DATABASE_URL": database_url,
+        # A quick webhook worker: idle polls, first retry and per-attempt timeout.
+        "WEBHOOK_POLL_INTERVAL_S": "0.05",
+        "WEBHOOK_RETRY_BASE_S": "0.2",
+        "WEBHOOK_TIMEOUT_S": "0.5",
     }
     settings = load_settings(env)
     async with FakeUpstream() as upstream, serve(settings, test_runtime) as services:

@@ -1,7 +1,6 @@
 """The client API (team virtual key): jobs, calls, streams, credits and usage."""
 
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,7 +15,7 @@ from domain.ids import JobId, TeamId
 from domain.jobs import JobStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
-from entrypoints.http.dependencies import provide_principal, provide_services
+from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
 from entrypoints.http.schemas.client import (
     CallBody,
     CallOut,
@@ -25,7 +24,6 @@ from entrypoints.http.schemas.client import (
     CreateAndCallBody,
     CreateAndCallOut,
     CreateJobBody,
-    CreditsOut,
     JobDetailOut,
     JobOut,
     JobPage,
@@ -173,11 +171,16 @@ class ClientController(Controller):
         events = call_events(stream, start_extra={"job_id": job.id}, on_end=finish)
         return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
-    @get("/jobs/{job_id:uuid}", summary="A job with its calls and, once finished, its costs")
+    @get(
+        "/jobs/{job_id:uuid}",
+        summary="A job with its calls and, once finished, its costs (team key, or admin token of its organization)",
+        dependencies={"caller": Provide(provide_caller)},
+        security=[{"TeamKey": []}, {"AdminJWT": []}],
+    )
     async def get_job(
-        self, job_id: FromPath[UUID], principal: NamedDependency[TeamPrincipal], services: NamedDependency[Services]
+        self, job_id: FromPath[UUID], caller: NamedDependency[AnyCaller], services: NamedDependency[Services]
     ) -> JobDetailOut:
-        view = await services.jobs.get_job(principal, JobId(job_id))
+        view = await services.jobs.get_job(caller, JobId(job_id))
         job = view.job
         base = job_out(job)
         return JobDetailOut(
@@ -223,50 +226,43 @@ class ClientController(Controller):
         next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if more and page else None
         return JobPage(items=[job_out(j) for j in page], next_cursor=next_cursor)
 
-    @get("/teams/{team_id:uuid}/credits", summary="The team's credit balance")
-    async def credits(
-        self, team_id: FromPath[UUID], principal: NamedDependency[TeamPrincipal], services: NamedDependency[Services]
-    ) -> CreditsOut:
-        result = await services.credits.team_credits(principal, TeamId(team_id))
-        balance, budget = result.balance, result.budget
-        return CreditsOut(
-            team_id=team_id,
-            budget_mode=budget.mode.value,
-            allocated=dec(balance.allocated),
-            used=dec(balance.used),
-            held=dec(balance.held),
-            remaining=dec(max(balance.available, Decimal(0))),
-            credits_per_usd=dec(budget.credits_per_usd),
-            tokens_per_credit=budget.tokens_per_credit,
-        )
-
-    @get("/teams/{team_id:uuid}/credits/transactions", summary="The team's credit ledger, newest first")
+    @get(
+        "/teams/{team_id:uuid}/credits/transactions",
+        summary="The team's credit ledger, newest first (team key, or admin token of its organization)",
+        dependencies={"caller": Provide(provide_caller)},
+        security=[{"TeamKey": []}, {"AdminJWT": []}],
+    )
     async def transactions(
         self,
         team_id: FromPath[UUID],
-        principal: NamedDependency[TeamPrincipal],
+        caller: NamedDependency[AnyCaller],
         services: NamedDependency[Services],
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> TransactionPage:
         before = cursors.decode_int(cursor) if cursor else None
-        entries = await services.credits.transactions(principal, TeamId(team_id), before=before, limit=limit + 1)
+        entries = await services.credits.transactions(caller, TeamId(team_id), before=before, limit=limit + 1)
         page, more = entries[:limit], len(entries) > limit
         next_cursor = cursors.encode(page[-1].created_at, page[-1].sequence) if more and page else None
         return TransactionPage(items=[transaction_out(e) for e in page], next_cursor=next_cursor)
 
-    @get("/teams/{team_id:uuid}/usage", summary="The team's usage over a date range (inclusive)")
+    @get(
+        "/teams/{team_id:uuid}/usage",
+        summary="The team's usage over a date range, inclusive (team key, or admin token of its organization)",
+        dependencies={"caller": Provide(provide_caller)},
+        security=[{"TeamKey": []}, {"AdminJWT": []}],
+    )
     async def usage(
         self,
         team_id: FromPath[UUID],
-        principal: NamedDependency[TeamPrincipal],
+        caller: NamedDependency[AnyCaller],
         services: NamedDependency[Services],
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> TeamUsageOut:
         last = to or datetime.now(UTC).date()
         first = from_ or last.replace(day=1)
-        result = await services.usage.team_usage(principal, TeamId(team_id), first_day=first, last_day=last)
+        result = await services.usage.team_usage(caller, TeamId(team_id), first_day=first, last_day=last)
         return usage_report_out(team_id, first, last, result.budget.mode.value, result.report, result.balance)
 
 

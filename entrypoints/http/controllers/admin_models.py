@@ -1,0 +1,217 @@
+"""Admin API: model aliases, access groups, the price list, jobs across teams, the dashboard.
+
+Aliases and access groups are platform-wide: every admin reads them, only unscoped
+admins change them (403 otherwise). Alias and group names may contain slashes
+(``openai/gpt-4o``), so they are matched as paths.
+"""
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import PurePosixPath
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from application.errors import NotFoundError
+from application.services.models import AliasChanges, CostOverrides
+from domain.admins import AdminPrincipal
+from domain.catalog import Provider
+from domain.ids import JobId, OrganizationId, TeamId
+from domain.jobs import JobStatus
+from domain.pricing import PriceSheet
+from entrypoints.bootstrap import Services
+from entrypoints.http import cursors
+from entrypoints.http.dependencies import provide_admin, provide_services
+from entrypoints.http.schemas.admin import Page
+from entrypoints.http.schemas.client import JobOut, JobPage, job_out
+from entrypoints.http.schemas.models import (
+    AliasOut,
+    CreateAliasBody,
+    CreateGroupBody,
+    GroupOut,
+    PricingOut,
+    UpdateAliasBody,
+    UpdateGroupBody,
+    alias_out,
+    group_out,
+    pricing_out,
+)
+from entrypoints.http.schemas.reports import OverviewOut, overview_out
+
+MAX_PAGE = 200
+
+
+def _name(path: PurePosixPath) -> str:
+    return str(path).lstrip("/")
+
+
+class AdminModelsController(Controller):
+    path = "/api"
+    tags = ["admin: models"]
+    security = [{"AdminJWT": []}]
+    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
+
+    @post("/models/create", status_code=201, summary="Create a model alias (unscoped admins)")
+    async def create_alias(
+        self,
+        data: JSONBody[CreateAliasBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> AliasOut:
+        alias = await services.models.create_alias(
+            alias=data.alias,
+            provider=Provider(data.provider),
+            provider_model=data.provider_model,
+            customer_prices=PriceSheet(
+                input_per_million=data.input_price_per_million,
+                output_per_million=data.output_price_per_million,
+                cached_input_per_million=data.cached_input_price_per_million,
+                cache_write_per_million=data.cache_write_price_per_million,
+            ),
+            cost_overrides=CostOverrides(
+                input_per_million=data.provider_input_cost_per_million,
+                output_per_million=data.provider_output_cost_per_million,
+                cached_input_per_million=data.provider_cached_input_cost_per_million,
+                cache_write_per_million=data.provider_cache_write_cost_per_million,
+            ),
+            default_max_tokens=data.default_max_tokens,
+            access_groups=tuple(data.access_groups),
+            fallbacks=tuple(data.fallbacks),
+            actor=admin,
+        )
+        return alias_out(alias)
+
+    @get("/models", summary="Model aliases")
+    async def list_aliases(
+        self, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Page[AliasOut]:
+        return Page(items=[alias_out(a) for a in await services.models.list_aliases(actor=admin)])
+
+    @get("/models/{alias:path}", summary="A model alias")
+    async def get_alias(
+        self,
+        alias: FromPath[PurePosixPath],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> AliasOut:
+        found = await services.models.get_alias(_name(alias), actor=admin)
+        if found is None:
+            raise NotFoundError("model alias not found")
+        return alias_out(found)
+
+    @put("/models/{alias:path}", summary="Change a model alias (fields not given keep their value)")
+    async def update_alias(
+        self,
+        alias: FromPath[PurePosixPath],
+        data: JSONBody[UpdateAliasBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> AliasOut:
+        fields = {f: getattr(data, f) for f in data.__struct_fields__}
+        for name in ("access_groups", "fallbacks"):
+            if isinstance(fields[name], list):
+                fields[name] = tuple(fields[name])
+        if isinstance(fields["provider"], str):
+            fields["provider"] = Provider(fields["provider"])
+        changes = AliasChanges(**fields)
+        return alias_out(await services.models.update_alias(admin, _name(alias), changes))
+
+    @delete("/models/{alias:path}", status_code=204, summary="Delete a model alias")
+    async def delete_alias(
+        self,
+        alias: FromPath[PurePosixPath],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> None:
+        await services.models.delete_alias(admin, _name(alias))
+
+    @post("/model-access-groups/create", status_code=201, summary="Create an access group of aliases")
+    async def create_group(
+        self,
+        data: JSONBody[CreateGroupBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> GroupOut:
+        group = await services.models.create_access_group(name=data.name, models=tuple(data.models), actor=admin)
+        return group_out(group)
+
+    @get("/model-access-groups", summary="Access groups with their aliases")
+    async def list_groups(
+        self, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Page[GroupOut]:
+        return Page(items=[group_out(g) for g in await services.models.list_access_groups(admin)])
+
+    @put("/model-access-groups/{name:path}", summary="Replace an access group's aliases")
+    async def update_group(
+        self,
+        name: FromPath[PurePosixPath],
+        data: JSONBody[UpdateGroupBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> GroupOut:
+        return group_out(await services.models.update_access_group(admin, _name(name), tuple(data.models)))
+
+    @delete("/model-access-groups/{name:path}", status_code=204, summary="Delete an access group")
+    async def delete_group(
+        self, name: FromPath[PurePosixPath], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> None:
+        await services.models.delete_access_group(admin, _name(name))
+
+    @get("/pricing", summary="Every alias's prices, provider costs and margin per 1M tokens, with the catalog")
+    async def pricing(self, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]) -> PricingOut:
+        return pricing_out(await services.models.pricing(admin))
+
+
+class AdminReportsController(Controller):
+    path = "/api"
+    tags = ["admin: jobs and analytics"]
+    security = [{"AdminJWT": []}]
+    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
+
+    @get("/jobs", summary="Jobs across the teams the admin sees, newest first")
+    async def jobs(
+        self,
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+        team_id: FromQuery[UUID | None] = None,
+        status: FromQuery[JobStatus | None] = None,
+        from_: Annotated[date | None, QueryParameter(name="from")] = None,
+        to: FromQuery[date | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    ) -> JobPage:
+        before = cursors.decode_uuid(cursor) if cursor else None
+        found = await services.jobs.search_jobs(
+            admin,
+            team_id=TeamId(team_id) if team_id else None,
+            status=status,
+            created_from=_day_start(from_),
+            created_to=_day_start(to + timedelta(days=1)) if to else None,
+            before=(before[0], JobId(before[1])) if before else None,
+            limit=limit + 1,
+        )
+        page, more = found[:limit], len(found) > limit
+        items: list[JobOut] = [job_out(j) for j in page]
+        next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if more and page else None
+        return JobPage(items=items, next_cursor=next_cursor)
+
+    @get("/analytics/overview", summary="Totals, per-provider costs, margins and error rates over a date range")
+    async def overview(
+        self,
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+        organization_id: FromQuery[UUID | None] = None,
+        from_: Annotated[date | None, QueryParameter(name="from")] = None,
+        to: FromQuery[date | None] = None,
+    ) -> OverviewOut:
+        last = to or datetime.now(UTC).date()
+        first = from_ or last - timedelta(days=29)
+        scope = OrganizationId(organization_id) if organization_id else None
+        result = await services.usage.overview(admin, organization_id=scope, first_day=first, last_day=last)
+        return overview_out(scope or admin.organization_id, first, last, result)
+
+
+def _day_start(day: date | None) -> datetime | None:
+    return datetime.combine(day, time.min, tzinfo=UTC) if day else None

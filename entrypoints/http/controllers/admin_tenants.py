@@ -1,0 +1,359 @@
+"""Admin API: organizations, teams (keys, credits, suspension) and provider credentials.
+
+Every handler authenticates the admin token first (401); roles and organization scope
+are checked by the use cases (viewer writes → 403, other organizations → 404).
+"""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from application.services.credentials import CredentialChanges
+from application.services.organizations import TeamChanges
+from domain.admins import AdminPrincipal
+from domain.budgets import DEFAULT_CREDITS_PER_USD, DEFAULT_TOKENS_PER_CREDIT, BudgetMode, BudgetPolicy
+from domain.catalog import Provider
+from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
+from domain.organizations import TeamStatus
+from entrypoints.bootstrap import Services
+from entrypoints.http import cursors
+from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_services
+from entrypoints.http.schemas.admin import Page
+from entrypoints.http.schemas.client import CreditsOut, dec
+from entrypoints.http.schemas.reports import OrganizationUsageOut, organization_usage_out
+from entrypoints.http.schemas.tenants import (
+    CreateCredentialBody,
+    CreatedTeamOut,
+    CreateOrganizationBody,
+    CreateTeamBody,
+    CredentialOut,
+    CreditsBody,
+    CreditsChangeOut,
+    KeyCreatedOut,
+    KeyOut,
+    OrganizationOut,
+    TeamOut,
+    UpdateCredentialBody,
+    UpdateOrganizationBody,
+    UpdateTeamBody,
+    credential_out,
+    credits_change_out,
+    key_out,
+    organization_out,
+    team_out,
+)
+
+MAX_PAGE = 200
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
+
+
+def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
+    return cursors.decode_uuid(cursor) if cursor else None
+
+
+def _range(from_: date | None, to: date | None) -> tuple[date, date]:
+    last = to or datetime.now(UTC).date()
+    return from_ or last.replace(day=1), last
+
+
+class AdminOrganizationsController(Controller):
+    path = "/api"
+    tags = ["admin: organizations"]
+    security = [{"AdminJWT": []}]
+    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
+
+    @post("/organizations/create", status_code=201, summary="Create an organization (unscoped admins)")
+    async def create(
+        self,
+        data: JSONBody[CreateOrganizationBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> OrganizationOut:
+        org = await services.organizations.create_organization(name=data.name, slug=data.slug, actor=admin)
+        return organization_out(org)
+
+    @get("/organizations", summary="Organizations the admin sees, oldest first")
+    async def list_(
+        self,
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+        cursor: FromQuery[str | None] = None,
+        limit: Limit = 50,
+    ) -> Page[OrganizationOut]:
+        after = _after(cursor)
+        found = await services.organizations.list_organizations(
+            admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=limit + 1
+        )
+        page = found[:limit]
+        more = len(found) > limit and page
+        return Page(
+            items=[organization_out(o) for o in page],
+            next_cursor=cursors.encode(page[-1].created_at, page[-1].id) if more else None,
+        )
+
+    @get("/organizations/{org_id:uuid}", summary="An organization")
+    async def get_(
+        self, org_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> OrganizationOut:
+        return organization_out(await services.organizations.get_organization(admin, OrganizationId(org_id)))
+
+    @put("/organizations/{org_id:uuid}", summary="Rename an organization or change its slug")
+    async def update(
+        self,
+        org_id: FromPath[UUID],
+        data: JSONBody[UpdateOrganizationBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> OrganizationOut:
+        org = await services.organizations.update_organization(
+            admin, OrganizationId(org_id), name=data.name, slug=data.slug
+        )
+        return organization_out(org)
+
+    @delete(
+        "/organizations/{org_id:uuid}",
+        status_code=204,
+        summary="Delete an organization without teams, with its credentials, webhooks and scoped admins",
+    )
+    async def delete_(
+        self, org_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> None:
+        await services.organizations.delete_organization(admin, OrganizationId(org_id))
+
+    @get("/organizations/{org_id:uuid}/usage", summary="An organization's usage by team, model and day")
+    async def usage(
+        self,
+        org_id: FromPath[UUID],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+        from_: Annotated[date | None, QueryParameter(name="from")] = None,
+        to: FromQuery[date | None] = None,
+    ) -> OrganizationUsageOut:
+        first, last = _range(from_, to)
+        overview = await services.usage.organization_usage(
+            admin, OrganizationId(org_id), first_day=first, last_day=last
+        )
+        return organization_usage_out(org_id, first, last, overview)
+
+
+class AdminTeamsController(Controller):
+    path = "/api"
+    tags = ["admin: teams"]
+    security = [{"AdminJWT": []}]
+    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
+
+    @post("/teams/create", status_code=201, summary="Create a team with a first virtual key (shown once)")
+    async def create(
+        self,
+        data: JSONBody[CreateTeamBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> CreatedTeamOut:
+        budget = BudgetPolicy(
+            mode=BudgetMode(data.budget_mode),
+            credits_per_usd=data.credits_per_usd if data.credits_per_usd is not None else DEFAULT_CREDITS_PER_USD,
+            tokens_per_credit=data.tokens_per_credit or DEFAULT_TOKENS_PER_CREDIT,
+        )
+        team, key = await services.organizations.create_team(
+            organization_id=OrganizationId(data.organization_id),
+            name=data.name,
+            budget=budget,
+            credits=data.credits,
+            access_groups=tuple(data.access_groups),
+            actor=admin,
+        )
+        return CreatedTeamOut(team=team_out(team), api_key=key.api_key, key_id=key.key_id)
+
+    @get("/teams", summary="Teams the admin sees (optionally of one organization), oldest first")
+    async def list_(
+        self,
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+        organization_id: FromQuery[UUID | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Limit = 50,
+    ) -> Page[TeamOut]:
+        after = _after(cursor)
+        found = await services.organizations.list_teams(
+            admin,
+            organization_id=OrganizationId(organization_id) if organization_id else None,
+            after=(after[0], TeamId(after[1])) if after else None,
+            limit=limit + 1,
+        )
+        page = found[:limit]
+        more = len(found) > limit and page
+        return Page(
+            items=[team_out(t) for t in page],
+            next_cursor=cursors.encode(page[-1].created_at, page[-1].id) if more else None,
+        )
+
+    @get("/teams/{team_id:uuid}", summary="A team with its credit balance")
+    async def get_(
+        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> TeamOut:
+        credits = await services.credits.team_credits(admin, TeamId(team_id))
+        team = await services.organizations.get_team(admin, TeamId(team_id))
+        return team_out(team, credits.balance)
+
+    @put("/teams/{team_id:uuid}", summary="Change a team's name, budget mode, rates or access groups")
+    async def update(
+        self,
+        team_id: FromPath[UUID],
+        data: JSONBody[UpdateTeamBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> TeamOut:
+        changes = TeamChanges(
+            name=data.name,
+            budget_mode=msgspec.UNSET
+            if isinstance(data.budget_mode, msgspec.UnsetType)
+            else BudgetMode(data.budget_mode),
+            credits_per_usd=data.credits_per_usd,
+            tokens_per_credit=data.tokens_per_credit,
+            access_groups=msgspec.UNSET
+            if isinstance(data.access_groups, msgspec.UnsetType)
+            else tuple(data.access_groups),
+        )
+        return team_out(await services.organizations.update_team(admin, TeamId(team_id), changes))
+
+    @get(
+        "/teams/{team_id:uuid}/credits",
+        summary="The team's credit balance (team key, or admin token of its organization)",
+        dependencies={"caller": Provide(provide_caller)},
+        security=[{"TeamKey": []}, {"AdminJWT": []}],
+    )
+    async def credits(
+        self, team_id: FromPath[UUID], caller: NamedDependency[AnyCaller], services: NamedDependency[Services]
+    ) -> CreditsOut:
+        result = await services.credits.team_credits(caller, TeamId(team_id))
+        balance, budget = result.balance, result.budget
+        return CreditsOut(
+            team_id=team_id,
+            budget_mode=budget.mode.value,
+            allocated=dec(balance.allocated),
+            used=dec(balance.used),
+            held=dec(balance.held),
+            remaining=dec(max(balance.available, Decimal(0))),
+            credits_per_usd=dec(budget.credits_per_usd),
+            tokens_per_credit=budget.tokens_per_credit,
+        )
+
+    @post(
+        "/teams/{team_id:uuid}/credits",
+        status_code=200,
+        summary="Allocate (positive) or adjust (negative) credits; an idempotency key applies once",
+    )
+    async def add_credits(
+        self,
+        team_id: FromPath[UUID],
+        data: JSONBody[CreditsBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> CreditsChangeOut:
+        done = await services.credits.adjust(
+            admin, TeamId(team_id), data.amount, reason=data.reason, idempotency_key=data.idempotency_key
+        )
+        return credits_change_out(team_id, done.entry, done.balance)
+
+    @put("/teams/{team_id:uuid}/suspend", summary="Suspend a team (its calls answer 403)")
+    async def suspend(
+        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> TeamOut:
+        return team_out(await services.organizations.set_status(TeamId(team_id), TeamStatus.SUSPENDED, actor=admin))
+
+    @put("/teams/{team_id:uuid}/resume", summary="Resume a suspended team")
+    async def resume(
+        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> TeamOut:
+        return team_out(await services.organizations.set_status(TeamId(team_id), TeamStatus.ACTIVE, actor=admin))
+
+    @post("/teams/{team_id:uuid}/keys", status_code=201, summary="Issue another virtual key (shown once)")
+    async def issue_key(
+        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> KeyCreatedOut:
+        key = await services.organizations.issue_key(TeamId(team_id), actor=admin)
+        return KeyCreatedOut(key_id=key.key_id, api_key=key.api_key, prefix=key.prefix)
+
+    @get("/teams/{team_id:uuid}/keys", summary="The team's keys: prefixes only")
+    async def list_keys(
+        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Page[KeyOut]:
+        return Page(items=[key_out(k) for k in await services.organizations.list_keys(admin, TeamId(team_id))])
+
+    @delete("/teams/{team_id:uuid}/keys/{key_id:uuid}", status_code=204, summary="Revoke a virtual key")
+    async def revoke_key(
+        self,
+        team_id: FromPath[UUID],
+        key_id: FromPath[UUID],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> None:
+        await services.organizations.revoke_key(admin, TeamId(team_id), ApiKeyId(key_id))
+
+
+class AdminCredentialsController(Controller):
+    path = "/api/provider-credentials"
+    tags = ["admin: provider credentials"]
+    security = [{"AdminJWT": []}]
+    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
+
+    @post("/create", status_code=201, summary="Store a provider key (encrypted; only its hint is ever shown)")
+    async def create(
+        self,
+        data: JSONBody[CreateCredentialBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> CredentialOut:
+        credential = await services.credentials.add_credential(
+            organization_id=OrganizationId(data.organization_id),
+            provider=Provider(data.provider),
+            name=data.name,
+            api_key=data.api_key,
+            api_base=data.api_base,
+            actor=admin,
+        )
+        return credential_out(credential)
+
+    @get("/organization/{org_id:uuid}", summary="An organization's credentials (key hints, never keys)")
+    async def list_(
+        self, org_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Page[CredentialOut]:
+        found = await services.credentials.list_credentials(admin, OrganizationId(org_id))
+        return Page(items=[credential_out(c) for c in found])
+
+    @put("/{credential_id:uuid}", summary="Rename, replace the key, change api_base or the active flag")
+    async def update(
+        self,
+        credential_id: FromPath[UUID],
+        data: JSONBody[UpdateCredentialBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> CredentialOut:
+        changes = CredentialChanges(
+            name=data.name, api_key=data.api_key, api_base=data.api_base, is_active=data.is_active
+        )
+        return credential_out(await services.credentials.update_credential(admin, CredentialId(credential_id), changes))
+
+    @delete("/{credential_id:uuid}", status_code=204, summary="Delete a credential")
+    async def delete_(
+        self, credential_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> None:
+        await services.credentials.delete_credential(admin, CredentialId(credential_id))
+
+    @put("/{credential_id:uuid}/activate", summary="Use this credential again")
+    async def activate(
+        self, credential_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> CredentialOut:
+        return credential_out(await services.credentials.set_active(admin, CredentialId(credential_id), True))
+
+    @put("/{credential_id:uuid}/deactivate", summary="Stop using this credential (calls fall to another one)")
+    async def deactivate(
+        self, credential_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> CredentialOut:
+        return credential_out(await services.credentials.set_active(admin, CredentialId(credential_id), False))

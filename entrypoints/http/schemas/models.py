@@ -1,0 +1,199 @@
+"""Admin API bodies for model aliases, access groups and the price list (USD per 1M tokens)."""
+
+from decimal import Decimal, localcontext
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from application.services.models import AliasPricing
+from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
+from domain.money import EXACT
+from domain.pricing import PriceSheet
+from entrypoints.http.schemas.client import dec
+from entrypoints.http.schemas.tenants import Groups, ProviderName
+
+AliasName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Aliases = Annotated[list[AliasName], msgspec.Meta(max_length=500)]
+MaxTokens = Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+
+
+class CreateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    alias: AliasName
+    provider: ProviderName
+    provider_model: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    input_price_per_million: Decimal
+    output_price_per_million: Decimal
+    cached_input_price_per_million: Decimal | None = None
+    cache_write_price_per_million: Decimal | None = None
+    provider_input_cost_per_million: Decimal | None = None
+    provider_output_cost_per_million: Decimal | None = None
+    provider_cached_input_cost_per_million: Decimal | None = None
+    provider_cache_write_cost_per_million: Decimal | None = None
+    default_max_tokens: MaxTokens = DEFAULT_MAX_TOKENS
+    access_groups: Groups = msgspec.field(default_factory=list)
+    fallbacks: Aliases = msgspec.field(default_factory=list)
+
+
+class UpdateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Fields not given keep their value; a cache price set to null is derived again."""
+
+    provider: ProviderName | msgspec.UnsetType = msgspec.UNSET
+    provider_model: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | msgspec.UnsetType = msgspec.UNSET
+    input_price_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    output_price_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    cached_input_price_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    cache_write_price_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    provider_input_cost_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    provider_output_cost_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    provider_cached_input_cost_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    provider_cache_write_cost_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    default_max_tokens: MaxTokens | msgspec.UnsetType = msgspec.UNSET
+    access_groups: Groups | msgspec.UnsetType = msgspec.UNSET
+    fallbacks: Aliases | msgspec.UnsetType = msgspec.UNSET
+
+
+class AliasOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An alias with its effective prices (cache prices filled in as they are billed)."""
+
+    id: str
+    alias: str
+    provider: str
+    provider_model: str
+    input_price_per_million: str
+    output_price_per_million: str
+    cached_input_price_per_million: str
+    cache_write_price_per_million: str
+    reasoning_price_per_million: str
+    provider_input_cost_per_million: str
+    provider_output_cost_per_million: str
+    provider_cached_input_cost_per_million: str
+    provider_cache_write_cost_per_million: str
+    provider_reasoning_cost_per_million: str
+    default_max_tokens: int
+    access_groups: list[str]
+    fallbacks: list[str]
+    organization_id: UUID | None
+
+
+def alias_out(alias: ModelAlias) -> AliasOut:
+    c, p = alias.customer_prices, alias.provider_costs
+    return AliasOut(
+        id=alias.alias,
+        alias=alias.alias,
+        provider=alias.provider.value,
+        provider_model=alias.provider_model,
+        input_price_per_million=dec(c.input_per_million),
+        output_price_per_million=dec(c.output_per_million),
+        cached_input_price_per_million=dec(c.cached_input),
+        cache_write_price_per_million=dec(c.cache_write),
+        reasoning_price_per_million=dec(c.reasoning),
+        provider_input_cost_per_million=dec(p.input_per_million),
+        provider_output_cost_per_million=dec(p.output_per_million),
+        provider_cached_input_cost_per_million=dec(p.cached_input),
+        provider_cache_write_cost_per_million=dec(p.cache_write),
+        provider_reasoning_cost_per_million=dec(p.reasoning),
+        default_max_tokens=alias.default_max_tokens,
+        access_groups=list(alias.access_groups),
+        fallbacks=list(alias.fallbacks),
+        organization_id=alias.organization_id,
+    )
+
+
+class CreateGroupBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: AliasName
+    models: Aliases = msgspec.field(default_factory=list)
+
+
+class UpdateGroupBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    models: Aliases
+
+
+class GroupOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    models: list[str]
+
+
+def group_out(group: AccessGroup) -> GroupOut:
+    return GroupOut(id=group.name, name=group.name, models=list(group.models))
+
+
+# ---- pricing ----------------------------------------------------------------------------
+
+
+class PricesOut(msgspec.Struct, frozen=True, kw_only=True):
+    """USD per 1M tokens of each category, as billed (fallbacks applied)."""
+
+    input: str
+    output: str
+    cached_input: str
+    cache_write: str
+    reasoning: str
+
+
+def prices_out(sheet: PriceSheet) -> PricesOut:
+    return PricesOut(
+        input=dec(sheet.input_per_million),
+        output=dec(sheet.output_per_million),
+        cached_input=dec(sheet.cached_input),
+        cache_write=dec(sheet.cache_write),
+        reasoning=dec(sheet.reasoning),
+    )
+
+
+def margin_out(customer: PriceSheet, provider: PriceSheet) -> PricesOut:
+    with localcontext(EXACT):
+        return PricesOut(
+            input=dec(customer.input_per_million - provider.input_per_million),
+            output=dec(customer.output_per_million - provider.output_per_million),
+            cached_input=dec(customer.cached_input - provider.cached_input),
+            cache_write=dec(customer.cache_write - provider.cache_write),
+            reasoning=dec(customer.reasoning - provider.reasoning),
+        )
+
+
+class AliasPricingOut(msgspec.Struct, frozen=True, kw_only=True):
+    alias: str
+    provider: str
+    provider_model: str
+    customer_price_per_million: PricesOut
+    provider_cost_per_million: PricesOut
+    margin_per_million: PricesOut
+    catalog_price_per_million: PricesOut | None  # the built-in list price; None: not in the catalog
+
+
+class CatalogEntryOut(msgspec.Struct, frozen=True, kw_only=True):
+    provider: str
+    model: str
+    price_per_million: PricesOut
+
+
+class PricingOut(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[AliasPricingOut]
+    catalog: list[CatalogEntryOut]  # the built-in catalog for the aliases' provider models
+    next_cursor: str | None = None
+
+
+def pricing_out(pricing: list[AliasPricing]) -> PricingOut:
+    items: list[AliasPricingOut] = []
+    catalog: dict[tuple[str, str], CatalogEntryOut] = {}
+    for entry in pricing:
+        a = entry.alias
+        listed = prices_out(entry.catalog) if entry.catalog is not None else None
+        items.append(
+            AliasPricingOut(
+                alias=a.alias,
+                provider=a.provider.value,
+                provider_model=a.provider_model,
+                customer_price_per_million=prices_out(a.customer_prices),
+                provider_cost_per_million=prices_out(a.provider_costs),
+                margin_per_million=margin_out(a.customer_prices, a.provider_costs),
+                catalog_price_per_million=listed,
+            )
+        )
+        if listed is not None:
+            catalog[(a.provider.value, a.provider_model)] = CatalogEntryOut(
+                provider=a.provider.value, model=a.provider_model, price_per_million=listed
+            )
+    return PricingOut(items=items, catalog=[catalog[k] for k in sorted(catalog)])

@@ -1,0 +1,213 @@
+"""Admin API bodies for organizations, teams, their keys and credits, and provider credentials.
+
+Requests forbid unknown fields (422); partial updates use ``UNSET`` for "not given".
+Money and credits leave as decimal strings, never floats.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from application.ports.repositories import ApiKey, StoredCredential
+from domain.ledger import CreditBalance, LedgerEntry
+from domain.organizations import Organization, Team
+from entrypoints.http.schemas.client import BalanceOut, TransactionOut, balance_out, dec, transaction_out
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+BudgetModeName = Literal["job_based", "consumption_usd", "consumption_tokens"]
+ProviderName = Literal["openai", "anthropic", "gemini", "fireworks", "fake"]
+GroupName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Groups = Annotated[list[GroupName], msgspec.Meta(max_length=100)]
+ApiKeyText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+Url = Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
+TokensPerCredit = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+
+
+# ---- organizations ---------------------------------------------------------------------
+
+
+class CreateOrganizationBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    slug: Slug | None = None
+
+
+class UpdateOrganizationBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: Name | None = None
+    slug: Slug | None = None
+
+
+class OrganizationOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    name: str
+    slug: str
+    created_at: datetime
+
+
+def organization_out(organization: Organization) -> OrganizationOut:
+    return OrganizationOut(
+        id=organization.id, name=organization.name, slug=organization.slug, created_at=organization.created_at
+    )
+
+
+# ---- teams ------------------------------------------------------------------------------
+
+
+class CreateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    organization_id: UUID
+    name: Name
+    budget_mode: BudgetModeName
+    credits: Decimal | None = None
+    credits_per_usd: Decimal | None = None
+    tokens_per_credit: TokensPerCredit | None = None
+    access_groups: Groups = msgspec.field(default_factory=list)
+
+
+class UpdateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    budget_mode: BudgetModeName | msgspec.UnsetType = msgspec.UNSET
+    credits_per_usd: Decimal | msgspec.UnsetType = msgspec.UNSET
+    tokens_per_credit: TokensPerCredit | msgspec.UnsetType = msgspec.UNSET
+    access_groups: Groups | msgspec.UnsetType = msgspec.UNSET
+
+
+class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    organization_id: UUID
+    name: str
+    status: str
+    budget_mode: str
+    credits_per_usd: str
+    tokens_per_credit: int
+    access_groups: list[str]
+    created_at: datetime
+    credits: BalanceOut | None = None
+
+
+def team_out(team: Team, balance: CreditBalance | None = None) -> TeamOut:
+    return TeamOut(
+        id=team.id,
+        organization_id=team.organization_id,
+        name=team.name,
+        status=team.status.value,
+        budget_mode=team.budget.mode.value,
+        credits_per_usd=dec(team.budget.credits_per_usd),
+        tokens_per_credit=team.budget.tokens_per_credit,
+        access_groups=list(team.access_groups),
+        created_at=team.created_at,
+        credits=balance_out(balance) if balance is not None else None,
+    )
+
+
+class CreatedTeamOut(msgspec.Struct, frozen=True, kw_only=True):
+    team: TeamOut
+    api_key: str  # shown once
+    key_id: UUID
+
+
+class CreditsBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    amount: Decimal
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class CreditsChangeOut(msgspec.Struct, frozen=True, kw_only=True):
+    team_id: UUID
+    applied: bool  # False: this idempotency key was used before, nothing changed
+    transaction: TransactionOut | None
+    allocated: str
+    used: str
+    held: str
+    remaining: str
+
+
+def credits_change_out(team_id: UUID, entry: LedgerEntry | None, balance: CreditBalance) -> CreditsChangeOut:
+    b = balance_out(balance)
+    return CreditsChangeOut(
+        team_id=team_id,
+        applied=entry is not None,
+        transaction=transaction_out(entry) if entry is not None else None,
+        allocated=b.allocated,
+        used=b.used,
+        held=b.held,
+        remaining=b.remaining,
+    )
+
+
+class KeyCreatedOut(msgspec.Struct, frozen=True, kw_only=True):
+    key_id: UUID
+    api_key: str  # shown once
+    prefix: str
+
+
+class KeyOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    key_id: UUID
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    active: bool
+
+
+def key_out(key: ApiKey) -> KeyOut:
+    return KeyOut(
+        id=key.id,
+        key_id=key.id,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+        active=key.revoked_at is None,
+    )
+
+
+# ---- provider credentials ---------------------------------------------------------------
+
+
+class CreateCredentialBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    organization_id: UUID
+    provider: ProviderName
+    name: Name
+    api_key: ApiKeyText
+    api_base: Url | None = None
+
+    def __repr__(self) -> str:  # the key stays out of logs and tracebacks
+        return f"CreateCredentialBody(provider={self.provider!r}, name={self.name!r})"
+
+
+class UpdateCredentialBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    api_key: ApiKeyText | msgspec.UnsetType = msgspec.UNSET
+    api_base: Url | msgspec.UnsetType | None = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def __repr__(self) -> str:
+        return "UpdateCredentialBody(...)"
+
+
+class CredentialOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A provider credential as the API shows it: never the key, only its hint."""
+
+    id: UUID
+    organization_id: UUID
+    provider: str
+    name: str
+    key_hint: str
+    api_base: str | None
+    is_active: bool
+    created_at: datetime
+
+
+def credential_out(credential: StoredCredential) -> CredentialOut:
+    return CredentialOut(
+        id=credential.id,
+        organization_id=credential.organization_id,
+        provider=credential.provider.value,
+        name=credential.name,
+        key_hint=credential.key_hint,
+        api_base=credential.api_base,
+        is_active=credential.is_active,
+        created_at=credential.created_at,
+    )
