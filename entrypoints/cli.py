@@ -4,9 +4,15 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from uuid import UUID
 
 from adapters.postgres.migrate import MigrationError
+from application.ports.vault import VaultError
+from application.services.credentials import Rotation
+from application.services.litellm_import import ImportReport
+from domain.admins import AdminRole
 from domain.errors import DomainError
+from domain.ids import OrganizationId
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
 
@@ -52,6 +58,84 @@ def _sweep_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create_owner(args: argparse.Namespace) -> int:
+    from entrypoints.runtime import open_postgres_runtime
+
+    async def create() -> str:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        async with open_postgres_runtime(settings, providers={}) as runtime:
+            user = await runtime.services.admin_auth.create_user(
+                email=args.email, password=args.password, role=AdminRole.OWNER
+            )
+        return user.email
+
+    print(f"created owner {asyncio.run(create())}")
+    return 0
+
+
+def _rotate_keys(args: argparse.Namespace) -> int:
+    from entrypoints.runtime import open_postgres_runtime
+
+    async def rotate() -> Rotation:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        async with open_postgres_runtime(settings, providers={}) as runtime:
+            return await runtime.services.credentials.rotate_keys()
+
+    result = asyncio.run(rotate())
+    print(f"re-encrypted {result.rotated} credentials under the newest key ({result.current} already were)")
+    if result.skipped:
+        print(f"{result.skipped} changed while rotating and were left as written (already under the newest key)")
+    return 0
+
+
+def _import_litellm(args: argparse.Namespace) -> int:
+    import os
+
+    import yaml
+
+    from entrypoints.runtime import open_postgres_runtime
+
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except yaml.YAMLError:
+        print(f"error: {args.file} is not valid YAML", file=sys.stderr)
+        return 1
+    if not isinstance(config, dict):
+        print(f"error: {args.file} holds no LiteLLM config (expected a mapping with model_list)", file=sys.stderr)
+        return 1
+    try:
+        organization_id = OrganizationId(UUID(args.organization))
+    except ValueError:
+        print("error: --organization must be an organization id (UUID)", file=sys.stderr)
+        return 2
+
+    async def run() -> ImportReport:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        async with open_postgres_runtime(settings, providers={}) as runtime:
+            return await runtime.services.litellm_import.run(config, dict(os.environ), organization_id)
+
+    report = asyncio.run(run())
+    # Keys are never printed: a credential is named by its provider and masked hint.
+    for alias in report.aliases:
+        print(f"created model alias {alias.alias} -> {alias.provider}/{alias.provider_model}")
+    for credential in report.credentials:
+        print(f"created credential {credential.name!r} ({credential.provider}, {credential.key_hint})")
+    for skipped in report.skipped:
+        print(f"skipped {skipped.item}: {skipped.reason}")
+    print(
+        f"{len(report.aliases)} model aliases and {len(report.credentials)} credentials created, "
+        f"{len(report.skipped)} skipped"
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from entrypoints.demo import drive, seed
     from entrypoints.runtime import open_postgres_runtime
@@ -82,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep-jobs", help="expire jobs left open past their TTL, releasing their holds")
     sweep.add_argument("--limit", type=int, default=500)
     sweep.set_defaults(handler=_sweep_jobs)
+    owner = commands.add_parser("create-owner", help="create an owner admin user (also when others exist)")
+    owner.add_argument("--email", required=True)
+    owner.add_argument("--password", required=True, help="at least 12 characters")
+    owner.set_defaults(handler=_create_owner)
+    rotate = commands.add_parser("rotate-keys", help="re-encrypt provider keys under the newest FERNET_KEYS key")
+    rotate.set_defaults(handler=_rotate_keys)
+    litellm = commands.add_parser(
+        "import-litellm-config", help="turn a LiteLLM config.yaml model_list into model aliases and credentials"
+    )
+    litellm.add_argument("file", help="the LiteLLM proxy config.yaml (os.environ/ keys are read from the environment)")
+    litellm.add_argument("--organization", required=True, help="the organization that gets the credentials")
+    litellm.set_defaults(handler=_import_litellm)
     demo = commands.add_parser("demo", help="seed a demo team and run a job against the running server")
     demo.add_argument("--url", default=None, help="the server's base URL (default: from HOST and PORT)")
     demo.set_defaults(handler=_demo)
@@ -95,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except (DomainError, MigrationError) as exc:  # e.g. the database is unreachable
+    except (DomainError, MigrationError, VaultError) as exc:  # e.g. the database is unreachable
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
