@@ -2,6 +2,7 @@
 service runs, across restarts with changing FERNET_KEYS), import-litellm-config."""
 
 import asyncio
+import logging
 import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 
 from adapters.providers.fake_server import FakeUpstream
 from adapters.vault.fernet import FernetVault
@@ -30,10 +32,22 @@ PROVIDER_KEY = "sk-upstream-rotation-secret-5150"
 
 
 async def run_cli(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *argv: str) -> int:
-    """``saasllm <argv>`` in a thread (it runs its own event loop), with ``env`` set."""
+    """``saasllm <argv>`` in a thread (it runs its own event loop), with ``env`` set.
+
+    The command configures logging for the process, onto this test's captured stderr:
+    the configuration is put back afterwards so later tests do not log into a closed file.
+    """
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return await asyncio.to_thread(cli.main, list(argv))
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return await asyncio.to_thread(cli.main, list(argv))
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
