@@ -396,5 +396,5 @@ def check_slug(slug: str) -> str:
 
 
 def slugify(name: str) -> str:
-    cleaned = "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower())
+    cleaned = "".join(c if c.isalnum() else "-" for c in name.lower())
     return "-".join(part for part in cleaned.split("-") if part)[:60].strip("-") or "org"
