@@ -1,3 +1,4 @@
+# ruff: noqa: ASYNC220, SIM117
 """The per-call hot path: the gateway's added latency and throughput over a direct call.
 
 Three processes, all on 127.0.0.1: the fake provider upstream, the gateway (`saasllm
@@ -164,7 +165,9 @@ async def run() -> dict[str, Any]:
         gateway_headers = {**auth, "Content-Type": "application/json"}
 
         async def direct(session: aiohttp.ClientSession) -> None:
-            async with session.post(f"{upstream_url}/v1/chat/completions", data=direct_body, headers=direct_headers) as r:
+            async with session.post(
+                f"{upstream_url}/v1/chat/completions", data=direct_body, headers=direct_headers
+            ) as r:
                 await r.read()
                 assert r.status == 200, r.status
 
