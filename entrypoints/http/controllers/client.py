@@ -12,7 +12,7 @@ from litestar.response import Stream
 from application.principal import TeamPrincipal
 from application.services.calls import CallFailed, CallFinished
 from domain.ids import JobId, TeamId
-from domain.jobs import JobStatus
+from domain.jobs import Job, JobStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
@@ -61,13 +61,7 @@ class ClientController(Controller):
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
     ) -> Response[JobOut]:
-        job, created = await services.jobs.create_job(
-            principal,
-            job_type=data.job_type,
-            metadata=data.metadata,
-            external_id=data.external_id,
-            team_id=TeamId(data.team_id) if data.team_id else None,
-        )
+        job, created = await _create_job(data, principal, services)
         return Response(job_out(job), status_code=201 if created else 200)
 
     @post("/jobs/{job_id:uuid}/llm-call", status_code=200, summary="Make an LLM call inside a job")
@@ -117,13 +111,7 @@ class ClientController(Controller):
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
     ) -> CreateAndCallOut:
-        job, _ = await services.jobs.create_job(
-            principal,
-            job_type=data.job_type,
-            metadata=data.metadata,
-            external_id=data.external_id,
-            team_id=TeamId(data.team_id) if data.team_id else None,
-        )
+        job, _ = await _create_job(data, principal, services)
         try:
             result = await services.calls.call(principal, job.id, data.to_request())
         except Exception:
@@ -145,13 +133,7 @@ class ClientController(Controller):
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
     ) -> Stream:
-        job, _ = await services.jobs.create_job(
-            principal,
-            job_type=data.job_type,
-            metadata=data.metadata,
-            external_id=data.external_id,
-            team_id=TeamId(data.team_id) if data.team_id else None,
-        )
+        job, _ = await _create_job(data, principal, services)
         try:
             stream = await services.calls.open_stream(principal, job.id, data.to_request())
         except Exception:
@@ -275,3 +257,15 @@ def _job_cursor(cursor: str | None) -> tuple[datetime, JobId] | None:
         return None
     at, job_id = cursors.decode_uuid(cursor)
     return at, JobId(job_id)
+
+
+async def _create_job(
+    data: CreateJobBody | CreateAndCallBody, principal: TeamPrincipal, services: Services
+) -> tuple[Job, bool]:
+    return await services.jobs.create_job(
+        principal,
+        job_type=data.job_type,
+        metadata=data.metadata,
+        external_id=data.external_id,
+        team_id=TeamId(data.team_id) if data.team_id else None,
+    )
