@@ -14,6 +14,8 @@ from domain.usage import TokenUsage
 
 DEFAULT_CREDITS_PER_USD = Decimal(10)
 DEFAULT_TOKENS_PER_CREDIT = 10_000
+DEFAULT_MAX_CALLS_PER_JOB = 100
+MAX_CALLS_PER_JOB_LIMIT = 1_000_000
 JOB_CREDIT = Decimal(1)
 
 # Chat templates add a few tokens per message (role markers, separators) and per
@@ -29,17 +31,27 @@ class BudgetMode(StrEnum):
 
 
 class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """A team's budget mode with its conversion rates."""
+    """A team's budget mode with its conversion rates and what one job may consume.
+
+    ``max_calls_per_job`` bounds the calls one job can start (every mode), so a job_based
+    team cannot get unbounded work for one credit; ``charge_failed_jobs`` makes a
+    job_based job that ends ``failed`` or ``cancelled`` after a successful call cost its
+    credit like a completed one.
+    """
 
     mode: BudgetMode
     credits_per_usd: Decimal = DEFAULT_CREDITS_PER_USD
     tokens_per_credit: int = DEFAULT_TOKENS_PER_CREDIT
+    max_calls_per_job: int = DEFAULT_MAX_CALLS_PER_JOB
+    charge_failed_jobs: bool = False
 
     def __post_init__(self) -> None:
         if not self.credits_per_usd.is_finite() or self.credits_per_usd <= 0:
             raise InvalidValueError("credits_per_usd must be positive")
         if self.tokens_per_credit <= 0:
             raise InvalidValueError("tokens_per_credit must be positive")
+        if not 0 < self.max_calls_per_job <= MAX_CALLS_PER_JOB_LIMIT:
+            raise InvalidValueError(f"max_calls_per_job must be between 1 and {MAX_CALLS_PER_JOB_LIMIT}")
 
     def call_credits(self, usage: TokenUsage, cost: CallCost) -> Decimal:
         """Credits one call consumes: computed from that call alone, rounded up to 1e-6."""
@@ -52,11 +64,26 @@ class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
             case BudgetMode.CONSUMPTION_TOKENS:
                 return ceil_ratio_credits(usage.total_tokens, self.tokens_per_credit)
 
-    def completion_credits(self, status: JobStatus) -> Decimal:
-        """Credits charged when a job finishes (only job_based charges per job)."""
-        if self.mode is BudgetMode.JOB_BASED and status is JobStatus.COMPLETED:
-            return JOB_CREDIT
-        return ZERO
+    def completion_credits(self, status: JobStatus, *, paid_calls: int = 0) -> Decimal:
+        """Credits charged when a job finishes (only job_based charges per job).
+
+        ``paid_calls`` counts the job's calls that reached the provider and may have
+        produced output (successful ones, and unsettled ones whose outcome is unknown).
+        A completed job costs 1; an expired one costs 1 once it made such a call
+        (abandoning a job is not failing it); a failed or cancelled one costs 0, or 1
+        after such a call when the team has ``charge_failed_jobs``.
+        """
+        if self.mode is not BudgetMode.JOB_BASED:
+            return ZERO
+        match status:
+            case JobStatus.COMPLETED:
+                return JOB_CREDIT
+            case JobStatus.EXPIRED:
+                return JOB_CREDIT if paid_calls > 0 else ZERO
+            case JobStatus.FAILED | JobStatus.CANCELLED:
+                return JOB_CREDIT if self.charge_failed_jobs and paid_calls > 0 else ZERO
+            case _:
+                return ZERO
 
     @property
     def job_hold(self) -> Decimal:

@@ -43,6 +43,8 @@ class LlmCall(msgspec.Struct, frozen=True, kw_only=True):
     error_message: str | None = None
     credential_id: CredentialId | None = None
     purpose: str | None = None
+    # Captured at its held amount because its outcome could never be recorded.
+    unsettled: bool = False
 
     def summary(self) -> CostSummary:
         """This call as a one-call summary, so job totals are sums of these."""
@@ -57,3 +59,43 @@ class LlmCall(msgspec.Struct, frozen=True, kw_only=True):
             customer_cost_usd=self.cost.customer_price_usd,
             credits=self.credits,
         )
+
+
+UNSETTLED_ERROR_CODE = "unsettled"
+
+
+def unsettled_call(
+    *,
+    call_id: CallId,
+    job_id: JobId,
+    team_id: TeamId,
+    alias: str,
+    provider: Provider,
+    credits: Decimal,
+    started_at: datetime,
+    at: datetime,
+) -> LlmCall:
+    """A call whose outcome could never be recorded, captured at its held credits.
+
+    It counts as a failed call with unknown usage (none is invented); its credits are the
+    hold it was captured at, flagged so an operator can review and refund it.
+    """
+    latency_ms = max(0, round((at - started_at).total_seconds() * 1000))
+    return LlmCall(
+        id=call_id,
+        job_id=job_id,
+        team_id=team_id,
+        alias=alias,
+        provider=provider,
+        provider_model="unknown",
+        status=CallStatus.FAILED,
+        usage=TokenUsage(),
+        cost=CallCost(provider_cost_usd=ZERO, customer_price_usd=ZERO),
+        credits=credits,
+        created_at=at,
+        latency_ms=min(latency_ms, 2**31 - 1),
+        finish_reason=None,
+        error_code=UNSETTLED_ERROR_CODE,
+        error_message="the outcome of this call could not be recorded; captured at its held credits",
+        unsettled=True,
+    )

@@ -49,3 +49,21 @@ class InvalidTransitionError(DomainError):
     """A job state change the lifecycle does not allow."""
 
     code = "conflict"
+
+
+class JobCallLimitError(DomainError):
+    """The job has started as many calls as its team allows per job."""
+
+    code = "job_call_limit"
+
+
+class CallsInFlightError(DomainError):
+    """A completion waited its bound and some of the job's calls are still running (retry later)."""
+
+    code = "calls_in_flight"
+
+
+class PayloadTooLargeError(DomainError):
+    """A value is over its documented size bound (job metadata, for one)."""
+
+    code = "payload_too_large"

@@ -7,9 +7,15 @@ from typing import Any
 
 import msgspec
 
-from domain.errors import InvalidTransitionError, JobNotActiveError
+from domain.errors import InvalidTransitionError, InvalidValueError, JobNotActiveError, PayloadTooLargeError
 from domain.ids import JobId, TeamId
 from domain.money import EXACT, ZERO
+from domain.text import ensure_storable_json
+
+# Job metadata is the client's free-form annotation: bounded, so a job row stays small.
+MAX_METADATA_BYTES = 16_384
+MAX_METADATA_KEYS = 64
+MAX_METADATA_DEPTH = 16
 
 
 class JobStatus(StrEnum):
@@ -96,10 +102,45 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     # Credits held at creation (job_based) and, once final, the credits charged.
     held_credits: Decimal = ZERO
     credits_charged: Decimal | None = None
+    # The last time a call started, renewed its lease or was recorded (expiry counts from it).
+    last_activity_at: datetime | None = None
+    calls_started: int = 0
+    # Set when completion was asked for while calls were in flight: no new call is accepted.
+    closing_status: JobStatus | None = None
+
+    @property
+    def accepts_calls(self) -> bool:
+        return not self.status.is_final and self.closing_status is None
 
     def ensure_accepts_calls(self) -> None:
         if self.status.is_final:
             raise JobNotActiveError(f"job {self.id} is {self.status}; it accepts no more calls")
+        if self.closing_status is not None:
+            raise JobNotActiveError(f"job {self.id} is being {self.closing_status}; it accepts no more calls")
+
+    @property
+    def active_since(self) -> datetime:
+        return self.last_activity_at or self.created_at
 
     def is_expired(self, now: datetime, ttl_s: int) -> bool:
-        return not self.status.is_final and (now - self.created_at).total_seconds() > ttl_s
+        return not self.status.is_final and (now - self.active_since).total_seconds() > ttl_s
+
+
+def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata that fits its bounds: storable text, at most 64 keys, 16 levels, 16 KiB as JSON."""
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise InvalidValueError(f"metadata may have at most {MAX_METADATA_KEYS} keys")
+    ensure_storable_json(metadata, "metadata", max_depth=MAX_METADATA_DEPTH)
+    try:
+        size = len(msgspec.json.encode(metadata))
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidValueError("metadata must be a JSON object") from None
+    if size > MAX_METADATA_BYTES:
+        raise PayloadTooLargeError(f"metadata may be at most {MAX_METADATA_BYTES} bytes as JSON")
+    return metadata
+
+
+def merge_metadata(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The metadata after merging ``changes`` (a null value removes the key), within its bounds."""
+    merged = {**current, **changes}
+    return check_metadata({k: v for k, v in merged.items() if v is not None})

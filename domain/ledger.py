@@ -81,6 +81,26 @@ def check_sign(kind: EntryType, amount: Decimal) -> None:
         raise InvalidValueError("an adjustment must not be zero")
 
 
+# The reason written on the debit that captures the hold of a call whose outcome is unknown.
+UNSETTLED_REASON = "unsettled"
+
+
+def hold_key(call_id: CallId) -> str:
+    """The idempotency key of a call's hold."""
+    return f"hold:{call_id}"
+
+
+def job_hold_key(job_id: JobId) -> str:
+    """The idempotency key of a job_based job's own hold."""
+    return f"hold:job:{job_id}"
+
+
+def settlement_keys(job_id: JobId, call_id: CallId | None) -> tuple[str, str]:
+    """The (release, debit) idempotency keys settling a call's hold, or the job's own."""
+    suffix = str(call_id) if call_id is not None else f"job:{job_id}"
+    return f"release:{suffix}", f"debit:{suffix}"
+
+
 class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
     id: LedgerEntryId
     team_id: TeamId

@@ -56,13 +56,19 @@ def build_services(
     metrics: Metrics,
     job_ttl_s: int,
     webhook_retry_base_s: float = 5.0,
+    call_lease_s: float = 300.0,
+    completion_wait_s: float = 10.0,
 ) -> Services:
     models = ModelService(uow=uow, catalog=catalog, clock=clock)
     credentials = CredentialService(uow=uow, vault=vault, clock=clock, ids=ids)
     return Services(
         client_auth=ClientAuthService(uow=uow, clock=clock),
-        jobs=JobService(uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s),
-        calls=CallService(uow=uow, providers=providers, vault=vault, clock=clock, ids=ids, metrics=metrics),
+        jobs=JobService(
+            uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s, completion_wait_s=completion_wait_s
+        ),
+        calls=CallService(
+            uow=uow, providers=providers, vault=vault, clock=clock, ids=ids, metrics=metrics, lease_s=call_lease_s
+        ),
         credits=CreditService(uow=uow, clock=clock),
         usage=UsageService(uow=uow),
         organizations=OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets),

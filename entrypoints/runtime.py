@@ -60,6 +60,8 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         metrics=metrics,
         job_ttl_s=settings.job_ttl_s,
         webhook_retry_base_s=settings.webhook_retry_base_s,
+        call_lease_s=settings.call_lease_s,
+        completion_wait_s=settings.completion_wait_s,
     )
     try:
         yield Runtime(services=services, database_ok=always_ok, description="memory", metrics=metrics)
@@ -113,6 +115,8 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             metrics=metrics,
             job_ttl_s=settings.job_ttl_s,
             webhook_retry_base_s=settings.webhook_retry_base_s,
+            call_lease_s=settings.call_lease_s,
+            completion_wait_s=settings.completion_wait_s,
         )
         where = "postgres" if settings.database_url is not None else "embedded postgres"
         yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics)

@@ -31,6 +31,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     provider_timeout_s: float = 60.0
     provider_max_retries: int = 2
     job_ttl_s: int = 86_400
+    completion_wait_s: float = 10.0  # how long a completion waits for calls in flight (then 409)
+    call_lease_override_s: float | None = None  # CALL_LEASE_S; derived from the provider settings when unset
     sweep_interval_s: float = 60.0
     webhook_poll_interval_s: float = 1.0  # how often an idle delivery worker looks at the outbox
     webhook_timeout_s: float = 5.0  # per delivery attempt
@@ -45,6 +47,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def call_lease_s(self) -> float:
+        """How long a call's hold stays untouchable without a renewal.
+
+        Longer than any attempt sequence can last: every attempt may wait the provider
+        timeout for its first byte, every retry the longest Retry-After we honour (20 s),
+        plus a minute of margin. Streams renew their lease every third of it, and their
+        chunks never arrive more than the timeout apart.
+        """
+        if self.call_lease_override_s:
+            return self.call_lease_override_s
+        retries = self.provider_max_retries
+        return (retries + 1) * self.provider_timeout_s + retries * 20.0 + 60.0
 
 
 def _number(env: Mapping[str, str], name: str, default: float, cast: type[int] | type[float]) -> float | int:
@@ -109,6 +125,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         provider_timeout_s=float(_number(env, "PROVIDER_TIMEOUT_S", 60.0, float)),
         provider_max_retries=int(_number(env, "PROVIDER_MAX_RETRIES", 2, int)),
         job_ttl_s=int(_number(env, "JOB_TTL_S", 86_400, int)),
+        completion_wait_s=float(_number(env, "COMPLETION_WAIT_S", 10.0, float)),
+        call_lease_override_s=float(_number(env, "CALL_LEASE_S", 0.0, float)) or None,
         sweep_interval_s=float(_number(env, "SWEEP_INTERVAL_S", 60.0, float)),
         webhook_poll_interval_s=float(_number(env, "WEBHOOK_POLL_INTERVAL_S", 1.0, float)),
         webhook_timeout_s=float(_number(env, "WEBHOOK_TIMEOUT_S", 5.0, float)),

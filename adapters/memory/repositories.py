@@ -11,7 +11,9 @@ from adapters.memory.store import JobSummaryRow, MemoryStore
 from application.errors import ConflictError, NotFoundError
 from application.ports.repositories import (
     ApiKey,
+    CallLease,
     DayUsage,
+    JobOutcomes,
     ModelTotals,
     ModelUsage,
     OutstandingHold,
@@ -23,9 +25,10 @@ from application.ports.repositories import (
 from domain.access import AccessGroup, ModelAlias
 from domain.calls import LlmCall
 from domain.catalog import Provider
+from domain.errors import JobCallLimitError
 from domain.ids import ApiKeyId, CallId, CredentialId, JobId, LedgerEntryId, OrganizationId, TeamId
 from domain.jobs import ACTIVE_STATUSES, EMPTY_SUMMARY, CostSummary, Job, JobStatus
-from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, settle
+from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, hold_key, settle, settlement_keys
 from domain.money import ZERO
 from domain.organizations import Organization, Team
 
@@ -260,7 +263,7 @@ class MemoryJobRepository:
     async def add(self, job: Job) -> None:
         if job.external_id is not None and await self.find_by_external_id(job.team_id, job.external_id):
             raise ConflictError("a job with this external_id exists")
-        self._s.jobs[job.id] = job
+        self._s.jobs[job.id] = msgspec.structs.replace(job, last_activity_at=job.last_activity_at or job.created_at)
         self._s.calls[job.id] = []
 
     async def get(self, job_id: JobId, *, for_update: bool = False) -> Job | None:
@@ -344,10 +347,19 @@ class MemoryJobRepository:
         jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
         return jobs[:limit]
 
-    async def list_stale(self, created_before: datetime, limit: int) -> list[JobId]:
-        stale = [j for j in self._s.jobs.values() if j.status in ACTIVE_STATUSES and j.created_at < created_before]
-        stale.sort(key=lambda j: j.created_at)
+    async def list_stale(self, active_before: datetime, limit: int) -> list[JobId]:
+        stale = [j for j in self._s.jobs.values() if j.status in ACTIVE_STATUSES and j.active_since < active_before]
+        stale.sort(key=lambda j: j.active_since)
         return [j.id for j in stale[:limit]]
+
+    async def begin_closing(self, job_id: JobId, status: JobStatus) -> None:
+        job = self._s.jobs[job_id]
+        if job.status in ACTIVE_STATUSES and job.closing_status is None:
+            self._replace(job_id, closing_status=status)
+
+    async def list_closing(self, limit: int) -> list[JobId]:
+        closing = [j.id for j in self._s.jobs.values() if j.status in ACTIVE_STATUSES and j.closing_status is not None]
+        return sorted(closing)[:limit]
 
 
 class MemoryCallRepository:
@@ -363,6 +375,55 @@ class MemoryCallRepository:
     async def list_for_job(self, job_id: JobId) -> list[LlmCall]:
         # Oldest first, as the port says (a call is stored when it settles, not when it started).
         return sorted(self._s.calls.get(job_id, []), key=lambda c: c.created_at)
+
+    def _touch(self, job_id: JobId, at: datetime) -> None:
+        job = self._s.jobs[job_id]
+        self._s.jobs[job_id] = msgspec.structs.replace(job, last_activity_at=max(job.active_since, at))
+
+    async def reserve(self, lease: CallLease, *, at: datetime) -> None:
+        job = self._s.jobs.get(lease.job_id)
+        team = self._s.teams.get(lease.team_id)
+        if job is None or team is None or job.team_id != lease.team_id:
+            raise NotFoundError("job not found")
+        job.ensure_accepts_calls()
+        if job.calls_started >= team.budget.max_calls_per_job:
+            raise JobCallLimitError(f"this job has started its limit of {team.budget.max_calls_per_job} calls")
+        if lease.held > 0:
+            await MemoryCreditRepository(self._s).apply(
+                lease.team_id,
+                EntryType.HOLD,
+                -lease.held,
+                at=at,
+                job_id=lease.job_id,
+                call_id=lease.call_id,
+                idempotency_key=hold_key(lease.call_id),
+            )
+        self._s.jobs[job.id] = msgspec.structs.replace(
+            job, status=JobStatus.IN_PROGRESS, calls_started=job.calls_started + 1
+        )
+        self._touch(job.id, at)
+        self._s.leases[lease.call_id] = lease
+
+    async def end_lease(self, job_id: JobId, call_id: CallId, *, at: datetime | None) -> CallLease | None:
+        lease = self._s.leases.pop(call_id, None)
+        if lease is not None and at is not None:
+            self._touch(job_id, at)
+        return lease
+
+    async def renew_lease(self, job_id: JobId, call_id: CallId, *, until: datetime, at: datetime) -> bool:
+        lease = self._s.leases.get(call_id)
+        if lease is None:
+            return False
+        self._s.leases[call_id] = msgspec.structs.replace(lease, expires_at=max(lease.expires_at, until))
+        self._touch(job_id, at)
+        return True
+
+    async def expired_leases(self, now: datetime, limit: int) -> list[CallLease]:
+        expired = sorted((x for x in self._s.leases.values() if x.expires_at < now), key=lambda x: x.expires_at)
+        return expired[:limit]
+
+    async def in_flight(self, job_id: JobId) -> int:
+        return sum(1 for x in self._s.leases.values() if x.job_id == job_id)
 
 
 class MemoryCreditRepository:
@@ -419,13 +480,14 @@ class MemoryCreditRepository:
         at: datetime,
         job_id: JobId,
         call_id: CallId | None,
+        reason: str | None = None,
     ) -> Settlement:
-        suffix = str(call_id) if call_id is not None else f"job:{job_id}"
-        previous = self._find(team_id, f"debit:{suffix}")
+        release_key, debit_key = settlement_keys(job_id, call_id)
+        previous = self._find(team_id, debit_key)
         if previous is not None:
             return Settlement(release=ZERO, debit=-previous.amount, overdraft=ZERO)
         released = ZERO
-        if held > 0 and self._find(team_id, f"release:{suffix}") is None:
+        if held > 0 and self._find(team_id, release_key) is None:
             await self.apply(
                 team_id,
                 EntryType.RELEASE,
@@ -433,7 +495,7 @@ class MemoryCreditRepository:
                 at=at,
                 job_id=job_id,
                 call_id=call_id,
-                idempotency_key=f"release:{suffix}",
+                idempotency_key=release_key,
             )
             released = held
         outcome = settle(await self.balance(team_id), held=ZERO, actual=actual)
@@ -445,7 +507,8 @@ class MemoryCreditRepository:
                 at=at,
                 job_id=job_id,
                 call_id=call_id,
-                idempotency_key=f"debit:{suffix}",
+                reason=reason,
+                idempotency_key=debit_key,
             )
         return Settlement(release=released, debit=outcome.debit, overdraft=outcome.overdraft)
 
@@ -470,6 +533,16 @@ class MemoryUsageRepository:
 
     async def record_job(self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime) -> None:
         self._s.job_summaries[job.id] = JobSummaryRow(job=job, status=status, summary=summary, at=at)
+
+    async def job_outcomes(self, team_id: TeamId) -> JobOutcomes:
+        statuses = [r.status for r in self._s.job_summaries.values() if r.job.team_id == team_id]
+        return JobOutcomes(
+            finished=len(statuses),
+            completed=statuses.count(JobStatus.COMPLETED),
+            failed=statuses.count(JobStatus.FAILED),
+            cancelled=statuses.count(JobStatus.CANCELLED),
+            expired=statuses.count(JobStatus.EXPIRED),
+        )
 
     async def team_usage(self, team_id: TeamId, *, first_day: date, last_day: date) -> UsageReport:
         rows = [

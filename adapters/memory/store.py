@@ -12,11 +12,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from application.ports.admin import Webhook, WebhookDelivery
-from application.ports.repositories import ApiKey, StoredCredential
+from application.ports.repositories import ApiKey, CallLease, StoredCredential
 from domain.access import ModelAlias
 from domain.admins import AdminUser, AuditEntry
 from domain.calls import LlmCall
-from domain.ids import AdminUserId, ApiKeyId, CredentialId, JobId, OrganizationId, TeamId
+from domain.ids import AdminUserId, ApiKeyId, CallId, CredentialId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import CreditBalance, LedgerEntry
 from domain.organizations import Organization, Team
@@ -41,6 +41,7 @@ class MemoryStore:
     credentials: dict[CredentialId, StoredCredential] = field(default_factory=dict)
     jobs: dict[JobId, Job] = field(default_factory=dict)
     calls: dict[JobId, list[LlmCall]] = field(default_factory=dict)
+    leases: dict[CallId, CallLease] = field(default_factory=dict)
     balances: dict[TeamId, CreditBalance] = field(default_factory=dict)
     ledger: dict[TeamId, list[LedgerEntry]] = field(default_factory=dict)
     job_summaries: dict[JobId, JobSummaryRow] = field(default_factory=dict)

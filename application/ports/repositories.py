@@ -239,16 +239,74 @@ class JobRepository(Protocol):
         """Jobs across teams (the admin listing), newest first; None filters are not applied."""
         ...
 
-    async def list_stale(self, created_before: datetime, limit: int) -> list[JobId]:
-        """Active jobs created before the given time (for the expiry sweeper)."""
+    async def list_stale(self, active_before: datetime, limit: int) -> list[JobId]:
+        """Active jobs whose last activity (or creation) is before the given time, oldest first."""
+        ...
+
+    async def begin_closing(self, job_id: JobId, status: JobStatus) -> None:
+        """Stop the (locked, active) job from accepting calls; it finishes as ``status`` once
+        its calls in flight have settled. The first status asked for is kept."""
+        ...
+
+    async def list_closing(self, limit: int) -> list[JobId]:
+        """Active jobs waiting for their calls in flight to settle before they finish."""
         ...
 
 
+class CallLease(msgspec.Struct, frozen=True, kw_only=True):
+    """A call in flight: its hold (0 for job_based teams) and until when it is alive.
+
+    While the lease is live nothing releases or captures the hold; it is renewed while a
+    stream runs. If the call's outcome is never recorded, the lease expires and the
+    sweeper captures the hold as an ``unsettled`` debit.
+    """
+
+    call_id: CallId
+    job_id: JobId
+    team_id: TeamId
+    held: Decimal
+    alias: str
+    provider: Provider
+    expires_at: datetime
+    created_at: datetime
+
+
 class CallRepository(Protocol):
-    async def add(self, call: LlmCall) -> None: ...
+    async def add(self, call: LlmCall) -> None:
+        """Insert a recorded call; raises ``ConflictError`` when its id is already recorded."""
+        ...
 
     async def list_for_job(self, job_id: JobId) -> list[LlmCall]:
         """The job's calls, oldest first."""
+        ...
+
+    async def reserve(self, lease: CallLease, *, at: datetime) -> None:
+        """Start a call: in one statement, check the job (the lease's team's, active, not
+        closing, under its team's ``max_calls_per_job``), hold ``lease.held`` credits,
+        store the lease and move the job to ``in_progress`` with ``at`` as its activity.
+
+        Raises ``NotFoundError`` (no such job for this team), ``JobNotActiveError``
+        (finished or closing), ``JobCallLimitError`` or ``InsufficientCreditsError``;
+        then nothing changed. Runs in a transaction (the caller commits).
+        """
+        ...
+
+    async def end_lease(self, job_id: JobId, call_id: CallId, *, at: datetime | None) -> CallLease | None:
+        """Remove the call's lease (locking the job first) and return it; None when there is
+        none (the sweeper captured it). Marks the job's activity at ``at`` (None: the
+        sweeper's capture, which is no activity of the client's)."""
+        ...
+
+    async def renew_lease(self, job_id: JobId, call_id: CallId, *, until: datetime, at: datetime) -> bool:
+        """Extend a live lease to ``until``; False when it is gone."""
+        ...
+
+    async def expired_leases(self, now: datetime, limit: int) -> list[CallLease]:
+        """Leases that expired before ``now``, oldest first (their calls' outcomes are unknown)."""
+        ...
+
+    async def in_flight(self, job_id: JobId) -> int:
+        """How many of the job's calls hold a lease (are running, or unsettled)."""
         ...
 
 
@@ -294,8 +352,10 @@ class CreditRepository(Protocol):
         at: datetime,
         job_id: JobId,
         call_id: CallId | None,
+        reason: str | None = None,
     ) -> Settlement:
-        """Release ``held`` and debit ``actual`` (capped at what the team can pay).
+        """Release ``held`` and debit ``actual`` (capped at what the team can pay); ``reason``
+        is written on the debit (``unsettled`` for a captured hold).
 
         Idempotent per (job, call): a second settle of the same call changes nothing;
         a hold already released (by completion or the sweeper) is not released twice.
@@ -369,7 +429,28 @@ class UsageOverview(msgspec.Struct, frozen=True, kw_only=True):
     by_day: list[DayUsage]
 
 
+class JobOutcomes(msgspec.Struct, frozen=True, kw_only=True):
+    """How a team's finished jobs ended, over its whole history."""
+
+    finished: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    expired: int = 0
+
+    @property
+    def failed_ratio(self) -> Decimal:
+        """Failed and cancelled jobs over finished ones (0 with no finished job), to 4 places."""
+        if self.finished == 0:
+            return Decimal(0)
+        return (Decimal(self.failed + self.cancelled) / Decimal(self.finished)).quantize(Decimal("0.0001"))
+
+
 class UsageRepository(Protocol):
+    async def job_outcomes(self, team_id: TeamId) -> JobOutcomes:
+        """Counts of the team's finished jobs by final status (from the day summaries)."""
+        ...
+
     async def record_job(self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime) -> None:
         """Write the job's cost summary and add it to the team's day summary (same transaction)."""
         ...

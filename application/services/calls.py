@@ -1,35 +1,38 @@
 """The call use cases: one LLM call inside a job, plain or streamed.
 
-The path of a call: one short transaction checks the team, job and alias and holds the
-worst-case credits; the provider is called with no database connection held; a second
-transaction settles the hold, records the call and adds it to the job's totals.
+The path of a call: one statement reserves it (checks the job, holds the worst-case
+credits and stores the call's lease); the provider is called with no database connection
+held; one transaction then ends the lease, settles the hold, records the call and adds it
+to the job's totals. A call has exactly one outcome, recorded once: whichever of the
+normal end, a provider error or the client's disconnect comes first records it, and the
+others wait for that record instead of writing their own.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
 from application.caching import TtlCache
-from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError
+from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError, UnavailableError
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients, ProviderTarget
+from application.ports.repositories import CallLease
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.principal import TeamPrincipal
-from application.services._access import own_job, own_team
+from application.services._access import own_team
 from domain.access import ModelAlias, ensure_may_use
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
 from domain.errors import InvalidValueError, ModelNotAllowedError
 from domain.ids import CallId, CredentialId, JobId
-from domain.jobs import JobStatus
-from domain.ledger import EntryType
 from domain.llm import (
     ChatMessage,
     FinishReason,
@@ -41,6 +44,7 @@ from domain.llm import (
 )
 from domain.organizations import Team
 from domain.pricing import price_call
+from domain.text import ensure_storable, storable
 from domain.usage import NO_USAGE, TokenUsage
 
 MAX_PURPOSE_LENGTH = 500
@@ -105,26 +109,40 @@ class _Prepared(msgspec.Struct, kw_only=True):
     held: Decimal
     purpose: str | None
     started: float
+    # The one record of this call's outcome, once someone started writing it.
+    outcome: "asyncio.Future[LlmCall] | None" = None
 
 
 class CallStream(msgspec.Struct, frozen=True, kw_only=True):
-    """An opened stream: the provider already answered, so the client may get a 200."""
+    """An opened stream: the provider already answered, so the client may get a 200.
+
+    ``close`` must be awaited when the consumer is done (or gone), shielded from
+    cancellation: it ends the relay and makes sure the call's outcome is recorded.
+    """
 
     started: CallStarted
     items: AsyncGenerator[StreamItem, None]
+    close: Callable[[], Awaitable[None]]
 
 
 class CallService:
     """Rules:
 
-    - the team must be active and own the job; the job must not be finished;
+    - the team must be active and own the job; the job must accept calls (not finished,
+      not closing) and be under its team's ``max_calls_per_job``;
     - the alias must be reachable through one of the team's access groups (unknown
       aliases answer the same 403, so alias names do not leak);
-    - the worst-case credits are held before the provider is called (402 when they
-      are not available; the provider is then never called);
+    - everything the record will write is validated before the provider is called, so
+      recording cannot fail on client input;
+    - the worst-case credits are held, with a lease, before the provider is called (402
+      when they are not available; the provider is then never called);
     - a call that fails at the provider is recorded ``failed`` and billed at whatever
       usage the provider reported; its hold is released;
-    - a stream the client abandons is recorded with the usage seen so far.
+    - a plain call whose client goes away still runs to its end and is recorded with the
+      provider's usage; a stream the client abandons is recorded with the usage seen so
+      far (estimated when the provider had not reported it);
+    - when the record cannot be written (the database is down past a few retries) the
+      lease stays: once it expires the sweeper captures the hold as ``unsettled``.
     """
 
     def __init__(
@@ -136,6 +154,9 @@ class CallService:
         clock: Clock,
         ids: IdGenerator,
         metrics: Metrics,
+        lease_s: float = 300.0,
+        record_attempts: int = 4,
+        record_retry_s: float = 0.25,
     ) -> None:
         self._uow = uow
         self._metrics = metrics
@@ -143,24 +164,34 @@ class CallService:
         self._vault = vault
         self._clock = clock
         self._ids = ids
+        self._lease = timedelta(seconds=lease_s)
+        self._record_attempts = max(1, record_attempts)
+        self._record_retry_s = record_retry_s
         self._teams: TtlCache[Team] = TtlCache(clock)
         self._aliases: TtlCache[ModelAlias] = TtlCache(clock)
         self._credentials: TtlCache[_Credential] = TtlCache(clock)
 
     async def call(self, principal: TeamPrincipal, job_id: JobId, request: CallRequest) -> CallResult:
         prepared = await self._prepare(principal, job_id, request)
+        # The provider call and its record run as their own task: a client that goes away
+        # does not stop it, so the call is recorded with what the provider really used.
+        task = _background(self._complete(prepared))
+        return await asyncio.shield(task)
+
+    async def _complete(self, prepared: _Prepared) -> CallResult:
         client = self._providers[prepared.alias.provider]
         try:
             response = await client.complete(prepared.target, prepared.request)
         except ProviderError as exc:
-            await self._shielded_record_failure(prepared, exc, text="", ttft_ms=None, streamed=False)
+            await self._record_failure(prepared, exc, text="", ttft_ms=None, streamed=False)
             raise
-        except BaseException:
-            # Cancelled (client gone) or a bug: the provider may have billed; record and release.
-            abandoned = ProviderError("call abandoned before the provider answered")
-            await self._shielded_record_failure(prepared, abandoned, text="", ttft_ms=None, streamed=False)
+        except Exception:
+            # A bug below us: the provider may have been reached; record it as failed.
+            await self._record_failure(
+                prepared, ProviderError("the call failed unexpectedly"), text="", ttft_ms=None, streamed=False
+            )
             raise
-        call = await asyncio.shield(self._record_success(prepared, response, ttft_ms=None, streamed=False))
+        call = await self._record_success(prepared, response, ttft_ms=None, streamed=False)
         return CallResult(call=call, content=response.content)
 
     async def open_stream(self, principal: TeamPrincipal, job_id: JobId, request: CallRequest) -> CallStream:
@@ -174,11 +205,12 @@ class CallService:
         try:
             first = await anext(aiter(upstream))
         except ProviderError as exc:
-            await self._shielded_record_failure(prepared, exc, text="", ttft_ms=None, streamed=True)
+            await self._record_failure(prepared, exc, text="", ttft_ms=None, streamed=True)
             raise
         except BaseException:
+            # Cancelled (client gone) after the request was sent: the prompt was billed.
             abandoned = ProviderError("stream abandoned before the provider answered")
-            await self._shielded_record_failure(prepared, abandoned, text="", ttft_ms=None, streamed=True)
+            await asyncio.shield(self._abandon(prepared, upstream, "", None, abandoned))
             raise
         started = CallStarted(
             call_id=prepared.call_id,
@@ -186,7 +218,15 @@ class CallService:
             model=prepared.alias.alias,
             provider=prepared.alias.provider,
         )
-        return CallStream(started=started, items=self._relay(prepared, upstream, first))
+        items = self._relay(prepared, upstream, first)
+
+        async def close() -> None:
+            await items.aclose()
+            if prepared.outcome is None:  # the relay never started: the client left at once
+                gone = ProviderError("the client disconnected before the stream was relayed")
+                await self._abandon(prepared, upstream, "", None, gone)
+
+        return CallStream(started=started, items=items, close=close)
 
     async def _relay(
         self, prepared: _Prepared, upstream: AsyncIterator[TextDelta | StreamEnd], first: TextDelta | StreamEnd
@@ -194,7 +234,7 @@ class CallService:
         pieces: list[str] = []
         ttft_ms: int | None = None
         event: TextDelta | StreamEnd | None = first
-        finished = False
+        renew_at = self._clock.monotonic() + self._lease.total_seconds() / 3
         try:
             while event is not None:
                 if isinstance(event, TextDelta):
@@ -211,52 +251,59 @@ class CallService:
                         usage_estimated=event.usage_estimated,
                         attempts=event.attempts,
                     )
-                    call = await asyncio.shield(
-                        self._record_success(prepared, response, ttft_ms=ttft_ms, streamed=True)
-                    )
-                    finished = True
+                    call = await self._record_success(prepared, response, ttft_ms=ttft_ms, streamed=True)
                     yield CallFinished(call=call)
                     return
+                if self._clock.monotonic() >= renew_at:
+                    await self._renew(prepared)
+                    renew_at = self._clock.monotonic() + self._lease.total_seconds() / 3
                 try:
                     event = await anext(upstream)
                 except StopAsyncIteration:
                     event = None
             exc = ProviderError("the provider ended the stream without a final event")
-            finished = True
-            call = await self._shielded_record_failure(
-                prepared, exc, text="".join(pieces), ttft_ms=ttft_ms, streamed=True
-            )
+            call = await self._record_failure(prepared, exc, text="".join(pieces), ttft_ms=ttft_ms, streamed=True)
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         except ProviderError as exc:
-            finished = True
-            call = await self._shielded_record_failure(
-                prepared, exc, text="".join(pieces), ttft_ms=ttft_ms, streamed=True
-            )
+            call = await self._record_failure(prepared, exc, text="".join(pieces), ttft_ms=ttft_ms, streamed=True)
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         finally:
-            if not finished:
-                # The client went away (or the consumer stopped): cancel upstream, then bill
-                # what was generated. Shielded: the request's own cancellation must not stop it.
-                await asyncio.shield(self._abandon(prepared, upstream, "".join(pieces), ttft_ms))
+            if prepared.outcome is None:
+                # The client went away (or the consumer stopped) mid-stream: cancel upstream,
+                # then bill what was generated.
+                abandoned = ProviderError("the client disconnected before the stream ended")
+                await asyncio.shield(self._abandon(prepared, upstream, "".join(pieces), ttft_ms, abandoned))
+            else:
+                # An outcome is being recorded (perhaps the request was cancelled while it
+                # was): let that one record finish; never write a second one.
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(prepared.outcome)
 
     async def _abandon(
-        self, prepared: _Prepared, upstream: AsyncIterator[TextDelta | StreamEnd], text: str, ttft_ms: int | None
+        self,
+        prepared: _Prepared,
+        upstream: AsyncIterator[TextDelta | StreamEnd],
+        text: str,
+        ttft_ms: int | None,
+        reason: ProviderError,
     ) -> None:
+        record = self._record_failure(prepared, reason, text=text, ttft_ms=ttft_ms, streamed=True, estimate=True)
         closer = getattr(upstream, "aclose", None)
         if closer is not None:
             with contextlib.suppress(Exception):  # a dead upstream must not keep the call unrecorded
                 await closer()
-        abandoned = ProviderError("the client disconnected before the stream ended")
-        await self._shielded_record_failure(
-            prepared, abandoned, text=text, ttft_ms=ttft_ms, streamed=True, estimate=True
-        )
+        with contextlib.suppress(Exception):  # failures are logged by the record itself
+            await record
 
     async def _prepare(self, principal: TeamPrincipal, job_id: JobId, request: CallRequest) -> _Prepared:
-        if request.purpose is not None and len(request.purpose) > MAX_PURPOSE_LENGTH:
-            raise InvalidValueError("purpose must be at most 500 characters")
+        if request.purpose is not None:
+            if len(request.purpose) > MAX_PURPOSE_LENGTH:
+                raise InvalidValueError("purpose must be at most 500 characters")
+            ensure_storable(request.purpose, "purpose")
+        ensure_storable(request.model, "model")
         call_id = CallId(self._ids.new_id())
         # Reference data comes from short-lived caches; the job and the credits are
-        # always checked in the database, in the transaction that holds.
+        # always checked in the database, by the statement that holds.
         team = await self._teams.get_or_load(principal.team_id, lambda: self._read(lambda u: own_team(u, principal)))
         if team is None:  # pragma: no cover - own_team raises instead
             raise NotFoundError("team not found")
@@ -283,22 +330,19 @@ class CallService:
         held = team.budget.call_hold(
             messages=llm_request.messages, max_tokens=llm_request.max_tokens, sheet=alias.customer_prices
         )
+        now = self._clock.now()
+        lease = CallLease(
+            call_id=call_id,
+            job_id=job_id,
+            team_id=team.id,
+            held=held,
+            alias=alias.alias,
+            provider=alias.provider,
+            expires_at=now + self._lease,
+            created_at=now,
+        )
         async with self._uow() as uow:
-            job = await own_job(uow, principal, job_id)
-            job.ensure_accepts_calls()
-            now = self._clock.now()
-            if held > 0:
-                await uow.credits.apply(
-                    team.id,
-                    EntryType.HOLD,
-                    -held,
-                    at=now,
-                    job_id=job_id,
-                    call_id=call_id,
-                    idempotency_key=f"hold:{call_id}",
-                )
-            if job.status is JobStatus.PENDING:
-                await uow.jobs.set_status(job_id, JobStatus.IN_PROGRESS)
+            await uow.calls.reserve(lease, at=now)
             await uow.commit()
         target = ProviderTarget(
             provider=alias.provider,
@@ -330,13 +374,23 @@ class CallService:
         # Decrypted once per cache period, kept only in this process's memory.
         return _Credential(id=stored.id, api_key=self._vault.decrypt(stored.encrypted_key), api_base=stored.api_base)
 
+    async def _renew(self, prepared: _Prepared) -> None:
+        """Keep a running stream's lease alive; a database blip only shortens it."""
+        now = self._clock.now()
+        try:
+            async with self._uow() as uow:
+                await uow.calls.renew_lease(prepared.job_id, prepared.call_id, until=now + self._lease, at=now)
+                await uow.commit()
+        except UnavailableError:
+            log.warning("lease_renewal_failed", extra={"call_id": str(prepared.call_id)})
+
     def _elapsed_ms(self, prepared: _Prepared) -> int:
         return max(0, round((self._clock.monotonic() - prepared.started) * 1000))
 
     async def _record_success(
         self, prepared: _Prepared, response: LlmResponse, *, ttft_ms: int | None, streamed: bool
     ) -> LlmCall:
-        return await self._record(
+        return await self._record_once(
             prepared,
             status=CallStatus.SUCCEEDED,
             usage=response.usage,
@@ -349,7 +403,7 @@ class CallService:
             error=None,
         )
 
-    async def _shielded_record_failure(
+    async def _record_failure(
         self,
         prepared: _Prepared,
         exc: ProviderError,
@@ -361,8 +415,8 @@ class CallService:
     ) -> LlmCall:
         usage, estimated = exc.usage, exc.usage_estimated
         if usage is None and (estimate or text):
-            usage, estimated = self._estimate(prepared, text), True
-        record = self._record(
+            usage, estimated = estimate_usage(prepared.request.messages, text), True
+        return await self._record_once(
             prepared,
             status=CallStatus.FAILED,
             usage=usage or NO_USAGE,
@@ -374,13 +428,16 @@ class CallService:
             streamed=streamed,
             error=exc,
         )
-        # Recording must survive the cancellation of the request that triggered it.
-        return await asyncio.shield(record)
 
-    @staticmethod
-    def _estimate(prepared: _Prepared, text: str) -> TokenUsage:
-        prompt = sum(estimate_tokens(m.content) for m in prepared.request.messages)
-        return TokenUsage(input=prompt, output=estimate_tokens(text))
+    async def _record_once(self, prepared: _Prepared, **outcome: Any) -> LlmCall:
+        """Record the call's outcome unless one is already being recorded (then wait for it).
+
+        The record runs as its own task, shielded: the cancellation of the request that
+        triggered it must not stop it.
+        """
+        if prepared.outcome is None:
+            prepared.outcome = _background(self._record(prepared, **outcome))
+        return await asyncio.shield(prepared.outcome)
 
     async def _record(
         self,
@@ -401,45 +458,90 @@ class CallService:
         actual = team.budget.call_credits(usage, cost)
         latency_ms = self._elapsed_ms(prepared)
         now = self._clock.now()
-        async with self._uow() as uow:
-            settlement = await uow.credits.settle(
-                team.id, held=prepared.held, actual=actual, at=now, job_id=prepared.job_id, call_id=prepared.call_id
-            )
-            call = LlmCall(
-                id=prepared.call_id,
-                job_id=prepared.job_id,
-                team_id=team.id,
-                alias=alias.alias,
-                provider=alias.provider,
-                provider_model=provider_model,
-                status=status,
-                usage=usage,
-                cost=cost,
-                credits=settlement.debit,
-                overdraft_credits=settlement.overdraft,
-                usage_estimated=usage_estimated,
-                created_at=now,
-                latency_ms=latency_ms,
-                ttft_ms=ttft_ms,
-                finish_reason=finish_reason,
-                attempts=attempts,
-                streamed=streamed,
-                error_code=error.code if error else None,
-                error_message=error.detail[:1000] if error else None,
-                credential_id=prepared.target.credential_id,
-                purpose=prepared.purpose,
-            )
-            await uow.calls.add(call)
-            await uow.jobs.add_call_totals(prepared.job_id, call.summary())
-            await uow.commit()
-        self._metrics.call_recorded(call)
-        if settlement.overdraft > 0:
+        call = LlmCall(
+            id=prepared.call_id,
+            job_id=prepared.job_id,
+            team_id=team.id,
+            alias=alias.alias,
+            provider=alias.provider,
+            provider_model=storable(provider_model)[:200],
+            status=status,
+            usage=usage,
+            cost=cost,
+            credits=actual,
+            usage_estimated=usage_estimated,
+            created_at=now,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            finish_reason=finish_reason,
+            attempts=attempts,
+            streamed=streamed,
+            error_code=error.code if error else None,
+            error_message=storable(error.detail[:1000]) if error else None,
+            credential_id=prepared.target.credential_id,
+            purpose=prepared.purpose,
+        )
+        for attempt in range(1, self._record_attempts + 1):
+            try:
+                recorded = await self._write(prepared, call, actual, now)
+            except UnavailableError:
+                if attempt == self._record_attempts:
+                    # The lease stays: once it expires the sweeper captures the hold.
+                    log.error("call_record_failed", extra={"call_id": str(call.id), "attempts": attempt})
+                    raise
+                await asyncio.sleep(self._record_retry_s * 2 ** (attempt - 1))
+            else:
+                break
+        self._metrics.call_recorded(recorded)
+        if recorded.overdraft_credits > 0:
             log.warning(
                 "call used more credits than its hold allowed",
                 extra={
                     "call_id": str(call.id),
                     "team_id": str(team.id),
-                    "overdraft_credits": str(settlement.overdraft),
+                    "overdraft_credits": str(recorded.overdraft_credits),
                 },
             )
-        return call
+        return recorded
+
+    async def _write(self, prepared: _Prepared, call: LlmCall, actual: Decimal, now: datetime) -> LlmCall:
+        async with self._uow() as uow:
+            lease = await uow.calls.end_lease(prepared.job_id, prepared.call_id, at=now)
+            if lease is None:
+                # The sweeper captured this call's hold (its lease expired while the record
+                # could not be written): the captured debit stands, for an operator to review.
+                log.warning(
+                    "call_outcome_after_capture",
+                    extra={"call_id": str(call.id), "credits": str(actual), "status": call.status.value},
+                )
+                return call
+            settlement = await uow.credits.settle(
+                prepared.team.id,
+                held=prepared.held,
+                actual=actual,
+                at=now,
+                job_id=prepared.job_id,
+                call_id=prepared.call_id,
+            )
+            recorded = msgspec.structs.replace(call, credits=settlement.debit, overdraft_credits=settlement.overdraft)
+            await uow.calls.add(recorded)
+            await uow.jobs.add_call_totals(prepared.job_id, recorded.summary())
+            await uow.commit()
+        return recorded
+
+
+def estimate_usage(messages: list[ChatMessage], text: str) -> TokenUsage:
+    """Usage estimated from what was sent and received, when the provider reported none."""
+    return TokenUsage(input=sum(estimate_tokens(m.content) for m in messages), output=estimate_tokens(text))
+
+
+def _background(work: Awaitable[T]) -> "asyncio.Future[T]":
+    """Run ``work`` as its own task; its error is always retrieved (logged if nobody awaits it)."""
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(_retrieve)
+    return task
+
+
+def _retrieve(task: "asyncio.Future[Any]") -> None:
+    if not task.cancelled():
+        task.exception()

@@ -1,27 +1,35 @@
-"""Job use cases: create, read, annotate, complete, expire."""
+"""Job use cases: create, read, annotate, complete, expire, and capture unsettled calls."""
 
+import asyncio
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from application.errors import ConflictError
+from application.errors import ConflictError, NotFoundError
 from application.ports.observability import Metrics
+from application.ports.repositories import CallLease
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
 from application.services._access import Caller, listing_scope, own_job, own_team, visible_job, visible_team
 from application.services._events import job_finished
 from domain.admins import AdminPrincipal
-from domain.calls import LlmCall
-from domain.errors import InsufficientCreditsError, InvalidValueError
+from domain.calls import LlmCall, unsettled_call
+from domain.errors import CallsInFlightError, InsufficientCreditsError, InvalidValueError
 from domain.ids import JobId, TeamId
-from domain.jobs import CostSummary, Job, JobStatus, transition
-from domain.ledger import EntryType
+from domain.jobs import CostSummary, Job, JobStatus, check_metadata, merge_metadata, transition
+from domain.ledger import UNSETTLED_REASON, EntryType, job_hold_key
 from domain.money import ZERO
+from domain.text import ensure_storable
 
 MAX_JOB_TYPE_LENGTH = 200
+MAX_EXTERNAL_ID_LENGTH = 200
+# How long a completion waits for the job's calls in flight before answering 409.
+DEFAULT_COMPLETION_WAIT_S = 10.0
+log = logging.getLogger(__name__)
 
 
 class JobCompletion(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,18 +54,32 @@ class JobService:
     - job_based teams hold 1 credit at creation (402 below 1 available); consumption
       teams need some available credit (402 at zero);
     - completing is idempotent: a finished job returns its stored result and charges
-      nothing more; completion releases every hold still open for the job and writes the
-      job and day summaries in the same transaction as the charge.
+      nothing more, and writes the job and day summaries in the same transaction as the
+      charge;
+    - completion never releases the hold of a call in flight: it stops new calls at once,
+      waits up to ``completion_wait_s`` for the running ones to settle, then finishes with
+      every call in the summary; if calls are still running it answers 409
+      ``calls_in_flight`` and a retry (or the sweeper) finishes the job once they settle;
+    - a job expires ``job_ttl_s`` after its last activity, never while a call holds a live
+      lease; a call whose lease expired without a record is captured at its held amount.
     """
 
     def __init__(
-        self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, metrics: Metrics, job_ttl_s: int = 86_400
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        metrics: Metrics,
+        job_ttl_s: int = 86_400,
+        completion_wait_s: float = DEFAULT_COMPLETION_WAIT_S,
     ) -> None:
         self._uow = uow
         self._metrics = metrics
         self._clock = clock
         self._ids = ids
         self._job_ttl_s = job_ttl_s
+        self._completion_wait_s = completion_wait_s
 
     async def create_job(
         self,
@@ -71,6 +93,12 @@ class JobService:
         """The new job and True, or the existing job of ``external_id`` and False."""
         if not job_type or len(job_type) > MAX_JOB_TYPE_LENGTH:
             raise InvalidValueError("job_type must be 1-200 characters")
+        ensure_storable(job_type, "job_type")
+        if external_id is not None:
+            if not external_id or len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+                raise InvalidValueError("external_id must be 1-200 characters")
+            ensure_storable(external_id, "external_id")
+        metadata = check_metadata(metadata or {})
         async with self._uow() as uow:
             team = await own_team(uow, principal, team_id)
             team.ensure_active()
@@ -85,9 +113,10 @@ class JobService:
                 job_type=job_type,
                 status=JobStatus.PENDING,
                 created_at=now,
-                metadata=metadata or {},
+                metadata=metadata,
                 external_id=external_id,
                 held_credits=team.budget.job_hold,
+                last_activity_at=now,
             )
             if job.held_credits > 0:
                 await uow.credits.apply(
@@ -96,7 +125,7 @@ class JobService:
                     -job.held_credits,
                     at=now,
                     job_id=job.id,
-                    idempotency_key=f"hold:job:{job.id}",
+                    idempotency_key=job_hold_key(job.id),
                 )
             elif (await uow.credits.balance(team.id)).available <= 0:
                 raise InsufficientCreditsError("the team has no credits left")
@@ -153,8 +182,7 @@ class JobService:
         """Merge keys into the job's metadata (a key set to null is removed)."""
         async with self._uow() as uow:
             job = await own_job(uow, principal, job_id, for_update=True)
-            merged = {**job.metadata, **metadata}
-            merged = {k: v for k, v in merged.items() if v is not None}
+            merged = merge_metadata(job.metadata, metadata)
             await uow.jobs.update_metadata(job_id, merged)
             await uow.commit()
         return msgspec.structs.replace(job, metadata=merged)
@@ -186,58 +214,138 @@ class JobService:
     ) -> JobCompletion:
         if status not in {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}:
             raise InvalidValueError("status must be completed, failed or cancelled")
+        if metadata:
+            check_metadata(metadata)
         async with self._uow() as uow:
             job = await own_job(uow, principal, job_id, for_update=True)
             if job.status.is_final:
                 return await _stored_completion(uow, job)
             if metadata:
-                await uow.jobs.update_metadata(job_id, {**job.metadata, **metadata})
-            result = await finish_job(uow, job, status=status, at=self._clock.now())
+                await uow.jobs.update_metadata(job_id, merge_metadata(job.metadata, metadata))
+            if await uow.calls.in_flight(job_id) == 0:
+                done = await finish_job(uow, job, status=job.closing_status or status, at=self._clock.now())
+                await uow.commit()
+                self._metrics.job_finished(done.status, done.costs)
+                return done
+            # Calls are running: no new call from now on; finish once they have settled.
+            await uow.jobs.begin_closing(job_id, status)
+            await uow.commit()
+        # Poll (any instance may be running the calls): the bound is the time slept.
+        waited, delay = 0.0, 0.02
+        while True:
+            result = await self._finish_if_settled(job_id)
+            if result is not None:
+                return result
+            if waited >= self._completion_wait_s:
+                raise CallsInFlightError(
+                    "calls of this job are still running; it finishes once they settle (retry later)"
+                )
+            step = min(delay, self._completion_wait_s - waited)
+            await asyncio.sleep(step)
+            waited += step
+            delay = min(delay * 2, 0.25)
+
+    async def _finish_if_settled(self, job_id: JobId) -> JobCompletion | None:
+        """Finish a closing job whose calls have all settled; None while some still run."""
+        async with self._uow() as uow:
+            if await uow.calls.in_flight(job_id) > 0:
+                return None
+            job = await uow.jobs.get(job_id, for_update=True)
+            if job is None:
+                raise NotFoundError("job not found")
+            if job.status.is_final:
+                return await _stored_completion(uow, job)
+            if await uow.calls.in_flight(job_id) > 0:  # re-checked under the job's lock
+                return None
+            result = await finish_job(uow, job, status=job.closing_status or JobStatus.COMPLETED, at=self._clock.now())
             await uow.commit()
         self._metrics.job_finished(result.status, result.costs)
         return result
 
     async def expire_stale_jobs(self, *, limit: int = 500) -> int:
-        """Expire jobs left open past the TTL, releasing their holds; returns how many."""
-        cutoff = self._clock.now() - timedelta(seconds=self._job_ttl_s)
+        """The sweeper: capture calls whose lease expired, finish closing jobs whose calls
+        have settled, and expire jobs idle past the TTL; returns how many jobs expired."""
+        now = self._clock.now()
+        await self.capture_unsettled_calls(limit=limit)
+        async with self._uow() as uow:
+            closing = await uow.jobs.list_closing(limit)
+        for job_id in closing:
+            await self._finish_if_settled(job_id)
+        cutoff = now - timedelta(seconds=self._job_ttl_s)
         async with self._uow() as uow:
             stale = await uow.jobs.list_stale(cutoff, limit)
         expired = 0
         for job_id in stale:
             async with self._uow() as uow:
                 job = await uow.jobs.get(job_id, for_update=True)
-                if job is None or job.status.is_final:
+                if job is None or job.status.is_final or job.active_since >= cutoff:
                     continue
+                if await uow.calls.in_flight(job_id) > 0:
+                    continue  # a live lease: the call is running, so the job is not idle
                 result = await finish_job(uow, job, status=JobStatus.EXPIRED, at=self._clock.now())
                 await uow.commit()
             self._metrics.job_finished(result.status, result.costs)
             expired += 1
         return expired
 
+    async def capture_unsettled_calls(self, *, limit: int = 500) -> int:
+        """Capture, at their held amount, the calls whose lease expired without a record.
+
+        Their outcome is unknown (the process died, or the database refused the record
+        for longer than the lease), so they are never free: the hold becomes a debit whose
+        reason is ``unsettled`` and the call is listed as unsettled, for an operator to
+        refund. Returns how many were captured.
+        """
+        async with self._uow() as uow:
+            expired = await uow.calls.expired_leases(self._clock.now(), limit)
+        captured = 0
+        for lease in expired:
+            if await self._capture(lease):
+                captured += 1
+        if captured:
+            log.warning("unsettled_calls_captured", extra={"count": captured})
+        return captured
+
+    async def _capture(self, lease: CallLease) -> bool:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if await uow.calls.end_lease(lease.job_id, lease.call_id, at=None) is None:
+                return False  # recorded (or captured) meanwhile
+            settlement = await uow.credits.settle(
+                lease.team_id,
+                held=lease.held,
+                actual=lease.held,
+                at=now,
+                job_id=lease.job_id,
+                call_id=lease.call_id,
+                reason=UNSETTLED_REASON,
+            )
+            call = unsettled_call(
+                call_id=lease.call_id,
+                job_id=lease.job_id,
+                team_id=lease.team_id,
+                alias=lease.alias,
+                provider=lease.provider,
+                credits=settlement.debit,
+                started_at=lease.created_at,
+                at=now,
+            )
+            await uow.calls.add(call)
+            await uow.jobs.add_call_totals(lease.job_id, call.summary())
+            await uow.commit()
+        return True
+
 
 async def finish_job(uow: UnitOfWork, job: Job, *, status: JobStatus, at: datetime) -> JobCompletion:
-    """Finish a locked, active job: release open holds, charge, summarise, and queue the
+    """Finish a locked, active job with no call in flight: charge, summarise, and queue the
     ``job.completed`` (and, on crossing the threshold, ``team.credits_low``) webhook events
     in the same transaction (caller commits)."""
     transition(job.status, status)
     team = await uow.teams.get(job.team_id)
     if team is None:  # pragma: no cover - foreign keys make this impossible
         raise InvalidValueError("job without team")
-    for hold in await uow.credits.outstanding_holds(job.id):
-        if hold.call_id is None:
-            continue  # the job's own hold is settled below
-        await uow.credits.apply(
-            job.team_id,
-            EntryType.RELEASE,
-            hold.amount,
-            at=at,
-            job_id=job.id,
-            call_id=hold.call_id,
-            reason="released at job end (call unsettled)",
-            idempotency_key=f"release:{hold.call_id}",
-        )
     job_debit = ZERO
-    completion_credits = team.budget.completion_credits(status)
+    completion_credits = team.budget.completion_credits(status, paid_calls=await _paid_calls(uow, job, status))
     if job.held_credits > 0 or completion_credits > 0:
         settlement = await uow.credits.settle(
             job.team_id, held=job.held_credits, actual=completion_credits, at=at, job_id=job.id, call_id=None
@@ -258,6 +366,14 @@ async def finish_job(uow: UnitOfWork, job: Job, *, status: JobStatus, at: dateti
         credits_deducted=credits,
         credits_remaining=balance.available,
     )
+
+
+async def _paid_calls(uow: UnitOfWork, job: Job, status: JobStatus) -> int:
+    """Calls that reached the provider and may have produced output: successful ones, and
+    unsettled ones (their outcome is unknown, so they count as paid)."""
+    if job.totals.successful_calls > 0 or status is JobStatus.COMPLETED:
+        return job.totals.successful_calls
+    return sum(1 for c in await uow.calls.list_for_job(job.id) if c.unsettled)
 
 
 async def _stored_completion(uow: UnitOfWork, job: Job) -> JobCompletion:

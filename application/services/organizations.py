@@ -48,6 +48,8 @@ class TeamChanges(msgspec.Struct, frozen=True, kw_only=True):
     credits_per_usd: Decimal | msgspec.UnsetType = msgspec.UNSET
     tokens_per_credit: int | msgspec.UnsetType = msgspec.UNSET
     access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+    max_calls_per_job: int | msgspec.UnsetType = msgspec.UNSET
+    charge_failed_jobs: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 def organization_snapshot(organization: Organization) -> dict[str, Any]:
@@ -61,6 +63,8 @@ def team_snapshot(team: Team) -> dict[str, Any]:
         "budget_mode": team.budget.mode.value,
         "credits_per_usd": str(team.budget.credits_per_usd),
         "tokens_per_credit": team.budget.tokens_per_credit,
+        "max_calls_per_job": team.budget.max_calls_per_job,
+        "charge_failed_jobs": team.budget.charge_failed_jobs,
         "access_groups": list(team.access_groups),
     }
 
@@ -255,6 +259,8 @@ class OrganizationService:
                 mode=_given(changes.budget_mode, before.budget.mode),
                 credits_per_usd=_given(changes.credits_per_usd, before.budget.credits_per_usd),
                 tokens_per_credit=_given(changes.tokens_per_credit, before.budget.tokens_per_credit),
+                max_calls_per_job=_given(changes.max_calls_per_job, before.budget.max_calls_per_job),
+                charge_failed_jobs=_given(changes.charge_failed_jobs, before.budget.charge_failed_jobs),
             )
             groups = _given(changes.access_groups, before.access_groups)
             await _ensure_groups_exist(uow, groups)

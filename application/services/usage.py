@@ -4,7 +4,7 @@ from datetime import date
 
 import msgspec
 
-from application.ports.repositories import UsageOverview, UsageReport
+from application.ports.repositories import JobOutcomes, UsageOverview, UsageReport
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.services._access import Caller, listing_scope, visible_organization, visible_team
 from domain.admins import AdminPrincipal
@@ -41,6 +41,12 @@ class UsageService:
         return TeamUsage(
             team_id=team.id, first_day=first_day, last_day=last_day, budget=team.budget, report=report, balance=balance
         )
+
+    async def job_outcomes(self, caller: Caller, team_id: TeamId) -> JobOutcomes:
+        """How the team's finished jobs ended (its failed-job ratio), all time."""
+        async with self._uow() as uow:
+            team = await visible_team(uow, caller, team_id)
+            return await uow.usage.job_outcomes(team.id)
 
     async def organization_usage(
         self, actor: AdminPrincipal, organization_id: OrganizationId, *, first_day: date, last_day: date

@@ -65,4 +65,4 @@ async def call_events(
     finally:
         # The client may be gone (cancellation): let the call stream record and settle
         # whatever happened, shielded from the cancellation of this request.
-        await asyncio.shield(items.aclose())
+        await asyncio.shield(stream.close())

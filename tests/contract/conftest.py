@@ -84,6 +84,7 @@ async def make_job(uow: UowFactory, team: Team, **changes: Any) -> Job:
         "created_at": T0,
     }
     fields.update(changes)
+    fields.setdefault("last_activity_at", fields["created_at"])
     job = Job(**fields)
     async with uow() as u:
         await u.jobs.add(job)

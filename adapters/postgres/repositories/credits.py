@@ -17,7 +17,7 @@ from application.errors import NotFoundError
 from application.ports.repositories import OutstandingHold
 from domain.errors import InsufficientCreditsError, InvalidValueError
 from domain.ids import CallId, JobId, LedgerEntryId, TeamId
-from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, check_sign
+from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, check_sign, settlement_keys
 from domain.money import EXACT, ZERO
 
 _ids = Uuid7Ids()
@@ -86,13 +86,13 @@ WITH prior AS MATERIALIZED (
     FROM plan
     WHERE teams.id = %(team_id)s AND teams.id = plan.id AND (plan.release > 0 OR plan.debit > 0)
 ), entries AS (
-    INSERT INTO credit_ledger (id, team_id, type, amount, job_id, call_id, idempotency_key, created_at)
+    INSERT INTO credit_ledger (id, team_id, type, amount, job_id, call_id, reason, idempotency_key, created_at)
     SELECT %(release_id)s::uuid, plan.id, 'release', plan.release, %(job_id)s::uuid, %(call_id)s::uuid,
-           %(release_key)s::text, %(at)s::timestamptz
+           NULL, %(release_key)s::text, %(at)s::timestamptz
     FROM plan WHERE plan.release > 0
     UNION ALL
     SELECT %(debit_id)s::uuid, plan.id, 'debit', -plan.debit, %(job_id)s::uuid, %(call_id)s::uuid,
-           %(debit_key)s::text, %(at)s::timestamptz
+           %(reason)s::text, %(debit_key)s::text, %(at)s::timestamptz
     FROM plan WHERE plan.debit > 0
 )
 SELECT release, debit, debited FROM plan
@@ -221,10 +221,11 @@ class PostgresCreditRepository:
         at: datetime,
         job_id: JobId,
         call_id: CallId | None,
+        reason: str | None = None,
     ) -> Settlement:
         if held < 0 or actual < 0:
             raise InvalidValueError("held and actual credits must not be negative")
-        suffix = str(call_id) if call_id is not None else f"job:{job_id}"
+        release_key, debit_key = settlement_keys(job_id, call_id)
         params = {
             "team_id": team_id,
             "held": held,
@@ -232,8 +233,9 @@ class PostgresCreditRepository:
             "at": at,
             "job_id": job_id,
             "call_id": call_id,
-            "release_key": f"release:{suffix}",
-            "debit_key": f"debit:{suffix}",
+            "release_key": release_key,
+            "debit_key": debit_key,
+            "reason": reason,
             "release_id": _ids.new_id(),
             "debit_id": _ids.new_id(),
         }

@@ -8,10 +8,15 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from adapters.postgres.session import Session
+from adapters.system import Uuid7Ids
+from application.errors import NotFoundError
+from application.ports.repositories import CallLease
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
-from domain.ids import JobId, OrganizationId, TeamId
+from domain.errors import InsufficientCreditsError, JobCallLimitError, JobNotActiveError
+from domain.ids import CallId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
+from domain.ledger import hold_key
 from domain.llm import FinishReason
 from domain.pricing import CallCost
 from domain.usage import TokenUsage
@@ -28,9 +33,10 @@ _TOTALS = (
 )
 _JOB_COLUMNS = (
     "id, team_id, job_type, status, metadata, external_id, created_at, completed_at, held_credits, credits_charged, "
-    + ", ".join(_TOTALS)
+    "last_activity_at, calls_started, closing_status, " + ", ".join(_TOTALS)
 )
 _ACTIVE = "('pending', 'in_progress')"
+_ids = Uuid7Ids()
 
 
 def _add_totals(table: str) -> str:
@@ -62,7 +68,7 @@ _CALL_COLUMNS = (
     "id, job_id, team_id, alias, provider, provider_model, status, input_tokens, cached_input_tokens, "
     "cache_write_tokens, output_tokens, reasoning_tokens, provider_cost_usd, customer_price_usd, credits, "
     "overdraft_credits, usage_estimated, finish_reason, latency_ms, ttft_ms, attempts, streamed, error_code, "
-    "error_message, credential_id, purpose, created_at"
+    "error_message, credential_id, purpose, created_at, unsettled"
 )
 
 # A call recorded after its job finished also joins the per-model usage of the job's
@@ -81,6 +87,73 @@ SET calls = m.calls + excluded.calls, tokens = m.tokens + excluded.tokens,
     provider_cost_usd = m.provider_cost_usd + excluded.provider_cost_usd,
     customer_cost_usd = m.customer_cost_usd + excluded.customer_cost_usd
 RETURNING 1
+"""
+
+
+_LEASE_COLUMNS = "call_id, job_id, team_id, held, alias, provider, expires_at, created_at"
+
+# One statement starts a call. The job row is locked by its UPDATE (lock order: job, then
+# team), which re-checks status, closing and the call limit on the row's latest version;
+# only then are credits held (conditionally, like every hold) and the lease stored. A
+# refusal changes nothing that the caller's rollback does not undo.
+_RESERVE = f"""
+WITH job AS (
+    UPDATE jobs j
+    SET status = 'in_progress', calls_started = j.calls_started + 1,
+        last_activity_at = GREATEST(j.last_activity_at, %(at)s)
+    FROM teams t
+    WHERE j.id = %(job_id)s AND j.team_id = %(team_id)s AND t.id = j.team_id
+      AND j.status IN {_ACTIVE} AND j.closing_status IS NULL AND j.calls_started < t.max_calls_per_job
+    RETURNING j.id
+), moved AS (
+    UPDATE teams SET held = held + %(held)s
+    WHERE id = %(team_id)s AND %(held)s::numeric > 0 AND EXISTS (SELECT 1 FROM job)
+      AND allocated - used - held >= %(held)s
+    RETURNING id
+), allowed AS (
+    SELECT job.id FROM job WHERE %(held)s::numeric = 0 OR EXISTS (SELECT 1 FROM moved)
+), entry AS (
+    INSERT INTO credit_ledger (id, team_id, type, amount, job_id, call_id, idempotency_key, created_at)
+    SELECT %(entry_id)s::uuid, moved.id, 'hold', -%(held)s::numeric, %(job_id)s::uuid, %(call_id)s::uuid,
+           %(hold_key)s::text, %(at)s::timestamptz
+    FROM moved
+), lease AS (
+    INSERT INTO call_leases (call_id, job_id, team_id, held, alias, provider, expires_at, created_at)
+    SELECT %(call_id)s::uuid, allowed.id, %(team_id)s::uuid, %(held)s::numeric, %(alias)s::text, %(provider)s::text,
+           %(expires_at)s::timestamptz, %(at)s::timestamptz
+    FROM allowed
+)
+SELECT EXISTS (SELECT 1 FROM allowed) AS reserved
+"""
+
+_REFUSAL = """
+SELECT j.status, j.closing_status, j.calls_started, t.max_calls_per_job
+FROM jobs j JOIN teams t ON t.id = j.team_id
+WHERE j.id = %s AND j.team_id = %s
+"""
+
+# Run after the job's lock (``Session.one_locking_job``): a lease ends once, whoever
+# (the call's own record, or the sweeper's capture) gets the job first.
+_END_LEASE = f"""
+WITH ended AS (
+    DELETE FROM call_leases WHERE call_id = %(call_id)s RETURNING {_LEASE_COLUMNS}
+), touched AS (
+    UPDATE jobs SET last_activity_at = GREATEST(last_activity_at, %(at)s)
+    WHERE id = %(job_id)s AND %(at)s::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM ended)
+)
+SELECT {_LEASE_COLUMNS} FROM ended
+"""
+
+_RENEW_LEASE = """
+WITH renewed AS (
+    UPDATE call_leases SET expires_at = GREATEST(expires_at, %(until)s)
+    WHERE call_id = %(call_id)s
+    RETURNING job_id
+), touched AS (
+    UPDATE jobs SET last_activity_at = GREATEST(last_activity_at, %(at)s)
+    WHERE id = %(job_id)s AND EXISTS (SELECT 1 FROM renewed)
+)
+SELECT EXISTS (SELECT 1 FROM renewed) AS renewed
 """
 
 
@@ -105,6 +178,9 @@ def _job(row: dict[str, Any]) -> Job:
         totals=summary_from(row),
         held_credits=row["held_credits"],
         credits_charged=row["credits_charged"],
+        last_activity_at=row["last_activity_at"],
+        calls_started=row["calls_started"],
+        closing_status=JobStatus(row["closing_status"]) if row["closing_status"] is not None else None,
     )
 
 
@@ -124,6 +200,9 @@ class PostgresJobRepository:
             "completed_at": job.completed_at,
             "held_credits": job.held_credits,
             "credits_charged": job.credits_charged,
+            "last_activity_at": job.last_activity_at or job.created_at,
+            "calls_started": job.calls_started,
+            "closing_status": job.closing_status.value if job.closing_status is not None else None,
             **summary_params(job.totals),
         }
         columns = _JOB_COLUMNS.split(", ")
@@ -231,10 +310,29 @@ class PostgresJobRepository:
         rows = await self._s.all(composed.as_string(), params)
         return [_job(r) for r in rows]
 
-    async def list_stale(self, created_before: datetime, limit: int) -> list[JobId]:
+    async def list_stale(self, active_before: datetime, limit: int) -> list[JobId]:
         rows = await self._s.all(
-            f"SELECT id FROM jobs WHERE status IN {_ACTIVE} AND created_at < %s ORDER BY created_at LIMIT %s",
-            (created_before, limit),
+            f"""
+            SELECT id FROM jobs WHERE status IN {_ACTIVE} AND last_activity_at < %s
+            ORDER BY last_activity_at LIMIT %s
+            """,
+            (active_before, limit),
+        )
+        return [JobId(r["id"]) for r in rows]
+
+    async def begin_closing(self, job_id: JobId, status: JobStatus) -> None:
+        await self._s.run(
+            f"""
+            UPDATE jobs SET closing_status = %s
+            WHERE id = %s AND status IN {_ACTIVE} AND closing_status IS NULL
+            """,
+            (status.value, job_id),
+        )
+
+    async def list_closing(self, limit: int) -> list[JobId]:
+        rows = await self._s.all(
+            f"SELECT id FROM jobs WHERE closing_status IS NOT NULL AND status IN {_ACTIVE} ORDER BY id LIMIT %s",
+            (limit,),
         )
         return [JobId(r["id"]) for r in rows]
 
@@ -269,6 +367,7 @@ def _call(row: dict[str, Any]) -> LlmCall:
         error_message=row["error_message"],
         credential_id=row["credential_id"],
         purpose=row["purpose"],
+        unsettled=row["unsettled"],
     )
 
 
@@ -307,11 +406,75 @@ class PostgresCallRepository:
             "credential_id": call.credential_id,
             "purpose": call.purpose,
             "created_at": call.created_at,
+            "unsettled": call.unsettled,
         }
         await self._s.one_locking_job(call.job_id, _ADD_CALL, params)
+
+    async def reserve(self, lease: CallLease, *, at: datetime) -> None:
+        params = {
+            "call_id": lease.call_id,
+            "job_id": lease.job_id,
+            "team_id": lease.team_id,
+            "held": lease.held,
+            "alias": lease.alias,
+            "provider": lease.provider.value,
+            "expires_at": lease.expires_at,
+            "at": at,
+            "entry_id": _ids.new_id(),
+            "hold_key": hold_key(lease.call_id),
+        }
+        row = await self._s.one(_RESERVE, params)
+        assert row is not None
+        if row["reserved"]:
+            return
+        # Refused: the transaction is rolled back by the caller; say why (rare path).
+        job = await self._s.one(_REFUSAL, (lease.job_id, lease.team_id))
+        if job is None:
+            raise NotFoundError("job not found")
+        if job["status"] not in ("pending", "in_progress"):
+            raise JobNotActiveError(f"job {lease.job_id} is {job['status']}; it accepts no more calls")
+        if job["closing_status"] is not None:
+            raise JobNotActiveError(f"job {lease.job_id} is being {job['closing_status']}; it accepts no more calls")
+        if job["calls_started"] >= job["max_calls_per_job"]:
+            raise JobCallLimitError(f"this job has started its limit of {job['max_calls_per_job']} calls")
+        raise InsufficientCreditsError(f"needs {lease.held} credits, more than are available")
+
+    async def end_lease(self, job_id: JobId, call_id: CallId, *, at: datetime | None) -> CallLease | None:
+        row = await self._s.one_locking_job(job_id, _END_LEASE, {"call_id": call_id, "job_id": job_id, "at": at})
+        return _lease(row) if row is not None else None
+
+    async def renew_lease(self, job_id: JobId, call_id: CallId, *, until: datetime, at: datetime) -> bool:
+        row = await self._s.one_locking_job(
+            job_id, _RENEW_LEASE, {"call_id": call_id, "job_id": job_id, "until": until, "at": at}
+        )
+        return bool(row and row["renewed"])
+
+    async def expired_leases(self, now: datetime, limit: int) -> list[CallLease]:
+        rows = await self._s.all(
+            f"SELECT {_LEASE_COLUMNS} FROM call_leases WHERE expires_at < %s ORDER BY expires_at LIMIT %s",
+            (now, limit),
+        )
+        return [_lease(r) for r in rows]
+
+    async def in_flight(self, job_id: JobId) -> int:
+        row = await self._s.one("SELECT count(*) AS n FROM call_leases WHERE job_id = %s", (job_id,))
+        return int(row["n"]) if row is not None else 0
 
     async def list_for_job(self, job_id: JobId) -> list[LlmCall]:
         rows = await self._s.all(
             f"SELECT {_CALL_COLUMNS} FROM llm_calls WHERE job_id = %s ORDER BY created_at, id", (job_id,)
         )
         return [_call(r) for r in rows]
+
+
+def _lease(row: dict[str, Any]) -> CallLease:
+    return CallLease(
+        call_id=row["call_id"],
+        job_id=row["job_id"],
+        team_id=row["team_id"],
+        held=row["held"],
+        alias=row["alias"],
+        provider=Provider(row["provider"]),
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+    )

@@ -62,7 +62,7 @@ def _organization(row: dict[str, Any]) -> Organization:
 
 _TEAM_SELECT = """
 SELECT t.id, t.organization_id, t.name, t.status, t.budget_mode, t.credits_per_usd, t.tokens_per_credit,
-       t.created_at,
+       t.max_calls_per_job, t.charge_failed_jobs, t.created_at,
        ARRAY(SELECT g.group_name FROM team_access_groups g WHERE g.team_id = t.id ORDER BY g.position) AS groups
 FROM teams t
 """
@@ -80,9 +80,10 @@ LIMIT %(limit)s
 
 _ADD_TEAM = """
 WITH team AS (
-    INSERT INTO teams (id, organization_id, name, status, budget_mode, credits_per_usd, tokens_per_credit, created_at)
+    INSERT INTO teams (id, organization_id, name, status, budget_mode, credits_per_usd, tokens_per_credit,
+                       max_calls_per_job, charge_failed_jobs, created_at)
     VALUES (%(id)s, %(organization_id)s, %(name)s, %(status)s, %(mode)s, %(credits_per_usd)s,
-            %(tokens_per_credit)s, %(created_at)s)
+            %(tokens_per_credit)s, %(max_calls_per_job)s, %(charge_failed_jobs)s, %(created_at)s)
     RETURNING id
 )
 INSERT INTO team_access_groups (team_id, group_name, position)
@@ -96,7 +97,8 @@ _UPDATE_TEAM = """
 WITH team AS (
     UPDATE teams
     SET name = %(name)s, status = %(status)s, budget_mode = %(mode)s, credits_per_usd = %(credits_per_usd)s,
-        tokens_per_credit = %(tokens_per_credit)s
+        tokens_per_credit = %(tokens_per_credit)s, max_calls_per_job = %(max_calls_per_job)s,
+        charge_failed_jobs = %(charge_failed_jobs)s
     WHERE id = %(id)s
     RETURNING id
 ), dropped AS (
@@ -118,6 +120,8 @@ def _team_params(team: Team) -> dict[str, Any]:
         "mode": team.budget.mode.value,
         "credits_per_usd": team.budget.credits_per_usd,
         "tokens_per_credit": team.budget.tokens_per_credit,
+        "max_calls_per_job": team.budget.max_calls_per_job,
+        "charge_failed_jobs": team.budget.charge_failed_jobs,
         "created_at": team.created_at,
         "groups": list(dict.fromkeys(team.access_groups)),
     }
@@ -172,6 +176,8 @@ def _team(row: dict[str, Any]) -> Team:
             mode=BudgetMode(row["budget_mode"]),
             credits_per_usd=row["credits_per_usd"],
             tokens_per_credit=row["tokens_per_credit"],
+            max_calls_per_job=row["max_calls_per_job"],
+            charge_failed_jobs=row["charge_failed_jobs"],
         ),
         created_at=row["created_at"],
         access_groups=tuple(row["groups"]),

@@ -13,6 +13,7 @@ from adapters.postgres.repositories.jobs import summary_from, summary_params
 from adapters.postgres.session import Session
 from application.ports.repositories import (
     DayUsage,
+    JobOutcomes,
     ModelTotals,
     ModelUsage,
     TeamTotals,
@@ -131,6 +132,19 @@ class PostgresUsageRepository:
                 **summary_params(summary),
             },
         )
+
+    async def job_outcomes(self, team_id: TeamId) -> JobOutcomes:
+        row = await self._s.one(
+            """
+            SELECT coalesce(sum(jobs_total), 0) AS finished, coalesce(sum(jobs_completed), 0) AS completed,
+                   coalesce(sum(jobs_failed), 0) AS failed, coalesce(sum(jobs_cancelled), 0) AS cancelled,
+                   coalesce(sum(jobs_expired), 0) AS expired
+            FROM team_usage_summaries WHERE team_id = %s
+            """,
+            (team_id,),
+        )
+        assert row is not None
+        return JobOutcomes(**{k: int(v) for k, v in row.items()})
 
     async def team_usage(self, team_id: TeamId, *, first_day: date, last_day: date) -> UsageReport:
         days, models = await self._s.many(

@@ -17,7 +17,13 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from application.services.credentials import CredentialChanges
 from application.services.organizations import TeamChanges
 from domain.admins import AdminPrincipal
-from domain.budgets import DEFAULT_CREDITS_PER_USD, DEFAULT_TOKENS_PER_CREDIT, BudgetMode, BudgetPolicy
+from domain.budgets import (
+    DEFAULT_CREDITS_PER_USD,
+    DEFAULT_MAX_CALLS_PER_JOB,
+    DEFAULT_TOKENS_PER_CREDIT,
+    BudgetMode,
+    BudgetPolicy,
+)
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
 from domain.organizations import TeamStatus
@@ -159,6 +165,8 @@ class AdminTeamsController(Controller):
             mode=BudgetMode(data.budget_mode),
             credits_per_usd=data.credits_per_usd if data.credits_per_usd is not None else DEFAULT_CREDITS_PER_USD,
             tokens_per_credit=data.tokens_per_credit or DEFAULT_TOKENS_PER_CREDIT,
+            max_calls_per_job=data.max_calls_per_job or DEFAULT_MAX_CALLS_PER_JOB,
+            charge_failed_jobs=bool(data.charge_failed_jobs),
         )
         team, key = await services.organizations.create_team(
             organization_id=OrganizationId(data.organization_id),
@@ -193,13 +201,14 @@ class AdminTeamsController(Controller):
             next_cursor=cursors.encode(page[-1].created_at, page[-1].id) if more else None,
         )
 
-    @get("/teams/{team_id:uuid}", summary="A team with its credit balance")
+    @get("/teams/{team_id:uuid}", summary="A team with its credit balance and how its jobs ended (failed ratio)")
     async def get_(
         self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
     ) -> TeamOut:
         credits = await services.credits.team_credits(admin, TeamId(team_id))
         team = await services.organizations.get_team(admin, TeamId(team_id))
-        return team_out(team, credits.balance)
+        outcomes = await services.usage.job_outcomes(admin, TeamId(team_id))
+        return team_out(team, credits.balance, outcomes)
 
     @put("/teams/{team_id:uuid}", summary="Change a team's name, budget mode, rates or access groups")
     async def update(
@@ -219,6 +228,8 @@ class AdminTeamsController(Controller):
             access_groups=msgspec.UNSET
             if isinstance(data.access_groups, msgspec.UnsetType)
             else tuple(data.access_groups),
+            max_calls_per_job=data.max_calls_per_job,
+            charge_failed_jobs=data.charge_failed_jobs,
         )
         return team_out(await services.organizations.update_team(admin, TeamId(team_id), changes))
 

@@ -11,7 +11,8 @@ from uuid import UUID
 
 import msgspec
 
-from application.ports.repositories import ApiKey, StoredCredential
+from application.ports.repositories import ApiKey, JobOutcomes, StoredCredential
+from domain.budgets import MAX_CALLS_PER_JOB_LIMIT
 from domain.ledger import CreditBalance, LedgerEntry
 from domain.organizations import Organization, Team
 from entrypoints.http.schemas.client import BalanceOut, TransactionOut, balance_out, dec, transaction_out
@@ -25,6 +26,7 @@ Groups = Annotated[list[GroupName], msgspec.Meta(max_length=100)]
 ApiKeyText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 Url = Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
 TokensPerCredit = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+MaxCallsPerJob = Annotated[int, msgspec.Meta(ge=1, le=MAX_CALLS_PER_JOB_LIMIT)]
 
 
 # ---- organizations ---------------------------------------------------------------------
@@ -64,6 +66,8 @@ class CreateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     credits_per_usd: Decimal | None = None
     tokens_per_credit: TokensPerCredit | None = None
     access_groups: Groups = msgspec.field(default_factory=list)
+    max_calls_per_job: MaxCallsPerJob | None = None
+    charge_failed_jobs: bool | None = None
 
 
 class UpdateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -72,6 +76,28 @@ class UpdateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     credits_per_usd: Decimal | msgspec.UnsetType = msgspec.UNSET
     tokens_per_credit: TokensPerCredit | msgspec.UnsetType = msgspec.UNSET
     access_groups: Groups | msgspec.UnsetType = msgspec.UNSET
+    max_calls_per_job: MaxCallsPerJob | msgspec.UnsetType = msgspec.UNSET
+    charge_failed_jobs: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class JobOutcomesOut(msgspec.Struct, frozen=True, kw_only=True):
+    finished: int
+    completed: int
+    failed: int
+    cancelled: int
+    expired: int
+    failed_ratio: str  # (failed + cancelled) / finished, a decimal string
+
+
+def job_outcomes_out(outcomes: JobOutcomes) -> JobOutcomesOut:
+    return JobOutcomesOut(
+        finished=outcomes.finished,
+        completed=outcomes.completed,
+        failed=outcomes.failed,
+        cancelled=outcomes.cancelled,
+        expired=outcomes.expired,
+        failed_ratio=dec(outcomes.failed_ratio),
+    )
 
 
 class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,12 +108,15 @@ class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
     budget_mode: str
     credits_per_usd: str
     tokens_per_credit: int
+    max_calls_per_job: int
+    charge_failed_jobs: bool
     access_groups: list[str]
     created_at: datetime
     credits: BalanceOut | None = None
+    jobs: JobOutcomesOut | None = None
 
 
-def team_out(team: Team, balance: CreditBalance | None = None) -> TeamOut:
+def team_out(team: Team, balance: CreditBalance | None = None, outcomes: JobOutcomes | None = None) -> TeamOut:
     return TeamOut(
         id=team.id,
         organization_id=team.organization_id,
@@ -96,9 +125,12 @@ def team_out(team: Team, balance: CreditBalance | None = None) -> TeamOut:
         budget_mode=team.budget.mode.value,
         credits_per_usd=dec(team.budget.credits_per_usd),
         tokens_per_credit=team.budget.tokens_per_credit,
+        max_calls_per_job=team.budget.max_calls_per_job,
+        charge_failed_jobs=team.budget.charge_failed_jobs,
         access_groups=list(team.access_groups),
         created_at=team.created_at,
         credits=balance_out(balance) if balance is not None else None,
+        jobs=job_outcomes_out(outcomes) if outcomes is not None else None,
     )
 
 

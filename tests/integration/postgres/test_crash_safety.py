@@ -1,5 +1,9 @@
-"""A process killed between hold and settle leaves a hold that completion or the sweeper releases."""
+"""A process killed between hold and record leaves a lease: nothing releases its hold while
+it is live, and once it expires the sweeper captures it as an unsettled debit."""
 
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from uuid import uuid4
 
 import psycopg
@@ -8,8 +12,11 @@ import pytest
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.errors import UnavailableError
+from application.ports.repositories import CallLease
 from domain.budgets import BudgetMode
-from domain.ids import CallId
+from domain.catalog import Provider
+from domain.errors import CallsInFlightError
+from domain.ids import CallId, JobId, TeamId
 from domain.jobs import JobStatus
 from domain.ledger import EntryType
 from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, make_team, seed
@@ -28,68 +35,91 @@ async def terminate_backends_in_transaction(postgres_url: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def test_a_hold_whose_call_never_settles_is_released_at_completion(
+def lease_for(team_id: TeamId, job_id: JobId, held: Decimal, *, expires_at: datetime, at: datetime) -> CallLease:
+    return CallLease(
+        call_id=CallId(uuid4()),
+        job_id=job_id,
+        team_id=team_id,
+        held=held,
+        alias="smart",
+        provider=Provider.OPENAI,
+        expires_at=expires_at,
+        created_at=at,
+    )
+
+
+async def test_a_call_that_never_records_is_captured_as_unsettled_once_its_lease_expires(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
-    async with open_instance() as it:
+    async with open_instance(COMPLETION_WAIT_S="0.2") as it:
         organization = await seed(it.services)
         team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(10))
         job, _ = await it.services.jobs.create_job(me, job_type="doc")
-        call_id = CallId(uuid4())
-        async with PostgresUnitOfWork(clean_postgres) as uow:  # the call's first transaction...
-            await uow.credits.apply(team.id, EntryType.HOLD, D(-3), at=job.created_at, job_id=job.id, call_id=call_id)
+        now = datetime.now(UTC)
+        lease = lease_for(team.id, job.id, D(3), expires_at=now + timedelta(seconds=1), at=now)
+        async with PostgresUnitOfWork(clean_postgres) as uow:  # the call's reservation...
+            await uow.calls.reserve(lease, at=now)
             await uow.commit()
-        # ...and then its process died: no settle ever comes.
+        # ...and then its process died: no record ever comes. The live lease is untouchable.
+        with pytest.raises(CallsInFlightError):
+            await it.services.jobs.complete_job(me, job.id)
+        assert await it.services.jobs.capture_unsettled_calls() == 0
         assert (await ledger_state(postgres_url, team.id))[0].held == 3
-        done = await it.services.jobs.complete_job(me, job.id)
-        assert (done.credits_deducted, done.credits_remaining) == (0, 10)
-
-        # Had the process only been slow, its settle now releases nothing a second time.
-        async with PostgresUnitOfWork(clean_postgres) as uow:
-            late = await uow.credits.settle(
-                team.id, held=D(3), actual=D("0.5"), at=job.created_at, job_id=job.id, call_id=call_id
-            )
-            await uow.commit()
-    assert (late.release, late.debit) == (0, D("0.5"))
+        await asyncio.sleep(1.1)
+        assert await it.services.jobs.capture_unsettled_calls() == 1
+        done = await it.services.jobs.complete_job(me, job.id)  # the retry returns the final result
+        assert done.status is JobStatus.COMPLETED
+        assert (done.credits_deducted, done.credits_remaining) == (3, 7)
+        assert done.costs.total_calls == 1
+        view = await it.services.jobs.get_job(me, job.id)
+        (call,) = view.calls
+        assert call.unsettled and call.credits == 3 and call.error_code == "unsettled"
+        assert await it.services.jobs.capture_unsettled_calls() == 0  # captured once
     cached, replayed, ledger_sum = await ledger_state(postgres_url, team.id)
     assert cached == replayed
-    assert (cached.held, cached.used, ledger_sum) == (0, D("0.5"), D("9.5"))
+    assert (cached.held, cached.used, ledger_sum) == (0, 3, D(7))
+    async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+        cursor = await conn.execute(
+            "SELECT type, amount, reason FROM credit_ledger WHERE call_id = %s ORDER BY sequence", (lease.call_id,)
+        )
+        assert await cursor.fetchall() == [
+            ("hold", D(-3), None),
+            ("release", D(3), None),
+            ("debit", D(-3), "unsettled"),
+        ]
 
 
-async def test_a_settle_killed_mid_transaction_leaves_the_hold_for_the_sweeper(
+async def test_a_record_killed_mid_transaction_leaves_the_lease_for_the_sweeper(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance(JOB_TTL_S="0") as it:
         organization = await seed(it.services)
         team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(10))
         job, _ = await it.services.jobs.create_job(me, job_type="doc")
-        call_id = CallId(uuid4())
+        now = datetime.now(UTC)
+        lease = lease_for(team.id, job.id, D(3), expires_at=now + timedelta(seconds=1), at=now)
         async with PostgresUnitOfWork(clean_postgres) as uow:
-            await uow.credits.apply(team.id, EntryType.HOLD, D(-3), at=job.created_at, job_id=job.id, call_id=call_id)
+            await uow.calls.reserve(lease, at=now)
             await uow.commit()
 
         with pytest.raises(UnavailableError):
             async with PostgresUnitOfWork(clean_postgres) as uow:
-                await uow.credits.settle(
-                    team.id, held=D(3), actual=D(1), at=job.created_at, job_id=job.id, call_id=call_id
-                )
+                assert await uow.calls.end_lease(job.id, lease.call_id, at=now) is not None
+                await uow.credits.settle(team.id, held=D(3), actual=D(1), at=now, job_id=job.id, call_id=lease.call_id)
                 assert await terminate_backends_in_transaction(postgres_url) == 1  # killed before its commit
                 await uow.commit()
 
         cached, replayed, _ = await ledger_state(postgres_url, team.id)
-        assert cached == replayed and (cached.held, cached.used) == (3, 0)  # the settle left no trace
-        assert await it.services.jobs.expire_stale_jobs() == 1
+        assert cached == replayed and (cached.held, cached.used) == (3, 0)  # the record left no trace
+        assert await it.services.jobs.expire_stale_jobs() == 0  # the lease is live: the job is not idle
+        await asyncio.sleep(1.1)
+        assert await it.services.jobs.expire_stale_jobs() == 1  # captured, then expired
         view = await it.services.jobs.get_job(me, job.id)
         assert view.job.status is JobStatus.EXPIRED
         assert await it.services.jobs.expire_stale_jobs() == 0
     cached, replayed, ledger_sum = await ledger_state(postgres_url, team.id)
     assert cached == replayed
-    assert (cached.held, cached.used, ledger_sum) == (0, 0, D(10))
-    async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
-        cursor = await conn.execute(
-            "SELECT type, amount FROM credit_ledger WHERE call_id = %s ORDER BY sequence", (call_id,)
-        )
-        assert await cursor.fetchall() == [("hold", D(-3)), ("release", D(3))]
+    assert (cached.held, cached.used, ledger_sum) == (0, 3, D(7))
 
 
 async def test_a_hold_killed_before_its_commit_never_happened(

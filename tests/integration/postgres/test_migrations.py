@@ -11,6 +11,7 @@ from adapters.postgres.migrate import MIGRATIONS_DIR, Migration, MigrationError,
 from tests.postgres import fresh_database
 
 EXPECTED_TABLES = {
+    "call_leases",
     "organizations",
     "teams",
     "team_access_groups",

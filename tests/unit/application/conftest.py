@@ -78,6 +78,8 @@ async def world() -> World:
         webhook_sender=HttpWebhookSender(),
         metrics=PrometheusMetrics(),
         job_ttl_s=3600,
+        completion_wait_s=0.2,
+        call_lease_s=300,
     )
     organization = await services.organizations.create_organization(name="Acme")
     await services.models.create_alias(

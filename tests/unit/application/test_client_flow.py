@@ -1,6 +1,7 @@
 """The whole client flow on fakes: jobs, calls, streams, completion, budget modes."""
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from application.errors import NotFoundError, ProviderRateLimitedError, Provider
 from application.services.calls import CallFailed, CallFinished, CallRequest
 from domain.budgets import BudgetMode
 from domain.calls import CallStatus
+from domain.catalog import Provider
 from domain.errors import InsufficientCreditsError, JobNotActiveError, ModelNotAllowedError, TeamSuspendedError
 from domain.jobs import JobStatus
 from domain.ledger import replay
@@ -280,30 +282,48 @@ async def test_failure_before_the_first_event_raises_and_records(world: World) -
     assert world.store.balances[team.id].held == 0
 
 
-async def test_completion_releases_holds_of_unsettled_calls(world: World) -> None:
-    """A call whose settle never happened (crash) leaves a hold; completion releases it."""
+async def test_a_crashed_call_blocks_completion_then_is_captured_as_unsettled(world: World) -> None:
+    """A call that never recorded its outcome (its process died) keeps its hold while its
+    lease is live: completion answers calls_in_flight; once the lease expires the sweeper
+    captures the hold as an unsettled debit and the job finishes."""
     from uuid import UUID
 
+    from application.ports.repositories import CallLease
+    from domain.errors import CallsInFlightError
     from domain.ids import CallId
     from domain.ledger import EntryType
 
     team, me = await world.team(BudgetMode.CONSUMPTION_USD)
     job, _ = await world.services.jobs.create_job(me, job_type="doc")
-    async with world.services.jobs._uow() as uow:  # simulate the crash: a hold with no settle
-        await uow.credits.apply(
-            team.id,
-            EntryType.HOLD,
-            D(-3),
-            at=world.clock.now(),
-            job_id=job.id,
-            call_id=CallId(UUID(int=99)),
-            idempotency_key="hold:crashed",
-        )
+    now = world.clock.now()
+    lease = CallLease(
+        call_id=CallId(UUID(int=99)),
+        job_id=job.id,
+        team_id=team.id,
+        held=D(3),
+        alias="gpt",
+        provider=Provider.OPENAI,
+        expires_at=now + timedelta(seconds=300),
+        created_at=now,
+    )
+    async with world.services.jobs._uow() as uow:  # the crash: reserved, never recorded
+        await uow.calls.reserve(lease, at=now)
         await uow.commit()
     assert world.store.balances[team.id].held == 3
-    await world.services.jobs.complete_job(me, job.id)
+    with pytest.raises(CallsInFlightError):
+        await world.services.jobs.complete_job(me, job.id)
+    assert world.store.balances[team.id].held == 3  # a live lease is never released
+    await world.services.jobs.expire_stale_jobs()
+    assert world.store.balances[team.id].held == 3
+    world.clock.advance(301)
+    await world.services.jobs.expire_stale_jobs()
     assert world.store.balances[team.id].held == 0
-    assert world.store.balances[team.id].used == 0
+    assert world.store.balances[team.id].used == 3  # captured, not released
+    debit = [e for e in world.store.ledger[team.id] if e.type is EntryType.DEBIT]
+    assert [(e.amount, e.reason) for e in debit] == [(D(-3), "unsettled")]
+    assert world.store.jobs[job.id].status is JobStatus.COMPLETED  # the completion asked for
+    (call,) = world.store.calls[job.id]
+    assert call.unsettled and call.credits == 3
     ledger_is_exact(world, team.id)
 
 
@@ -342,17 +362,24 @@ async def test_usage_report_sums_the_finished_jobs(world: World) -> None:
     assert usage.balance.used == D("0.06")
 
 
-async def test_a_call_settling_after_completion_still_counts_in_the_job_and_usage(world: World) -> None:
+async def test_completion_waits_for_a_call_in_flight_and_counts_it(world: World) -> None:
     team, me = await world.team(BudgetMode.CONSUMPTION_USD)
     world.provider.push(Reply(chunks=("a", "b"), usage=TokenUsage(input=1000, output=500)))
     job, _ = await world.services.jobs.create_job(me, job_type="doc")
     stream = await world.services.calls.open_stream(me, job.id, ask())
     iterator = aiter(stream.items)
     await anext(iterator)
-    done = await world.services.jobs.complete_job(me, job.id)  # completes while the call is in flight
-    assert done.costs.total_calls == 0
+    completing = asyncio.create_task(world.services.jobs.complete_job(me, job.id))  # while the call runs
+    await asyncio.sleep(0.05)
+    assert not completing.done()
+    assert world.store.balances[team.id].held > 0  # the running call's hold is not released
+    with pytest.raises(JobNotActiveError):  # but the job takes no new call
+        await world.services.calls.call(me, job.id, ask())
     rest = [item async for item in iterator]
     assert isinstance(rest[-1], CallFinished)
+    done = await completing
+    assert done.costs.total_calls == 1
+    assert done.credits_deducted == D("0.06")
     job_after = world.store.jobs[job.id]
     assert job_after.totals.total_calls == 1
     assert job_after.credits_charged == D("0.06")
