@@ -19,6 +19,7 @@ from application.services.credits import CreditService
 from application.services.jobs import JobService
 from application.services.litellm_import import LiteLlmImporter
 from application.services.models import ModelService
+from application.services.one_call_jobs import OneCallJobService
 from application.services.organizations import OrganizationService
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
@@ -29,6 +30,7 @@ class Services:
     client_auth: ClientAuthService
     jobs: JobService
     calls: CallService
+    one_call_jobs: OneCallJobService
     credits: CreditService
     usage: UsageService
     organizations: OrganizationService
@@ -61,14 +63,17 @@ def build_services(
 ) -> Services:
     models = ModelService(uow=uow, catalog=catalog, clock=clock)
     credentials = CredentialService(uow=uow, vault=vault, clock=clock, ids=ids)
+    jobs = JobService(
+        uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s, completion_wait_s=completion_wait_s
+    )
+    calls = CallService(
+        uow=uow, providers=providers, vault=vault, clock=clock, ids=ids, metrics=metrics, lease_s=call_lease_s
+    )
     return Services(
         client_auth=ClientAuthService(uow=uow, clock=clock),
-        jobs=JobService(
-            uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s, completion_wait_s=completion_wait_s
-        ),
-        calls=CallService(
-            uow=uow, providers=providers, vault=vault, clock=clock, ids=ids, metrics=metrics, lease_s=call_lease_s
-        ),
+        jobs=jobs,
+        calls=calls,
+        one_call_jobs=OneCallJobService(jobs=jobs, calls=calls),
         credits=CreditService(uow=uow, clock=clock),
         usage=UsageService(uow=uow),
         organizations=OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets),

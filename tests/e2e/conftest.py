@@ -108,7 +108,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: 
 
 
 @asynccontextmanager
-async def serve_world(data_dir: Path, database_url: str) -> AsyncIterator[Server]:
+async def serve_world(data_dir: Path, database_url: str, **overrides: str) -> AsyncIterator[Server]:
     env = {
         "DATA_DIR": str(data_dir),
         "PORT": str(free_port()),
@@ -119,6 +119,7 @@ async def serve_world(data_dir: Path, database_url: str) -> AsyncIterator[Server
         "WEBHOOK_POLL_INTERVAL_S": "0.05",
         "WEBHOOK_RETRY_BASE_S": "0.2",
         "WEBHOOK_TIMEOUT_S": "0.5",
+        **overrides,
     }
     settings = load_settings(env)
     async with FakeUpstream() as upstream, serve(settings, test_runtime) as services:

@@ -11,6 +11,7 @@ from litestar.response import Stream
 
 from application.principal import TeamPrincipal
 from application.services.calls import CallFailed, CallFinished
+from application.services.one_call_jobs import NewJob
 from domain.ids import JobId, TeamId
 from domain.jobs import Job, JobStatus
 from entrypoints.bootstrap import Services
@@ -111,19 +112,13 @@ class ClientController(Controller):
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
     ) -> CreateAndCallOut:
-        job, _ = await _create_job(data, principal, services)
-        try:
-            result = await services.calls.call(principal, job.id, data.to_request())
-        except Exception:
-            await services.jobs.complete_job(principal, job.id, status=JobStatus.FAILED)
-            raise
-        done = await services.jobs.complete_job(principal, job.id)
-        out = call_out(result.call, result.content)
+        done = await services.one_call_jobs.call(principal, _new_job(data), data.to_request())
+        out = call_out(done.result.call, done.result.content)
         return CreateAndCallOut(
             **{f: getattr(out, f) for f in out.__struct_fields__},
-            costs=costs_out(done.costs),
-            credits_deducted=dec(done.credits_deducted),
-            credits_remaining=dec(done.credits_remaining),
+            costs=costs_out(done.completion.costs),
+            credits_deducted=dec(done.completion.credits_deducted),
+            credits_remaining=dec(done.completion.credits_remaining),
         )
 
     @post("/jobs/create-and-call-stream", status_code=200, summary="A one-call streamed job, completed after the call")
@@ -133,24 +128,18 @@ class ClientController(Controller):
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
     ) -> Stream:
-        job, _ = await _create_job(data, principal, services)
-        try:
-            stream = await services.calls.open_stream(principal, job.id, data.to_request())
-        except Exception:
-            await services.jobs.complete_job(principal, job.id, status=JobStatus.FAILED)
-            raise
+        opened = await services.one_call_jobs.open_stream(principal, _new_job(data), data.to_request())
 
         async def finish(item: CallFinished | CallFailed) -> dict[str, Any]:
-            status = JobStatus.COMPLETED if isinstance(item, CallFinished) else JobStatus.FAILED
-            done = await services.jobs.complete_job(principal, job.id, status=status)
+            done = await opened.finish(isinstance(item, CallFinished))
             return {
-                "job_id": job.id,
+                "job_id": opened.job.id,
                 "costs": costs_out(done.costs),
                 "credits_deducted": dec(done.credits_deducted),
                 "credits_remaining": dec(done.credits_remaining),
             }
 
-        events = call_events(stream, start_extra={"job_id": job.id}, on_end=finish)
+        events = call_events(opened.stream, start_extra={"job_id": opened.job.id}, on_end=finish)
         return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @get(
@@ -259,9 +248,16 @@ def _job_cursor(cursor: str | None) -> tuple[datetime, JobId] | None:
     return at, JobId(job_id)
 
 
-async def _create_job(
-    data: CreateJobBody | CreateAndCallBody, principal: TeamPrincipal, services: Services
-) -> tuple[Job, bool]:
+def _new_job(data: CreateAndCallBody) -> NewJob:
+    return NewJob(
+        job_type=data.job_type,
+        metadata=data.metadata,
+        external_id=data.external_id,
+        team_id=TeamId(data.team_id) if data.team_id else None,
+    )
+
+
+async def _create_job(data: CreateJobBody, principal: TeamPrincipal, services: Services) -> tuple[Job, bool]:
     return await services.jobs.create_job(
         principal,
         job_type=data.job_type,

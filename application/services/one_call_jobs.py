@@ -1,0 +1,105 @@
+"""Create-and-call: a job made for one call, finished right after it.
+
+Rules:
+
+- the job is created as on ``POST /api/jobs/create`` (same checks, same idempotent
+  ``external_id``), then the call is made in it;
+- the job always finishes: ``completed`` when the call succeeded, ``failed`` otherwise
+  (including a call refused before the provider, whose job then costs nothing);
+- a client that goes away does not leave the job open: a plain call runs to its end and
+  the job is finished after it; an abandoned stream is recorded as the call service says,
+  then the job is finished by the outcome that was recorded.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from application.principal import TeamPrincipal
+from application.services.calls import CallRequest, CallResult, CallService, CallStream
+from application.services.jobs import JobCompletion, JobService
+from domain.calls import CallStatus
+from domain.ids import TeamId
+from domain.jobs import Job, JobStatus
+
+
+class NewJob(msgspec.Struct, frozen=True, kw_only=True):
+    job_type: str
+    metadata: dict[str, Any] | None = None
+    external_id: str | None = None
+    team_id: TeamId | None = None
+
+
+class OneCallResult(msgspec.Struct, frozen=True, kw_only=True):
+    job: Job
+    result: CallResult
+    completion: JobCompletion
+
+
+class OneCallStream(msgspec.Struct, frozen=True, kw_only=True):
+    """The call's stream; ``finish(succeeded)`` finishes the job once (later calls return the
+    same completion); ``stream.close`` also finishes it if nobody did."""
+
+    job: Job
+    stream: CallStream
+    finish: Callable[[bool], Awaitable[JobCompletion]]
+
+
+class OneCallJobService:
+    def __init__(self, *, jobs: JobService, calls: CallService) -> None:
+        self._jobs = jobs
+        self._calls = calls
+
+    async def call(self, principal: TeamPrincipal, new: NewJob, request: CallRequest) -> OneCallResult:
+        job = await self._create(principal, new)
+        # Its own task: the client leaving does not stop the call, nor leave the job open.
+        task = asyncio.ensure_future(self._call_and_finish(principal, job, request))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return await asyncio.shield(task)
+
+    async def _call_and_finish(self, principal: TeamPrincipal, job: Job, request: CallRequest) -> OneCallResult:
+        try:
+            result = await self._calls.call(principal, job.id, request)
+        except Exception:
+            await self._jobs.complete_job(principal, job.id, status=JobStatus.FAILED)
+            raise
+        completion = await self._jobs.complete_job(principal, job.id)
+        return OneCallResult(job=job, result=result, completion=completion)
+
+    async def open_stream(self, principal: TeamPrincipal, new: NewJob, request: CallRequest) -> OneCallStream:
+        job = await self._create(principal, new)
+        try:
+            stream = await self._calls.open_stream(principal, job.id, request)
+        except BaseException:
+            await asyncio.shield(self._jobs.complete_job(principal, job.id, status=JobStatus.FAILED))
+            raise
+        finished: asyncio.Future[JobCompletion] | None = None
+
+        async def finish(succeeded: bool) -> JobCompletion:
+            nonlocal finished
+            if finished is None:
+                status = JobStatus.COMPLETED if succeeded else JobStatus.FAILED
+                finished = asyncio.ensure_future(self._jobs.complete_job(principal, job.id, status=status))
+                finished.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return await asyncio.shield(finished)
+
+        async def close() -> None:
+            await stream.close()
+            if finished is None:  # the client left before the end: finish by the recorded outcome
+                view = await self._jobs.get_job(principal, job.id)
+                await finish(any(c.status is CallStatus.SUCCEEDED for c in view.calls))
+
+        wrapped = msgspec.structs.replace(stream, close=close)
+        return OneCallStream(job=job, stream=wrapped, finish=finish)
+
+    async def _create(self, principal: TeamPrincipal, new: NewJob) -> Job:
+        job, _ = await self._jobs.create_job(
+            principal,
+            job_type=new.job_type,
+            metadata=new.metadata,
+            external_id=new.external_id,
+            team_id=new.team_id,
+        )
+        return job
