@@ -27,6 +27,9 @@ from tests.postgres import fresh_database
 
 D = Decimal
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
+# Short waits so the rules show within a test: completion waits 0.6 s for calls in flight,
+# jobs expire after 1 s idle, a call's lease lasts 2 s (streams renew it every 0.67 s).
+WORLD_ENV = {"COMPLETION_WAIT_S": "0.6", "JOB_TTL_S": "1", "PROVIDER_TIMEOUT_S": "5", "CALL_LEASE_S": "2"}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: s
     data_dir: Path = tmp_path_factory.mktemp("billing")
     async with (
         fresh_database(postgres_server_url, prefix="saasllm_billing") as database_url,
-        serve_world(data_dir, database_url, COMPLETION_WAIT_S="0.6", JOB_TTL_S="1", PROVIDER_TIMEOUT_S="5") as server,
+        serve_world(data_dir, database_url, **WORLD_ENV) as server,
     ):
         yield server
 
@@ -386,6 +389,42 @@ async def test_charge_failed_jobs_charges_a_failed_job_that_did_work(world: Serv
     assert shown["charge_failed_jobs"] is charge
     assert shown["jobs"]["finished"] == 2 and shown["jobs"]["failed"] == 2
     assert shown["jobs"]["failed_ratio"] == "1"
+
+
+async def test_a_call_whose_record_cannot_be_written_is_captured_not_free(world: Server) -> None:
+    """The provider answered but the database refuses the record (it stands for a crash
+    between hold and settle): the client gets 503, not the answer; the hold stays until
+    its lease expires, then it is captured as an unsettled debit, listed on the call."""
+    team, key = await world.team(BudgetMode.CONSUMPTION_USD, credits=D(10))
+    url = world.settings.database_url or ""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(
+            """
+            CREATE FUNCTION refuse_calls() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'database gone' USING ERRCODE = '08006'; END; $$;
+            CREATE TRIGGER refuse_calls BEFORE INSERT ON llm_calls FOR EACH ROW EXECUTE FUNCTION refuse_calls();
+            """
+        )
+    try:
+        async with world.client(key) as http:
+            job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+            response = await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
+            assert response.status_code == 503, response.text
+            assert "Hello" not in response.text and "world" not in response.text  # no output unpaid
+            held = D((await http.get(f"/api/teams/{team.id}/credits")).json()["held"])
+            assert held > 0
+    finally:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute("DROP TRIGGER refuse_calls ON llm_calls; DROP FUNCTION refuse_calls()")
+    assert await world.services.jobs.capture_unsettled_calls() == 0  # the lease is still live
+    await asyncio.sleep(2.1)
+    assert await world.services.jobs.capture_unsettled_calls() == 1
+    async with world.client(key) as http:
+        (call,) = (await http.get(f"/api/jobs/{job['job_id']}")).json()["calls"]
+    assert call["unsettled"] is True and D(call["credits"]) == held
+    credits, entries = await ledger(world, team.id)
+    assert credits["held"] == "0" and D(credits["used"]) == held
+    assert [e["reason"] for e in entries if e["type"] == "debit"] == ["unsettled"]
 
 
 async def test_the_database_never_holds_an_open_lease_after_the_calls_end(world: Server) -> None:

@@ -241,6 +241,7 @@ class CallSummaryOut(msgspec.Struct, frozen=True, kw_only=True):
     purpose: str | None = None
     error: str | None = None
     error_code: str | None = None
+    unsettled: bool = False  # captured at its held credits: its outcome could not be recorded
 
 
 def call_summary_out(call: LlmCall) -> CallSummaryOut:
@@ -262,6 +263,7 @@ def call_summary_out(call: LlmCall) -> CallSummaryOut:
         purpose=call.purpose,
         error=call.error_message,
         error_code=call.error_code,
+        unsettled=call.unsettled,
     )
 
 
