@@ -47,6 +47,43 @@ def test_job_based_charges_one_credit_per_completed_job_only() -> None:
     assert policy.job_hold == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "paid_calls", "charge_failed", "expected"),
+    [
+        (JobStatus.COMPLETED, 0, False, 1),
+        (JobStatus.COMPLETED, 3, False, 1),
+        (JobStatus.EXPIRED, 0, False, 0),
+        (JobStatus.EXPIRED, 1, False, 1),  # abandoning a job that did work is not failing it
+        (JobStatus.FAILED, 1, False, 0),
+        (JobStatus.CANCELLED, 1, False, 0),
+        (JobStatus.FAILED, 0, True, 0),  # nothing reached the provider: nothing to charge
+        (JobStatus.FAILED, 1, True, 1),
+        (JobStatus.CANCELLED, 2, True, 1),
+        (JobStatus.EXPIRED, 1, True, 1),
+    ],
+)
+def test_job_based_charges_work_that_was_done(
+    status: JobStatus, paid_calls: int, charge_failed: bool, expected: int
+) -> None:
+    policy = BudgetPolicy(mode=BudgetMode.JOB_BASED, charge_failed_jobs=charge_failed)
+    assert policy.completion_credits(status, paid_calls=paid_calls) == expected
+
+
+@given(st.sampled_from(list(JobStatus)), st.integers(min_value=0, max_value=1000), st.booleans())
+def test_job_based_never_charges_more_than_one_credit_per_job(status: JobStatus, paid: int, charge: bool) -> None:
+    policy = BudgetPolicy(mode=BudgetMode.JOB_BASED, charge_failed_jobs=charge)
+    assert policy.completion_credits(status, paid_calls=paid) in (0, 1)
+    consumption = BudgetPolicy(mode=BudgetMode.CONSUMPTION_USD, charge_failed_jobs=charge)
+    assert consumption.completion_credits(status, paid_calls=paid) == 0  # consumption pays per call
+
+
+def test_max_calls_per_job_is_bounded() -> None:
+    assert BudgetPolicy(mode=BudgetMode.JOB_BASED).max_calls_per_job == 100
+    for bad in (0, -1, 1_000_001):
+        with pytest.raises(InvalidValueError):
+            BudgetPolicy(mode=BudgetMode.JOB_BASED, max_calls_per_job=bad)
+
+
 def test_rates_must_be_positive() -> None:
     with pytest.raises(InvalidValueError):
         BudgetPolicy(mode=BudgetMode.CONSUMPTION_USD, credits_per_usd=D(0))
