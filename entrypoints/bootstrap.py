@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from application.ports.catalog import PriceCatalog
+from application.ports.network import HostResolver
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
 from application.ports.security import PasswordHasher, TokenCodec
@@ -10,6 +11,7 @@ from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.ports.webhooks import WebhookSender
+from application.services._outbound import DEVELOPMENT, OutboundUrlCheck
 from application.services.admin_auth import AdminAuthService
 from application.services.admin_users import AdminUserService
 from application.services.auth import ClientAuthService
@@ -22,6 +24,7 @@ from application.services.models import ModelService
 from application.services.organizations import OrganizationService
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
+from domain.outbound import AddressPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,18 @@ def build_services(
     metrics: Metrics,
     job_ttl_s: int,
     webhook_retry_base_s: float = 5.0,
+    api_base_policy: AddressPolicy = DEVELOPMENT,
+    webhook_policy: AddressPolicy = DEVELOPMENT,
+    resolver: HostResolver | None = None,
 ) -> Services:
     models = ModelService(uow=uow, catalog=catalog, clock=clock)
-    credentials = CredentialService(uow=uow, vault=vault, clock=clock, ids=ids)
+    credentials = CredentialService(
+        uow=uow,
+        vault=vault,
+        clock=clock,
+        ids=ids,
+        api_base_check=OutboundUrlCheck(policy=api_base_policy, resolver=resolver),
+    )
     return Services(
         client_auth=ClientAuthService(uow=uow, clock=clock),
         jobs=JobService(uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s),

@@ -8,6 +8,7 @@ from functools import partial
 from adapters.catalog.genai import GenaiPricesCatalog
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.metrics import PrometheusMetrics
+from adapters.network.resolver import SystemHostResolver
 from adapters.postgres.embedded import embedded_database
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import database_ok, open_pool
@@ -60,6 +61,9 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         metrics=metrics,
         job_ttl_s=settings.job_ttl_s,
         webhook_retry_base_s=settings.webhook_retry_base_s,
+        api_base_policy=settings.api_base_policy,
+        webhook_policy=settings.webhook_policy,
+        resolver=SystemHostResolver(),
     )
     try:
         yield Runtime(services=services, database_ok=always_ok, description="memory", metrics=metrics)
@@ -113,6 +117,9 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             metrics=metrics,
             job_ttl_s=settings.job_ttl_s,
             webhook_retry_base_s=settings.webhook_retry_base_s,
+            api_base_policy=settings.api_base_policy,
+            webhook_policy=settings.webhook_policy,
+            resolver=SystemHostResolver(),
         )
         where = "postgres" if settings.database_url is not None else "embedded postgres"
         yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics)
