@@ -136,3 +136,7 @@ class AddressPolicy(msgspec.Struct, frozen=True, kw_only=True):
             return None
         article = "an" if str(kind)[0] in "aeiou" else "a"
         return f"resolves to {article} {kind} address"
+
+
+# Development and tests: http and private addresses allowed; only cloud metadata refused.
+DEVELOPMENT_POLICY = AddressPolicy(require_https=False, allow_private=True)

@@ -11,7 +11,7 @@ from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.ports.webhooks import WebhookSender
-from application.services._outbound import DEVELOPMENT, OutboundUrlCheck
+from application.services._outbound import OutboundUrlCheck
 from application.services.admin_auth import AdminAuthService
 from application.services.admin_users import AdminUserService
 from application.services.auth import ClientAuthService
@@ -24,7 +24,7 @@ from application.services.models import ModelService
 from application.services.organizations import OrganizationService
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
-from domain.outbound import AddressPolicy
+from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +59,8 @@ def build_services(
     metrics: Metrics,
     job_ttl_s: int,
     webhook_retry_base_s: float = 5.0,
-    api_base_policy: AddressPolicy = DEVELOPMENT,
-    webhook_policy: AddressPolicy = DEVELOPMENT,
+    api_base_policy: AddressPolicy = DEVELOPMENT_POLICY,
+    webhook_policy: AddressPolicy = DEVELOPMENT_POLICY,
     resolver: HostResolver | None = None,
 ) -> Services:
     models = ModelService(uow=uow, catalog=catalog, clock=clock)

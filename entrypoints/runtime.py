@@ -97,7 +97,11 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
         pool = await stack.enter_async_context(open_pool(url, max_size=DB_POOL_MAX_SIZE, name="saasllm"))
         if providers is None:
             providers = await stack.enter_async_context(
-                open_provider_clients(timeout_s=settings.provider_timeout_s, max_retries=settings.provider_max_retries)
+                open_provider_clients(
+                    timeout_s=settings.provider_timeout_s,
+                    max_retries=settings.provider_max_retries,
+                    address_policy=settings.api_base_policy,
+                )
             )
         sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s)
         stack.push_async_callback(sender.aclose)

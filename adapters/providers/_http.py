@@ -29,8 +29,8 @@ from typing import Literal, Protocol
 import aiohttp
 import httpx
 import msgspec
-from httpx_aiohttp import AiohttpTransport
 
+from adapters.network.guard import GuardedTransport, blocked_reason, guarded_aiohttp_transport
 from adapters.providers._sse import ServerSentEvent, SSEError, aiter_events
 from application.errors import (
     ProviderAuthError,
@@ -45,6 +45,7 @@ from application.errors import (
 )
 from application.ports.providers import ProviderTarget
 from domain.llm import FinishReason, LlmRequest, LlmResponse, StreamEnd, StreamEvent, TextDelta, estimate_tokens
+from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
 from domain.usage import TokenUsage
 
 Transport = Literal["aiohttp", "httpx"]
@@ -95,12 +96,19 @@ class RetryPolicy:
 
 
 def create_http_client(
-    *, timeouts: Timeouts, transport: Transport = "aiohttp", max_connections: int = 100
+    *,
+    timeouts: Timeouts,
+    transport: Transport = "aiohttp",
+    max_connections: int = 100,
+    policy: AddressPolicy = DEVELOPMENT_POLICY,
 ) -> httpx.AsyncClient:
     """One pooled client per provider, created once (in the lifespan) and closed on shutdown.
 
     ``aiohttp`` puts httpx's API over aiohttp's connection handling, measured several
     times faster than httpx's own transport on this hot path (see the adapters benchmark).
+    Every connection is checked against ``policy`` (``adapters.network.guard``): with
+    aiohttp the addresses a name resolves to, with either transport the scheme and IP
+    literals (httpx's own transport resolves names itself: it is for benchmarks only).
     """
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=30.0
@@ -109,11 +117,12 @@ def create_http_client(
         connect=timeouts.connect_s, read=timeouts.read_s, write=timeouts.read_s, pool=timeouts.first_byte_s
     )
     headers = {"user-agent": USER_AGENT}
+    guarded: httpx.AsyncBaseTransport
     if transport == "aiohttp":
-        return httpx.AsyncClient(
-            transport=AiohttpTransport(limits=limits), timeout=timeout, headers=headers, follow_redirects=False
-        )
-    return httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, follow_redirects=False)
+        guarded = guarded_aiohttp_transport(policy, limits=limits)
+    else:
+        guarded = GuardedTransport(httpx.AsyncHTTPTransport(limits=limits), policy)
+    return httpx.AsyncClient(transport=guarded, timeout=timeout, headers=headers, follow_redirects=False)
 
 
 # -- error helpers --------------------------------------------------------------------
@@ -256,6 +265,8 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 
 def transport_error(exc: BaseException, label: str) -> ProviderError:
     """A library exception (transport, timeout, malformed bytes) as a provider error."""
+    if (reason := blocked_reason(exc)) is not None:  # the address policy: a configuration error, never retried
+        return ProviderError(f"{label} endpoint is not allowed: {reason}")
     if isinstance(exc, msgspec.DecodeError | UnicodeError):
         # the decoder's message may quote the body (an unknown enum value): never passed on
         return ProviderResponseError(f"{label} returned an unreadable response")

@@ -10,10 +10,9 @@ from urllib.parse import urlsplit
 
 from application.ports.network import HostResolutionError, HostResolver
 from domain.errors import InvalidValueError
-from domain.outbound import AddressPolicy, IpAddress, parse_address
+from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy, IpAddress, parse_address
 
 MAX_URL_LENGTH = 2000
-DEVELOPMENT = AddressPolicy(require_https=False, allow_private=True)
 
 
 class OutboundUrlCheck:
@@ -22,7 +21,7 @@ class OutboundUrlCheck:
     host resolves to, must be allowed by the policy; a host that does not resolve is refused
     then too. Messages name the field and the reason, never the URL."""
 
-    def __init__(self, *, policy: AddressPolicy = DEVELOPMENT, resolver: HostResolver | None = None) -> None:
+    def __init__(self, *, policy: AddressPolicy = DEVELOPMENT_POLICY, resolver: HostResolver | None = None) -> None:
         if policy.resolves_names and resolver is None:
             raise ValueError("a policy that refuses private addresses needs a resolver")
         self.policy = policy
