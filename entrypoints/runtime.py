@@ -40,7 +40,7 @@ class Runtime:
 async def open_memory_runtime(settings: Settings, providers: ProviderClients | None = None) -> AsyncIterator[Runtime]:
     """Everything in process memory: for tests and demos only (nothing is durable)."""
     store = MemoryStore()
-    sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s)
+    sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
     metrics = PrometheusMetrics()
 
     async def always_ok() -> bool:
@@ -103,7 +103,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
                     address_policy=settings.api_base_policy,
                 )
             )
-        sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s)
+        sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
         stack.push_async_callback(sender.aclose)
         metrics = PrometheusMetrics()
         services = build_services(
