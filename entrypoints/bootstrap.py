@@ -85,7 +85,13 @@ def build_services(
         ),
         admin_users=AdminUserService(uow=uow, hasher=hasher, clock=clock),
         webhooks=WebhookService(
-            uow=uow, sender=webhook_sender, clock=clock, ids=ids, retry_base_s=webhook_retry_base_s
+            uow=uow,
+            sender=webhook_sender,
+            vault=vault,
+            clock=clock,
+            ids=ids,
+            retry_base_s=webhook_retry_base_s,
+            url_check=OutboundUrlCheck(policy=webhook_policy, resolver=resolver),
         ),
         litellm_import=LiteLlmImporter(models=models, credentials=credentials, catalog=catalog),
     )

@@ -1,6 +1,7 @@
-"""Provider credentials and provider errors over HTTP: a stored key cannot be pointed at
-another host without supplying it again; in production api_base must be https to a
-public address; what a provider's error body says reaches a client only redacted."""
+"""Outbound calls over HTTP: a stored provider key cannot be pointed at another host
+without supplying it again; in production api_base and webhook URLs must be https to a
+public address (each with its own opt-in for private ones); what a provider's error body
+says reaches a client only redacted."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -204,6 +205,43 @@ async def test_allow_private_api_base_admits_private_hosts_but_never_metadata_or
     assert (await create(lenient, token, "https://localhost:8443/v1")).status_code == 201
     refused(await create(lenient, token, "https://169.254.169.254/"), "api_base resolves to a cloud metadata address")
     refused(await create(lenient, token, "http://10.1.2.3:8000/v1"), "api_base must be an https URL")
+
+
+async def subscribe(world: Server, token: str, url: str) -> httpx.Response:
+    body = {"organization_id": str(world.organization.id), "url": url, "events": ["job.completed"]}
+    async with world.client(token) as http:
+        return await http.post("/api/webhooks/create", json=body)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://hooks.example.com/in", "must be an https URL"),
+        ("https://127.0.0.1/hook", "resolves to a loopback address"),
+        ("https://localhost/hook", "resolves to a loopback address"),
+        ("https://192.168.1.20/hook", "resolves to a private address"),
+        ("https://169.254.169.254/latest/meta-data/iam", "resolves to a cloud metadata address"),
+        ("https://no-such-host.invalid/hook", "has a host name that does not resolve"),
+    ],
+)
+async def test_production_refuses_webhook_urls_that_are_not_https_to_a_public_address(
+    strict: Server, url: str, reason: str
+) -> None:
+    refused(await subscribe(strict, await _owner(strict), url), f"url {reason}")
+
+
+async def test_production_accepts_a_public_https_webhook_and_checks_a_changed_url(strict: Server) -> None:
+    token = await _owner(strict)
+    created = await subscribe(strict, token, "https://8.8.4.4/hook")
+    assert created.status_code == 201, created.text
+    async with strict.client(token) as http:
+        moved = await http.put(f"/api/webhooks/{created.json()['id']}", json={"url": "https://10.0.0.9/hook"})
+    refused(moved, "url resolves to a private address")
+
+
+async def test_allowing_private_api_bases_does_not_allow_private_webhooks(lenient: Server) -> None:
+    token = await _owner(lenient)
+    refused(await subscribe(lenient, token, "https://10.1.2.3/hook"), "url resolves to a private address")
 
 
 _OWNERS: dict[str, str] = {}
