@@ -92,6 +92,9 @@ class WebhookDelivery(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str | None = None
     delivered_at: datetime | None = None
 
+    def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
+        return f"WebhookDelivery(id={self.id}, event={self.event!r}, status={self.status!r})"
+
 
 class WebhookRepository(Protocol):
     async def add(self, webhook: Webhook) -> None: ...
