@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from application.ports.catalog import PriceCatalog
+from application.ports.network import HostResolver
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
 from application.ports.security import PasswordHasher, TokenCodec
@@ -10,6 +11,7 @@ from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.ports.webhooks import WebhookSender
+from application.services._outbound import OutboundUrlCheck
 from application.services.admin_auth import AdminAuthService
 from application.services.admin_users import AdminUserService
 from application.services.auth import ClientAuthService
@@ -23,6 +25,7 @@ from application.services.one_call_jobs import OneCallJobService
 from application.services.organizations import OrganizationService
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
+from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +63,18 @@ def build_services(
     webhook_retry_base_s: float = 5.0,
     call_lease_s: float = 300.0,
     completion_wait_s: float = 10.0,
+    api_base_policy: AddressPolicy = DEVELOPMENT_POLICY,
+    webhook_policy: AddressPolicy = DEVELOPMENT_POLICY,
+    resolver: HostResolver | None = None,
 ) -> Services:
     models = ModelService(uow=uow, catalog=catalog, clock=clock)
-    credentials = CredentialService(uow=uow, vault=vault, clock=clock, ids=ids)
+    credentials = CredentialService(
+        uow=uow,
+        vault=vault,
+        clock=clock,
+        ids=ids,
+        api_base_check=OutboundUrlCheck(policy=api_base_policy, resolver=resolver),
+    )
     jobs = JobService(
         uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s, completion_wait_s=completion_wait_s
     )
@@ -84,7 +96,13 @@ def build_services(
         ),
         admin_users=AdminUserService(uow=uow, hasher=hasher, clock=clock),
         webhooks=WebhookService(
-            uow=uow, sender=webhook_sender, clock=clock, ids=ids, retry_base_s=webhook_retry_base_s
+            uow=uow,
+            sender=webhook_sender,
+            vault=vault,
+            clock=clock,
+            ids=ids,
+            retry_base_s=webhook_retry_base_s,
+            url_check=OutboundUrlCheck(policy=webhook_policy, resolver=resolver),
         ),
         litellm_import=LiteLlmImporter(models=models, credentials=credentials, catalog=catalog),
     )

@@ -77,16 +77,20 @@ def _create_owner(args: argparse.Namespace) -> int:
 def _rotate_keys(args: argparse.Namespace) -> int:
     from entrypoints.runtime import open_postgres_runtime
 
-    async def rotate() -> Rotation:
+    async def rotate() -> tuple[Rotation, Rotation]:
         settings = load_settings()
         configure_logging(settings.log_level)
         async with open_postgres_runtime(settings, providers={}) as runtime:
-            return await runtime.services.credentials.rotate_keys()
+            credentials = await runtime.services.credentials.rotate_keys()
+            # webhook secrets too; plaintext ones stored before migration 0004 get encrypted
+            webhooks = await runtime.services.webhooks.rotate_secrets()
+            return credentials, webhooks
 
-    result = asyncio.run(rotate())
-    print(f"re-encrypted {result.rotated} credentials under the newest key ({result.current} already were)")
-    if result.skipped:
-        print(f"{result.skipped} changed while rotating and were left as written (already under the newest key)")
+    credentials, webhooks = asyncio.run(rotate())
+    for what, result in (("credentials", credentials), ("webhook secrets", webhooks)):
+        print(f"re-encrypted {result.rotated} {what} under the newest key ({result.current} already were)")
+        if result.skipped:
+            print(f"{result.skipped} changed while rotating and were left as written (already under the newest key)")
     return 0
 
 
@@ -170,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     owner.add_argument("--email", required=True)
     owner.add_argument("--password", required=True, help="at least 12 characters")
     owner.set_defaults(handler=_create_owner)
-    rotate = commands.add_parser("rotate-keys", help="re-encrypt provider keys under the newest FERNET_KEYS key")
+    rotate = commands.add_parser(
+        "rotate-keys", help="re-encrypt provider keys and webhook secrets under the newest FERNET_KEYS key"
+    )
     rotate.set_defaults(handler=_rotate_keys)
     litellm = commands.add_parser(
         "import-litellm-config", help="turn a LiteLLM config.yaml model_list into model aliases and credentials"

@@ -8,6 +8,7 @@ from functools import partial
 from adapters.catalog.genai import GenaiPricesCatalog
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.metrics import PrometheusMetrics
+from adapters.network.resolver import SystemHostResolver
 from adapters.postgres.embedded import embedded_database
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import database_ok, open_pool
@@ -39,7 +40,7 @@ class Runtime:
 async def open_memory_runtime(settings: Settings, providers: ProviderClients | None = None) -> AsyncIterator[Runtime]:
     """Everything in process memory: for tests and demos only (nothing is durable)."""
     store = MemoryStore()
-    sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s)
+    sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
     metrics = PrometheusMetrics()
 
     async def always_ok() -> bool:
@@ -62,6 +63,9 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         webhook_retry_base_s=settings.webhook_retry_base_s,
         call_lease_s=settings.call_lease_s,
         completion_wait_s=settings.completion_wait_s,
+        api_base_policy=settings.api_base_policy,
+        webhook_policy=settings.webhook_policy,
+        resolver=SystemHostResolver(),
     )
     try:
         yield Runtime(services=services, database_ok=always_ok, description="memory", metrics=metrics)
@@ -95,9 +99,13 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
         pool = await stack.enter_async_context(open_pool(url, max_size=DB_POOL_MAX_SIZE, name="saasllm"))
         if providers is None:
             providers = await stack.enter_async_context(
-                open_provider_clients(timeout_s=settings.provider_timeout_s, max_retries=settings.provider_max_retries)
+                open_provider_clients(
+                    timeout_s=settings.provider_timeout_s,
+                    max_retries=settings.provider_max_retries,
+                    address_policy=settings.api_base_policy,
+                )
             )
-        sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s)
+        sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
         stack.push_async_callback(sender.aclose)
         metrics = PrometheusMetrics()
         services = build_services(
@@ -117,6 +125,9 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             webhook_retry_base_s=settings.webhook_retry_base_s,
             call_lease_s=settings.call_lease_s,
             completion_wait_s=settings.completion_wait_s,
+            api_base_policy=settings.api_base_policy,
+            webhook_policy=settings.webhook_policy,
+            resolver=SystemHostResolver(),
         )
         where = "postgres" if settings.database_url is not None else "embedded postgres"
         yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics)

@@ -12,6 +12,8 @@ from pathlib import Path
 import msgspec
 from cryptography.fernet import Fernet
 
+from domain.outbound import AddressPolicy
+
 DEFAULT_DATA_DIR = Path(".data")
 
 
@@ -38,6 +40,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_timeout_s: float = 5.0  # per delivery attempt
     webhook_retry_base_s: float = 5.0  # first retry delay, doubling per attempt
     max_body_bytes: int = 1_048_576
+    # In production outbound URLs must be https and reach public addresses only; these let an
+    # operator allow private ones (cloud-metadata addresses stay refused), separately for
+    # provider api_base URLs and webhook URLs (docs/security.md, "Outbound calls").
+    allow_private_api_base: bool = False
+    allow_private_webhooks: bool = False
     data_dir: Path = DEFAULT_DATA_DIR
     generated_secrets: tuple[str, ...] = ()  # names (never values) of secrets generated on first run
 
@@ -62,6 +69,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         retries = self.provider_max_retries
         return (retries + 1) * self.provider_timeout_s + retries * 20.0 + 60.0
 
+    @property
+    def api_base_policy(self) -> AddressPolicy:
+        """Where provider calls may go (a credential's ``api_base``)."""
+        return AddressPolicy.for_environment(production=self.is_production, allow_private=self.allow_private_api_base)
+
+    @property
+    def webhook_policy(self) -> AddressPolicy:
+        """Where webhook deliveries may go."""
+        return AddressPolicy.for_environment(production=self.is_production, allow_private=self.allow_private_webhooks)
+
 
 def _number(env: Mapping[str, str], name: str, default: float, cast: type[int] | type[float]) -> float | int:
     raw = env.get(name)
@@ -74,6 +91,15 @@ def _number(env: Mapping[str, str], name: str, default: float, cast: type[int] |
     if value < 0:
         raise SettingsError(f"{name} must not be negative")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0")
 
 
 def _secret_file(data_dir: Path, name: str, make: str) -> str:
@@ -132,6 +158,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_timeout_s=float(_number(env, "WEBHOOK_TIMEOUT_S", 5.0, float)),
         webhook_retry_base_s=float(_number(env, "WEBHOOK_RETRY_BASE_S", 5.0, float)),
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_048_576, int)),
+        allow_private_api_base=_flag(env, "ALLOW_PRIVATE_API_BASE"),
+        allow_private_webhooks=_flag(env, "ALLOW_PRIVATE_WEBHOOKS"),
         data_dir=data_dir,
         generated_secrets=tuple(generated),
     )

@@ -95,8 +95,35 @@ class MemoryWebhookRepository:
     async def add(self, webhook: Webhook) -> None:
         self._s.webhooks[webhook.id] = webhook
 
+    async def get(self, webhook_id: Any) -> Webhook | None:
+        return self._s.webhooks.get(webhook_id)
+
     async def list_for_organization(self, organization_id: OrganizationId | None) -> list[Webhook]:
-        return [w for w in self._s.webhooks.values() if organization_id is None or w.organization_id == organization_id]
+        found = [
+            w for w in self._s.webhooks.values() if organization_id is None or w.organization_id == organization_id
+        ]
+        return sorted(found, key=lambda w: (w.created_at, w.id))
+
+    async def list_all(self, *, after: Any | None, limit: int) -> list[Webhook]:
+        found = sorted((w for w in self._s.webhooks.values() if after is None or w.id > after), key=lambda w: w.id)
+        return found[:limit]
+
+    async def update(self, webhook: Webhook) -> None:
+        if webhook.id in self._s.webhooks:
+            self._s.webhooks[webhook.id] = webhook
+
+    async def replace_secret(self, webhook_id: Any, *, old: str, new: str) -> bool:
+        current = self._s.webhooks.get(webhook_id)
+        if current is None or current.secret != old:
+            return False
+        self._s.webhooks[webhook_id] = msgspec.structs.replace(current, secret=new, secret_encrypted=True)
+        return True
+
+    async def delete(self, webhook_id: Any) -> bool:
+        if self._s.webhooks.pop(webhook_id, None) is None:
+            return False
+        self._s.deliveries = {k: d for k, d in self._s.deliveries.items() if d.webhook_id != webhook_id}
+        return True
 
     async def enqueue(self, organization_id: OrganizationId, event: str, payload: dict[str, Any], at: datetime) -> int:
         queued = 0
@@ -112,21 +139,33 @@ class MemoryWebhookRepository:
                     status="pending",
                     next_attempt_at=at,
                     created_at=at,
-                    url=hook.url,
-                    secret=hook.secret,
                 )
                 queued += 1
         return queued
 
     async def claim_due(self, now: datetime, limit: int, *, lease_until: datetime) -> list[WebhookDelivery]:
-        due = [d for d in self._s.deliveries.values() if d.status == "pending" and d.next_attempt_at <= now]
-        claimed = sorted(due, key=lambda d: d.next_attempt_at)[:limit]
-        for d in claimed:
+        hooks = self._s.webhooks
+        due = [
+            d
+            for d in self._s.deliveries.values()
+            if d.status == "pending"
+            and d.next_attempt_at <= now
+            and d.webhook_id in hooks
+            and hooks[d.webhook_id].is_active
+        ]
+        claimed = []
+        for d in sorted(due, key=lambda d: d.next_attempt_at)[:limit]:
             self._s.deliveries[d.id] = msgspec.structs.replace(d, next_attempt_at=lease_until)
+            hook = hooks[d.webhook_id]  # like the SQL join: the webhook's url and secret as they are now
+            claimed.append(
+                msgspec.structs.replace(d, url=hook.url, secret=hook.secret, secret_encrypted=hook.secret_encrypted)
+            )
         return claimed
 
     async def mark_delivered(self, delivery_id: Any, *, at: datetime, status_code: int) -> None:
-        d = self._s.deliveries[delivery_id]
+        d = self._s.deliveries.get(delivery_id)
+        if d is None:  # its webhook was deleted meanwhile
+            return
         self._s.deliveries[delivery_id] = msgspec.structs.replace(
             d, status="delivered", attempts=d.attempts + 1, delivered_at=at, last_status_code=status_code
         )
@@ -134,7 +173,9 @@ class MemoryWebhookRepository:
     async def mark_failed(
         self, delivery_id: Any, *, at: datetime, status_code: int | None, error: str, next_attempt_at: datetime | None
     ) -> None:
-        d = self._s.deliveries[delivery_id]
+        d = self._s.deliveries.get(delivery_id)
+        if d is None:
+            return
         self._s.deliveries[delivery_id] = msgspec.structs.replace(
             d,
             status="pending" if next_attempt_at else "failed",
@@ -145,5 +186,12 @@ class MemoryWebhookRepository:
         )
 
     async def deliveries(self, webhook_id: Any, limit: int) -> list[WebhookDelivery]:
-        found = [d for d in self._s.deliveries.values() if d.webhook_id == webhook_id]
-        return sorted(found, key=lambda d: d.created_at, reverse=True)[:limit]
+        hook = self._s.webhooks.get(webhook_id)
+        if hook is None:
+            return []
+        found = [
+            msgspec.structs.replace(d, url=hook.url, secret=hook.secret, secret_encrypted=hook.secret_encrypted)
+            for d in self._s.deliveries.values()
+            if d.webhook_id == webhook_id
+        ]
+        return sorted(found, key=lambda d: (d.created_at, d.id), reverse=True)[:limit]

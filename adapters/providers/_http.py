@@ -29,8 +29,8 @@ from typing import Literal, Protocol
 import aiohttp
 import httpx
 import msgspec
-from httpx_aiohttp import AiohttpTransport
 
+from adapters.network.guard import GuardedTransport, blocked_reason, guarded_aiohttp_transport
 from adapters.providers._sse import ServerSentEvent, SSEError, aiter_events
 from application.errors import (
     ProviderAuthError,
@@ -45,10 +45,11 @@ from application.errors import (
 )
 from application.ports.providers import ProviderTarget
 from domain.llm import FinishReason, LlmRequest, LlmResponse, StreamEnd, StreamEvent, TextDelta, estimate_tokens
+from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
 from domain.usage import TokenUsage
 
 Transport = Literal["aiohttp", "httpx"]
-MAX_MESSAGE_CHARS = 500
+MAX_MESSAGE_CHARS = 300  # of a provider's own message; the rest is ours
 USER_AGENT = "saasllm/0.1"
 
 
@@ -95,12 +96,19 @@ class RetryPolicy:
 
 
 def create_http_client(
-    *, timeouts: Timeouts, transport: Transport = "aiohttp", max_connections: int = 100
+    *,
+    timeouts: Timeouts,
+    transport: Transport = "aiohttp",
+    max_connections: int = 100,
+    policy: AddressPolicy = DEVELOPMENT_POLICY,
 ) -> httpx.AsyncClient:
     """One pooled client per provider, created once (in the lifespan) and closed on shutdown.
 
     ``aiohttp`` puts httpx's API over aiohttp's connection handling, measured several
     times faster than httpx's own transport on this hot path (see the adapters benchmark).
+    Every connection is checked against ``policy`` (``adapters.network.guard``): with
+    aiohttp the addresses a name resolves to, with either transport the scheme and IP
+    literals (httpx's own transport resolves names itself: it is for benchmarks only).
     """
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=30.0
@@ -109,23 +117,63 @@ def create_http_client(
         connect=timeouts.connect_s, read=timeouts.read_s, write=timeouts.read_s, pool=timeouts.first_byte_s
     )
     headers = {"user-agent": USER_AGENT}
+    guarded: httpx.AsyncBaseTransport
     if transport == "aiohttp":
-        return httpx.AsyncClient(
-            transport=AiohttpTransport(limits=limits), timeout=timeout, headers=headers, follow_redirects=False
-        )
-    return httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, follow_redirects=False)
+        guarded = guarded_aiohttp_transport(policy, limits=limits)
+    else:
+        guarded = GuardedTransport(httpx.AsyncHTTPTransport(limits=limits), policy)
+    return httpx.AsyncClient(transport=guarded, timeout=timeout, headers=headers, follow_redirects=False)
 
 
 # -- error helpers --------------------------------------------------------------------
 
 
+# What looks like a credential in a provider's message: key prefixes of the four providers,
+# bearer tokens, key query parameters, long hex runs, and long base64-ish runs that mix upper
+# case, lower case and digits (a model path like "accounts/x/models/llama-v3p1-8b" survives).
+_KEY_LIKE = re.compile(
+    r"(?i:\bbearer\s+[^\s\"',;]+)"
+    r"|(?i:\b(?:sk|pk|rk|fw)[-_][A-Za-z0-9_\-]{6,})"
+    r"|\bAIza[0-9A-Za-z_\-]{10,}"
+    r"|(?i:(?<=[?&])(?:key|api_key|apikey|access_token|token)=[^&\s\"']+)"
+    r"|\b[0-9a-fA-F]{24,}\b"
+)
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+REDACTED = "[redacted]"
+
+
+def _mixed(run: re.Match[str]) -> str:
+    text = run.group(0)
+    looks_random = any(c.isupper() for c in text) and any(c.islower() for c in text) and any(c.isdigit() for c in text)
+    return REDACTED if looks_random else text
+
+
 def redact(text: str, api_key: str) -> str:
-    """A provider message made safe to log and return: no key, bounded length."""
+    """A provider's message made safe to log and return to a client: the credential's key
+    and anything key-like removed, control characters collapsed, at most
+    ``MAX_MESSAGE_CHARS`` long (the cut happens after redaction, so no key is half-kept)."""
     if api_key and len(api_key) >= 4:
-        text = text.replace(api_key, "***")
+        text = text.replace(api_key, REDACTED)
+    text = _KEY_LIKE.sub(REDACTED, text)
+    text = _BASE64_RUN.sub(_mixed, text)
+    text = _CONTROL.sub(" ", text).strip()
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS] + "…"
     return text
+
+
+def provider_message(value: object, api_key: str) -> str | None:
+    """A provider's own error ``message`` field, redacted, or None when there is none (a
+    string that is blank after redaction counts as none)."""
+    if not isinstance(value, str):
+        return None
+    return redact(value, api_key) or None
+
+
+def unreadable(label: str, status: int) -> str:
+    """The detail for a body that is not the provider's error format (a proxy's HTML page)."""
+    return f"{label} returned an unreadable response (HTTP {status})"
 
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)")
@@ -179,9 +227,13 @@ def retry_after_header_s(headers: Mapping[str, str]) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def http_error(label: str, status: int, message: str, *, retry_after_s: float | None = None) -> ProviderError:
-    """The error family for an HTTP status, before any provider-specific refinement."""
-    detail = f"{label} answered {status}: {message}" if message else f"{label} answered {status}"
+def http_error(label: str, status: int, message: str | None, *, retry_after_s: float | None = None) -> ProviderError:
+    """The error family for an HTTP status, before any provider-specific refinement.
+
+    ``message`` is the provider's own (already redacted) message; None when its body was
+    not its error format, which is never echoed: the detail then says only the status.
+    """
+    detail = f"{label} answered {status}: {message}" if message else unreadable(label, status)
     if status in (401, 403):
         return ProviderAuthError(detail)
     if status == 402:
@@ -213,8 +265,11 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 
 def transport_error(exc: BaseException, label: str) -> ProviderError:
     """A library exception (transport, timeout, malformed bytes) as a provider error."""
+    if (reason := blocked_reason(exc)) is not None:  # the address policy: a configuration error, never retried
+        return ProviderError(f"{label} endpoint is not allowed: {reason}")
     if isinstance(exc, msgspec.DecodeError | UnicodeError):
-        return ProviderResponseError(f"{label} sent a malformed body: {exc}")
+        # the decoder's message may quote the body (an unknown enum value): never passed on
+        return ProviderResponseError(f"{label} returned an unreadable response")
     if isinstance(exc, SSEError):
         return ProviderResponseError(f"{label} answered a stream request with something else than an event stream")
     if isinstance(exc, TimeoutError):
@@ -230,6 +285,14 @@ def transport_error(exc: BaseException, label: str) -> ProviderError:
     if isinstance(exc, httpx.DecodingError):
         return ProviderResponseError(f"{label} sent a body that could not be decoded")
     return ProviderUnavailableError(f"{label} connection failed ({type(exc).__name__})")
+
+
+def scrub(error: ProviderError, api_key: str) -> None:
+    """The last line of defence, for every error leaving the engine: the credential's key
+    never survives in a detail, whichever path (error body, stream event) built it."""
+    if api_key and len(api_key) >= 4 and api_key in error.detail:
+        error.detail = error.detail.replace(api_key, REDACTED)
+        error.args = (error.detail,)
 
 
 # -- what a provider module supplies --------------------------------------------------
@@ -370,6 +433,7 @@ class HttpProviderClient:
             try:
                 return await self._complete_once(target, request, attempts)
             except ProviderError as exc:
+                scrub(exc, target.api_key)
                 exc.attempts = attempts
                 delay = self._delay(exc, attempts)
                 if delay is None:
@@ -387,7 +451,10 @@ class HttpProviderClient:
                     await response.aclose()
             if not response.is_success:
                 raise self._status_error(response, body, target)
-            parsed = self._dialect.parse(body, response.headers)
+            try:
+                parsed = self._dialect.parse(body, response.headers)
+            except (msgspec.DecodeError, UnicodeError):
+                raise ProviderResponseError(unreadable(self._label, response.status_code)) from None
         except ProviderError:
             raise
         except TRANSPORT_ERRORS as exc:
@@ -444,6 +511,7 @@ class HttpProviderClient:
             else:
                 yield end
                 return
+            scrub(error, target.api_key)
             error.attempts = attempts
             if started and state is not None:
                 # text reached the consumer: never retry, bill what was generated

@@ -24,7 +24,7 @@ from adapters.providers._http import (
     Timeouts,
     decode_error_body,
     http_error,
-    redact,
+    provider_message,
     retry_after_header_s,
 )
 from adapters.providers._sse import ServerSentEvent
@@ -177,7 +177,9 @@ class AnthropicStream(StreamState):
         elif name == "error":
             error = _error_decoder.decode(event.data).error
             raise error_for_type(
-                "Anthropic", str(error.get("type") or ""), str(error.get("message") or "error in stream")
+                "Anthropic",
+                str(error.get("type") or ""),
+                provider_message(error.get("message"), "") or "error in stream",
             )
         return None  # ping, content_block_stop and events added later
 
@@ -230,9 +232,9 @@ class AnthropicDialect(Dialect):
     def error(self, status: int, headers: httpx.Headers, body: bytes, api_key: str) -> ProviderError:
         envelope = decode_error_body(body).get("error")
         error: dict[str, Any] = envelope if isinstance(envelope, dict) else {}
-        message = redact(str(error.get("message") or body[:200].decode(errors="replace")), api_key)
+        message = provider_message(error.get("message"), api_key)
         retry_after = retry_after_header_s(headers)
-        if status == 400 and "credit balance" in message.lower():
+        if status == 400 and message and "credit balance" in message.lower():
             return ProviderQuotaError(f"{self.label} credit balance exhausted: {message}")
         return http_error(self.label, status, message, retry_after_s=retry_after)
 

@@ -26,7 +26,7 @@ from adapters.providers._http import (
     estimate_bytes,
     http_error,
     parse_proto_duration,
-    redact,
+    provider_message,
     retry_after_header_s,
 )
 from adapters.providers._sse import ServerSentEvent
@@ -128,18 +128,20 @@ def blocked(response: Response) -> ProviderError | None:
     return ProviderContentFilteredError(f"Gemini blocked the prompt ({feedback.block_reason})", usage=usage)
 
 
-def status_error(label: str, status: int, error: dict[str, Any], message: str, headers: httpx.Headers) -> ProviderError:
+def status_error(
+    label: str, status: int, error: dict[str, Any], message: str | None, headers: httpx.Headers
+) -> ProviderError:
     details = error.get("details")
     infos = [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
     reasons = {str(d.get("reason") or "") for d in infos if d.get("@type") == ERROR_INFO}
     if any(reason.startswith("API_KEY_") for reason in reasons):
-        return ProviderAuthError(f"{label} refused the API key: {message}")
+        return ProviderAuthError(f"{label} refused the API key: {message or 'no message'}")
     retry_after = retry_after_header_s(headers)
     for info in infos:
         if info.get("@type") == RETRY_INFO:
             retry_after = parse_proto_duration(info.get("retryDelay")) or retry_after
     if status == 400 and error.get("status") == "FAILED_PRECONDITION":
-        return ProviderError(f"{label} refused the call for this account: {message}")
+        return ProviderError(f"{label} refused the call for this account: {message or 'no message'}")
     return http_error(label, status, message, retry_after_s=retry_after)
 
 
@@ -153,7 +155,7 @@ class GeminiStream(StreamState):
             return None
         chunk = _decoder.decode(event.data)
         if chunk.error is not None:
-            message = str(chunk.error.get("message") or "error in stream")
+            message = provider_message(chunk.error.get("message"), "") or "error in stream"
             raise status_error("Gemini", int(chunk.error.get("code") or 500), chunk.error, message, httpx.Headers())
         if (refusal := blocked(chunk)) is not None:
             raise refusal
@@ -253,7 +255,7 @@ class GeminiDialect(Dialect):
     def error(self, status: int, headers: httpx.Headers, body: bytes, api_key: str) -> ProviderError:
         envelope = decode_error_body(body).get("error")
         error: dict[str, Any] = envelope if isinstance(envelope, dict) else {}
-        message = redact(str(error.get("message") or body[:200].decode(errors="replace")), api_key)
+        message = provider_message(error.get("message"), api_key)
         return status_error(self.label, status, error, message, headers)
 
     def stream_state(self, request: LlmRequest, target: ProviderTarget, headers: httpx.Headers) -> StreamState:

@@ -21,7 +21,7 @@ from adapters.providers._http import (
     decode_error_body,
     http_error,
     parse_go_duration,
-    redact,
+    provider_message,
     retry_after_header_s,
 )
 from adapters.providers._sse import ServerSentEvent
@@ -180,7 +180,7 @@ class OpenAIStream(StreamState):
 
 def stream_error(error: dict[str, Any]) -> ProviderError:
     """An error object sent inside a 200 stream."""
-    message = str(error.get("message") or "error in stream")
+    message = provider_message(error.get("message"), "") or "error in stream"
     kind = str(error.get("type") or error.get("code") or "")
     if "rate_limit" in kind:
         return ProviderRateLimitedError(f"stream error: {message}")
@@ -243,17 +243,17 @@ class OpenAIDialect(Dialect):
     def error(self, status: int, headers: httpx.Headers, body: bytes, api_key: str) -> ProviderError:
         envelope = decode_error_body(body).get("error")
         error: dict[str, Any] = envelope if isinstance(envelope, dict) else {"message": envelope}
-        message = redact(str(error.get("message") or body[:200].decode(errors="replace")), api_key)
+        message = provider_message(error.get("message"), api_key)
         code = str(error.get("code") or "").lower()
         kind = str(error.get("type") or "").lower()
         retry_after = retry_after_header_s(headers)
         if status == 429:
             if code in QUOTA_CODES or kind in QUOTA_CODES:
-                return ProviderQuotaError(f"{self.label} quota exhausted: {message}")
+                return ProviderQuotaError(f"{self.label} quota exhausted: {message or 'no message'}")
             if retry_after is None:
                 retry_after = self.reset_after(headers, kind)
         if status == 400 and (code in CONTENT_FILTER_CODES or kind in CONTENT_FILTER_CODES):
-            return ProviderContentFilteredError(f"{self.label} refused the content: {message}")
+            return ProviderContentFilteredError(f"{self.label} refused the content: {message or 'no message'}")
         return http_error(self.label, status, message, retry_after_s=retry_after)
 
     @staticmethod

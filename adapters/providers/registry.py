@@ -17,6 +17,7 @@ from adapters.providers.gemini import GeminiDialect
 from adapters.providers.openai import OpenAIDialect
 from application.ports.providers import ProviderClient
 from domain.catalog import Provider
+from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
 
 
 @contextlib.asynccontextmanager
@@ -27,15 +28,19 @@ async def open_provider_clients(
     transport: Transport = "aiohttp",
     retry: RetryPolicy | None = None,
     max_connections: int = 100,
+    address_policy: AddressPolicy = DEVELOPMENT_POLICY,
 ) -> AsyncIterator[dict[Provider, ProviderClient]]:
     """``timeout_s`` is ``PROVIDER_TIMEOUT_S``, ``max_retries`` ``PROVIDER_MAX_RETRIES``;
-    ``retry`` replaces the whole retry policy (tests use tiny delays)."""
+    ``retry`` replaces the whole retry policy (tests use tiny delays); ``address_policy``
+    is checked on every connection (``Settings.api_base_policy``)."""
     timeouts = Timeouts.from_setting(timeout_s)
     policy = retry or RetryPolicy(max_retries=max_retries)
     pools: list[httpx.AsyncClient] = []
 
     def client(dialect: Dialect) -> HttpProviderClient:
-        pool = create_http_client(timeouts=timeouts, transport=transport, max_connections=max_connections)
+        pool = create_http_client(
+            timeouts=timeouts, transport=transport, max_connections=max_connections, policy=address_policy
+        )
         pools.append(pool)
         return HttpProviderClient(dialect, pool, timeouts=timeouts, retry=policy)
 

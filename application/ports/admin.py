@@ -59,6 +59,10 @@ class AuditLogRepository(Protocol):
 
 
 class Webhook(msgspec.Struct, frozen=True, kw_only=True):
+    """A subscription as stored. ``secret`` is a vault token when ``secret_encrypted``;
+    rows written before migration 0004 hold the plaintext secret (False) until
+    ``saasllm rotate-keys`` encrypts them."""
+
     id: Any
     organization_id: OrganizationId
     url: str
@@ -66,6 +70,7 @@ class Webhook(msgspec.Struct, frozen=True, kw_only=True):
     secret: str
     created_at: datetime
     is_active: bool = True
+    secret_encrypted: bool = False
 
     def __repr__(self) -> str:
         return f"Webhook(id={self.id}, url={self.url!r}, events={self.events!r})"
@@ -81,16 +86,43 @@ class WebhookDelivery(msgspec.Struct, frozen=True, kw_only=True):
     next_attempt_at: datetime
     created_at: datetime
     url: str = ""
-    secret: str = ""
+    secret: str = ""  # the webhook's, as stored (see ``Webhook.secret``)
+    secret_encrypted: bool = False
     last_status_code: int | None = None
     last_error: str | None = None
     delivered_at: datetime | None = None
+
+    def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
+        return f"WebhookDelivery(id={self.id}, event={self.event!r}, status={self.status!r})"
 
 
 class WebhookRepository(Protocol):
     async def add(self, webhook: Webhook) -> None: ...
 
-    async def list_for_organization(self, organization_id: OrganizationId | None) -> list[Webhook]: ...
+    async def get(self, webhook_id: Any) -> Webhook | None:
+        """The webhook, or None when no such webhook exists."""
+        ...
+
+    async def list_for_organization(self, organization_id: OrganizationId | None) -> list[Webhook]:
+        """Oldest first; ``None``: every organization's."""
+        ...
+
+    async def list_all(self, *, after: Any | None, limit: int) -> list[Webhook]:
+        """Every webhook in id order, ``limit`` at a time after the id ``after`` (for re-encryption)."""
+        ...
+
+    async def update(self, webhook: Webhook) -> None:
+        """Persist url, events, the active flag and the secret (with its ``secret_encrypted`` flag)."""
+        ...
+
+    async def replace_secret(self, webhook_id: Any, *, old: str, new: str) -> bool:
+        """Store ``new`` (a vault token) as the secret, marked encrypted, only if the stored
+        secret is still ``old``; False when it changed meanwhile (or the webhook is gone)."""
+        ...
+
+    async def delete(self, webhook_id: Any) -> bool:
+        """Delete with its deliveries (pending ones are never sent); False when unknown."""
+        ...
 
     async def enqueue(self, organization_id: OrganizationId, event: str, payload: dict[str, Any], at: datetime) -> int:
         """Write one pending delivery per active webhook subscribed to ``event`` (the outbox).
@@ -100,7 +132,9 @@ class WebhookRepository(Protocol):
         ...
 
     async def claim_due(self, now: datetime, limit: int, *, lease_until: datetime) -> list[WebhookDelivery]:
-        """Pending deliveries due at ``now``, leased to this worker until ``lease_until``.
+        """Pending deliveries of active webhooks due at ``now``, leased to this worker until
+        ``lease_until``, each with its webhook's current url and secret. Deliveries of an
+        inactive webhook stay pending, untouched, until it is active again.
 
         Atomic (``FOR UPDATE SKIP LOCKED`` + moving ``next_attempt_at``), so two workers
         never send the same delivery at once; a worker that dies lets the lease expire.

@@ -165,7 +165,7 @@ class CredentialRepository(Protocol):
         ...
 
     async def update(self, credential: StoredCredential) -> None:
-        """Persist name, encrypted key, hint, api_base and the active flag."""
+        """Persist provider, name, encrypted key, hint, api_base and the active flag."""
         ...
 
     async def replace_encrypted_key(self, credential_id: CredentialId, *, old: str, new: str) -> bool:

@@ -11,6 +11,7 @@ from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
 from application.services._access import sees, visible_organization
 from application.services._audit import audit
+from application.services._outbound import OutboundUrlCheck
 from domain.admins import AdminPrincipal, ensure_can_write
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
@@ -25,6 +26,7 @@ class CredentialChanges(msgspec.Struct, frozen=True, kw_only=True):
     """A partial credential update: ``UNSET`` keeps a value; ``api_base`` None removes it."""
 
     name: str | msgspec.UnsetType = msgspec.UNSET
+    provider: Provider | msgspec.UnsetType = msgspec.UNSET
     api_key: str | msgspec.UnsetType = msgspec.UNSET
     api_base: str | msgspec.UnsetType | None = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
@@ -54,15 +56,27 @@ def credential_snapshot(credential: StoredCredential) -> dict[str, Any]:
 
 class CredentialService:
     """Rules: the key is encrypted before it reaches a repository and only its masked
-    hint is ever returned; ``api_base`` must be an http(s) URL; an admin manages only the
-    credentials of organizations it sees (others answer 404), viewers none; every write is
-    audited in its own transaction (``actor`` None: the system)."""
+    hint is ever returned; ``api_base`` must pass the outbound address policy (an http(s)
+    URL; in production https to a public address, see ``OutboundUrlCheck``); changing a
+    credential's provider or ``api_base`` needs its ``api_key`` in the same change, so a
+    stored key can never be pointed at another host by someone who does not hold it; an
+    admin manages only the credentials of organizations it sees (others answer 404),
+    viewers none; every write is audited in its own transaction (``actor`` None: the system)."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, vault: CredentialVault, clock: Clock, ids: IdGenerator) -> None:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        vault: CredentialVault,
+        clock: Clock,
+        ids: IdGenerator,
+        api_base_check: OutboundUrlCheck | None = None,
+    ) -> None:
         self._uow = uow
         self._vault = vault
         self._clock = clock
         self._ids = ids
+        self._check_url = api_base_check or OutboundUrlCheck()
 
     async def add_credential(
         self,
@@ -76,6 +90,7 @@ class CredentialService:
     ) -> StoredCredential:
         if actor is not None:
             ensure_can_write(actor)
+        checked_base = await self._api_base(api_base)  # may resolve a name: before the unit of work
         credential = StoredCredential(
             id=CredentialId(self._ids.new_id()),
             organization_id=organization_id,
@@ -85,7 +100,7 @@ class CredentialService:
             key_hint=key_hint(api_key),
             is_active=True,
             created_at=self._clock.now(),
-            api_base=check_api_base(api_base),
+            api_base=checked_base,
         )
         async with self._uow() as uow:
             await visible_organization(uow, actor, organization_id)
@@ -104,16 +119,20 @@ class CredentialService:
     ) -> StoredCredential:
         ensure_can_write(actor)
         new_key = None if isinstance(changes.api_key, msgspec.UnsetType) else check_key(changes.api_key)
+        new_base = None if isinstance(changes.api_base, msgspec.UnsetType) else await self._api_base(changes.api_base)
         async with self._uow() as uow:
             before = await self._visible(uow, actor, credential_id)
+            provider = before.provider if isinstance(changes.provider, msgspec.UnsetType) else changes.provider
+            api_base = before.api_base if isinstance(changes.api_base, msgspec.UnsetType) else new_base
+            if new_key is None and (provider != before.provider or api_base != before.api_base):
+                raise InvalidValueError("changing provider or api_base needs the api_key in the same request")
             after = msgspec.structs.replace(
                 before,
+                provider=provider,
                 name=before.name if isinstance(changes.name, msgspec.UnsetType) else check_name(changes.name),
                 encrypted_key=before.encrypted_key if new_key is None else self._vault.encrypt(new_key),
                 key_hint=before.key_hint if new_key is None else key_hint(new_key),
-                api_base=before.api_base
-                if isinstance(changes.api_base, msgspec.UnsetType)
-                else check_api_base(changes.api_base),
+                api_base=api_base,
                 is_active=before.is_active if isinstance(changes.is_active, msgspec.UnsetType) else changes.is_active,
             )
             await uow.credentials.update(after)
@@ -190,6 +209,9 @@ class CredentialService:
                 rotated += swapped
                 skipped += not swapped
 
+    async def _api_base(self, api_base: str | None) -> str | None:
+        return None if api_base is None else await self._check_url(api_base, field="api_base")
+
     async def _visible(self, uow: UnitOfWork, actor: AdminPrincipal, credential_id: CredentialId) -> StoredCredential:
         credential = await uow.credentials.get(credential_id)
         if credential is None or not sees(actor, credential.organization_id):
@@ -234,11 +256,3 @@ def check_key(api_key: str) -> str:
     if not api_key or api_key != api_key.strip() or len(api_key) > MAX_KEY_LENGTH:
         raise InvalidValueError("api_key must be a non-empty key without surrounding spaces")
     return api_key
-
-
-def check_api_base(api_base: str | None) -> str | None:
-    if api_base is None:
-        return None
-    if not api_base.startswith(("http://", "https://")) or len(api_base) > 2000:
-        raise InvalidValueError("api_base must be an http(s) URL")
-    return api_base.rstrip("/")

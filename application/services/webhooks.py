@@ -6,14 +6,20 @@ import hmac
 import secrets
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import msgspec
 
+from application.errors import NotFoundError
 from application.ports.admin import Webhook, WebhookDelivery
 from application.ports.system import Clock, IdGenerator
-from application.ports.unit_of_work import UnitOfWorkFactory
-from application.ports.webhooks import WebhookSender
-from application.services._access import visible_organization
+from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from application.ports.vault import CredentialVault, VaultError
+from application.ports.webhooks import WebhookResponse, WebhookSender
+from application.services._access import listing_scope, sees, visible_organization
+from application.services._audit import audit
+from application.services._outbound import OutboundUrlCheck
+from application.services.credentials import ROTATION_BATCH, Rotation
 from domain.admins import AdminPrincipal, ensure_can_write, ensure_sees
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
@@ -21,7 +27,7 @@ from domain.ids import OrganizationId
 EVENTS = frozenset({"job.completed", "team.credits_low"})
 SIGNATURE_HEADER = "X-Webhook-Signature"
 MAX_ATTEMPTS = 8
-LEASE = timedelta(minutes=2)  # longer than any send (the sender times out well before)
+LEASE = timedelta(minutes=2)  # longer than any send (the sender's total deadline ends it well before)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -35,60 +41,151 @@ def backoff(attempt: int, base_s: float = 5.0) -> timedelta:
     return timedelta(seconds=min(3600.0, base_s * 2 ** max(0, attempt - 1)))
 
 
+class IssuedWebhook(msgspec.Struct, frozen=True, kw_only=True):
+    """A webhook and its signing secret in clear: returned once, by create and rotate-secret."""
+
+    webhook: Webhook
+    secret: str
+
+    def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
+        return f"IssuedWebhook(webhook={self.webhook!r})"
+
+
+class WebhookChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """A partial update: ``UNSET`` keeps a value."""
+
+    url: str | msgspec.UnsetType = msgspec.UNSET
+    events: list[str] | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
 class WebhookService:
-    """Rules: only the two documented events; a delivery is written to the outbox in the
-    transaction of its event and sent later by the worker, so a slow or dead receiver
-    never slows or fails the request that caused it; failed deliveries are retried with
-    exponential backoff up to ``MAX_ATTEMPTS``, each attempt logged."""
+    """Rules: only the two documented events; a URL must pass the webhook address policy
+    when it is stored (``OutboundUrlCheck``) and the sender applies it again to every
+    connection; the signing secret is stored encrypted by the vault and shown only by
+    the request that creates or rotates it; admins manage the webhooks of organizations
+    they see (others answer 404), viewers none, each write audited in its transaction.
+    A delivery is written to the outbox in the transaction of its event and sent later by
+    the worker, so a slow or dead receiver never slows or fails the request that caused
+    it; failed deliveries are retried with exponential backoff up to ``MAX_ATTEMPTS``
+    (one refused by the address policy is given up at once); an inactive webhook's
+    deliveries wait, unsent, until it is active again."""
 
     def __init__(
         self,
         *,
         uow: UnitOfWorkFactory,
         sender: WebhookSender,
+        vault: CredentialVault,
         clock: Clock,
         ids: IdGenerator,
         retry_base_s: float = 5.0,
+        url_check: OutboundUrlCheck | None = None,
     ) -> None:
         self._uow = uow
         self._sender = sender
+        self._vault = vault
         self._clock = clock
         self._ids = ids
         self._retry_base_s = retry_base_s
+        self._check_url = url_check or OutboundUrlCheck()
 
     async def create(
-        self, actor: AdminPrincipal, *, organization_id: OrganizationId, url: str, events: list[str]
-    ) -> Webhook:
-        ensure_can_write(actor)
-        if not url.startswith(("https://", "http://")) or len(url) > 2000:
-            raise InvalidValueError("url must be an http(s) URL")
-        unknown = set(events) - EVENTS
-        if not events or unknown:
-            raise InvalidValueError(f"events must be among {sorted(EVENTS)}")
+        self, actor: AdminPrincipal | None, *, organization_id: OrganizationId, url: str, events: list[str]
+    ) -> IssuedWebhook:
+        if actor is not None:
+            ensure_can_write(actor)
+        checked = await self._check_url(url, field="url")  # may resolve a name: before the unit of work
+        secret = new_secret()
         webhook = Webhook(
             id=self._ids.new_id(),
             organization_id=organization_id,
-            url=url,
-            events=tuple(sorted(set(events))),
-            secret="whsec_" + secrets.token_urlsafe(32),
+            url=checked,
+            events=check_events(events),
+            secret=self._vault.encrypt(secret),
+            secret_encrypted=True,
             created_at=self._clock.now(),
         )
         async with self._uow() as uow:
             await visible_organization(uow, actor, organization_id)
             await uow.webhooks.add(webhook)
-            await uow.audit.add(
-                at=webhook.created_at,
-                actor_id=actor.user_id,
-                actor_email=actor.email,
-                action="webhook.create",
-                target_type="webhook",
-                target_id=str(webhook.id),
-                organization_id=organization_id,
-                before=None,
-                after={"url": url, "events": list(webhook.events)},
-            )
+            await self._audit(uow, actor, "webhook.create", webhook, None, webhook)
             await uow.commit()
-        return webhook
+        return IssuedWebhook(webhook=webhook, secret=secret)
+
+    async def list_webhooks(self, actor: AdminPrincipal, organization_id: OrganizationId | None) -> list[Webhook]:
+        """Oldest first; a scoped admin sees its own organization's (another one's answers 404)."""
+        async with self._uow() as uow:
+            return await uow.webhooks.list_for_organization(listing_scope(actor, organization_id))
+
+    async def update(self, actor: AdminPrincipal, webhook_id: UUID, changes: WebhookChanges) -> Webhook:
+        ensure_can_write(actor)
+        url = None if isinstance(changes.url, msgspec.UnsetType) else await self._check_url(changes.url, field="url")
+        async with self._uow() as uow:
+            before = await self._visible(uow, actor, webhook_id)
+            after = msgspec.structs.replace(
+                before,
+                url=before.url if url is None else url,
+                events=before.events if isinstance(changes.events, msgspec.UnsetType) else check_events(changes.events),
+                is_active=before.is_active if isinstance(changes.is_active, msgspec.UnsetType) else changes.is_active,
+            )
+            await uow.webhooks.update(after)
+            await self._audit(uow, actor, "webhook.update", after, before, after)
+            await uow.commit()
+        return after
+
+    async def rotate_secret(self, actor: AdminPrincipal, webhook_id: UUID) -> IssuedWebhook:
+        """A new signing secret at once: deliveries sent from now on (retries included) use it."""
+        ensure_can_write(actor)
+        secret = new_secret()
+        async with self._uow() as uow:
+            before = await self._visible(uow, actor, webhook_id)
+            after = msgspec.structs.replace(before, secret=self._vault.encrypt(secret), secret_encrypted=True)
+            await uow.webhooks.update(after)
+            await self._audit(uow, actor, "webhook.rotate_secret", after, before, after, secret_changed=True)
+            await uow.commit()
+        return IssuedWebhook(webhook=after, secret=secret)
+
+    async def delete(self, actor: AdminPrincipal, webhook_id: UUID) -> None:
+        """Delete with its outbox: deliveries not yet sent never will be."""
+        ensure_can_write(actor)
+        async with self._uow() as uow:
+            before = await self._visible(uow, actor, webhook_id)
+            await uow.webhooks.delete(webhook_id)
+            await self._audit(uow, actor, "webhook.delete", before, before, None)
+            await uow.commit()
+
+    async def rotate_secrets(self) -> Rotation:
+        """Encrypt every secret under the newest vault key (``rotate-keys``): plaintext ones
+        written before migration 0004 are encrypted, older ciphertexts re-encrypted.
+
+        Safe while the service runs, like ``CredentialService.rotate_keys``: each row is
+        swapped in its own transaction only if its secret is still the one read. Raises
+        ``VaultError`` when a secret cannot be decrypted with any configured key.
+        """
+        rotated = current = skipped = 0
+        after: UUID | None = None
+        while True:
+            async with self._uow() as uow:
+                batch = await uow.webhooks.list_all(after=after, limit=ROTATION_BATCH)
+            if not batch:
+                return Rotation(rotated=rotated, current=current, skipped=skipped)
+            after = batch[-1].id
+            for webhook in batch:
+                if webhook.secret_encrypted and self._vault.is_current(webhook.secret):
+                    current += 1
+                    continue
+                if webhook.secret_encrypted:
+                    new = self._vault.rotate(webhook.secret)
+                else:
+                    new = self._vault.encrypt(webhook.secret)
+                async with self._uow() as uow:
+                    swapped = await uow.webhooks.replace_secret(webhook.id, old=webhook.secret, new=new)
+                    if swapped:
+                        await self._audit(uow, None, "webhook.reencrypt", webhook, None, None)
+                    await uow.commit()
+                rotated += swapped
+                skipped += not swapped
 
     async def deliver_due(self, *, limit: int = 50) -> int:
         """One pass of the worker: send what is due; returns how many were attempted."""
@@ -96,27 +193,36 @@ class WebhookService:
         async with self._uow() as uow:
             due = await uow.webhooks.claim_due(now, limit, lease_until=now + LEASE)
             await uow.commit()
-        # Sent side by side: one slow receiver costs the batch its own timeout, not the sum.
+        # Sent side by side: one slow receiver costs the batch its own deadline, not the sum.
         await asyncio.gather(*(self._attempt(delivery) for delivery in due))
         return len(due)
 
     async def _attempt(self, delivery: WebhookDelivery) -> None:
-        body = msgspec.json.encode({"event": delivery.event, "delivery_id": str(delivery.id), "data": delivery.payload})
-        timestamp = str(int(self._clock.now().timestamp()))
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(delivery.secret, timestamp, body),
-            "X-Webhook-Event": delivery.event,
-            "X-Webhook-Delivery": str(delivery.id),
-        }
-        response = await self._sender.send(delivery.url, body=body, headers=headers)
+        try:
+            secret = self._vault.decrypt(delivery.secret) if delivery.secret_encrypted else delivery.secret
+        except VaultError:
+            response = WebhookResponse(status_code=None, error="the signing secret cannot be decrypted")
+        else:
+            body = msgspec.json.encode(
+                {"event": delivery.event, "delivery_id": str(delivery.id), "data": delivery.payload}
+            )
+            timestamp = str(int(self._clock.now().timestamp()))
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(secret, timestamp, body),
+                "X-Webhook-Event": delivery.event,
+                "X-Webhook-Delivery": str(delivery.id),
+            }
+            response = await self._sender.send(delivery.url, body=body, headers=headers)
         now = self._clock.now()
         attempts = delivery.attempts + 1
         async with self._uow() as uow:
             if response.status_code is not None and 200 <= response.status_code < 300:
                 await uow.webhooks.mark_delivered(delivery.id, at=now, status_code=response.status_code)
             else:
-                retry = now + backoff(attempts, self._retry_base_s) if attempts < MAX_ATTEMPTS else None
+                retry = None
+                if attempts < MAX_ATTEMPTS and not response.refused:
+                    retry = now + backoff(attempts, self._retry_base_s)
                 error = response.error or f"HTTP {response.status_code}"
                 await uow.webhooks.mark_failed(
                     delivery.id, at=now, status_code=response.status_code, error=error, next_attempt_at=retry
@@ -127,6 +233,54 @@ class WebhookService:
         ensure_sees(actor, webhook.organization_id)
         async with self._uow() as uow:
             return await uow.webhooks.deliveries(webhook.id, limit)
+
+    async def _visible(self, uow: UnitOfWork, actor: AdminPrincipal, webhook_id: UUID) -> Webhook:
+        webhook = await uow.webhooks.get(webhook_id)
+        if webhook is None or not sees(actor, webhook.organization_id):
+            raise NotFoundError("webhook not found")
+        return webhook
+
+    async def _audit(
+        self,
+        uow: UnitOfWork,
+        actor: AdminPrincipal | None,
+        action: str,
+        target: Webhook,
+        before: Webhook | None,
+        after: Webhook | None,
+        *,
+        secret_changed: bool = False,
+    ) -> None:
+        after_snapshot = webhook_snapshot(after) if after is not None else None
+        if after_snapshot is not None and secret_changed:
+            after_snapshot["secret"] = "[changed]"  # noqa: S105 - a marker; the audit helper redacts it anyway
+        await audit(
+            uow,
+            actor,
+            action,
+            target_type="webhook",
+            target_id=target.id,
+            organization_id=target.organization_id,
+            at=self._clock.now(),
+            before=webhook_snapshot(before) if before is not None else None,
+            after=after_snapshot,
+        )
+
+
+def webhook_snapshot(webhook: Webhook) -> dict[str, Any]:
+    """What the audit log keeps of a webhook: never the secret, not even encrypted."""
+    return {"url": webhook.url, "events": list(webhook.events), "is_active": webhook.is_active}
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def check_events(events: list[str]) -> tuple[str, ...]:
+    unknown = set(events) - EVENTS
+    if not events or unknown:
+        raise InvalidValueError(f"events must be among {sorted(EVENTS)}")
+    return tuple(sorted(set(events)))
 
 
 def event_payload(**fields: Any) -> dict[str, Any]:

@@ -105,3 +105,86 @@ async def test_webhook_outbox_is_claimed_once_and_retried(uow: UowFactory) -> No
     async with uow() as u:
         (delivery,) = await u.webhooks.deliveries(hook.id, 10)
     assert (delivery.status, delivery.attempts, delivery.delivered_at) == ("delivered", 2, at(4))
+
+
+def webhook(org_id: object, minute: float = 0, **fields: object) -> Webhook:
+    values: dict[str, object] = {
+        "id": uuid4(),
+        "organization_id": org_id,
+        "url": "https://example.com/hook",
+        "events": ("job.completed",),
+        "secret": "gAAAA-token-1",
+        "secret_encrypted": True,
+        "created_at": at(minute),
+    }
+    values.update(fields)
+    return Webhook(**values)  # type: ignore[arg-type]
+
+
+async def test_deliveries_of_an_inactive_webhook_wait_unclaimed(uow: UowFactory) -> None:
+    org = await make_org(uow)
+    hook = webhook(org.id)
+    async with uow() as u:
+        await u.webhooks.add(hook)
+        assert await u.webhooks.enqueue(org.id, "job.completed", {"job_id": "j1"}, at(1)) == 1
+        await u.webhooks.update(msgspec.structs.replace(hook, is_active=False))
+        await u.commit()
+    async with uow() as u:
+        assert await u.webhooks.claim_due(at(2), 10, lease_until=at(3)) == []
+        assert await u.webhooks.enqueue(org.id, "job.completed", {"job_id": "j2"}, at(2)) == 0  # nor queued
+        await u.webhooks.update(hook)  # active again
+        await u.commit()
+    async with uow() as u:
+        claimed = await u.webhooks.claim_due(at(2), 10, lease_until=at(3))
+    assert [(d.payload, d.attempts, d.next_attempt_at) for d in claimed] == [({"job_id": "j1"}, 0, at(1))]
+
+
+async def test_a_claim_carries_the_webhooks_current_url_and_secret(uow: UowFactory) -> None:
+    org = await make_org(uow)
+    hook = webhook(org.id, secret="whsec_plain", secret_encrypted=False)
+    async with uow() as u:
+        await u.webhooks.add(hook)
+        await u.webhooks.enqueue(org.id, "job.completed", {}, at(1))
+        await u.webhooks.update(msgspec.structs.replace(hook, url="https://example.com/moved"))
+        assert await u.webhooks.replace_secret(hook.id, old="whsec_plain", new="gAAAA-token-2") is True
+        await u.commit()
+    async with uow() as u:
+        [delivery] = await u.webhooks.claim_due(at(2), 10, lease_until=at(3))
+        [listed] = await u.webhooks.deliveries(hook.id, 10)
+    assert (delivery.url, delivery.secret, delivery.secret_encrypted) == (
+        "https://example.com/moved",
+        "gAAAA-token-2",
+        True,
+    )
+    assert (listed.url, listed.secret) == (delivery.url, delivery.secret)
+
+
+async def test_webhooks_are_read_updated_and_deleted_with_their_outbox(uow: UowFactory) -> None:
+    org = await make_org(uow)
+    first, second = webhook(org.id, 0, secret="whsec_a", secret_encrypted=False), webhook(org.id, 1)
+    async with uow() as u:
+        await u.webhooks.add(first)
+        await u.webhooks.add(second)
+        await u.webhooks.enqueue(org.id, "job.completed", {}, at(1))
+        await u.commit()
+    async with uow() as u:
+        assert await u.webhooks.get(first.id) == first
+        assert await u.webhooks.get(uuid4()) is None
+        by_id = sorted([first, second], key=lambda w: w.id)
+        assert await u.webhooks.list_all(after=None, limit=1) == by_id[:1]
+        assert await u.webhooks.list_all(after=by_id[0].id, limit=10) == by_id[1:]
+        changed = msgspec.structs.replace(
+            first, url="https://example.com/other", events=("job.completed", "team.credits_low"), is_active=False
+        )
+        await u.webhooks.update(changed)
+        assert await u.webhooks.get(first.id) == changed
+        # the secret is swapped only while it is the one read
+        assert await u.webhooks.replace_secret(first.id, old="whsec_stale", new="gAAAA-x") is False
+        assert await u.webhooks.replace_secret(first.id, old="whsec_a", new="gAAAA-x") is True
+        swapped = await u.webhooks.get(first.id)
+        assert swapped is not None and (swapped.secret, swapped.secret_encrypted) == ("gAAAA-x", True)
+        assert await u.webhooks.delete(second.id) is True
+        assert await u.webhooks.delete(second.id) is False
+        assert await u.webhooks.deliveries(second.id, 10) == []
+        assert await u.webhooks.list_for_organization(org.id) == [swapped]
+        await u.commit()

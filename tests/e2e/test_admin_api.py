@@ -204,8 +204,11 @@ async def test_credentials_show_hints_only_and_follow_their_active_flag(server: 
         assert created["id"] in [c["id"] for c in listed] and "AIza-secret-key-9f9f" not in str(listed)
         assert (await ok(await http.put(f"/api/provider-credentials/{created['id']}/deactivate")))["is_active"] is False
         assert (await ok(await http.put(f"/api/provider-credentials/{created['id']}/activate")))["is_active"] is True
-        renamed = await ok(
-            await http.put(f"/api/provider-credentials/{created['id']}", json={"name": "gem", "api_base": None})
+        renamed = await ok(  # a changed api_base needs the key again
+            await http.put(
+                f"/api/provider-credentials/{created['id']}",
+                json={"name": "gem", "api_base": None, "api_key": "AIza-secret-key-9f9f"},
+            )
         )
         assert (renamed["name"], renamed["api_base"], renamed["key_hint"]) == ("gem", None, "AIz…9f9f")
         assert (await http.delete(f"/api/provider-credentials/{created['id']}")).status_code == 204

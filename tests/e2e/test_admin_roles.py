@@ -49,7 +49,7 @@ KINDS: dict[str, dict[str, int]] = {
 @dataclass(frozen=True)
 class Case:
     method: str
-    path: str  # placeholders: {org} {empty_org} {team} {key} {job} {credential} {alias} {group} {user}
+    path: str  # placeholders: {org} {empty_org} {team} {key} {job} {credential} {alias} {group} {user} {webhook}
     kind: str
     body: dict[str, Any] | None = None
     ok: int = 200
@@ -123,6 +123,11 @@ CASES = [
     Case("GET", "/api/audit-log", "read_any"),
     Case("POST", "/api/webhooks/create", "write_org",
          {"organization_id": "{org}", "url": "https://example.com/{uniq}", "events": ["job.completed"]}, ok=201),
+    Case("GET", "/api/webhooks", "read_any"),
+    Case("GET", "/api/webhooks?organization_id={org}", "read_org"),
+    Case("PUT", "/api/webhooks/{webhook}", "write_org", {"events": ["job.completed", "team.credits_low"]}),
+    Case("POST", "/api/webhooks/{webhook}/rotate-secret", "write_org"),
+    Case("DELETE", "/api/webhooks/{webhook}", "write_org", ok=204),
 ]  # fmt: skip
 
 _counter = itertools.count()
@@ -179,6 +184,15 @@ class Fresh:
             api_key=f"gm-matrix-secret-{await self.get('uniq')}",
         )
         return str(credential.id)
+
+    async def _webhook(self) -> str:
+        issued = await self.server.services.webhooks.create(
+            None,
+            organization_id=self.server.organization.id,
+            url="https://example.com/matrix",
+            events=["job.completed"],
+        )
+        return str(issued.webhook.id)
 
     async def _alias(self) -> str:
         alias = await self.server.services.models.create_alias(
@@ -299,6 +313,7 @@ PLACEHOLDERS = {
     "{alias}": "{alias:path}",
     "{group}": "{name:path}",
     "{user}": "{user_id:uuid}",
+    "{webhook}": "{webhook_id:uuid}",
 }
 
 

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_ALLOWED = {
     "collections", "dataclasses", "datetime", "decimal", "enum", "functools", "hashlib", "hmac", "itertools",
     "math", "re", "typing", "uuid", "msgspec", "domain", "__future__", "abc", "operator",
+    "ipaddress",  # parsing and classifying addresses only; it does no I/O
 }  # fmt: skip
 APPLICATION_FORBIDDEN = {
     "adapters", "entrypoints", "httpx", "psycopg", "psycopg_pool", "litestar", "structlog", "cryptography",

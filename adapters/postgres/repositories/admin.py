@@ -129,8 +129,9 @@ class PostgresAuditLogRepository:
 
 _DELIVERY_COLUMNS = (
     "d.id, d.webhook_id, d.event, d.payload, d.attempts, d.status, d.next_attempt_at, d.created_at, "
-    "d.last_status_code, d.last_error, d.delivered_at, w.url, w.secret"
+    "d.last_status_code, d.last_error, d.delivered_at, w.url, w.secret, w.secret_encrypted"
 )
+_WEBHOOK_COLUMNS = "id, organization_id, url, events, secret, secret_encrypted, is_active, created_at"
 
 
 def _delivery(row: dict[str, Any]) -> WebhookDelivery:
@@ -145,21 +146,36 @@ def _delivery(row: dict[str, Any]) -> WebhookDelivery:
         created_at=row["created_at"],
         url=row["url"],
         secret=row["secret"],
+        secret_encrypted=row["secret_encrypted"],
         last_status_code=row["last_status_code"],
         last_error=row["last_error"],
         delivered_at=row["delivered_at"],
     )
 
 
-# Skips rows another worker holds, then moves each claimed one's next attempt to the end
-# of the lease: committed, that is the claim; a dead worker's lease simply runs out.
+def _webhook(row: dict[str, Any]) -> Webhook:
+    return Webhook(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        url=row["url"],
+        events=tuple(row["events"]),
+        secret=row["secret"],
+        secret_encrypted=row["secret_encrypted"],
+        is_active=row["is_active"],
+        created_at=row["created_at"],
+    )
+
+
+# Skips rows another worker holds and deliveries of inactive webhooks, then moves each
+# claimed one's next attempt to the end of the lease: committed, that is the claim; a dead
+# worker's lease simply runs out.
 _CLAIM = f"""
 WITH due AS (
-    SELECT id, next_attempt_at FROM webhook_deliveries
-    WHERE status = 'pending' AND next_attempt_at <= %(now)s
-    ORDER BY next_attempt_at
+    SELECT d.id, d.next_attempt_at FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s AND w.is_active
+    ORDER BY d.next_attempt_at
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF d SKIP LOCKED
 ), claimed AS (
     UPDATE webhook_deliveries d SET next_attempt_at = %(lease_until)s
     FROM due, webhooks w
@@ -176,42 +192,71 @@ class PostgresWebhookRepository:
 
     async def add(self, webhook: Webhook) -> None:
         await self._s.run(
-            """
-            INSERT INTO webhooks (id, organization_id, url, events, secret, is_active, created_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s)
-            """,
+            f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 webhook.id,
                 webhook.organization_id,
                 webhook.url,
                 list(webhook.events),
                 webhook.secret,
+                webhook.secret_encrypted,
                 webhook.is_active,
                 webhook.created_at,
             ),
         )
 
+    async def get(self, webhook_id: Any) -> Webhook | None:
+        row = await self._s.one(f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE id = %s", (webhook_id,))
+        return _webhook(row) if row is not None else None
+
     async def list_for_organization(self, organization_id: OrganizationId | None) -> list[Webhook]:
         rows = await self._s.all(
-            """
-            SELECT id, organization_id, url, events, secret, is_active, created_at FROM webhooks
+            f"""
+            SELECT {_WEBHOOK_COLUMNS} FROM webhooks
             WHERE %(org)s::uuid IS NULL OR organization_id = %(org)s::uuid
             ORDER BY created_at, id
             """,
             {"org": organization_id},
         )
-        return [
-            Webhook(
-                id=r["id"],
-                organization_id=r["organization_id"],
-                url=r["url"],
-                events=tuple(r["events"]),
-                secret=r["secret"],
-                is_active=r["is_active"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
+        return [_webhook(r) for r in rows]
+
+    async def list_all(self, *, after: Any | None, limit: int) -> list[Webhook]:
+        rows = await self._s.all(
+            f"""
+            SELECT {_WEBHOOK_COLUMNS} FROM webhooks
+            WHERE %(after)s::uuid IS NULL OR id > %(after)s::uuid
+            ORDER BY id
+            LIMIT %(limit)s
+            """,
+            {"after": after, "limit": limit},
+        )
+        return [_webhook(r) for r in rows]
+
+    async def update(self, webhook: Webhook) -> None:
+        await self._s.run(
+            """
+            UPDATE webhooks SET url = %s, events = %s, is_active = %s, secret = %s, secret_encrypted = %s
+            WHERE id = %s
+            """,
+            (
+                webhook.url,
+                list(webhook.events),
+                webhook.is_active,
+                webhook.secret,
+                webhook.secret_encrypted,
+                webhook.id,
+            ),
+        )
+
+    async def replace_secret(self, webhook_id: Any, *, old: str, new: str) -> bool:
+        changed = await self._s.run(
+            "UPDATE webhooks SET secret = %s, secret_encrypted = true WHERE id = %s AND secret = %s",
+            (new, webhook_id, old),
+        )
+        return changed == 1
+
+    async def delete(self, webhook_id: Any) -> bool:
+        return await self._s.run("DELETE FROM webhooks WHERE id = %s", (webhook_id,)) == 1
 
     async def enqueue(self, organization_id: OrganizationId, event: str, payload: dict[str, Any], at: datetime) -> int:
         return await self._s.run(

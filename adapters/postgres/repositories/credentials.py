@@ -71,10 +71,10 @@ class PostgresCredentialRepository:
         await self._s.run(
             """
             UPDATE provider_credentials
-            SET name = %s, encrypted_key = %s, key_hint = %s, is_active = %s, api_base = %s
+            SET provider = %s, name = %s, encrypted_key = %s, key_hint = %s, is_active = %s, api_base = %s
             WHERE id = %s
             """,
-            (c.name, c.encrypted_key, c.key_hint, c.is_active, c.api_base, c.id),
+            (c.provider.value, c.name, c.encrypted_key, c.key_hint, c.is_active, c.api_base, c.id),
         )
 
     async def replace_encrypted_key(self, credential_id: CredentialId, *, old: str, new: str) -> bool:

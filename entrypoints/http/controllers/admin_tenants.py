@@ -338,7 +338,10 @@ class AdminCredentialsController(Controller):
         found = await services.credentials.list_credentials(admin, OrganizationId(org_id))
         return Page(items=[credential_out(c) for c in found])
 
-    @put("/{credential_id:uuid}", summary="Rename, replace the key, change api_base or the active flag")
+    @put(
+        "/{credential_id:uuid}",
+        summary="Rename, replace the key, change provider or api_base (with the key) or the active flag",
+    )
     async def update(
         self,
         credential_id: FromPath[UUID],
@@ -347,7 +350,11 @@ class AdminCredentialsController(Controller):
         services: NamedDependency[Services],
     ) -> CredentialOut:
         changes = CredentialChanges(
-            name=data.name, api_key=data.api_key, api_base=data.api_base, is_active=data.is_active
+            name=data.name,
+            provider=msgspec.UNSET if isinstance(data.provider, msgspec.UnsetType) else Provider(data.provider),
+            api_key=data.api_key,
+            api_base=data.api_base,
+            is_active=data.is_active,
         )
         return credential_out(await services.credentials.update_credential(admin, CredentialId(credential_id), changes))
 

@@ -8,6 +8,7 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from application.services.webhooks import WebhookChanges
 from domain.admins import AdminPrincipal, AdminRole, ensure_owner, visible_scope
 from domain.ids import AdminUserId, OrganizationId
 from entrypoints.bootstrap import Services
@@ -18,6 +19,7 @@ from entrypoints.http.schemas.admin import (
     CreateWebhookBody,
     Page,
     UpdateUserBody,
+    UpdateWebhookBody,
     UserOut,
     WebhookOut,
     audit_out,
@@ -94,14 +96,60 @@ class AdminUsersController(Controller):
         next_cursor = str(page[-1].id) if len(entries) > limit and page else None
         return Page(items=[audit_out(e) for e in page], next_cursor=next_cursor)
 
-    @post("/webhooks/create", status_code=201, summary="Subscribe a URL to job.completed / team.credits_low")
+    @post(
+        "/webhooks/create",
+        status_code=201,
+        summary="Subscribe a URL to job.completed / team.credits_low (the signing secret is shown once)",
+    )
     async def create_webhook(
         self,
         data: JSONBody[CreateWebhookBody],
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> WebhookOut:
-        webhook = await services.webhooks.create(
+        issued = await services.webhooks.create(
             admin, organization_id=OrganizationId(data.organization_id), url=data.url, events=list(data.events)
         )
-        return webhook_out(webhook, with_secret=True)
+        return webhook_out(issued.webhook, secret=issued.secret)
+
+    @get("/webhooks", summary="Webhooks the admin sees (optionally of one organization), never their secrets")
+    async def list_webhooks(
+        self,
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+        organization_id: FromQuery[UUID | None] = None,
+    ) -> Page[WebhookOut]:
+        scope = OrganizationId(organization_id) if organization_id else None
+        return Page(items=[webhook_out(w) for w in await services.webhooks.list_webhooks(admin, scope)])
+
+    @put("/webhooks/{webhook_id:uuid}", summary="Change a webhook's URL or events, or (de)activate it")
+    async def update_webhook(
+        self,
+        webhook_id: FromPath[UUID],
+        data: JSONBody[UpdateWebhookBody],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> WebhookOut:
+        changes = WebhookChanges(
+            url=data.url,
+            events=msgspec.UNSET if isinstance(data.events, msgspec.UnsetType) else list(data.events),
+            is_active=data.is_active,
+        )
+        return webhook_out(await services.webhooks.update(admin, webhook_id, changes))
+
+    @delete("/webhooks/{webhook_id:uuid}", status_code=204, summary="Delete a webhook and its undelivered events")
+    async def delete_webhook(
+        self, webhook_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> None:
+        await services.webhooks.delete(admin, webhook_id)
+
+    @post(
+        "/webhooks/{webhook_id:uuid}/rotate-secret",
+        status_code=200,
+        summary="Replace a webhook's signing secret (the new one is shown once)",
+    )
+    async def rotate_webhook_secret(
+        self, webhook_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> WebhookOut:
+        issued = await services.webhooks.rotate_secret(admin, webhook_id)
+        return webhook_out(issued.webhook, secret=issued.secret)

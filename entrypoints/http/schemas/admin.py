@@ -95,23 +95,37 @@ def audit_out(entry: AuditEntry) -> AuditOut:
     )
 
 
+WebhookUrl = Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
+WebhookEvents = Annotated[list[Literal["job.completed", "team.credits_low"]], msgspec.Meta(min_length=1)]
+
+
 class CreateWebhookBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     organization_id: UUID
-    url: Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
-    events: Annotated[list[Literal["job.completed", "team.credits_low"]], msgspec.Meta(min_length=1)]
+    url: WebhookUrl
+    events: WebhookEvents
 
 
-class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
+class UpdateWebhookBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    url: WebhookUrl | msgspec.UnsetType = msgspec.UNSET
+    events: WebhookEvents | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class WebhookOut(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     id: UUID
     organization_id: UUID
     url: str
     events: list[str]
     created_at: datetime
     is_active: bool
-    secret: str | None = None  # only in the creation response: shown once
+    secret: str | None = None  # only when created or rotated: shown once, absent elsewhere
+
+    def __repr__(self) -> str:
+        return f"WebhookOut(id={self.id}, url={self.url!r})"
 
 
-def webhook_out(webhook: Webhook, *, with_secret: bool = False) -> WebhookOut:
+def webhook_out(webhook: Webhook, *, secret: str | None = None) -> WebhookOut:
+    """``secret``: the clear secret just issued (``IssuedWebhook.secret``), never the stored one."""
     return WebhookOut(
         id=webhook.id,
         organization_id=webhook.organization_id,
@@ -119,5 +133,5 @@ def webhook_out(webhook: Webhook, *, with_secret: bool = False) -> WebhookOut:
         events=list(webhook.events),
         created_at=webhook.created_at,
         is_active=webhook.is_active,
-        secret=webhook.secret if with_secret else None,
+        secret=secret,
     )

@@ -210,7 +210,10 @@ class CreateCredentialBody(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
 
 
 class UpdateCredentialBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A changed ``provider`` or ``api_base`` needs ``api_key`` in the same body (else 422)."""
+
     name: Name | msgspec.UnsetType = msgspec.UNSET
+    provider: ProviderName | msgspec.UnsetType = msgspec.UNSET
     api_key: ApiKeyText | msgspec.UnsetType = msgspec.UNSET
     api_base: Url | msgspec.UnsetType | None = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET

@@ -1,0 +1,1 @@
+"""Outbound networking: name resolution and the address guard of every outbound connection."""
