@@ -43,6 +43,7 @@ def database_url() -> str:
         return url
     import pgserver
 
+    (ROOT / ".data").mkdir(exist_ok=True)  # a fresh clone has no .data yet
     server = pgserver.get_server(str(ROOT / ".data" / "bench-pg"), cleanup_mode=None)
     return str(server.get_uri())
 
@@ -132,7 +133,8 @@ async def seed(settings_env: dict[str, str], upstream_url: str) -> tuple[str, st
         team, key = await services.organizations.create_team(
             organization_id=org.id,
             name="bench",
-            budget=BudgetPolicy(mode=BudgetMode.CONSUMPTION_USD),
+            # every measured call goes into one job: lift the per-job bound out of the way
+            budget=BudgetPolicy(mode=BudgetMode.CONSUMPTION_USD, max_calls_per_job=1_000_000),
             credits=Decimal(10_000_000),
             access_groups=("bench",),
         )
