@@ -211,7 +211,10 @@ class JobService:
         *,
         status: JobStatus = JobStatus.COMPLETED,
         metadata: dict[str, Any] | None = None,
+        wait_s: float | None = None,
     ) -> JobCompletion:
+        """Finish the job (see the class rules); ``wait_s`` overrides how long to wait for
+        calls in flight (0: mark the job closing and answer at once)."""
         if status not in {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}:
             raise InvalidValueError("status must be completed, failed or cancelled")
         if metadata:
@@ -231,16 +234,17 @@ class JobService:
             await uow.jobs.begin_closing(job_id, status)
             await uow.commit()
         # Poll (any instance may be running the calls): the bound is the time slept.
+        bound = self._completion_wait_s if wait_s is None else wait_s
         waited, delay = 0.0, 0.02
         while True:
             result = await self._finish_if_settled(job_id)
             if result is not None:
                 return result
-            if waited >= self._completion_wait_s:
+            if waited >= bound:
                 raise CallsInFlightError(
                     "calls of this job are still running; it finishes once they settle (retry later)"
                 )
-            step = min(delay, self._completion_wait_s - waited)
+            step = min(delay, bound - waited)
             await asyncio.sleep(step)
             waited += step
             delay = min(delay * 2, 0.25)

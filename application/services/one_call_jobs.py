@@ -12,15 +12,18 @@ Rules:
 """
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
+from application.errors import UnavailableError
 from application.principal import TeamPrincipal
 from application.services.calls import CallRequest, CallResult, CallService, CallStream
 from application.services.jobs import JobCompletion, JobService
 from domain.calls import CallStatus
+from domain.errors import CallsInFlightError
 from domain.ids import TeamId
 from domain.jobs import Job, JobStatus
 
@@ -63,7 +66,7 @@ class OneCallJobService:
         try:
             result = await self._calls.call(principal, job.id, request)
         except Exception:
-            await self._jobs.complete_job(principal, job.id, status=JobStatus.FAILED)
+            await self._fail(principal, job)
             raise
         completion = await self._jobs.complete_job(principal, job.id)
         return OneCallResult(job=job, result=result, completion=completion)
@@ -73,7 +76,7 @@ class OneCallJobService:
         try:
             stream = await self._calls.open_stream(principal, job.id, request)
         except BaseException:
-            await asyncio.shield(self._jobs.complete_job(principal, job.id, status=JobStatus.FAILED))
+            await asyncio.shield(self._fail(principal, job))
             raise
         finished: asyncio.Future[JobCompletion] | None = None
 
@@ -88,11 +91,21 @@ class OneCallJobService:
         async def close() -> None:
             await stream.close()
             if finished is None:  # the client left before the end: finish by the recorded outcome
-                view = await self._jobs.get_job(principal, job.id)
-                await finish(any(c.status is CallStatus.SUCCEEDED for c in view.calls))
+                with contextlib.suppress(CallsInFlightError, UnavailableError):  # see _fail
+                    view = await self._jobs.get_job(principal, job.id)
+                    ok = any(c.status is CallStatus.SUCCEEDED for c in view.calls)
+                    status = JobStatus.COMPLETED if ok else JobStatus.FAILED
+                    await self._jobs.complete_job(principal, job.id, status=status, wait_s=0)
 
         wrapped = msgspec.structs.replace(stream, close=close)
         return OneCallStream(job=job, stream=wrapped, finish=finish)
+
+    async def _fail(self, principal: TeamPrincipal, job: Job) -> None:
+        """Finish the job as failed after its call failed; the call's own error is what the
+        client sees. A call whose record could not be written keeps its lease: the job is
+        then left closing, and the sweeper finishes it once that call is captured."""
+        with contextlib.suppress(CallsInFlightError, UnavailableError):
+            await self._jobs.complete_job(principal, job.id, status=JobStatus.FAILED, wait_s=0)
 
     async def _create(self, principal: TeamPrincipal, new: NewJob) -> Job:
         job, _ = await self._jobs.create_job(

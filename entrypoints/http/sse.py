@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from application.services.calls import CallFailed, CallFinished, CallStream
+from domain.errors import DomainError
 from domain.llm import TextDelta
 from entrypoints.http.schemas.client import dec, usage_out
 
@@ -39,29 +40,36 @@ async def call_events(
                 **(start_extra or {}),
             },
         )
-        async for item in items:
-            if isinstance(item, TextDelta):
-                yield event("delta", {"content": item.content})
-            else:
-                extra = await on_end(item) if on_end is not None else {}
-                if isinstance(item, CallFinished):
-                    call = item.call
-                    yield event(
-                        "done",
-                        {
-                            "call_id": call.id,
-                            "finish_reason": (call.finish_reason or "stop").__str__(),
-                            "usage": usage_out(call.usage),
-                            "usage_estimated": call.usage_estimated,
-                            "latency_ms": call.latency_ms,
-                            "ttft_ms": call.ttft_ms,
-                            "customer_cost_usd": dec(call.cost.customer_price_usd),
-                            "credits": dec(call.credits),
-                            **extra,
-                        },
-                    )
+        try:
+            async for item in items:
+                if isinstance(item, TextDelta):
+                    yield event("delta", {"content": item.content})
                 else:
-                    yield event("error", {"code": item.code, "detail": item.detail, "call_id": item.call.id, **extra})
+                    extra = await on_end(item) if on_end is not None else {}
+                    if isinstance(item, CallFinished):
+                        call = item.call
+                        yield event(
+                            "done",
+                            {
+                                "call_id": call.id,
+                                "finish_reason": (call.finish_reason or "stop").__str__(),
+                                "usage": usage_out(call.usage),
+                                "usage_estimated": call.usage_estimated,
+                                "latency_ms": call.latency_ms,
+                                "ttft_ms": call.ttft_ms,
+                                "customer_cost_usd": dec(call.cost.customer_price_usd),
+                                "credits": dec(call.credits),
+                                **extra,
+                            },
+                        )
+                    else:
+                        yield event(
+                            "error", {"code": item.code, "detail": item.detail, "call_id": item.call.id, **extra}
+                        )
+        except DomainError as exc:
+            # After the 200 only an event can tell the client (the record failed: the call
+            # is settled later from its lease, see docs/billing.md).
+            yield event("error", {"code": exc.code, "detail": exc.detail, "call_id": started.call_id})
     finally:
         # The client may be gone (cancellation): let the call stream record and settle
         # whatever happened, shielded from the cancellation of this request.

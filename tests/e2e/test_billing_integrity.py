@@ -391,10 +391,12 @@ async def test_charge_failed_jobs_charges_a_failed_job_that_did_work(world: Serv
     assert shown["jobs"]["failed_ratio"] == "1"
 
 
-async def test_a_call_whose_record_cannot_be_written_is_captured_not_free(world: Server) -> None:
+@pytest.mark.parametrize("path", ["llm-call", "llm-call-stream", "create-and-call-stream"])
+async def test_a_call_whose_record_cannot_be_written_is_captured_not_free(world: Server, path: str) -> None:
     """The provider answered but the database refuses the record (it stands for a crash
-    between hold and settle): the client gets 503, not the answer; the hold stays until
-    its lease expires, then it is captured as an unsettled debit, listed on the call."""
+    between hold and settle): a plain call answers 503, not the answer; a stream ends with
+    an error event; the hold stays until its lease expires, then it is captured as an
+    unsettled debit, listed on the call."""
     team, key = await world.team(BudgetMode.CONSUMPTION_USD, credits=D(10))
     url = world.settings.database_url or ""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
@@ -407,10 +409,18 @@ async def test_a_call_whose_record_cannot_be_written_is_captured_not_free(world:
         )
     try:
         async with world.client(key) as http:
-            job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
-            response = await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
-            assert response.status_code == 503, response.text
-            assert "Hello" not in response.text and "world" not in response.text  # no output unpaid
+            if path == "create-and-call-stream":
+                response = await http.post("/api/jobs/create-and-call-stream", json={**CALL, "job_type": "doc"})
+                job = {"job_id": events(response.text)[0][1]["job_id"]}
+            else:
+                job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+                response = await http.post(f"/api/jobs/{job['job_id']}/{path}", json=CALL)
+            if path == "llm-call":
+                assert response.status_code == 503, response.text
+                assert "Hello" not in response.text and "world" not in response.text  # no output unpaid
+            else:
+                last, data = events(response.text)[-1]
+                assert (last, data["code"]) == ("error", "unavailable"), response.text
             held = D((await http.get(f"/api/teams/{team.id}/credits")).json()["held"])
             assert held > 0
     finally:
@@ -418,10 +428,13 @@ async def test_a_call_whose_record_cannot_be_written_is_captured_not_free(world:
             await conn.execute("DROP TRIGGER refuse_calls ON llm_calls; DROP FUNCTION refuse_calls()")
     assert await world.services.jobs.capture_unsettled_calls() == 0  # the lease is still live
     await asyncio.sleep(2.1)
-    assert await world.services.jobs.capture_unsettled_calls() == 1
+    await world.services.jobs.expire_stale_jobs()  # captures, and finishes a closing one-call job
     async with world.client(key) as http:
-        (call,) = (await http.get(f"/api/jobs/{job['job_id']}")).json()["calls"]
+        detail = (await http.get(f"/api/jobs/{job['job_id']}")).json()
+    (call,) = detail["calls"]
     assert call["unsettled"] is True and D(call["credits"]) == held
+    if path == "create-and-call-stream":
+        assert detail["status"] == "failed"
     credits, entries = await ledger(world, team.id)
     assert credits["held"] == "0" and D(credits["used"]) == held
     assert [e["reason"] for e in entries if e["type"] == "debit"] == ["unsettled"]
