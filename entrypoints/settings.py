@@ -4,6 +4,7 @@ Outside ``APP_ENV=production`` missing secrets are generated once and kept under
 ``.data/`` (the log says so); in production the service refuses to start without them.
 """
 
+import contextlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -61,13 +62,54 @@ def _number(env: Mapping[str, str], name: str, default: float, cast: type[int] |
 
 
 def _secret_file(data_dir: Path, name: str, make: str) -> str:
+    """The secret kept in ``data_dir/name``; ``make`` is written there first if it is absent.
+
+    The file is never readable by anyone else, not even for an instant, and never seen
+    half-written: the value goes into a fresh private file (``O_CREAT | O_EXCL``, mode 0600
+    from its creation), is fsynced, and is then hard-linked into place. ``link`` refuses
+    an existing name, so when two processes race the loser reads the winner's complete
+    file and returns that.
+    """
     path = data_dir / name
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(make)
-    path.chmod(0o600)
+    with contextlib.suppress(FileNotFoundError):
+        return _read_secret(path)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    scratch = data_dir / f".{name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            out.write(make.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(scratch, path)
+    except FileExistsError:
+        return _read_secret(path)
+    finally:
+        scratch.unlink()
+    _fsync_directory(data_dir)
     return make
+
+
+def _read_secret(path: Path) -> str:
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise SettingsError(f"{path} is empty; delete it to have a new secret generated")
+    return value
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the new directory entry durable too (not possible on every platform)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
