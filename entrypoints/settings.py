@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_timeout_s: float = 5.0  # per delivery attempt
     webhook_retry_base_s: float = 5.0  # first retry delay, doubling per attempt
     max_body_bytes: int = 1_048_576
+    metrics_token: str | None = None  # when set, GET /metrics needs it as a bearer token
     data_dir: Path = DEFAULT_DATA_DIR
     generated_secrets: tuple[str, ...] = ()  # names (never values) of secrets generated on first run
 
@@ -156,6 +157,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_timeout_s=float(_number(env, "WEBHOOK_TIMEOUT_S", 5.0, float)),
         webhook_retry_base_s=float(_number(env, "WEBHOOK_RETRY_BASE_S", 5.0, float)),
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_048_576, int)),
+        metrics_token=env.get("METRICS_TOKEN") or None,
         data_dir=data_dir,
         generated_secrets=tuple(generated),
     )
