@@ -1,0 +1,28 @@
+-- Admin-side hardening: operator idempotency keys in their own namespace, the shared
+-- login throttle, and row versions for optimistic concurrency on admin updates.
+
+-- 1. Operator idempotency keys (allocations and adjustments given through the API or the
+--    CLI) are stored as 'op:' || key from now on, so none can equal a system key
+--    ('hold:…', 'release:…', 'debit:…', 'initial:<team>'). Keys written before this
+--    migration are moved into that namespace too, so retrying one of them still applies
+--    once. Only the stored form of the key changes (amounts, types and order do not),
+--    which is why the append-only trigger is lifted for this one statement and nothing
+--    else. Deepest 'op:op:…' keys first, so no intermediate state breaks the unique key.
+ALTER TABLE credit_ledger DISABLE TRIGGER credit_ledger_append_only;
+DO $$
+DECLARE
+    depth int;
+BEGIN
+    SELECT coalesce(max(length(substring(idempotency_key FROM '^((?:op:)*)')) / 3), 0) INTO depth
+    FROM credit_ledger
+    WHERE type IN ('allocation', 'adjustment') AND idempotency_key IS NOT NULL
+      AND idempotency_key <> 'initial:' || team_id::text;
+    FOR d IN REVERSE depth..0 LOOP
+        UPDATE credit_ledger SET idempotency_key = 'op:' || idempotency_key
+        WHERE type IN ('allocation', 'adjustment') AND idempotency_key IS NOT NULL
+          AND idempotency_key <> 'initial:' || team_id::text
+          AND length(substring(idempotency_key FROM '^((?:op:)*)')) = d * 3;
+    END LOOP;
+END;
+$$;
+ALTER TABLE credit_ledger ENABLE TRIGGER credit_ledger_append_only;
