@@ -120,9 +120,11 @@ class AdminAuthService:
             created_at=self._clock.now(),
         )
         async with self._uow() as uow:
-            if first_only and await uow.admin_users.count() > 0:
-                raise ConflictError("setup is already done")
-            await uow.admin_users.add(user)
+            if first_only:
+                if not await uow.admin_users.add_first(user):
+                    raise ConflictError("setup is already done")
+            else:
+                await uow.admin_users.add(user)
             await uow.audit.add(
                 at=user.created_at,
                 actor_id=actor.user_id if actor else None,
