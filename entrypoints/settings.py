@@ -13,6 +13,8 @@ from pathlib import Path
 import msgspec
 from cryptography.fernet import Fernet
 
+from entrypoints.http.client_address import Network, parse_networks
+
 DEFAULT_DATA_DIR = Path(".data")
 
 
@@ -38,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_retry_base_s: float = 5.0  # first retry delay, doubling per attempt
     max_body_bytes: int = 1_048_576
     metrics_token: str | None = None  # when set, GET /metrics needs it as a bearer token
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For is believed (entrypoints/http/client_address.py)
     data_dir: Path = DEFAULT_DATA_DIR
     generated_secrets: tuple[str, ...] = ()  # names (never values) of secrets generated on first run
 
@@ -137,6 +140,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             Fernet(key.encode("ascii"))
         except (ValueError, TypeError):
             raise SettingsError("FERNET_KEYS holds a malformed key (expect url-safe base64 of 32 bytes)") from None
+    try:
+        trusted_proxies = parse_networks(env.get("TRUSTED_PROXIES", ""))
+    except ValueError:
+        raise SettingsError("TRUSTED_PROXIES must be comma-separated IP addresses or CIDR networks") from None
     port = _number(env, "PORT", 8000, int)
     if not 0 < port < 65536:
         raise SettingsError("PORT must be between 1 and 65535")
@@ -158,6 +165,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_retry_base_s=float(_number(env, "WEBHOOK_RETRY_BASE_S", 5.0, float)),
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_048_576, int)),
         metrics_token=env.get("METRICS_TOKEN") or None,
+        trusted_proxies=trusted_proxies,
         data_dir=data_dir,
         generated_secrets=tuple(generated),
     )

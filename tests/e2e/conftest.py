@@ -69,7 +69,15 @@ RuntimeOpener = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
 @asynccontextmanager
 async def serve(settings: Settings, opener: RuntimeOpener) -> AsyncIterator[Services]:
     app = create_app(settings, runtime=opener)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,  # as `saasllm serve` runs it: TRUSTED_PROXIES decides, not uvicorn
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -108,7 +116,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: 
 
 
 @asynccontextmanager
-async def serve_world(data_dir: Path, database_url: str) -> AsyncIterator[Server]:
+async def serve_world(data_dir: Path, database_url: str, **extra_env: str) -> AsyncIterator[Server]:
     env = {
         "DATA_DIR": str(data_dir),
         "PORT": str(free_port()),
@@ -119,6 +127,7 @@ async def serve_world(data_dir: Path, database_url: str) -> AsyncIterator[Server
         "WEBHOOK_POLL_INTERVAL_S": "0.05",
         "WEBHOOK_RETRY_BASE_S": "0.2",
         "WEBHOOK_TIMEOUT_S": "0.5",
+        **extra_env,
     }
     settings = load_settings(env)
     async with FakeUpstream() as upstream, serve(settings, test_runtime) as services:

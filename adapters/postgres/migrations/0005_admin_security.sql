@@ -26,3 +26,13 @@ BEGIN
 END;
 $$;
 ALTER TABLE credit_ledger ENABLE TRIGGER credit_ledger_append_only;
+
+-- 2. The login throttle's counters when no Redis is configured: one row per fixed-window
+--    counter of the ``limits`` library (adapters/postgres/limits_storage.py). Each
+--    instance prunes expired rows, so the table holds only the current windows.
+CREATE TABLE rate_limit_counters (
+    key         text PRIMARY KEY,
+    count       bigint NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX rate_limit_counters_expiry_idx ON rate_limit_counters (expires_at);

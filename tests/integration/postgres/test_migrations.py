@@ -31,6 +31,7 @@ EXPECTED_TABLES = {
     "webhooks",
     "webhook_deliveries",
     "team_credit_alerts",
+    "rate_limit_counters",
     "schema_migrations",
 }
 
