@@ -36,6 +36,22 @@ class Rendezvous:
             await asyncio.wait_for(self._open.wait(), self._timeout_s)
 
 
+class Until:
+    """A gate that stays shut until ``open()`` (at most ``timeout_s``, so a bug cannot hang a test)."""
+
+    def __init__(self, *, timeout_s: float = 10.0) -> None:
+        self._timeout_s = timeout_s
+        self._open = asyncio.Event()
+        self.reached = asyncio.Event()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def __call__(self) -> None:
+        self.reached.set()
+        await asyncio.wait_for(self._open.wait(), self._timeout_s)
+
+
 def pause_after(factory: UnitOfWorkFactory, repository: str, method: str, gate: Gate) -> UnitOfWorkFactory:
     """Units of work whose ``repository.method`` awaits ``gate`` after it returned."""
 

@@ -36,3 +36,13 @@ CREATE TABLE rate_limit_counters (
     expires_at  timestamptz NOT NULL
 );
 CREATE INDEX rate_limit_counters_expiry_idx ON rate_limit_counters (expires_at);
+
+-- 3. Row versions for optimistic concurrency (ETag / If-Match) on admin updates. Every
+--    update writes only the columns it changes, WHERE version = the one read (when the
+--    client sent If-Match), and bumps it. Credit movements on teams and re-encryption of
+--    credentials leave it alone: they change nothing an admin edits.
+ALTER TABLE organizations ADD COLUMN version integer NOT NULL DEFAULT 1 CHECK (version > 0);
+ALTER TABLE teams ADD COLUMN version integer NOT NULL DEFAULT 1 CHECK (version > 0);
+ALTER TABLE model_aliases ADD COLUMN version integer NOT NULL DEFAULT 1 CHECK (version > 0);
+ALTER TABLE model_access_groups ADD COLUMN version integer NOT NULL DEFAULT 1 CHECK (version > 0);
+ALTER TABLE provider_credentials ADD COLUMN version integer NOT NULL DEFAULT 1 CHECK (version > 0);
