@@ -102,3 +102,30 @@ async def test_two_throttles_share_one_limit_in_redis() -> None:
         assert await second.attempt("boss@example.com", "6.6.6.6") is None
     finally:
         await storages[0].reset()
+
+
+@pytest.mark.skipif(not redis_reachable(), reason="no Redis at 127.0.0.1:6379")
+async def test_with_redis_url_two_app_instances_share_the_limit_in_redis(
+    open_instance: OpenInstance, clean_postgres: Pool
+) -> None:
+    email = f"boss-{uuid.uuid4().hex[:8]}@example.com"  # the counters' keys are this run's own
+    redis = {"REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0"}
+    async with open_instance(**redis) as a, open_instance(**redis) as b:
+        await a.services.admin_auth.create_user(email=email, password=PASSWORD, role=AdminRole.OWNER)
+        for i in range(5):
+            with pytest.raises(UnauthorizedError):
+                await (a if i % 2 else b).services.admin_auth.login(
+                    email=email, password="wrong password!", address="6.6.6.6"
+                )
+        with pytest.raises(LoginRateLimitedError):
+            await a.services.admin_auth.login(email=email, password=PASSWORD, address="6.6.6.6")
+    async with clean_postgres.connection() as conn:
+        rows = await (await conn.execute("SELECT count(*) AS n FROM rate_limit_counters")).fetchone()
+    assert rows is not None and rows["n"] == 0  # nothing went to Postgres
+
+
+def test_redis_urls_become_limits_async_uris() -> None:
+    assert limits_redis_uri("redis://cache:6379/2") == "async+redis://cache:6379/2"
+    assert limits_redis_uri("rediss://:pw@cache:6380") == "async+rediss://:pw@cache:6380"
+    assert limits_redis_uri("unix:///run/redis.sock") == "async+redis+unix:///run/redis.sock"
+    assert limits_redis_uri("async+redis://cache") == "async+redis://cache"
