@@ -20,6 +20,12 @@ class ConflictError(ApplicationError):
     code = "conflict"
 
 
+class PreconditionFailedError(ApplicationError):
+    """An ``If-Match`` version is not the stored one: someone changed the row since it was read."""
+
+    code = "precondition_failed"
+
+
 class UnavailableError(ApplicationError):
     """One of our own dependencies (the database) is down."""
 

@@ -24,6 +24,7 @@ class ModelAlias(msgspec.Struct, frozen=True, kw_only=True):
     access_groups: tuple[str, ...] = ()
     fallbacks: tuple[str, ...] = ()
     organization_id: OrganizationId | None = None  # None: available to every organization
+    version: int = 1  # bumped by every change of the alias or of its group memberships
 
     def __post_init__(self) -> None:
         if not self.alias or not self.provider_model:
@@ -41,6 +42,7 @@ class ModelAlias(msgspec.Struct, frozen=True, kw_only=True):
 class AccessGroup(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     models: tuple[str, ...] = ()
+    version: int = 1  # bumped by every change of its members
 
 
 def may_use(team_groups: Iterable[str], alias: ModelAlias) -> bool:

@@ -15,6 +15,7 @@ class Organization(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     slug: str
     created_at: datetime
+    version: int = 1  # bumped by every change of the row (optimistic concurrency, ETag)
 
 
 class TeamStatus(StrEnum):
@@ -30,6 +31,7 @@ class Team(msgspec.Struct, frozen=True, kw_only=True):
     budget: BudgetPolicy
     created_at: datetime
     access_groups: tuple[str, ...] = ()
+    version: int = 1  # bumped by every change of its configuration, never by credit movements
 
     def ensure_active(self) -> None:
         if self.status is not TeamStatus.ACTIVE:

@@ -6,7 +6,7 @@ from application.ports.catalog import PriceCatalog
 from application.ports.network import HostResolver
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
-from application.ports.security import PasswordHasher, TokenCodec
+from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
@@ -57,6 +57,7 @@ def build_services(
     hasher: PasswordHasher,
     tokens: TokenCodec,
     token_ttl_s: int,
+    login_throttle: LoginThrottle,
     webhook_sender: WebhookSender,
     metrics: Metrics,
     job_ttl_s: int,
@@ -92,7 +93,13 @@ def build_services(
         models=models,
         credentials=credentials,
         admin_auth=AdminAuthService(
-            uow=uow, hasher=hasher, tokens=tokens, token_ttl_s=token_ttl_s, clock=clock, ids=ids
+            uow=uow,
+            hasher=hasher,
+            tokens=tokens,
+            token_ttl_s=token_ttl_s,
+            clock=clock,
+            ids=ids,
+            throttle=login_throttle,
         ),
         admin_users=AdminUserService(uow=uow, hasher=hasher, clock=clock),
         webhooks=WebhookService(

@@ -5,21 +5,26 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 
+from limits.aio.storage import MemoryStorage, RedisStorage
+
 from adapters.catalog.genai import GenaiPricesCatalog
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.metrics import PrometheusMetrics
 from adapters.network.resolver import SystemHostResolver
 from adapters.postgres.embedded import embedded_database
+from adapters.postgres.limits_storage import PostgresLimitsStorage
 from adapters.postgres.migrate import migrate
-from adapters.postgres.pool import database_ok, open_pool
+from adapters.postgres.pool import Pool, database_ok, open_pool
 from adapters.postgres.unit_of_work import postgres_unit_of_work
 from adapters.providers.registry import open_provider_clients
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import JwtTokenCodec
+from adapters.security.login_throttle import LimitsLoginThrottle
 from adapters.system import RandomSecrets, SystemClock, Uuid7Ids
 from adapters.vault.fernet import FernetVault
 from adapters.webhooks import HttpWebhookSender
 from application.ports.providers import ProviderClients
+from application.ports.security import LoginThrottle
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
 
@@ -57,6 +62,7 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         hasher=Argon2PasswordHasher(),
         tokens=JwtTokenCodec(settings.jwt_secret, ttl_s=ADMIN_TOKEN_TTL_S),
         token_ttl_s=ADMIN_TOKEN_TTL_S,
+        login_throttle=LimitsLoginThrottle(MemoryStorage()),
         webhook_sender=sender,
         metrics=metrics,
         job_ttl_s=settings.job_ttl_s,
@@ -119,6 +125,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             hasher=Argon2PasswordHasher(),
             tokens=JwtTokenCodec(settings.jwt_secret, ttl_s=ADMIN_TOKEN_TTL_S),
             token_ttl_s=ADMIN_TOKEN_TTL_S,
+            login_throttle=login_throttle(settings, pool),
             webhook_sender=sender,
             metrics=metrics,
             job_ttl_s=settings.job_ttl_s,
@@ -131,6 +138,24 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
         )
         where = "postgres" if settings.database_url is not None else "embedded postgres"
         yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics)
+
+
+def login_throttle(settings: Settings, pool: Pool) -> LoginThrottle:
+    """Shared by every instance: in Redis when ``REDIS_URL`` is set, else in Postgres."""
+    if settings.redis_url is not None:
+        return LimitsLoginThrottle(
+            RedisStorage(limits_redis_uri(settings.redis_url), implementation="redispy", wrap_exceptions=True)
+        )
+    return LimitsLoginThrottle(PostgresLimitsStorage(pool))
+
+
+def limits_redis_uri(redis_url: str) -> str:
+    """``REDIS_URL`` (``redis://``, ``rediss://``, ``unix://``) as the ``limits`` async URI."""
+    if redis_url.startswith("async+"):
+        return redis_url
+    if redis_url.startswith("unix://"):
+        return "async+redis+unix://" + redis_url.removeprefix("unix://")
+    return "async+" + redis_url
 
 
 open_runtime = open_postgres_runtime

@@ -4,6 +4,7 @@ Outside ``APP_ENV=production`` missing secrets are generated once and kept under
 ``.data/`` (the log says so); in production the service refuses to start without them.
 """
 
+import contextlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ import msgspec
 from cryptography.fernet import Fernet
 
 from domain.outbound import AddressPolicy
+from entrypoints.http.client_address import Network, parse_networks
 
 DEFAULT_DATA_DIR = Path(".data")
 
@@ -45,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # provider api_base URLs and webhook URLs (docs/security.md, "Outbound calls").
     allow_private_api_base: bool = False
     allow_private_webhooks: bool = False
+    metrics_token: str | None = None  # when set, GET /metrics needs it as a bearer token
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For is believed (entrypoints/http/client_address.py)
     data_dir: Path = DEFAULT_DATA_DIR
     generated_secrets: tuple[str, ...] = ()  # names (never values) of secrets generated on first run
 
@@ -103,13 +107,54 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 
 def _secret_file(data_dir: Path, name: str, make: str) -> str:
+    """The secret kept in ``data_dir/name``; ``make`` is written there first if it is absent.
+
+    The file is never readable by anyone else, not even for an instant, and never seen
+    half-written: the value goes into a fresh private file (``O_CREAT | O_EXCL``, mode 0600
+    from its creation), is fsynced, and is then hard-linked into place. ``link`` refuses
+    an existing name, so when two processes race the loser reads the winner's complete
+    file and returns that.
+    """
     path = data_dir / name
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(make)
-    path.chmod(0o600)
+    with contextlib.suppress(FileNotFoundError):
+        return _read_secret(path)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    scratch = data_dir / f".{name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            out.write(make.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(scratch, path)
+    except FileExistsError:
+        return _read_secret(path)
+    finally:
+        scratch.unlink()
+    _fsync_directory(data_dir)
     return make
+
+
+def _read_secret(path: Path) -> str:
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise SettingsError(f"{path} is empty; delete it to have a new secret generated")
+    return value
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the new directory entry durable too (not possible on every platform)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -136,6 +181,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             Fernet(key.encode("ascii"))
         except (ValueError, TypeError):
             raise SettingsError("FERNET_KEYS holds a malformed key (expect url-safe base64 of 32 bytes)") from None
+    try:
+        trusted_proxies = parse_networks(env.get("TRUSTED_PROXIES", ""))
+    except ValueError:
+        raise SettingsError("TRUSTED_PROXIES must be comma-separated IP addresses or CIDR networks") from None
     port = _number(env, "PORT", 8000, int)
     if not 0 < port < 65536:
         raise SettingsError("PORT must be between 1 and 65535")
@@ -160,6 +209,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_048_576, int)),
         allow_private_api_base=_flag(env, "ALLOW_PRIVATE_API_BASE"),
         allow_private_webhooks=_flag(env, "ALLOW_PRIVATE_WEBHOOKS"),
+        metrics_token=env.get("METRICS_TOKEN") or None,
+        trusted_proxies=trusted_proxies,
         data_dir=data_dir,
         generated_secrets=tuple(generated),
     )

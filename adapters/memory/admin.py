@@ -24,6 +24,16 @@ class MemoryAdminUserRepository:
             raise ConflictError("an admin user with this email exists")
         self._s.admin_users[user.id] = user
 
+    async def add_first(self, user: AdminUser) -> bool:
+        if self._s.admin_users:
+            return False
+        await self.add(user)
+        return True
+
+    async def lock_owners(self) -> None:
+        # Nothing to do: no other task runs inside a unit of work of the fakes (store.py).
+        return None
+
     async def get(self, user_id: AdminUserId) -> AdminUser | None:
         return self._s.admin_users.get(user_id)
 

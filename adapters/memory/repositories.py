@@ -3,6 +3,7 @@
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TypeVar
 from uuid import UUID
 
 import msgspec
@@ -10,14 +11,18 @@ import msgspec
 from adapters.memory.store import JobSummaryRow, MemoryStore
 from application.errors import ConflictError, NotFoundError
 from application.ports.repositories import (
+    AliasPatch,
     ApiKey,
     CallLease,
+    CredentialPatch,
     DayUsage,
     JobOutcomes,
     ModelTotals,
     ModelUsage,
+    OrganizationPatch,
     OutstandingHold,
     StoredCredential,
+    TeamPatch,
     TeamTotals,
     UsageOverview,
     UsageReport,
@@ -31,6 +36,15 @@ from domain.jobs import ACTIVE_STATUSES, EMPTY_SUMMARY, CostSummary, Job, JobSta
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, hold_key, settle, settlement_keys
 from domain.money import ZERO
 from domain.organizations import Organization, Team
+
+V = TypeVar("V", Organization, Team, ModelAlias, StoredCredential)
+
+
+def _versioned(row: V | None, expected_version: int | None) -> V | None:
+    """The row, unless the caller expected another version (what ``WHERE version = …`` does)."""
+    if row is None or (expected_version is not None and row.version != expected_version):
+        return None
+    return row
 
 
 class MemoryOrganizationRepository:
@@ -58,10 +72,19 @@ class MemoryOrganizationRepository:
         )
         return found[:limit]
 
-    async def update(self, organization: Organization) -> None:
-        if any(o.slug == organization.slug and o.id != organization.id for o in self._s.organizations.values()):
-            raise ConflictError(f"organization slug '{organization.slug}' is taken")
-        self._s.organizations[organization.id] = organization
+    async def update(
+        self, organization_id: OrganizationId, patch: OrganizationPatch, *, expected_version: int | None
+    ) -> Organization | None:
+        current = _versioned(self._s.organizations.get(organization_id), expected_version)
+        given = patch.given()
+        if current is None or not given:
+            return current
+        slug = given.get("slug")
+        if any(o.slug == slug and o.id != organization_id for o in self._s.organizations.values()):
+            raise ConflictError(f"organization slug '{slug}' is taken")
+        updated = msgspec.structs.replace(current, **given, version=current.version + 1)
+        self._s.organizations[organization_id] = updated
+        return updated
 
     async def delete(self, organization_id: OrganizationId) -> bool:
         if self._s.organizations.pop(organization_id, None) is None:
@@ -90,8 +113,25 @@ class MemoryTeamRepository:
     async def get(self, team_id: TeamId) -> Team | None:
         return self._s.teams.get(team_id)
 
-    async def update(self, team: Team) -> None:
-        self._s.teams[team.id] = team
+    async def update(self, team_id: TeamId, patch: TeamPatch, *, expected_version: int | None) -> Team | None:
+        current = _versioned(self._s.teams.get(team_id), expected_version)
+        given = patch.given()
+        if current is None or not given:
+            return current
+        budget = current.budget
+        budget = msgspec.structs.replace(
+            budget,
+            mode=given.pop("budget_mode", budget.mode),
+            credits_per_usd=given.pop("credits_per_usd", budget.credits_per_usd),
+            tokens_per_credit=given.pop("tokens_per_credit", budget.tokens_per_credit),
+            max_calls_per_job=given.pop("max_calls_per_job", budget.max_calls_per_job),
+            charge_failed_jobs=given.pop("charge_failed_jobs", budget.charge_failed_jobs),
+        )
+        if "access_groups" in given:
+            given["access_groups"] = tuple(dict.fromkeys(given["access_groups"]))
+        updated = msgspec.structs.replace(current, **given, budget=budget, version=current.version + 1)
+        self._s.teams[team_id] = updated
+        return updated
 
     async def list(
         self, *, organization_id: OrganizationId | None, after: tuple[datetime, TeamId] | None, limit: int
@@ -149,6 +189,7 @@ class MemoryAliasRepository:
         if alias.alias in self._s.aliases:
             raise ConflictError(f"model alias '{alias.alias}' exists")
         self._s.aliases[alias.alias] = msgspec.structs.replace(alias, access_groups=())
+        _bump_groups(self._s, {g for g in alias.access_groups if g in self._s.groups})
         for group in alias.access_groups:
             self._s.groups.add(group)
             self._s.memberships.add((group, alias.alias))
@@ -163,16 +204,29 @@ class MemoryAliasRepository:
     async def list(self) -> list[ModelAlias]:
         return [a for name in sorted(self._s.aliases) if (a := await self.get(name)) is not None]
 
-    async def update(self, alias: ModelAlias) -> None:
-        self._s.aliases[alias.alias] = msgspec.structs.replace(alias, access_groups=())
-        self._s.memberships = {(g, a) for g, a in self._s.memberships if a != alias.alias}
-        for group in alias.access_groups:
-            self._s.groups.add(group)
-            self._s.memberships.add((group, alias.alias))
+    async def update(self, alias: str, patch: AliasPatch, *, expected_version: int | None) -> ModelAlias | None:
+        current = _versioned(self._s.aliases.get(alias), expected_version)
+        given = patch.given()
+        if current is None or not given:
+            return await self.get(alias) if current is not None else None
+        groups = given.pop("access_groups", None)
+        for side in ("customer_prices", "provider_costs"):
+            if side in given:
+                given[side] = msgspec.structs.replace(getattr(current, side), **given[side].given())
+        self._s.aliases[alias] = msgspec.structs.replace(current, **given, version=current.version + 1)
+        if groups is not None:
+            had = {g for g, a in self._s.memberships if a == alias}
+            _bump_groups(self._s, (had ^ set(groups)) & self._s.groups)
+            self._s.memberships = {(g, a) for g, a in self._s.memberships if a != alias}
+            for group in groups:
+                self._s.groups.add(group)
+                self._s.memberships.add((group, alias))
+        return await self.get(alias)
 
     async def delete(self, alias: str) -> bool:
         if self._s.aliases.pop(alias, None) is None:
             return False
+        _bump_groups(self._s, {g for g, a in self._s.memberships if a == alias})
         self._s.memberships = {(g, a) for g, a in self._s.memberships if a != alias}
         return True
 
@@ -185,34 +239,58 @@ class MemoryAccessGroupRepository:
         if group.name in self._s.groups:
             raise ConflictError(f"access group '{group.name}' exists")
         self._s.groups.add(group.name)
+        _bump_aliases(self._s, set(group.models))
         for alias in group.models:
             self._s.memberships.add((group.name, alias))
 
     async def get(self, name: str) -> AccessGroup | None:
         if name not in self._s.groups:
             return None
-        return AccessGroup(name=name, models=tuple(sorted(a for g, a in self._s.memberships if g == name)))
+        models = tuple(sorted(a for g, a in self._s.memberships if g == name))
+        return AccessGroup(name=name, models=models, version=self._s.group_versions.get(name, 1))
 
     async def list(self) -> list[AccessGroup]:
         return [g for name in sorted(self._s.groups) if (g := await self.get(name)) is not None]
 
-    async def set_models(self, name: str, models: tuple[str, ...]) -> None:
+    async def set_models(
+        self, name: str, models: tuple[str, ...], *, expected_version: int | None
+    ) -> AccessGroup | None:
+        current = await self.get(name)
+        if current is None or (expected_version is not None and current.version != expected_version):
+            return None
         missing = [m for m in models if m not in self._s.aliases]
         if missing:
             raise NotFoundError(f"model alias '{missing[0]}' does not exist")
+        _bump_groups(self._s, {name})
+        _bump_aliases(self._s, set(current.models) ^ set(models))
         self._s.memberships = {(g, a) for g, a in self._s.memberships if g != name}
         self._s.memberships.update((name, m) for m in models)
+        return await self.get(name)
 
     async def delete(self, name: str) -> bool:
         if name not in self._s.groups:
             return False
+        _bump_aliases(self._s, {a for g, a in self._s.memberships if g == name})
         self._s.groups.discard(name)
+        self._s.group_versions.pop(name, None)
         self._s.memberships = {(g, a) for g, a in self._s.memberships if g != name}
         for team in list(self._s.teams.values()):
             if name in team.access_groups:
                 groups = tuple(g for g in team.access_groups if g != name)
-                self._s.teams[team.id] = msgspec.structs.replace(team, access_groups=groups)
+                self._s.teams[team.id] = msgspec.structs.replace(team, access_groups=groups, version=team.version + 1)
         return True
+
+
+def _bump_groups(store: MemoryStore, names: set[str]) -> None:
+    """Groups whose members changed: their versions move on (as the Postgres statements do)."""
+    for name in names:
+        store.group_versions[name] = store.group_versions.get(name, 1) + 1
+
+
+def _bump_aliases(store: MemoryStore, names: set[str]) -> None:
+    for name in names & store.aliases.keys():
+        alias = store.aliases[name]
+        store.aliases[name] = msgspec.structs.replace(alias, version=alias.version + 1)
 
 
 class MemoryCredentialRepository:
@@ -241,9 +319,16 @@ class MemoryCredentialRepository:
         found = sorted((c for c in self._s.credentials.values() if after is None or c.id > after), key=lambda c: c.id)
         return found[:limit]
 
-    async def update(self, credential: StoredCredential) -> None:
-        if credential.id in self._s.credentials:
-            self._s.credentials[credential.id] = credential
+    async def update(
+        self, credential_id: CredentialId, patch: CredentialPatch, *, expected_version: int | None
+    ) -> StoredCredential | None:
+        current = _versioned(self._s.credentials.get(credential_id), expected_version)
+        given = patch.given()
+        if current is None or not given:
+            return current
+        updated = msgspec.structs.replace(current, **given, version=current.version + 1)
+        self._s.credentials[credential_id] = updated
+        return updated
 
     async def replace_encrypted_key(self, credential_id: CredentialId, *, old: str, new: str) -> bool:
         current = self._s.credentials.get(credential_id)

@@ -37,6 +37,7 @@ class MemoryStore:
     api_keys: dict[ApiKeyId, ApiKey] = field(default_factory=dict)
     aliases: dict[str, ModelAlias] = field(default_factory=dict)
     groups: set[str] = field(default_factory=set)
+    group_versions: dict[str, int] = field(default_factory=dict)  # a group missing here is at version 1
     memberships: set[tuple[str, str]] = field(default_factory=set)  # (group, alias)
     credentials: dict[CredentialId, StoredCredential] = field(default_factory=dict)
     jobs: dict[JobId, Job] = field(default_factory=dict)

@@ -19,6 +19,24 @@ class AdminUserRepository(Protocol):
         """Insert; raises ``ConflictError`` when the email (case-insensitive) exists."""
         ...
 
+    async def add_first(self, user: AdminUser) -> bool:
+        """Insert ``user`` only while no admin user exists at all; False (nothing inserted) otherwise.
+
+        Serialized with every other ``add_first`` and ``lock_owners`` (they queue until the
+        transaction that went first ends), so concurrent first-run setups create exactly one
+        user. The caller commits.
+        """
+        ...
+
+    async def lock_owners(self) -> None:
+        """Serialize changes to the set of owners until this transaction ends.
+
+        A second caller waits here until the first one's transaction ends and then reads
+        what it committed: call it before reading the owners that a removal or demotion
+        is checked against, so "keep at least one owner" holds under concurrency.
+        """
+        ...
+
     async def get(self, user_id: AdminUserId) -> AdminUser | None: ...
 
     async def find_by_email(self, email: str) -> AdminUser | None:

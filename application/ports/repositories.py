@@ -6,17 +6,18 @@ until ``UnitOfWork.commit``.
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 from domain.access import AccessGroup, ModelAlias
+from domain.budgets import BudgetMode
 from domain.calls import LlmCall
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CallId, CredentialId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement
-from domain.organizations import Organization, Team
+from domain.organizations import Organization, Team, TeamStatus
 
 
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,6 +44,75 @@ class StoredCredential(msgspec.Struct, frozen=True, kw_only=True):
     is_active: bool
     created_at: datetime
     api_base: str | None = None
+    version: int = 1  # bumped by every change the API shows (re-encryption under a new vault key is not one)
+
+
+class Patch(msgspec.Struct, frozen=True, kw_only=True):
+    """The columns one update writes: ``UNSET`` fields keep what is stored.
+
+    Updates write only what they change, so two admins changing different fields of one
+    row at once both win (a rename racing a suspension leaves the team suspended).
+    """
+
+    def given(self) -> dict[str, Any]:
+        """The fields to write, by name (a nested patch only when it gives something)."""
+        found: dict[str, Any] = {}
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, msgspec.UnsetType) or (isinstance(value, Patch) and not value.given()):
+                continue
+            found[name] = value
+        return found
+
+
+class OrganizationPatch(Patch, frozen=True, kw_only=True):
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    slug: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class TeamPatch(Patch, frozen=True, kw_only=True):
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    status: TeamStatus | msgspec.UnsetType = msgspec.UNSET
+    budget_mode: BudgetMode | msgspec.UnsetType = msgspec.UNSET
+    credits_per_usd: Decimal | msgspec.UnsetType = msgspec.UNSET
+    tokens_per_credit: int | msgspec.UnsetType = msgspec.UNSET
+    max_calls_per_job: int | msgspec.UnsetType = msgspec.UNSET
+    charge_failed_jobs: bool | msgspec.UnsetType = msgspec.UNSET
+    access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+
+
+class PricePatch(Patch, frozen=True, kw_only=True):
+    """Prices of one side of a sheet (USD per 1M tokens); None clears an optional one."""
+
+    input_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    output_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
+    cached_input_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    cache_write_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    reasoning_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class AliasPatch(Patch, frozen=True, kw_only=True):
+    provider: Provider | msgspec.UnsetType = msgspec.UNSET
+    provider_model: str | msgspec.UnsetType = msgspec.UNSET
+    default_max_tokens: int | msgspec.UnsetType = msgspec.UNSET
+    fallbacks: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+    access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+    customer_prices: PricePatch = msgspec.field(default_factory=PricePatch)
+    provider_costs: PricePatch = msgspec.field(default_factory=PricePatch)
+
+
+class CredentialPatch(Patch, frozen=True, kw_only=True):
+    """``encrypted_key`` is given only with a new key: never written back as it was read."""
+
+    provider: Provider | msgspec.UnsetType = msgspec.UNSET
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    encrypted_key: str | msgspec.UnsetType = msgspec.UNSET
+    key_hint: str | msgspec.UnsetType = msgspec.UNSET
+    api_base: str | msgspec.UnsetType | None = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def __repr__(self) -> str:  # the ciphertext stays out of logs and tracebacks
+        return f"CredentialPatch(fields={sorted(self.given())})"
 
 
 class OrganizationRepository(Protocol):
@@ -58,8 +128,17 @@ class OrganizationRepository(Protocol):
         """Oldest first; ``only`` limits to one organization, ``after`` is the keyset cursor."""
         ...
 
-    async def update(self, organization: Organization) -> None:
-        """Persist name and slug; raises ``ConflictError`` when the slug is taken."""
+    async def update(
+        self, organization_id: OrganizationId, patch: OrganizationPatch, *, expected_version: int | None
+    ) -> Organization | None:
+        """Write the patch's given fields and bump the row's version, atomically, and only if the
+        stored version still is ``expected_version`` (any version when None).
+
+        Returns the row as stored afterwards (concurrent changes to other fields included),
+        or None when no row matched: unknown, or changed since ``expected_version``. An
+        empty patch writes nothing (the version condition still applies). Raises
+        ``ConflictError`` when the slug is taken. Every ``update`` below works the same way.
+        """
         ...
 
     async def delete(self, organization_id: OrganizationId) -> bool:
@@ -77,8 +156,9 @@ class TeamRepository(Protocol):
         """The team, or None when no such team exists."""
         ...
 
-    async def update(self, team: Team) -> None:
-        """Persist name, status, budget policy and access groups."""
+    async def update(self, team_id: TeamId, patch: TeamPatch, *, expected_version: int | None) -> Team | None:
+        """As ``OrganizationRepository.update``; access groups, when given, replace the team's
+        (in the given order). Credit movements never touch the version."""
         ...
 
     async def list(
@@ -122,8 +202,10 @@ class AliasRepository(Protocol):
 
     async def list(self) -> list[ModelAlias]: ...
 
-    async def update(self, alias: ModelAlias) -> None:
-        """Replace the alias's configuration and its access groups (groups are created if new)."""
+    async def update(self, alias: str, patch: AliasPatch, *, expected_version: int | None) -> ModelAlias | None:
+        """As ``OrganizationRepository.update``; access groups, when given, replace the alias's
+        memberships (groups are created if new) and bump the version of every group joined
+        or left."""
         ...
 
     async def delete(self, alias: str) -> bool:
@@ -142,8 +224,12 @@ class AccessGroupRepository(Protocol):
         """Every group with its models, by name."""
         ...
 
-    async def set_models(self, name: str, models: tuple[str, ...]) -> None:
-        """Replace the group's members (the aliases must exist)."""
+    async def set_models(
+        self, name: str, models: tuple[str, ...], *, expected_version: int | None
+    ) -> AccessGroup | None:
+        """Replace the group's members (the aliases must exist) and bump its version, only if its
+        version still is ``expected_version`` (any when None); the aliases that joined or left
+        get their versions bumped too. The group afterwards, or None when no group matched."""
         ...
 
     async def delete(self, name: str) -> bool:
@@ -164,12 +250,17 @@ class CredentialRepository(Protocol):
         """Every organization's credentials by id (for re-encryption in batches)."""
         ...
 
-    async def update(self, credential: StoredCredential) -> None:
-        """Persist provider, name, encrypted key, hint, api_base and the active flag."""
+    async def update(
+        self, credential_id: CredentialId, patch: CredentialPatch, *, expected_version: int | None
+    ) -> StoredCredential | None:
+        """As ``OrganizationRepository.update``."""
         ...
 
     async def replace_encrypted_key(self, credential_id: CredentialId, *, old: str, new: str) -> bool:
-        """Swap the ciphertext only if it is still ``old`` (a concurrent change wins); True if swapped."""
+        """Swap the ciphertext only if it is still ``old`` (a concurrent change wins); True if swapped.
+
+        Leaves the version alone: re-encryption changes nothing the API shows.
+        """
         ...
 
     async def delete(self, credential_id: CredentialId) -> bool: ...

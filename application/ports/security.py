@@ -21,3 +21,31 @@ class TokenCodec(Protocol):
     def decode(self, token: str) -> dict[str, Any]:
         """The claims of a valid token; raises ``UnauthorizedError`` otherwise."""
         ...
+
+
+class LoginThrottle(Protocol):
+    """Counts admin login attempts in state shared by every instance (bounded in size).
+
+    ``account`` is the email as typed (lower-cased), ``address`` the client address; the
+    adapter decides the limits (docs/security.md, "Login throttling").
+    """
+
+    async def attempt(self, account: str, address: str) -> float | None:
+        """Count one attempt **before** its password is checked.
+
+        Each count is one atomic step in the shared state, so N concurrent attempts never
+        let more than a limit through. Returns None when the attempt may go on to the
+        password check, else the seconds until it may be retried (the attempt is refused).
+        Raises ``UnavailableError`` when the shared state cannot be reached: logins then
+        fail closed.
+        """
+        ...
+
+    async def succeeded(self, account: str, address: str) -> None:
+        """The attempt let through had the right password.
+
+        Forgets the earlier failures of this account from this address, gives the address
+        its attempt back (the address limit counts failures) and remembers the address as
+        one the account's owner uses, so failures from elsewhere cannot lock it out.
+        """
+        ...

@@ -1,12 +1,10 @@
 """Operator authentication: first-run setup, login with throttling, token verification."""
 
 import secrets
-from collections import deque
-from datetime import datetime, timedelta
 from uuid import UUID
 
 from application.errors import ConflictError, ProviderRateLimitedError, UnauthorizedError
-from application.ports.security import PasswordHasher, TokenCodec
+from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.admins import AdminPrincipal, AdminRole, AdminUser
@@ -20,42 +18,6 @@ class LoginRateLimitedError(ProviderRateLimitedError):
     """Too many failed logins: the same 429 ``rate_limited`` shape as any rate limit."""
 
 
-class LoginThrottle:
-    """Sliding-window counters of failed logins per account and per client address.
-
-    Kept per instance: an attacker spreading attempts over N instances gets N times the
-    budget, which the argon2 cost still makes slow.
-    """
-
-    def __init__(self, clock: Clock, *, window_s: int = 900, per_account: int = 5, per_address: int = 20) -> None:
-        self._clock = clock
-        self._window = timedelta(seconds=window_s)
-        self._limits = {"account": per_account, "address": per_address}
-        self._failures: dict[tuple[str, str], deque[datetime]] = {}
-
-    def _recent(self, kind: str, key: str) -> deque[datetime]:
-        failures = self._failures.setdefault((kind, key), deque())
-        cutoff = self._clock.now() - self._window
-        while failures and failures[0] < cutoff:
-            failures.popleft()
-        return failures
-
-    def check(self, account: str, address: str) -> None:
-        for kind, key in (("account", account), ("address", address)):
-            failures = self._recent(kind, key)
-            if len(failures) >= self._limits[kind]:
-                wait = (failures[0] + self._window - self._clock.now()).total_seconds()
-                raise LoginRateLimitedError("too many failed logins; try again later", retry_after_s=max(1.0, wait))
-
-    def failed(self, account: str, address: str) -> None:
-        now = self._clock.now()
-        self._recent("account", account).append(now)
-        self._recent("address", address).append(now)
-
-    def succeeded(self, account: str) -> None:
-        self._failures.pop(("account", account), None)
-
-
 class IssuedToken:
     __slots__ = ("access_token", "expires_in")
 
@@ -65,9 +27,11 @@ class IssuedToken:
 
 
 class AdminAuthService:
-    """Rules: setup works only while no admin exists; passwords have at least 12
-    characters; a failed login never says whether the email exists; repeated failures
-    per account or per address answer 429; tokens of deleted users stop working."""
+    """Rules: setup works only while no admin exists (also when raced); passwords have at
+    least 12 characters; a failed login never says whether the email exists; every login
+    attempt is counted by the throttle *before* its password is checked, and one the
+    throttle refuses answers 429 without reaching the check; tokens of deleted users stop
+    working."""
 
     def __init__(
         self,
@@ -78,6 +42,7 @@ class AdminAuthService:
         token_ttl_s: int,
         clock: Clock,
         ids: IdGenerator,
+        throttle: LoginThrottle,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -85,7 +50,7 @@ class AdminAuthService:
         self._token_ttl_s = token_ttl_s
         self._clock = clock
         self._ids = ids
-        self._throttle = LoginThrottle(clock)
+        self._throttle = throttle
         # Verifying an unknown email against a real hash keeps "no such user" as slow as
         # "wrong password", so response times do not reveal which emails exist.
         self._dummy_hash: str | None = None
@@ -120,9 +85,11 @@ class AdminAuthService:
             created_at=self._clock.now(),
         )
         async with self._uow() as uow:
-            if first_only and await uow.admin_users.count() > 0:
-                raise ConflictError("setup is already done")
-            await uow.admin_users.add(user)
+            if first_only:
+                if not await uow.admin_users.add_first(user):
+                    raise ConflictError("setup is already done")
+            else:
+                await uow.admin_users.add(user)
             await uow.audit.add(
                 at=user.created_at,
                 actor_id=actor.user_id if actor else None,
@@ -139,16 +106,17 @@ class AdminAuthService:
 
     async def login(self, *, email: str, password: str, address: str) -> IssuedToken:
         account = email.strip().lower()
-        self._throttle.check(account, address)
+        retry_after_s = await self._throttle.attempt(account, address)
+        if retry_after_s is not None:
+            raise LoginRateLimitedError("too many login attempts; try again later", retry_after_s=retry_after_s)
         async with self._uow() as uow:
             user = await uow.admin_users.find_by_email(account)
         if self._dummy_hash is None:
             self._dummy_hash = await self._hasher.hash(secrets.token_hex(16))
         valid = await self._hasher.verify(user.password_hash if user else self._dummy_hash, password)
         if user is None or not valid:
-            self._throttle.failed(account, address)
             raise UnauthorizedError("email or password is wrong")
-        self._throttle.succeeded(account)
+        await self._throttle.succeeded(account, address)
         claims = {
             "sub": str(user.id),
             "email": user.email,

@@ -23,7 +23,8 @@ def user_snapshot(user: AdminUser) -> dict[str, Any]:
 
 class AdminUserService:
     """Rules: only owners manage admin users; an organization-scoped owner manages only
-    users of its organization; the last unscoped owner cannot be deleted or demoted."""
+    users of its organization; the last unscoped owner cannot be deleted or demoted, also
+    when two owners are removed at once (changes to admin users queue on ``lock_owners``)."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock) -> None:
         self._uow = uow
@@ -56,10 +57,12 @@ class AdminUserService:
         password: str | None = None,
         organization_id: OrganizationId | msgspec.UnsetType | None = msgspec.UNSET,
     ) -> AdminUser:
+        ensure_owner(actor)
         if password is not None:
             check_password(password)
         new_hash = await self._hasher.hash(password) if password is not None else None
         async with self._uow() as uow:
+            await uow.admin_users.lock_owners()
             user = await self._load(uow, actor, user_id)
             changes: dict[str, Any] = {}
             if role is not None:
@@ -76,7 +79,9 @@ class AdminUserService:
         return updated
 
     async def delete_user(self, actor: AdminPrincipal, user_id: AdminUserId) -> None:
+        ensure_owner(actor)
         async with self._uow() as uow:
+            await uow.admin_users.lock_owners()
             user = await self._load(uow, actor, user_id)
             await self._keep_an_owner(uow, user, None)
             await uow.admin_users.delete(user_id)

@@ -5,13 +5,14 @@ from typing import Any
 import msgspec
 
 from application.errors import NotFoundError
-from application.ports.repositories import StoredCredential
+from application.ports.repositories import CredentialPatch, StoredCredential
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
 from application.services._access import sees, visible_organization
 from application.services._audit import audit
 from application.services._outbound import OutboundUrlCheck
+from application.services._versions import changed, check_version, stored
 from domain.admins import AdminPrincipal, ensure_can_write
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
@@ -115,37 +116,51 @@ class CredentialService:
             return await uow.credentials.list_for_organization(organization_id)
 
     async def update_credential(
-        self, actor: AdminPrincipal, credential_id: CredentialId, changes: CredentialChanges
+        self,
+        actor: AdminPrincipal,
+        credential_id: CredentialId,
+        changes: CredentialChanges,
+        *,
+        expected_version: int | None = None,
     ) -> StoredCredential:
+        """Change the fields given; the ciphertext is written only when a new ``api_key`` is."""
         ensure_can_write(actor)
         new_key = None if isinstance(changes.api_key, msgspec.UnsetType) else check_key(changes.api_key)
         new_base = None if isinstance(changes.api_base, msgspec.UnsetType) else await self._api_base(changes.api_base)
         async with self._uow() as uow:
             before = await self._visible(uow, actor, credential_id)
+            check_version(before.version, expected_version)
             provider = before.provider if isinstance(changes.provider, msgspec.UnsetType) else changes.provider
             api_base = before.api_base if isinstance(changes.api_base, msgspec.UnsetType) else new_base
             if new_key is None and (provider != before.provider or api_base != before.api_base):
                 raise InvalidValueError("changing provider or api_base needs the api_key in the same request")
-            after = msgspec.structs.replace(
-                before,
-                provider=provider,
-                name=before.name if isinstance(changes.name, msgspec.UnsetType) else check_name(changes.name),
-                encrypted_key=before.encrypted_key if new_key is None else self._vault.encrypt(new_key),
-                key_hint=before.key_hint if new_key is None else key_hint(new_key),
-                api_base=api_base,
-                is_active=before.is_active if isinstance(changes.is_active, msgspec.UnsetType) else changes.is_active,
+            patch = CredentialPatch(
+                provider=changed(before.provider, provider),
+                name=msgspec.UNSET
+                if isinstance(changes.name, msgspec.UnsetType)
+                else changed(before.name, check_name(changes.name)),
+                encrypted_key=msgspec.UNSET if new_key is None else self._vault.encrypt(new_key),
+                key_hint=msgspec.UNSET if new_key is None else key_hint(new_key),
+                api_base=changed(before.api_base, api_base),
+                is_active=msgspec.UNSET
+                if isinstance(changes.is_active, msgspec.UnsetType)
+                else changed(before.is_active, changes.is_active),
             )
-            await uow.credentials.update(after)
+            after = await self._write(uow, before, patch, expected_version)
             await self._audit(uow, actor, "credential.update", after, before, after, key_changed=new_key is not None)
             await uow.commit()
         return after
 
-    async def set_active(self, actor: AdminPrincipal, credential_id: CredentialId, active: bool) -> StoredCredential:
+    async def set_active(
+        self, actor: AdminPrincipal, credential_id: CredentialId, active: bool, *, expected_version: int | None = None
+    ) -> StoredCredential:
         ensure_can_write(actor)
         async with self._uow() as uow:
             before = await self._visible(uow, actor, credential_id)
-            after = msgspec.structs.replace(before, is_active=active)
-            await uow.credentials.update(after)
+            check_version(before.version, expected_version)
+            after = await self._write(
+                uow, before, CredentialPatch(is_active=changed(before.is_active, active)), expected_version
+            )
             action = "credential.activate" if active else "credential.deactivate"
             await self._audit(uow, actor, action, after, before, after)
             await uow.commit()
@@ -211,6 +226,13 @@ class CredentialService:
 
     async def _api_base(self, api_base: str | None) -> str | None:
         return None if api_base is None else await self._check_url(api_base, field="api_base")
+
+    @staticmethod
+    async def _write(
+        uow: UnitOfWork, before: StoredCredential, patch: CredentialPatch, expected_version: int | None
+    ) -> StoredCredential:
+        row = await uow.credentials.update(before.id, patch, expected_version=expected_version)
+        return stored(row, expected_version, "credential")
 
     async def _visible(self, uow: UnitOfWork, actor: AdminPrincipal, credential_id: CredentialId) -> StoredCredential:
         credential = await uow.credentials.get(credential_id)

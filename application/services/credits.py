@@ -37,6 +37,9 @@ class CreditService:
       available credits below zero;
     - amounts have at most 6 decimals (credits are exact to 1e-6);
     - the same idempotency key applies once per team (the replay returns ``None``);
+    - an operator's idempotency keys live in their own namespace (stored as ``op:`` + key,
+      shown as given), so no operator key can equal, pre-empt or replay one of the
+      system's own ledger keys (``hold:…``, ``release:…``, ``debit:…``, ``initial:…``);
     - admins adjust only teams they see, viewers not at all; each applied change is
       audited and checked against the low-credits threshold in its own transaction.
     """
@@ -72,7 +75,7 @@ class CreditService:
             team = await visible_team(uow, actor, team_id)
             now = self._clock.now()
             entry = await uow.credits.apply(
-                team_id, kind, amount, at=now, reason=reason, idempotency_key=idempotency_key
+                team_id, kind, amount, at=now, reason=reason, idempotency_key=operator_key(idempotency_key)
             )
             balance = await uow.credits.balance(team_id)
             if entry is not None:
@@ -88,7 +91,7 @@ class CreditService:
                 )
                 await credits_changed(uow, team, balance, at=now, topped_up=amount > 0)
             await uow.commit()
-        return Adjustment(entry=entry, balance=balance)
+        return Adjustment(entry=as_shown(entry) if entry is not None else None, balance=balance)
 
     async def team_credits(self, caller: Caller, team_id: TeamId) -> TeamCredits:
         """The team's balance, for its key or an admin of its organization."""
@@ -102,7 +105,31 @@ class CreditService:
     ) -> list[LedgerEntry]:
         async with self._uow() as uow:
             team = await visible_team(uow, caller, team_id)
-            return await uow.credits.entries(team.id, before=before, limit=limit)
+            entries = await uow.credits.entries(team.id, before=before, limit=limit)
+        return [as_shown(e) for e in entries]
+
+
+OPERATOR_KEY_PREFIX = "op:"
+
+
+def operator_key(key: str | None) -> str | None:
+    """How an operator's idempotency key is stored: in its own namespace (see ``as_shown``)."""
+    return None if key is None else OPERATOR_KEY_PREFIX + key
+
+
+def as_shown(entry: LedgerEntry) -> LedgerEntry:
+    """The entry with its idempotency key as its author gave it (the operator's prefix removed).
+
+    Only allocations and adjustments come from operators; every other entry's key is the
+    system's own and is shown as stored.
+    """
+    key = entry.idempotency_key
+    if key is None or entry.type not in _OPERATOR_TYPES or not key.startswith(OPERATOR_KEY_PREFIX):
+        return entry
+    return msgspec.structs.replace(entry, idempotency_key=key.removeprefix(OPERATOR_KEY_PREFIX))
+
+
+_OPERATOR_TYPES = frozenset({EntryType.ALLOCATION, EntryType.ADJUSTMENT})
 
 
 def has_more_decimals_than_credits(amount: Decimal) -> bool:

@@ -7,10 +7,12 @@ import msgspec
 
 from application.errors import ConflictError, NotFoundError
 from application.ports.catalog import PriceCatalog
+from application.ports.repositories import AliasPatch, PricePatch
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._access import sees
 from application.services._audit import audit
+from application.services._versions import changed, check_version, stored
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
 from domain.admins import AdminPrincipal, ensure_platform_wide
 from domain.catalog import Provider
@@ -134,17 +136,25 @@ class ModelService:
             aliases = await uow.aliases.list()
         return [a for a in aliases if _visible(actor, a)]
 
-    async def update_alias(self, actor: AdminPrincipal, alias: str, changes: AliasChanges) -> ModelAlias:
+    async def update_alias(
+        self, actor: AdminPrincipal, alias: str, changes: AliasChanges, *, expected_version: int | None = None
+    ) -> ModelAlias:
+        """Change the fields given: only the columns whose value changes are written."""
         ensure_platform_wide(actor)
         async with self._uow() as uow:
             current = await uow.aliases.get(alias)
             if current is None:
                 raise NotFoundError("model alias not found")
-            updated = self._apply(current, changes)
-            await _ensure_aliases_exist(uow, updated.fallbacks, "fallback")
-            for group in updated.access_groups:
+            check_version(current.version, expected_version)
+            wanted = self._apply(current, changes)
+            await _ensure_aliases_exist(uow, wanted.fallbacks, "fallback")
+            for group in wanted.access_groups:
                 check_name(group, "access group")
-            await uow.aliases.update(updated)
+            updated = stored(
+                await uow.aliases.update(alias, alias_patch(current, wanted), expected_version=expected_version),
+                expected_version,
+                "model alias",
+            )
             await self._audit(
                 uow,
                 actor,
@@ -196,19 +206,28 @@ class ModelService:
         async with self._uow() as uow:
             return await uow.access_groups.list()
 
-    async def update_access_group(self, actor: AdminPrincipal, name: str, models: tuple[str, ...]) -> AccessGroup:
+    async def update_access_group(
+        self, actor: AdminPrincipal, name: str, models: tuple[str, ...], *, expected_version: int | None = None
+    ) -> AccessGroup:
         ensure_platform_wide(actor)
         models = tuple(dict.fromkeys(models))
         async with self._uow() as uow:
             before = await uow.access_groups.get(name)
             if before is None:
                 raise NotFoundError("access group not found")
+            check_version(before.version, expected_version)
             await _ensure_aliases_exist(uow, models, "model")
-            await uow.access_groups.set_models(name, models)
-            after = await uow.access_groups.get(name)
+            if set(models) == set(before.models):
+                after = before  # nothing changes, nothing is written
+            else:
+                after = stored(
+                    await uow.access_groups.set_models(name, models, expected_version=expected_version),
+                    expected_version,
+                    "access group",
+                )
             await self._audit_group(uow, actor, "model_access_group.update", name, before, after)
             await uow.commit()
-        return after or AccessGroup(name=name, models=models)
+        return after
 
     async def delete_access_group(self, actor: AdminPrincipal, name: str) -> None:
         """Delete a group; teams and aliases that had it lose it."""
@@ -334,6 +353,29 @@ class ModelService:
             before=before,
             after=after,
         )
+
+
+def alias_patch(before: ModelAlias, after: ModelAlias) -> AliasPatch:
+    """What an alias update writes: the fields (and single prices) whose value changes."""
+    return AliasPatch(
+        provider=changed(before.provider, after.provider),
+        provider_model=changed(before.provider_model, after.provider_model),
+        default_max_tokens=changed(before.default_max_tokens, after.default_max_tokens),
+        fallbacks=changed(before.fallbacks, after.fallbacks),
+        access_groups=msgspec.UNSET if set(before.access_groups) == set(after.access_groups) else after.access_groups,
+        customer_prices=_price_patch(before.customer_prices, after.customer_prices),
+        provider_costs=_price_patch(before.provider_costs, after.provider_costs),
+    )
+
+
+def _price_patch(before: PriceSheet, after: PriceSheet) -> PricePatch:
+    return PricePatch(
+        input_per_million=changed(before.input_per_million, after.input_per_million),
+        output_per_million=changed(before.output_per_million, after.output_per_million),
+        cached_input_per_million=changed(before.cached_input_per_million, after.cached_input_per_million),
+        cache_write_per_million=changed(before.cache_write_per_million, after.cache_write_per_million),
+        reasoning_per_million=changed(before.reasoning_per_million, after.reasoning_per_million),
+    )
 
 
 def _visible(actor: AdminPrincipal | None, alias: ModelAlias) -> bool:

@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 import msgspec
 
 from application.errors import ConflictError, NotFoundError
-from application.ports.repositories import ApiKey
+from application.ports.repositories import ApiKey, OrganizationPatch, TeamPatch
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._access import visible_organization, visible_team
 from application.services._audit import audit
+from application.services._versions import changed, check_version, stored
 from application.services.credits import has_more_decimals_than_credits
 from domain.admins import AdminPrincipal, ForbiddenError, ensure_can_write, ensure_platform_wide
 from domain.budgets import BudgetMode, BudgetPolicy
@@ -134,16 +135,21 @@ class OrganizationService:
         *,
         name: str | None = None,
         slug: str | None = None,
+        expected_version: int | None = None,
     ) -> Organization:
         ensure_can_write(actor)
         async with self._uow() as uow:
             before = await visible_organization(uow, actor, organization_id)
-            after = msgspec.structs.replace(
-                before,
-                name=check_name(name) if name is not None else before.name,
-                slug=check_slug(slug) if slug is not None else before.slug,
+            check_version(before.version, expected_version)
+            patch = OrganizationPatch(
+                name=changed(before.name, check_name(name)) if name is not None else msgspec.UNSET,
+                slug=changed(before.slug, check_slug(slug)) if slug is not None else msgspec.UNSET,
             )
-            await uow.organizations.update(after)
+            after = stored(
+                await uow.organizations.update(organization_id, patch, expected_version=expected_version),
+                expected_version,
+                "organization",
+            )
             await audit(
                 uow,
                 actor,
@@ -251,11 +257,15 @@ class OrganizationService:
         async with self._uow() as uow:
             return await visible_team(uow, actor, team_id)
 
-    async def update_team(self, actor: AdminPrincipal, team_id: TeamId, changes: TeamChanges) -> Team:
+    async def update_team(
+        self, actor: AdminPrincipal, team_id: TeamId, changes: TeamChanges, *, expected_version: int | None = None
+    ) -> Team:
+        """Change the fields given (only those are written; ``expected_version`` guards the row)."""
         ensure_can_write(actor)
         async with self._uow() as uow:
             before = await visible_team(uow, actor, team_id)
-            budget = BudgetPolicy(
+            check_version(before.version, expected_version)
+            budget = BudgetPolicy(  # validates the combination as this admin sees it
                 mode=_given(changes.budget_mode, before.budget.mode),
                 credits_per_usd=_given(changes.credits_per_usd, before.budget.credits_per_usd),
                 tokens_per_credit=_given(changes.tokens_per_credit, before.budget.tokens_per_credit),
@@ -264,22 +274,37 @@ class OrganizationService:
             )
             groups = _given(changes.access_groups, before.access_groups)
             await _ensure_groups_exist(uow, groups)
-            after = msgspec.structs.replace(
-                before, name=check_name(_given(changes.name, before.name)), budget=budget, access_groups=groups
+            patch = TeamPatch(
+                name=changed(before.name, check_name(_given(changes.name, before.name))),
+                budget_mode=changed(before.budget.mode, budget.mode),
+                credits_per_usd=changed(before.budget.credits_per_usd, budget.credits_per_usd),
+                tokens_per_credit=changed(before.budget.tokens_per_credit, budget.tokens_per_credit),
+                max_calls_per_job=changed(before.budget.max_calls_per_job, budget.max_calls_per_job),
+                charge_failed_jobs=changed(before.budget.charge_failed_jobs, budget.charge_failed_jobs),
+                access_groups=changed(before.access_groups, groups),
             )
-            await uow.teams.update(after)
+            after = await self._write_team(uow, before, patch, expected_version)
             await self._audit_team(uow, actor, "team.update", before, after)
             await uow.commit()
         return after
 
-    async def set_status(self, team_id: TeamId, status: TeamStatus, *, actor: AdminPrincipal | None = None) -> Team:
-        """Suspend (client calls answer 403 within a second) or resume a team."""
+    async def set_status(
+        self,
+        team_id: TeamId,
+        status: TeamStatus,
+        *,
+        actor: AdminPrincipal | None = None,
+        expected_version: int | None = None,
+    ) -> Team:
+        """Suspend (client calls answer 403 within a second) or resume a team: writes the status only."""
         if actor is not None:
             ensure_can_write(actor)
         async with self._uow() as uow:
             before = await visible_team(uow, actor, team_id)
-            after = msgspec.structs.replace(before, status=status)
-            await uow.teams.update(after)
+            check_version(before.version, expected_version)
+            after = await self._write_team(
+                uow, before, TeamPatch(status=changed(before.status, status)), expected_version
+            )
             action = "team.suspend" if status is TeamStatus.SUSPENDED else "team.resume"
             await self._audit_team(uow, actor, action, before, after)
             await uow.commit()
@@ -293,11 +318,17 @@ class OrganizationService:
         async with self._uow() as uow:
             before = await visible_team(uow, actor, team_id)
             await _ensure_groups_exist(uow, groups)
-            after = msgspec.structs.replace(before, access_groups=groups)
-            await uow.teams.update(after)
+            patch = TeamPatch(access_groups=changed(before.access_groups, groups))
+            after = await self._write_team(uow, before, patch, None)
             await self._audit_team(uow, actor, "team.update", before, after)
             await uow.commit()
         return after
+
+    @staticmethod
+    async def _write_team(uow: UnitOfWork, before: Team, patch: TeamPatch, expected_version: int | None) -> Team:
+        return stored(
+            await uow.teams.update(before.id, patch, expected_version=expected_version), expected_version, "team"
+        )
 
     # ---- virtual keys --------------------------------------------------------------
 

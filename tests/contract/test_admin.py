@@ -43,6 +43,17 @@ async def test_admin_users_are_unique_by_email_whatever_the_case(uow: UowFactory
         assert await u.admin_users.count() == 1
 
 
+async def test_the_first_user_is_added_only_while_there_is_none(uow: UowFactory) -> None:
+    first, second = user("first@example.com", 0, AdminRole.OWNER), user("second@example.com", 1, AdminRole.OWNER)
+    async with uow() as u:
+        await u.admin_users.lock_owners()
+        assert await u.admin_users.add_first(first) is True
+        assert await u.admin_users.add_first(second) is False
+        await u.commit()
+    async with uow() as u:
+        assert await u.admin_users.list() == [first]
+
+
 async def test_audit_log_is_newest_first_per_organization(uow: UowFactory) -> None:
     org, other = await make_org(uow), await make_org(uow)
     async with uow() as u:

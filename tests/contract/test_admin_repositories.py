@@ -8,7 +8,13 @@ import pytest
 
 from application.errors import ConflictError, NotFoundError
 from application.ports.admin import Webhook
-from application.ports.repositories import StoredCredential
+from application.ports.repositories import (
+    AliasPatch,
+    CredentialPatch,
+    OrganizationPatch,
+    PricePatch,
+    StoredCredential,
+)
 from domain.access import AccessGroup
 from domain.admins import AdminRole, AdminUser
 from domain.catalog import Provider
@@ -39,14 +45,27 @@ async def test_organizations_list_oldest_first_with_scope_and_keyset(uow: UowFac
 
 async def test_organization_update_keeps_slugs_unique(uow: UowFactory) -> None:
     first, second = await make_org(uow, slug="first"), await make_org(uow, slug="second")
-    renamed = msgspec.structs.replace(first, name="Renamed", slug="renamed")
+    renamed = msgspec.structs.replace(first, name="Renamed", slug="renamed", version=2)
     async with uow() as u:
-        await u.organizations.update(renamed)
+        patch = OrganizationPatch(name="Renamed", slug="renamed")
+        assert await u.organizations.update(first.id, patch, expected_version=None) == renamed
         await u.commit()
     async with uow() as u:
         assert await u.organizations.get(first.id) == renamed
         with pytest.raises(ConflictError):
-            await u.organizations.update(msgspec.structs.replace(second, slug="renamed"))
+            await u.organizations.update(second.id, OrganizationPatch(slug="renamed"), expected_version=None)
+
+
+async def test_an_update_writes_only_given_fields_and_only_from_the_expected_version(uow: UowFactory) -> None:
+    org = await make_org(uow, slug="acme")
+    async with uow() as u:
+        assert await u.organizations.update(org.id, OrganizationPatch(name="B"), expected_version=2) is None
+        renamed = await u.organizations.update(org.id, OrganizationPatch(name="B"), expected_version=1)
+        assert renamed == msgspec.structs.replace(org, name="B", version=2)  # the slug untouched
+        assert await u.organizations.update(org.id, OrganizationPatch(), expected_version=2) == renamed
+        assert await u.organizations.update(org.id, OrganizationPatch(), expected_version=1) is None
+        unknown = OrganizationId(uuid4())
+        assert await u.organizations.update(unknown, OrganizationPatch(name="x"), expected_version=None) is None
 
 
 async def test_deleting_an_organization_takes_its_credentials_webhooks_and_scoped_admins(uow: UowFactory) -> None:
@@ -124,20 +143,41 @@ async def test_alias_update_replaces_config_and_groups_and_delete_detaches(uow: 
         customer_prices=PriceSheet(input_per_million=D("3"), output_per_million=D("12.5")),
         default_max_tokens=1000,
         fallbacks=("cheap",),
+        version=2,
+    )
+    patch = AliasPatch(
+        provider=Provider.OPENAI,
+        provider_model="gpt-x",
+        default_max_tokens=1000,
+        fallbacks=("cheap",),
+        access_groups=("premium", "standard"),
+        customer_prices=PricePatch(
+            input_per_million=D("3"),
+            output_per_million=D("12.5"),
+            cached_input_per_million=None,
+            cache_write_per_million=None,
+            reasoning_per_million=None,
+        ),
     )
     async with uow() as u:
-        await u.aliases.update(changed)
+        assert await u.aliases.update("smart", patch, expected_version=2) is None
+        assert await u.aliases.update("smart", patch, expected_version=1) == changed
         await u.commit()
     async with uow() as u:
         assert await u.aliases.get("smart") == changed
-        assert await u.access_groups.get("beta") == AccessGroup(name="beta", models=())
+        # Groups it left or joined changed too; the one it stayed in did not (it is at 2 since
+        # "cheap" joined it).
+        assert await u.access_groups.get("beta") == AccessGroup(name="beta", models=(), version=2)
         assert await u.access_groups.get("premium") == AccessGroup(name="premium", models=("smart",))
+        assert (await u.access_groups.get("standard")) == AccessGroup(
+            name="standard", models=("cheap", "smart"), version=2
+        )
         assert await u.aliases.delete("smart") is True
         assert await u.aliases.delete("smart") is False
         await u.commit()
     async with uow() as u:
         assert await u.aliases.get("smart") is None
-        assert await u.access_groups.get("standard") == AccessGroup(name="standard", models=("cheap",))
+        assert await u.access_groups.get("standard") == AccessGroup(name="standard", models=("cheap",), version=3)
 
 
 async def test_groups_list_set_models_and_delete_detaches_teams(uow: UowFactory) -> None:
@@ -152,13 +192,22 @@ async def test_groups_list_set_models_and_delete_detaches_teams(uow: UowFactory)
             AccessGroup(name="g1", models=("a",)),
             AccessGroup(name="g2", models=("b",)),
         ]
-        await u.access_groups.set_models("g1", ("b", "a"))
-        await u.access_groups.set_models("g2", ())
+        assert await u.access_groups.set_models("g1", ("b", "a"), expected_version=7) is None
+        assert await u.access_groups.set_models("g1", ("b", "a"), expected_version=1) == AccessGroup(
+            name="g1", models=("a", "b"), version=2
+        )
+        await u.access_groups.set_models("g2", (), expected_version=None)
         await u.commit()
     async with uow() as u:
-        assert await u.access_groups.list() == [AccessGroup(name="g1", models=("a", "b")), AccessGroup(name="g2")]
+        assert await u.access_groups.list() == [
+            AccessGroup(name="g1", models=("a", "b"), version=2),
+            AccessGroup(name="g2", version=2),
+        ]
+        joined, left = await u.aliases.get("a"), await u.aliases.get("b")
+        assert joined is not None and joined.version == 1  # was in g1 already
+        assert left is not None and left.version == 4  # put in g2 when g2 was made, then joined g1, left g2
         with pytest.raises(NotFoundError):
-            await u.access_groups.set_models("g1", ("missing",))
+            await u.access_groups.set_models("g1", ("missing",), expected_version=None)
     async with uow() as u:
         assert await u.access_groups.delete("g1") is True
         assert await u.access_groups.delete("g1") is False
@@ -166,8 +215,8 @@ async def test_groups_list_set_models_and_delete_detaches_teams(uow: UowFactory)
     async with uow() as u:
         found = await u.teams.get(team.id)
         groups = await u.aliases.get("a")
-    assert found is not None and found.access_groups == ("g2",)
-    assert groups is not None and groups.access_groups == ()
+    assert found is not None and found.access_groups == ("g2",) and found.version == team.version + 1
+    assert groups is not None and groups.access_groups == () and groups.version == 2
 
 
 def credential(org_id: OrganizationId, minute: int, *, key: str = "gAAAA-old") -> StoredCredential:
@@ -197,16 +246,23 @@ async def test_credentials_get_list_update_delete(uow: UowFactory) -> None:
         encrypted_key="gAAAA-new",
         key_hint="sk-…wxyz",
         api_base="https://x.test",
+        version=2,
     )
     async with uow() as u:
         assert await u.credentials.get(first.id) == first
         assert await u.credentials.get(CredentialId(uuid4())) is None
         assert await u.credentials.list_for_organization(org.id) == [first, second]
-        await u.credentials.update(changed)
+        patch = CredentialPatch(
+            name="renamed", is_active=False, encrypted_key="gAAAA-new", key_hint="sk-…wxyz", api_base="https://x.test"
+        )
+        assert await u.credentials.update(first.id, patch, expected_version=2) is None
+        assert await u.credentials.update(first.id, patch, expected_version=1) == changed
+        renamed = await u.credentials.update(second.id, CredentialPatch(name="other"), expected_version=None)
+        assert renamed == msgspec.structs.replace(second, name="other", version=2)  # the ciphertext untouched
         await u.commit()
     async with uow() as u:
         assert await u.credentials.get(first.id) == changed
-        assert await u.credentials.active_for(org.id, Provider.OPENAI) == second
+        assert await u.credentials.active_for(org.id, Provider.OPENAI) == renamed
         assert await u.credentials.delete(second.id) is True
         assert await u.credentials.delete(second.id) is False
         await u.commit()
@@ -233,6 +289,7 @@ async def test_credentials_are_listed_in_id_batches_and_swapped_only_from_the_ex
     async with uow() as u:
         found = await u.credentials.get(creds[0].id)
     assert found is not None and found.encrypted_key == "gAAAA-new"
+    assert found.version == 1  # re-encryption changes nothing the API shows
 
 
 async def test_job_search_spans_teams_and_filters_by_organization(uow: UowFactory) -> None:

@@ -6,11 +6,12 @@ import msgspec
 import pytest
 
 from application.errors import ConflictError
-from application.ports.repositories import ApiKey, StoredCredential
+from application.ports.repositories import ApiKey, StoredCredential, TeamPatch
 from domain.access import AccessGroup, ModelAlias
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
+from domain.ledger import EntryType
 from domain.organizations import Organization, TeamStatus
 from domain.pricing import PriceSheet
 from domain.secrets import digest_key
@@ -55,12 +56,35 @@ async def test_team_round_trips_with_budget_and_ordered_groups(uow: UowFactory) 
         status=TeamStatus.SUSPENDED,
         budget=BudgetPolicy(mode=BudgetMode.CONSUMPTION_USD, credits_per_usd=D("12.5"), tokens_per_credit=500),
         access_groups=("mid", "zeta"),
+        version=2,
+    )
+    patch = TeamPatch(
+        name="Renamed",
+        status=TeamStatus.SUSPENDED,
+        budget_mode=BudgetMode.CONSUMPTION_USD,
+        credits_per_usd=D("12.5"),
+        tokens_per_credit=500,
+        access_groups=("mid", "zeta"),
     )
     async with uow() as u:
-        await u.teams.update(changed)
+        assert await u.teams.update(team.id, patch, expected_version=2) is None
+        assert await u.teams.update(team.id, patch, expected_version=1) == changed
         await u.commit()
     async with uow() as u:
         assert await u.teams.get(team.id) == changed
+
+
+async def test_a_team_update_writes_only_its_fields_and_credit_movements_keep_the_version(uow: UowFactory) -> None:
+    team = await make_team(uow)
+    async with uow() as u:
+        await u.teams.update(team.id, TeamPatch(status=TeamStatus.SUSPENDED), expected_version=None)
+        await u.credits.apply(team.id, EntryType.ALLOCATION, D(5), at=at(1))
+        renamed = await u.teams.update(team.id, TeamPatch(name="Renamed"), expected_version=None)
+        await u.commit()
+    assert renamed == msgspec.structs.replace(team, name="Renamed", status=TeamStatus.SUSPENDED, version=3)
+    async with uow() as u:
+        assert await u.teams.update(team.id, TeamPatch(), expected_version=3) == renamed
+        assert await u.teams.update(TeamId(uuid4()), TeamPatch(name="x"), expected_version=None) is None
 
 
 async def test_keys_are_found_by_digest_until_revoked(uow: UowFactory) -> None:
@@ -118,7 +142,10 @@ async def test_alias_round_trips_exact_prices_and_creates_its_groups(uow: UowFac
         assert found is not None and found.provider_costs.reasoning_per_million == D("4.000000001")
         assert await u.aliases.get("nope") is None
         assert [a.alias for a in await u.aliases.list()] == ["cheap", "smart"]
-        assert await u.access_groups.get("standard") == AccessGroup(name="standard", models=("cheap", "smart"))
+        # "smart" joined a group that existed: the group changed (version 2).
+        assert await u.access_groups.get("standard") == AccessGroup(
+            name="standard", models=("cheap", "smart"), version=2
+        )
 
 
 async def test_duplicate_alias_and_group_are_conflicts(uow: UowFactory) -> None:

@@ -69,7 +69,15 @@ RuntimeOpener = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
 @asynccontextmanager
 async def serve(settings: Settings, opener: RuntimeOpener) -> AsyncIterator[Services]:
     app = create_app(settings, runtime=opener)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,  # as `saasllm serve` runs it: TRUSTED_PROXIES decides, not uvicorn
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

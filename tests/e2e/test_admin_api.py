@@ -29,7 +29,7 @@ async def ok(response: httpx.Response, status: int = 200) -> JSON:
 async def test_organizations_and_teams_lifecycle(server: Server, owner: str) -> None:
     async with server.client(owner) as http:
         org = await ok(await http.post("/api/organizations/create", json={"name": "Globex Corp"}), 201)
-        assert org["slug"] == "globex-corp" and set(org) == {"id", "name", "slug", "created_at"}
+        assert org["slug"] == "globex-corp" and set(org) == {"id", "name", "slug", "created_at", "version"}
         assert (
             await http.post("/api/organizations/create", json={"name": "G", "slug": "globex-corp"})
         ).status_code == 409
@@ -163,7 +163,7 @@ async def test_model_aliases_groups_and_pricing(server: Server, owner: str) -> N
         group = await ok(
             await http.post("/api/model-access-groups/create", json={"name": "team/beta", "models": ["smart"]}), 201
         )
-        assert group == {"id": "team/beta", "name": "team/beta", "models": ["smart"]}
+        assert group == {"id": "team/beta", "name": "team/beta", "models": ["smart"], "version": 1}
         assert (
             await ok(await http.put("/api/model-access-groups/team/beta", json={"models": ["claude-fast", "smart"]}))
         )["models"] == ["claude-fast", "smart"]

@@ -105,3 +105,19 @@ async def test_client_keys_do_not_open_the_admin_api(server: Server, owner_token
     _, key = await server.team(BudgetMode.JOB_BASED)
     async with server.client(key) as http:
         assert (await http.get("/api/users")).status_code == 401
+
+
+async def test_forwarded_for_from_an_untrusted_peer_cannot_buy_more_guesses(server: Server, owner_token: str) -> None:
+    email = f"target-{uuid4().hex[:6]}@example.com"
+    async with server.client() as http:
+        statuses = [
+            (
+                await http.post(
+                    "/api/auth/login",
+                    json={"email": email, "password": "wrong password!"},
+                    headers={"X-Forwarded-For": f"203.0.113.{i}"},  # TRUSTED_PROXIES is empty here
+                )
+            ).status_code
+            for i in range(6)
+        ]
+    assert statuses == [401] * 5 + [429]

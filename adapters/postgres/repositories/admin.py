@@ -12,6 +12,18 @@ from domain.ids import AdminUserId, OrganizationId
 
 _USER_COLUMNS = "id, email, password_hash, role, organization_id, created_at"
 
+# pg_advisory_xact_lock key serializing first-run setup and changes to the set of owners
+# (any constant shared by every instance; distinct from the migration runner's).
+OWNERS_LOCK = 7_305_186_270_112_514_114
+_LOCK_OWNERS = "SELECT pg_advisory_xact_lock(%s)"
+
+# Taken after the lock, so its snapshot sees whatever the previous holder committed.
+_ADD_FIRST = f"""
+INSERT INTO admin_users ({_USER_COLUMNS})
+SELECT %s, %s, %s, %s, %s, %s
+WHERE NOT EXISTS (SELECT 1 FROM admin_users)
+"""
+
 
 def _user(row: dict[str, Any]) -> AdminUser:
     return AdminUser(
@@ -33,6 +45,17 @@ class PostgresAdminUserRepository:
             f"INSERT INTO admin_users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
             (user.id, user.email, user.password_hash, user.role.value, user.organization_id, user.created_at),
         )
+
+    async def add_first(self, user: AdminUser) -> bool:
+        await self.lock_owners()
+        inserted = await self._s.run(
+            _ADD_FIRST,
+            (user.id, user.email, user.password_hash, user.role.value, user.organization_id, user.created_at),
+        )
+        return inserted == 1
+
+    async def lock_owners(self) -> None:
+        await self._s.run(_LOCK_OWNERS, (OWNERS_LOCK,))
 
     async def get(self, user_id: AdminUserId) -> AdminUser | None:
         row = await self._s.one(f"SELECT {_USER_COLUMNS} FROM admin_users WHERE id = %s", (user_id,))

@@ -3,11 +3,16 @@
 from typing import Any
 
 from adapters.postgres.session import Session
-from application.ports.repositories import StoredCredential
+from application.ports.repositories import CredentialPatch, StoredCredential
 from domain.catalog import Provider
 from domain.ids import CredentialId, OrganizationId
 
 _COLUMNS = "id, organization_id, provider, name, encrypted_key, key_hint, is_active, created_at, api_base"
+_READ_COLUMNS = _COLUMNS + ", version"
+# Only the patch's columns are written — the ciphertext only with a new key, so an update
+# never writes back a key ``rotate-keys`` re-encrypted meanwhile — and only while the
+# version is the one the caller read (when it sent one).
+_VERSIONED = "WHERE id = %(id)s AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)"
 
 
 class PostgresCredentialRepository:
@@ -34,7 +39,7 @@ class PostgresCredentialRepository:
     async def active_for(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
         row = await self._s.one(
             f"""
-            SELECT {_COLUMNS} FROM provider_credentials
+            SELECT {_READ_COLUMNS} FROM provider_credentials
             WHERE organization_id = %s AND provider = %s AND is_active
             ORDER BY created_at DESC
             LIMIT 1
@@ -44,12 +49,12 @@ class PostgresCredentialRepository:
         return _credential(row) if row is not None else None
 
     async def get(self, credential_id: CredentialId) -> StoredCredential | None:
-        row = await self._s.one(f"SELECT {_COLUMNS} FROM provider_credentials WHERE id = %s", (credential_id,))
+        row = await self._s.one(f"SELECT {_READ_COLUMNS} FROM provider_credentials WHERE id = %s", (credential_id,))
         return _credential(row) if row is not None else None
 
     async def list_for_organization(self, organization_id: OrganizationId) -> list[StoredCredential]:
         rows = await self._s.all(
-            f"SELECT {_COLUMNS} FROM provider_credentials WHERE organization_id = %s ORDER BY created_at, id",
+            f"SELECT {_READ_COLUMNS} FROM provider_credentials WHERE organization_id = %s ORDER BY created_at, id",
             (organization_id,),
         )
         return [_credential(r) for r in rows]
@@ -57,7 +62,7 @@ class PostgresCredentialRepository:
     async def list_all(self, *, after: CredentialId | None, limit: int) -> list[StoredCredential]:
         rows = await self._s.all(
             f"""
-            SELECT {_COLUMNS} FROM provider_credentials
+            SELECT {_READ_COLUMNS} FROM provider_credentials
             WHERE %(after)s::uuid IS NULL OR id > %(after)s::uuid
             ORDER BY id
             LIMIT %(limit)s
@@ -66,16 +71,20 @@ class PostgresCredentialRepository:
         )
         return [_credential(r) for r in rows]
 
-    async def update(self, credential: StoredCredential) -> None:
-        c = credential
-        await self._s.run(
-            """
-            UPDATE provider_credentials
-            SET provider = %s, name = %s, encrypted_key = %s, key_hint = %s, is_active = %s, api_base = %s
-            WHERE id = %s
-            """,
-            (c.provider.value, c.name, c.encrypted_key, c.key_hint, c.is_active, c.api_base, c.id),
-        )
+    async def update(
+        self, credential_id: CredentialId, patch: CredentialPatch, *, expected_version: int | None
+    ) -> StoredCredential | None:
+        # its fields are the column names
+        given = {k: v.value if isinstance(v, Provider) else v for k, v in patch.given().items()}
+        if given:
+            sets = "".join(f"{column} = %({column})s, " for column in given)
+            query = (
+                f"UPDATE provider_credentials SET {sets}version = version + 1 {_VERSIONED} RETURNING {_READ_COLUMNS}"
+            )
+        else:
+            query = f"SELECT {_READ_COLUMNS} FROM provider_credentials {_VERSIONED}"
+        row = await self._s.one(query, {**given, "id": credential_id, "expected": expected_version})
+        return _credential(row) if row is not None else None
 
     async def replace_encrypted_key(self, credential_id: CredentialId, *, old: str, new: str) -> bool:
         changed = await self._s.run(
@@ -99,4 +108,5 @@ def _credential(row: dict[str, Any]) -> StoredCredential:
         is_active=row["is_active"],
         created_at=row["created_at"],
         api_base=row["api_base"],
+        version=row["version"],
     )

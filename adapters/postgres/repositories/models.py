@@ -3,7 +3,10 @@
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from adapters.postgres.session import Session
+from application.ports.repositories import AliasPatch, PricePatch
 from domain.access import AccessGroup, ModelAlias
 from domain.catalog import Provider
 from domain.pricing import PriceSheet
@@ -11,7 +14,7 @@ from domain.pricing import PriceSheet
 _PRICES = ("input", "output", "cached_input", "cache_write", "reasoning")
 
 _ALIAS = f"""
-SELECT a.alias, a.provider, a.provider_model, a.default_max_tokens, a.fallbacks, a.organization_id,
+SELECT a.alias, a.provider, a.provider_model, a.default_max_tokens, a.fallbacks, a.organization_id, a.version,
        {", ".join(f"a.customer_{p}_per_million, a.provider_{p}_per_million" for p in _PRICES)},
        ARRAY(SELECT m.group_name FROM model_access_group_members m WHERE m.alias = a.alias
              ORDER BY m.group_name COLLATE "C") AS groups
@@ -27,54 +30,106 @@ WITH alias AS (
             {", ".join(f"%(customer_{p})s, %(provider_{p})s" for p in _PRICES)})
     RETURNING alias
 ), groups AS (
-    INSERT INTO model_access_groups (name) SELECT unnest(%(groups)s::text[]) ON CONFLICT (name) DO NOTHING
+    -- a group the new alias joins has changed: new ones start at version 1
+    INSERT INTO model_access_groups AS g (name) SELECT unnest(%(groups)s::text[])
+    ON CONFLICT (name) DO UPDATE SET version = g.version + 1
 )
 INSERT INTO model_access_group_members (group_name, alias)
 SELECT g.name, alias.alias FROM alias, unnest(%(groups)s::text[]) AS g (name)
 """
 
-# The new configuration, groups created as needed, memberships no longer listed dropped.
-_UPDATE_ALIAS = f"""
-WITH alias AS (
-    UPDATE model_aliases
-    SET provider = %(provider)s, provider_model = %(provider_model)s, default_max_tokens = %(default_max_tokens)s,
-        fallbacks = %(fallbacks)s, organization_id = %(organization_id)s,
-        {", ".join(f"{side}_{p}_per_million = %({side}_{p})s" for side in ("customer", "provider") for p in _PRICES)}
-    WHERE alias = %(alias)s
-    RETURNING alias
-), groups AS (
-    INSERT INTO model_access_groups (name) SELECT unnest(%(groups)s::text[]) ON CONFLICT (name) DO NOTHING
+# Only the patch's columns are written, only while the version is the one the caller read
+# (when it sent one), and every write bumps it; an empty patch only checks it.
+_ALIAS_VERSIONED = "WHERE alias = %(alias)s AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)"
+_UPDATE_ALIAS = "UPDATE model_aliases SET {sets}version = version + 1 " + _ALIAS_VERSIONED + " RETURNING alias"
+_CHECK_ALIAS = "SELECT alias FROM model_aliases " + _ALIAS_VERSIONED
+
+# The alias's memberships become exactly the listed groups (created as needed). Every group
+# it joins or leaves has changed too: joined ones are bumped by the upsert, left ones by
+# ``left_groups`` (the two sets are disjoint, so no row is written twice).
+_SET_ALIAS_GROUPS = """
+WITH joined AS (
+    INSERT INTO model_access_groups AS g (name) SELECT unnest(%(groups)s::text[])
+    ON CONFLICT (name) DO UPDATE SET version = g.version + 1
+    WHERE NOT EXISTS (
+        SELECT 1 FROM model_access_group_members m WHERE m.group_name = excluded.name AND m.alias = %(alias)s
+    )
+), left_groups AS (
+    UPDATE model_access_groups SET version = version + 1
+    WHERE name IN (
+        SELECT group_name FROM model_access_group_members
+        WHERE alias = %(alias)s AND NOT (group_name = ANY (%(groups)s::text[]))
+    )
 ), dropped AS (
     DELETE FROM model_access_group_members WHERE alias = %(alias)s AND NOT (group_name = ANY (%(groups)s::text[]))
 )
 INSERT INTO model_access_group_members (group_name, alias)
-SELECT g.name, alias.alias FROM alias, unnest(%(groups)s::text[]) AS g (name)
+SELECT g.name, %(alias)s FROM unnest(%(groups)s::text[]) AS g (name)
 ON CONFLICT (group_name, alias) DO NOTHING
+"""
+
+_DELETE_ALIAS = """
+WITH left_groups AS (
+    UPDATE model_access_groups SET version = version + 1
+    WHERE name IN (SELECT group_name FROM model_access_group_members WHERE alias = %(alias)s)
+)
+DELETE FROM model_aliases WHERE alias = %(alias)s
 """
 
 _ADD_GROUP = """
 WITH grp AS (
     INSERT INTO model_access_groups (name) VALUES (%(name)s) RETURNING name
+), joined AS (
+    UPDATE model_aliases SET version = version + 1 WHERE alias = ANY (%(models)s::text[])
 )
 INSERT INTO model_access_group_members (group_name, alias)
 SELECT grp.name, m.alias FROM grp, unnest(%(models)s::text[]) AS m (alias)
 """
 
 _GROUP_SELECT = """
-SELECT g.name,
+SELECT g.name, g.version,
        ARRAY(SELECT m.alias FROM model_access_group_members m WHERE m.group_name = g.name
              ORDER BY m.alias COLLATE "C") AS models
 FROM model_access_groups g
 """
 _GROUP = _GROUP_SELECT + "WHERE g.name = %s"
 
+_BUMP_GROUP = """
+UPDATE model_access_groups SET version = version + 1
+WHERE name = %(name)s AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)
+RETURNING name
+"""
+
+# The group's members become exactly the listed aliases; every alias that joins or leaves
+# has changed too.
 _SET_MEMBERS = """
-WITH dropped AS (
+WITH moved AS (
+    UPDATE model_aliases SET version = version + 1
+    WHERE alias IN (
+        (SELECT unnest(%(models)s::text[])
+         EXCEPT SELECT alias FROM model_access_group_members WHERE group_name = %(name)s)
+        UNION
+        SELECT alias FROM model_access_group_members
+        WHERE group_name = %(name)s AND NOT (alias = ANY (%(models)s::text[]))
+    )
+), dropped AS (
     DELETE FROM model_access_group_members WHERE group_name = %(name)s AND NOT (alias = ANY (%(models)s::text[]))
 )
 INSERT INTO model_access_group_members (group_name, alias)
 SELECT %(name)s, m.alias FROM unnest(%(models)s::text[]) AS m (alias)
 ON CONFLICT (group_name, alias) DO NOTHING
+"""
+
+
+_DELETE_GROUP = """
+WITH teams_left AS (
+    UPDATE teams SET version = version + 1
+    WHERE id IN (SELECT team_id FROM team_access_groups WHERE group_name = %(name)s)
+), aliases_left AS (
+    UPDATE model_aliases SET version = version + 1
+    WHERE alias IN (SELECT alias FROM model_access_group_members WHERE group_name = %(name)s)
+)
+DELETE FROM model_access_groups WHERE name = %(name)s
 """
 
 
@@ -103,7 +158,30 @@ def _alias(row: dict[str, Any]) -> ModelAlias:
         access_groups=tuple(row["groups"]),
         fallbacks=tuple(row["fallbacks"]),
         organization_id=row["organization_id"],
+        version=row["version"],
     )
+
+
+def _group(row: dict[str, Any]) -> AccessGroup:
+    return AccessGroup(name=row["name"], models=tuple(row["models"]), version=row["version"])
+
+
+def _alias_columns(patch: AliasPatch) -> dict[str, Any]:
+    """The patch as column values (its price sheets flattened to ``{side}_{price}``)."""
+    given = patch.given()
+    given.pop("access_groups", None)
+    columns: dict[str, Any] = {}
+    for field, value in given.items():
+        if isinstance(value, PricePatch):
+            side = "customer" if field == "customer_prices" else "provider"
+            columns.update({f"{side}_{price}": v for price, v in value.given().items()})
+        elif isinstance(value, Provider):
+            columns[field] = value.value
+        elif field == "fallbacks":
+            columns[field] = list(value)
+        else:
+            columns[field] = value
+    return columns
 
 
 def _alias_params(alias: ModelAlias) -> dict[str, Any]:
@@ -129,11 +207,20 @@ class PostgresAliasRepository:
     async def add(self, alias: ModelAlias) -> None:
         await self._s.run(_ADD_ALIAS, _alias_params(alias))
 
-    async def update(self, alias: ModelAlias) -> None:
-        await self._s.run(_UPDATE_ALIAS, _alias_params(alias))
+    async def update(self, alias: str, patch: AliasPatch, *, expected_version: int | None) -> ModelAlias | None:
+        columns = _alias_columns(patch)
+        groups = patch.access_groups
+        sets = "".join(f"{column} = %({column})s, " for column in columns)  # constant column names
+        writes = bool(columns) or not isinstance(groups, msgspec.UnsetType)
+        query = _UPDATE_ALIAS.format(sets=sets) if writes else _CHECK_ALIAS
+        if await self._s.one(query, {**columns, "alias": alias, "expected": expected_version}) is None:
+            return None
+        if not isinstance(groups, msgspec.UnsetType):
+            await self._s.run(_SET_ALIAS_GROUPS, {"alias": alias, "groups": list(dict.fromkeys(groups))})
+        return await self.get(alias)
 
     async def delete(self, alias: str) -> bool:
-        return await self._s.run("DELETE FROM model_aliases WHERE alias = %s", (alias,)) == 1
+        return await self._s.run(_DELETE_ALIAS, {"alias": alias}) == 1
 
     async def get(self, alias: str) -> ModelAlias | None:
         row = await self._s.one(_ALIAS + " WHERE a.alias = %s", (alias,))
@@ -153,14 +240,20 @@ class PostgresAccessGroupRepository:
 
     async def get(self, name: str) -> AccessGroup | None:
         row = await self._s.one(_GROUP, (name,))
-        return AccessGroup(name=row["name"], models=tuple(row["models"])) if row is not None else None
+        return _group(row) if row is not None else None
 
     async def list(self) -> list[AccessGroup]:
         rows = await self._s.all(_GROUP_SELECT + 'ORDER BY g.name COLLATE "C"')
-        return [AccessGroup(name=r["name"], models=tuple(r["models"])) for r in rows]
+        return [_group(r) for r in rows]
 
-    async def set_models(self, name: str, models: tuple[str, ...]) -> None:
+    async def set_models(
+        self, name: str, models: tuple[str, ...], *, expected_version: int | None
+    ) -> AccessGroup | None:
+        if await self._s.one(_BUMP_GROUP, {"name": name, "expected": expected_version}) is None:
+            return None
         await self._s.run(_SET_MEMBERS, {"name": name, "models": list(dict.fromkeys(models))})
+        return await self.get(name)
 
     async def delete(self, name: str) -> bool:
-        return await self._s.run("DELETE FROM model_access_groups WHERE name = %s", (name,)) == 1
+        """Teams and aliases that lose the group have changed: their versions are bumped."""
+        return await self._s.run(_DELETE_GROUP, {"name": name}) == 1

@@ -4,10 +4,12 @@ from datetime import datetime
 from typing import Any
 
 from adapters.postgres.session import Session
-from application.ports.repositories import ApiKey
+from application.ports.repositories import ApiKey, OrganizationPatch, TeamPatch
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.ids import ApiKeyId, OrganizationId, TeamId
 from domain.organizations import Organization, Team, TeamStatus
+
+_ORG_COLUMNS = "id, name, slug, created_at, version"
 
 
 class PostgresOrganizationRepository:
@@ -21,17 +23,15 @@ class PostgresOrganizationRepository:
         )
 
     async def get(self, organization_id: OrganizationId) -> Organization | None:
-        row = await self._s.one(
-            "SELECT id, name, slug, created_at FROM organizations WHERE id = %s", (organization_id,)
-        )
+        row = await self._s.one(f"SELECT {_ORG_COLUMNS} FROM organizations WHERE id = %s", (organization_id,))
         return _organization(row) if row is not None else None
 
     async def list(
         self, *, only: OrganizationId | None, after: tuple[datetime, OrganizationId] | None, limit: int
     ) -> list[Organization]:
         rows = await self._s.all(
-            """
-            SELECT id, name, slug, created_at FROM organizations
+            f"""
+            SELECT {_ORG_COLUMNS} FROM organizations
             WHERE (%(only)s::uuid IS NULL OR id = %(only)s::uuid)
               AND (%(after_at)s::timestamptz IS NULL OR (created_at, id) > (%(after_at)s, %(after_id)s::uuid))
             ORDER BY created_at, id
@@ -46,23 +46,32 @@ class PostgresOrganizationRepository:
         )
         return [_organization(r) for r in rows]
 
-    async def update(self, organization: Organization) -> None:
-        await self._s.run(
-            "UPDATE organizations SET name = %s, slug = %s WHERE id = %s",
-            (organization.name, organization.slug, organization.id),
-        )
+    async def update(
+        self, organization_id: OrganizationId, patch: OrganizationPatch, *, expected_version: int | None
+    ) -> Organization | None:
+        given = patch.given()  # its fields are the column names
+        where = "WHERE id = %(id)s AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)"
+        if given:
+            sets = "".join(f"{column} = %({column})s, " for column in given)
+            query = f"UPDATE organizations SET {sets}version = version + 1 {where} RETURNING {_ORG_COLUMNS}"
+        else:
+            query = f"SELECT {_ORG_COLUMNS} FROM organizations {where}"
+        row = await self._s.one(query, {**given, "id": organization_id, "expected": expected_version})
+        return _organization(row) if row is not None else None
 
     async def delete(self, organization_id: OrganizationId) -> bool:
         return await self._s.run("DELETE FROM organizations WHERE id = %s", (organization_id,)) == 1
 
 
 def _organization(row: dict[str, Any]) -> Organization:
-    return Organization(id=row["id"], name=row["name"], slug=row["slug"], created_at=row["created_at"])
+    return Organization(
+        id=row["id"], name=row["name"], slug=row["slug"], created_at=row["created_at"], version=row["version"]
+    )
 
 
 _TEAM_SELECT = """
 SELECT t.id, t.organization_id, t.name, t.status, t.budget_mode, t.credits_per_usd, t.tokens_per_credit,
-       t.max_calls_per_job, t.charge_failed_jobs, t.created_at,
+       t.max_calls_per_job, t.charge_failed_jobs, t.created_at, t.version,
        ARRAY(SELECT g.group_name FROM team_access_groups g WHERE g.team_id = t.id ORDER BY g.position) AS groups
 FROM teams t
 """
@@ -91,22 +100,30 @@ SELECT team.id, g.name, g.position - 1
 FROM team, unnest(%(groups)s::text[]) WITH ORDINALITY AS g (name, position)
 """
 
+# Only the patch's columns are written (a rename never writes the status back), and only
+# while the version is the one the caller read, when it sent one. Every write bumps the
+# version; an empty patch only checks it (the UPDATE locks nothing it does not change).
+_TEAM_COLUMNS = {
+    "name": "name",
+    "status": "status",
+    "budget_mode": "budget_mode",
+    "credits_per_usd": "credits_per_usd",
+    "tokens_per_credit": "tokens_per_credit",
+    "max_calls_per_job": "max_calls_per_job",
+    "charge_failed_jobs": "charge_failed_jobs",
+}
+_TEAM_VERSIONED = "WHERE id = %(id)s AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)"
+_UPDATE_TEAM = "UPDATE teams SET {sets}version = version + 1 " + _TEAM_VERSIONED + " RETURNING id"
+_CHECK_TEAM = "SELECT id FROM teams " + _TEAM_VERSIONED
 # Groups no longer listed are dropped, listed ones upserted with their new position: the
 # two never touch the same row, so one statement does it.
-_UPDATE_TEAM = """
-WITH team AS (
-    UPDATE teams
-    SET name = %(name)s, status = %(status)s, budget_mode = %(mode)s, credits_per_usd = %(credits_per_usd)s,
-        tokens_per_credit = %(tokens_per_credit)s, max_calls_per_job = %(max_calls_per_job)s,
-        charge_failed_jobs = %(charge_failed_jobs)s
-    WHERE id = %(id)s
-    RETURNING id
-), dropped AS (
+_SET_TEAM_GROUPS = """
+WITH dropped AS (
     DELETE FROM team_access_groups WHERE team_id = %(id)s AND NOT (group_name = ANY (%(groups)s::text[]))
 )
 INSERT INTO team_access_groups AS tag (team_id, group_name, position)
-SELECT team.id, g.name, g.position - 1
-FROM team, unnest(%(groups)s::text[]) WITH ORDINALITY AS g (name, position)
+SELECT %(id)s, g.name, g.position - 1
+FROM unnest(%(groups)s::text[]) WITH ORDINALITY AS g (name, position)
 ON CONFLICT (team_id, group_name) DO UPDATE SET position = excluded.position
 """
 
@@ -138,8 +155,18 @@ class PostgresTeamRepository:
         row = await self._s.one(_TEAM, (team_id,))
         return _team(row) if row is not None else None
 
-    async def update(self, team: Team) -> None:
-        await self._s.run(_UPDATE_TEAM, _team_params(team))
+    async def update(self, team_id: TeamId, patch: TeamPatch, *, expected_version: int | None) -> Team | None:
+        given = patch.given()
+        groups = given.pop("access_groups", None)
+        values = {_TEAM_COLUMNS[f]: v.value if isinstance(v, TeamStatus | BudgetMode) else v for f, v in given.items()}
+        sets = "".join(f"{column} = %({column})s, " for column in values)
+        query = _UPDATE_TEAM.format(sets=sets) if values or groups is not None else _CHECK_TEAM
+        touched = await self._s.one(query, {**values, "id": team_id, "expected": expected_version})
+        if touched is None:
+            return None
+        if groups is not None:
+            await self._s.run(_SET_TEAM_GROUPS, {"id": team_id, "groups": list(dict.fromkeys(groups))})
+        return await self.get(team_id)
 
     async def list(
         self, *, organization_id: OrganizationId | None, after: tuple[datetime, TeamId] | None, limit: int
@@ -181,6 +208,7 @@ def _team(row: dict[str, Any]) -> Team:
         ),
         created_at=row["created_at"],
         access_groups=tuple(row["groups"]),
+        version=row["version"],
     )
 
 

@@ -6,6 +6,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
 from entrypoints.bootstrap import Services
+from entrypoints.http.client_address import client_address
 from entrypoints.http.dependencies import provide_services
 from entrypoints.http.schemas.admin import LoginBody, SetupStatusOut, TokenOut, UserOut, user_out
 
@@ -19,7 +20,11 @@ class AdminAuthController(Controller):
     async def login(
         self, request: Request[object, object, State], data: JSONBody[LoginBody], services: NamedDependency[Services]
     ) -> TokenOut:
-        address = request.client.host if request.client else "unknown"
+        address = client_address(
+            request.client.host if request.client else None,
+            request.headers.getall("x-forwarded-for", []),
+            request.app.state.settings.trusted_proxies,
+        )
         token = await services.admin_auth.login(email=data.email, password=data.password, address=address)
         return TokenOut(access_token=token.access_token, expires_in=token.expires_in)
 

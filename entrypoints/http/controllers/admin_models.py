@@ -10,7 +10,8 @@ from pathlib import PurePosixPath
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -24,6 +25,7 @@ from domain.pricing import PriceSheet
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.dependencies import provide_admin, provide_services
+from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.client import JobOut, JobPage, job_out
 from entrypoints.http.schemas.models import (
@@ -89,26 +91,30 @@ class AdminModelsController(Controller):
     ) -> Page[AliasOut]:
         return Page(items=[alias_out(a) for a in await services.models.list_aliases(actor=admin)])
 
-    @get("/models/{alias:path}", summary="A model alias")
+    @get("/models/{alias:path}", summary="A model alias (its version is the ETag)")
     async def get_alias(
         self,
         alias: FromPath[PurePosixPath],
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
-    ) -> AliasOut:
+    ) -> Response[AliasOut]:
         found = await services.models.get_alias(_name(alias), actor=admin)
         if found is None:
             raise NotFoundError("model alias not found")
-        return alias_out(found)
+        return tagged(alias_out(found), found.version)
 
-    @put("/models/{alias:path}", summary="Change a model alias (fields not given keep their value)")
+    @put(
+        "/models/{alias:path}",
+        summary="Change a model alias (fields not given keep their value; If-Match: 412 when it changed since)",
+    )
     async def update_alias(
         self,
+        request: Request[object, object, State],
         alias: FromPath[PurePosixPath],
         data: JSONBody[UpdateAliasBody],
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
-    ) -> AliasOut:
+    ) -> Response[AliasOut]:
         fields = {f: getattr(data, f) for f in data.__struct_fields__}
         for name in ("access_groups", "fallbacks"):
             if isinstance(fields[name], list):
@@ -116,7 +122,10 @@ class AdminModelsController(Controller):
         if isinstance(fields["provider"], str):
             fields["provider"] = Provider(fields["provider"])
         changes = AliasChanges(**fields)
-        return alias_out(await services.models.update_alias(admin, _name(alias), changes))
+        updated = await services.models.update_alias(
+            admin, _name(alias), changes, expected_version=expected_version(request)
+        )
+        return tagged(alias_out(updated), updated.version)
 
     @delete("/models/{alias:path}", status_code=204, summary="Delete a model alias")
     async def delete_alias(
@@ -143,15 +152,19 @@ class AdminModelsController(Controller):
     ) -> Page[GroupOut]:
         return Page(items=[group_out(g) for g in await services.models.list_access_groups(admin)])
 
-    @put("/model-access-groups/{name:path}", summary="Replace an access group's aliases")
+    @put("/model-access-groups/{name:path}", summary="Replace an access group's aliases (If-Match: 412)")
     async def update_group(
         self,
+        request: Request[object, object, State],
         name: FromPath[PurePosixPath],
         data: JSONBody[UpdateGroupBody],
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
-    ) -> GroupOut:
-        return group_out(await services.models.update_access_group(admin, _name(name), tuple(data.models)))
+    ) -> Response[GroupOut]:
+        group = await services.models.update_access_group(
+            admin, _name(name), tuple(data.models), expected_version=expected_version(request)
+        )
+        return tagged(group_out(group), group.version)
 
     @delete("/model-access-groups/{name:path}", status_code=204, summary="Delete an access group")
     async def delete_group(

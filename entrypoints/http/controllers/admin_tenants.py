@@ -10,7 +10,8 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -30,6 +31,7 @@ from domain.organizations import TeamStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_services
+from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.client import CreditsOut, dec
 from entrypoints.http.schemas.reports import OrganizationUsageOut, organization_usage_out
@@ -103,24 +105,29 @@ class AdminOrganizationsController(Controller):
             next_cursor=cursors.encode(page[-1].created_at, page[-1].id) if more else None,
         )
 
-    @get("/organizations/{org_id:uuid}", summary="An organization")
+    @get("/organizations/{org_id:uuid}", summary="An organization (its version is the ETag)")
     async def get_(
         self, org_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> OrganizationOut:
-        return organization_out(await services.organizations.get_organization(admin, OrganizationId(org_id)))
+    ) -> Response[OrganizationOut]:
+        org = await services.organizations.get_organization(admin, OrganizationId(org_id))
+        return tagged(organization_out(org), org.version)
 
-    @put("/organizations/{org_id:uuid}", summary="Rename an organization or change its slug")
+    @put(
+        "/organizations/{org_id:uuid}",
+        summary="Rename an organization or change its slug (If-Match: 412 when it changed since)",
+    )
     async def update(
         self,
+        request: Request[object, object, State],
         org_id: FromPath[UUID],
         data: JSONBody[UpdateOrganizationBody],
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
-    ) -> OrganizationOut:
+    ) -> Response[OrganizationOut]:
         org = await services.organizations.update_organization(
-            admin, OrganizationId(org_id), name=data.name, slug=data.slug
+            admin, OrganizationId(org_id), name=data.name, slug=data.slug, expected_version=expected_version(request)
         )
-        return organization_out(org)
+        return tagged(organization_out(org), org.version)
 
     @delete(
         "/organizations/{org_id:uuid}",
@@ -204,20 +211,24 @@ class AdminTeamsController(Controller):
     @get("/teams/{team_id:uuid}", summary="A team with its credit balance and how its jobs ended (failed ratio)")
     async def get_(
         self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> TeamOut:
+    ) -> Response[TeamOut]:
         credits = await services.credits.team_credits(admin, TeamId(team_id))
         team = await services.organizations.get_team(admin, TeamId(team_id))
         outcomes = await services.usage.job_outcomes(admin, TeamId(team_id))
-        return team_out(team, credits.balance, outcomes)
+        return tagged(team_out(team, credits.balance, outcomes), team.version)
 
-    @put("/teams/{team_id:uuid}", summary="Change a team's name, budget mode, rates or access groups")
+    @put(
+        "/teams/{team_id:uuid}",
+        summary="Change a team's name, budget mode, rates or access groups (only the fields given; If-Match: 412)",
+    )
     async def update(
         self,
+        request: Request[object, object, State],
         team_id: FromPath[UUID],
         data: JSONBody[UpdateTeamBody],
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
-    ) -> TeamOut:
+    ) -> Response[TeamOut]:
         changes = TeamChanges(
             name=data.name,
             budget_mode=msgspec.UNSET
@@ -231,7 +242,10 @@ class AdminTeamsController(Controller):
             max_calls_per_job=data.max_calls_per_job,
             charge_failed_jobs=data.charge_failed_jobs,
         )
-        return team_out(await services.organizations.update_team(admin, TeamId(team_id), changes))
+        team = await services.organizations.update_team(
+            admin, TeamId(team_id), changes, expected_version=expected_version(request)
+        )
+        return tagged(team_out(team), team.version)
 
     @get(
         "/teams/{team_id:uuid}/credits",
@@ -272,17 +286,25 @@ class AdminTeamsController(Controller):
         )
         return credits_change_out(team_id, done.entry, done.balance)
 
-    @put("/teams/{team_id:uuid}/suspend", summary="Suspend a team (its calls answer 403)")
+    @put("/teams/{team_id:uuid}/suspend", summary="Suspend a team (its calls answer 403); writes only its status")
     async def suspend(
-        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> TeamOut:
-        return team_out(await services.organizations.set_status(TeamId(team_id), TeamStatus.SUSPENDED, actor=admin))
+        self,
+        request: Request[object, object, State],
+        team_id: FromPath[UUID],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[TeamOut]:
+        return await _set_status(request, services, admin, TeamId(team_id), TeamStatus.SUSPENDED)
 
-    @put("/teams/{team_id:uuid}/resume", summary="Resume a suspended team")
+    @put("/teams/{team_id:uuid}/resume", summary="Resume a suspended team; writes only its status")
     async def resume(
-        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> TeamOut:
-        return team_out(await services.organizations.set_status(TeamId(team_id), TeamStatus.ACTIVE, actor=admin))
+        self,
+        request: Request[object, object, State],
+        team_id: FromPath[UUID],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[TeamOut]:
+        return await _set_status(request, services, admin, TeamId(team_id), TeamStatus.ACTIVE)
 
     @post("/teams/{team_id:uuid}/keys", status_code=201, summary="Issue another virtual key (shown once)")
     async def issue_key(
@@ -340,15 +362,16 @@ class AdminCredentialsController(Controller):
 
     @put(
         "/{credential_id:uuid}",
-        summary="Rename, replace the key, change provider or api_base (with the key) or the active flag",
+        summary="Rename, replace the key, change provider or api_base (needs the key) or the active flag (If-Match)",
     )
     async def update(
         self,
+        request: Request[object, object, State],
         credential_id: FromPath[UUID],
         data: JSONBody[UpdateCredentialBody],
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
-    ) -> CredentialOut:
+    ) -> Response[CredentialOut]:
         changes = CredentialChanges(
             name=data.name,
             provider=msgspec.UNSET if isinstance(data.provider, msgspec.UnsetType) else Provider(data.provider),
@@ -356,7 +379,10 @@ class AdminCredentialsController(Controller):
             api_base=data.api_base,
             is_active=data.is_active,
         )
-        return credential_out(await services.credentials.update_credential(admin, CredentialId(credential_id), changes))
+        credential = await services.credentials.update_credential(
+            admin, CredentialId(credential_id), changes, expected_version=expected_version(request)
+        )
+        return tagged(credential_out(credential), credential.version)
 
     @delete("/{credential_id:uuid}", status_code=204, summary="Delete a credential")
     async def delete_(
@@ -366,12 +392,46 @@ class AdminCredentialsController(Controller):
 
     @put("/{credential_id:uuid}/activate", summary="Use this credential again")
     async def activate(
-        self, credential_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> CredentialOut:
-        return credential_out(await services.credentials.set_active(admin, CredentialId(credential_id), True))
+        self,
+        request: Request[object, object, State],
+        credential_id: FromPath[UUID],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[CredentialOut]:
+        return await _set_active(request, services, admin, CredentialId(credential_id), True)
 
     @put("/{credential_id:uuid}/deactivate", summary="Stop using this credential (calls fall to another one)")
     async def deactivate(
-        self, credential_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> CredentialOut:
-        return credential_out(await services.credentials.set_active(admin, CredentialId(credential_id), False))
+        self,
+        request: Request[object, object, State],
+        credential_id: FromPath[UUID],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[CredentialOut]:
+        return await _set_active(request, services, admin, CredentialId(credential_id), False)
+
+
+async def _set_status(
+    request: Request[object, object, State],
+    services: Services,
+    admin: AdminPrincipal,
+    team_id: TeamId,
+    status: TeamStatus,
+) -> Response[TeamOut]:
+    team = await services.organizations.set_status(
+        team_id, status, actor=admin, expected_version=expected_version(request)
+    )
+    return tagged(team_out(team), team.version)
+
+
+async def _set_active(
+    request: Request[object, object, State],
+    services: Services,
+    admin: AdminPrincipal,
+    credential_id: CredentialId,
+    active: bool,
+) -> Response[CredentialOut]:
+    credential = await services.credentials.set_active(
+        admin, credential_id, active, expected_version=expected_version(request)
+    )
+    return tagged(credential_out(credential), credential.version)

@@ -74,6 +74,7 @@ class AliasOut(msgspec.Struct, frozen=True, kw_only=True):
     access_groups: list[str]
     fallbacks: list[str]
     organization_id: UUID | None
+    version: int  # also the ETag; send it back in If-Match to update only what you read
 
 
 def alias_out(alias: ModelAlias) -> AliasOut:
@@ -97,6 +98,7 @@ def alias_out(alias: ModelAlias) -> AliasOut:
         access_groups=list(alias.access_groups),
         fallbacks=list(alias.fallbacks),
         organization_id=alias.organization_id,
+        version=alias.version,
     )
 
 
@@ -113,10 +115,11 @@ class GroupOut(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
     models: list[str]
+    version: int
 
 
 def group_out(group: AccessGroup) -> GroupOut:
-    return GroupOut(id=group.name, name=group.name, models=list(group.models))
+    return GroupOut(id=group.name, name=group.name, models=list(group.models), version=group.version)
 
 
 # ---- pricing ----------------------------------------------------------------------------

@@ -47,11 +47,16 @@ class OrganizationOut(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     slug: str
     created_at: datetime
+    version: int  # also the ETag; send it back in If-Match to update only what you read
 
 
 def organization_out(organization: Organization) -> OrganizationOut:
     return OrganizationOut(
-        id=organization.id, name=organization.name, slug=organization.slug, created_at=organization.created_at
+        id=organization.id,
+        name=organization.name,
+        slug=organization.slug,
+        created_at=organization.created_at,
+        version=organization.version,
     )
 
 
@@ -112,6 +117,7 @@ class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
     charge_failed_jobs: bool
     access_groups: list[str]
     created_at: datetime
+    version: int
     credits: BalanceOut | None = None
     jobs: JobOutcomesOut | None = None
 
@@ -129,6 +135,7 @@ def team_out(team: Team, balance: CreditBalance | None = None, outcomes: JobOutc
         charge_failed_jobs=team.budget.charge_failed_jobs,
         access_groups=list(team.access_groups),
         created_at=team.created_at,
+        version=team.version,
         credits=balance_out(balance) if balance is not None else None,
         jobs=job_outcomes_out(outcomes) if outcomes is not None else None,
     )
@@ -233,6 +240,7 @@ class CredentialOut(msgspec.Struct, frozen=True, kw_only=True):
     api_base: str | None
     is_active: bool
     created_at: datetime
+    version: int
 
 
 def credential_out(credential: StoredCredential) -> CredentialOut:
@@ -245,4 +253,5 @@ def credential_out(credential: StoredCredential) -> CredentialOut:
         api_base=credential.api_base,
         is_active=credential.is_active,
         created_at=credential.created_at,
+        version=credential.version,
     )

@@ -2,6 +2,7 @@
 
 import asyncio
 from pathlib import Path
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -31,6 +32,7 @@ EXPECTED_TABLES = {
     "webhooks",
     "webhook_deliveries",
     "team_credit_alerts",
+    "rate_limit_counters",
     "schema_migrations",
 }
 
@@ -102,3 +104,52 @@ def test_migration_files_are_numbered_and_unique(tmp_path: Path) -> None:
     (tmp_path / "add-things.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="NNNN_name"):
         load_migrations(tmp_path)
+
+
+async def test_operator_keys_written_before_0005_move_into_the_operator_namespace(postgres_server_url: str) -> None:
+    before = [m for m in load_migrations() if m.version < "0005"]
+    async with fresh_database(postgres_server_url) as url:
+        await migrate(url, before)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            org, team = uuid4(), uuid4()
+            await conn.execute(
+                "INSERT INTO organizations (id, name, slug, created_at) VALUES (%s, 'Acme', 'acme', now())", (org,)
+            )
+            await conn.execute(
+                """
+                INSERT INTO teams (id, organization_id, name, status, budget_mode, credits_per_usd,
+                                   tokens_per_credit, created_at)
+                VALUES (%s, %s, 'T', 'active', 'consumption_usd', 10, 10000, now())
+                """,
+                (team, org),
+            )
+            legacy = [
+                ("allocation", 5, f"initial:{team}"),  # the system's own: stays
+                ("allocation", 5, "invoice-7"),
+                ("adjustment", -1, "op:odd"),  # an operator key that already looked prefixed
+                ("allocation", 1, "op:op:odder"),
+                ("adjustment", -1, "op:odd-too"),
+                ("allocation", 1, None),
+                ("hold", -1, "hold:call-1"),  # system keys of other types: stay
+            ]
+            for kind, amount, key in legacy:
+                await conn.execute(
+                    "INSERT INTO credit_ledger (id, team_id, type, amount, idempotency_key, created_at) "
+                    "VALUES (%s, %s, %s, %s, %s, now())",
+                    (uuid4(), team, kind, amount, key),
+                )
+        assert await migrate(url) == [m.version for m in load_migrations() if m.version >= "0005"]
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            cursor = await conn.execute("SELECT idempotency_key FROM credit_ledger ORDER BY sequence")
+            keys = [row[0] for row in await cursor.fetchall()]
+            assert keys == [
+                f"initial:{team}",
+                "op:invoice-7",
+                "op:op:odd",
+                "op:op:op:odder",
+                "op:op:odd-too",
+                None,
+                "hold:call-1",
+            ]
+            with pytest.raises(psycopg.errors.RestrictViolation):  # append-only again
+                await conn.execute("UPDATE credit_ledger SET reason = 'x'")

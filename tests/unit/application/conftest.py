@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from limits.aio.storage import MemoryStorage
 
 from adapters.memory.providers import ScriptedProviderClient
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
@@ -13,6 +14,7 @@ from adapters.memory.system import CountingSecrets, FakeClock, SequentialIds
 from adapters.metrics import PrometheusMetrics
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import JwtTokenCodec
+from adapters.security.login_throttle import LimitsLoginThrottle
 from adapters.vault.fernet import FernetVault
 from adapters.webhooks import HttpWebhookSender
 from application.principal import TeamPrincipal
@@ -75,6 +77,7 @@ async def world() -> World:
         hasher=Argon2PasswordHasher(time_cost=1, memory_cost_kib=8192, parallelism=1),
         tokens=JwtTokenCodec("t" * 40),
         token_ttl_s=900,
+        login_throttle=LimitsLoginThrottle(MemoryStorage()),
         webhook_sender=HttpWebhookSender(),
         metrics=PrometheusMetrics(),
         job_ttl_s=3600,

@@ -1,0 +1,33 @@
+"""Optimistic concurrency of admin updates: patches of what changed, checked row versions.
+
+An update reads the row, decides the new values, and writes only those that differ
+(``changed``), guarded by the version it read when the caller sent one (``If-Match``).
+"""
+
+from typing import TypeVar
+
+import msgspec
+
+from application.errors import NotFoundError, PreconditionFailedError
+
+T = TypeVar("T")
+
+
+def changed(before: T, after: T) -> T | msgspec.UnsetType:
+    """``after`` when it differs from ``before``, else ``UNSET`` (nothing to write)."""
+    return msgspec.UNSET if before == after else after
+
+
+def check_version(current: int, expected: int | None) -> None:
+    """Refuse at once when the caller's version is already stale (412)."""
+    if expected is not None and expected != current:
+        raise PreconditionFailedError(f"the version is {current}, not {expected}: read it again and retry")
+
+
+def stored(row: T | None, expected: int | None, what: str) -> T:
+    """The row an update returned; None means it changed (with ``If-Match``) or vanished meanwhile."""
+    if row is not None:
+        return row
+    if expected is not None:
+        raise PreconditionFailedError(f"the {what} changed meanwhile: read it again and retry")
+    raise NotFoundError(f"{what} not found")
