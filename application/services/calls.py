@@ -22,7 +22,7 @@ from application.caching import TtlCache
 from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError, UnavailableError
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients, ProviderTarget
-from application.ports.repositories import CallLease
+from application.ports.repositories import CallLease, CallLedger
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault
@@ -154,11 +154,13 @@ class CallService:
         clock: Clock,
         ids: IdGenerator,
         metrics: Metrics,
+        ledger: CallLedger,
         lease_s: float = 300.0,
         record_attempts: int = 4,
         record_retry_s: float = 0.25,
     ) -> None:
         self._uow = uow
+        self._ledger = ledger
         self._metrics = metrics
         self._providers = providers
         self._vault = vault
@@ -341,9 +343,7 @@ class CallService:
             expires_at=now + self._lease,
             created_at=now,
         )
-        async with self._uow() as uow:
-            await uow.calls.reserve(lease, at=now)
-            await uow.commit()
+        await self._ledger.reserve(lease, at=now)
         target = ProviderTarget(
             provider=alias.provider,
             model=alias.provider_model,
@@ -505,28 +505,15 @@ class CallService:
         return recorded
 
     async def _write(self, prepared: _Prepared, call: LlmCall, actual: Decimal, now: datetime) -> LlmCall:
-        async with self._uow() as uow:
-            lease = await uow.calls.end_lease(prepared.job_id, prepared.call_id, at=now)
-            if lease is None:
-                # The sweeper captured this call's hold (its lease expired while the record
-                # could not be written): the captured debit stands, for an operator to review.
-                log.warning(
-                    "call_outcome_after_capture",
-                    extra={"call_id": str(call.id), "credits": str(actual), "status": call.status.value},
-                )
-                return call
-            settlement = await uow.credits.settle(
-                prepared.team.id,
-                held=prepared.held,
-                actual=actual,
-                at=now,
-                job_id=prepared.job_id,
-                call_id=prepared.call_id,
+        recorded = await self._ledger.record(call, actual=actual, at=now)
+        if recorded is None:
+            # The sweeper captured this call's hold (its lease expired while the record
+            # could not be written): the captured debit stands, for an operator to review.
+            log.warning(
+                "call_outcome_after_capture",
+                extra={"call_id": str(call.id), "credits": str(actual), "status": call.status.value},
             )
-            recorded = msgspec.structs.replace(call, credits=settlement.debit, overdraft_credits=settlement.overdraft)
-            await uow.calls.add(recorded)
-            await uow.jobs.add_call_totals(prepared.job_id, recorded.summary())
-            await uow.commit()
+            return call
         return recorded
 
 

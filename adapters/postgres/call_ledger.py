@@ -1,0 +1,199 @@
+"""The hot path's two writes: one statement to start a call, one to record it.
+
+Each runs alone on a pooled connection in autocommit mode: one round trip, no BEGIN or
+COMMIT of its own, durable when it returns. Both take the adapter's lock order (job row,
+then team row): the CTEs that lock come first and the later ones depend on their rows,
+which is what makes Postgres take the locks in that order.
+
+``reserve`` locks the job with the conditions it must meet (active, not closing, under
+the team's call limit); a job changed by someone who held its lock is re-checked at its
+latest version. The hold is conditional like every hold, and the job moves on and the
+lease is stored only when the hold was placed, so a refusal changes nothing.
+
+``record`` starts by deleting the call's lease: whoever deletes it (the call's own
+record, or the sweeper capturing an expired lease) records the call; the other finds no
+lease and changes nothing. Then it locks the job, reads the team's balance at its latest
+version, releases the hold, debits what the call used (capped at what the team can
+pay), appends both ledger entries, adds the call to the job's totals and inserts it.
+"""
+
+from datetime import datetime
+from decimal import Decimal, localcontext
+from typing import Any
+
+import msgspec
+
+from adapters.postgres.errors import translated
+from adapters.postgres.pool import Pool
+from adapters.postgres.repositories.jobs import CALL_COLUMNS, call_params
+from adapters.system import Uuid7Ids
+from application.errors import NotFoundError
+from application.ports.repositories import CallLease
+from domain.calls import CallStatus, LlmCall
+from domain.errors import InsufficientCreditsError, JobCallLimitError, JobNotActiveError
+from domain.ledger import hold_key, settlement_keys
+from domain.money import EXACT
+
+_ids = Uuid7Ids()
+_ACTIVE = "('pending', 'in_progress')"
+
+_RESERVE = f"""
+WITH job AS (
+    SELECT j.id FROM jobs j JOIN teams t ON t.id = j.team_id
+    WHERE j.id = %(job_id)s AND j.team_id = %(team_id)s
+      AND j.status IN {_ACTIVE} AND j.closing_status IS NULL AND j.calls_started < t.max_calls_per_job
+    FOR NO KEY UPDATE OF j
+), moved AS (
+    UPDATE teams SET held = held + %(held)s
+    WHERE id = %(team_id)s AND %(held)s::numeric > 0 AND (SELECT count(*) FROM job) > 0
+      AND allocated - used - held >= %(held)s
+    RETURNING id
+), allowed AS (
+    SELECT job.id FROM job WHERE %(held)s::numeric = 0 OR EXISTS (SELECT 1 FROM moved)
+), started AS (
+    UPDATE jobs
+    SET status = 'in_progress', calls_started = jobs.calls_started + 1,
+        last_activity_at = GREATEST(jobs.last_activity_at, %(at)s)
+    FROM allowed WHERE jobs.id = allowed.id
+), entry AS (
+    INSERT INTO credit_ledger (id, team_id, type, amount, job_id, call_id, idempotency_key, created_at)
+    SELECT %(entry_id)s::uuid, moved.id, 'hold', -%(held)s::numeric, %(job_id)s::uuid, %(call_id)s::uuid,
+           %(hold_key)s::text, %(at)s::timestamptz
+    FROM moved
+), lease AS (
+    INSERT INTO call_leases (call_id, job_id, team_id, held, alias, provider, expires_at, created_at)
+    SELECT %(call_id)s::uuid, allowed.id, %(team_id)s::uuid, %(held)s::numeric, %(alias)s::text, %(provider)s::text,
+           %(expires_at)s::timestamptz, %(at)s::timestamptz
+    FROM allowed
+)
+SELECT EXISTS (SELECT 1 FROM allowed) AS reserved
+"""
+
+_REFUSAL = """
+SELECT j.status, j.closing_status, j.calls_started, t.max_calls_per_job
+FROM jobs j JOIN teams t ON t.id = j.team_id
+WHERE j.id = %s AND j.team_id = %s
+"""
+
+_CALL_VALUES = ", ".join(
+    "plan.debit" if c == "credits" else "%(actual)s::numeric - plan.debit" if c == "overdraft_credits" else f"%({c})s"
+    for c in (c.strip() for c in CALL_COLUMNS.split(","))
+)
+
+_RECORD = f"""
+WITH ended AS (
+    DELETE FROM call_leases WHERE call_id = %(id)s RETURNING job_id, team_id, held
+), job_lock AS (
+    SELECT j.id FROM jobs j JOIN ended e ON j.id = e.job_id FOR NO KEY UPDATE OF j
+), balance AS (
+    SELECT t.id, t.allocated - t.used - t.held AS available
+    FROM teams t JOIN ended e ON t.id = e.team_id
+    WHERE (SELECT count(*) FROM job_lock) > 0
+    FOR NO KEY UPDATE OF t
+), plan AS (
+    SELECT b.id AS team_id, e.job_id, e.held AS release, LEAST(%(actual)s::numeric, b.available + e.held) AS debit
+    FROM balance b CROSS JOIN ended e
+), moved AS (
+    UPDATE teams SET held = teams.held - plan.release, used = teams.used + plan.debit
+    FROM plan WHERE teams.id = plan.team_id AND (plan.release > 0 OR plan.debit > 0)
+), entries AS (
+    INSERT INTO credit_ledger (id, team_id, type, amount, job_id, call_id, reason, idempotency_key, created_at)
+    SELECT %(release_id)s::uuid, plan.team_id, 'release', plan.release, plan.job_id, %(id)s::uuid,
+           NULL, %(release_key)s::text, %(created_at)s::timestamptz
+    FROM plan WHERE plan.release > 0
+    UNION ALL
+    SELECT %(debit_id)s::uuid, plan.team_id, 'debit', -plan.debit, plan.job_id, %(id)s::uuid,
+           %(reason)s::text, %(debit_key)s::text, %(created_at)s::timestamptz
+    FROM plan WHERE plan.debit > 0
+), totals AS (
+    UPDATE jobs
+    SET total_calls = jobs.total_calls + 1,
+        successful_calls = jobs.successful_calls + %(succeeded)s,
+        failed_calls = jobs.failed_calls + (1 - %(succeeded)s),
+        input_tokens = jobs.input_tokens + %(prompt_tokens)s,
+        output_tokens = jobs.output_tokens + %(completion_tokens)s,
+        provider_cost_usd = jobs.provider_cost_usd + %(provider_cost_usd)s,
+        customer_cost_usd = jobs.customer_cost_usd + %(customer_price_usd)s,
+        credits = jobs.credits + plan.debit,
+        credits_charged = jobs.credits_charged + plan.debit,
+        last_activity_at = COALESCE(
+            GREATEST(jobs.last_activity_at, %(activity_at)s::timestamptz), jobs.last_activity_at
+        )
+    FROM plan WHERE jobs.id = plan.job_id
+), call AS (
+    INSERT INTO llm_calls ({CALL_COLUMNS})
+    SELECT {_CALL_VALUES} FROM plan
+)
+SELECT debit FROM plan
+"""
+
+
+class PostgresCallLedger:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def _one(self, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        with translated():
+            async with self._pool.connection() as conn:
+                await conn.set_autocommit(True)  # one statement: its own transaction
+                try:
+                    cursor = await conn.execute(query, params)
+                    return await cursor.fetchone()
+                finally:
+                    await conn.set_autocommit(False)
+
+    async def reserve(self, lease: CallLease, *, at: datetime) -> None:
+        params = {
+            "call_id": lease.call_id,
+            "job_id": lease.job_id,
+            "team_id": lease.team_id,
+            "held": lease.held,
+            "alias": lease.alias,
+            "provider": lease.provider.value,
+            "expires_at": lease.expires_at,
+            "at": at,
+            "entry_id": _ids.new_id(),
+            "hold_key": hold_key(lease.call_id),
+        }
+        row = await self._one(_RESERVE, params)
+        if row is not None and row["reserved"]:
+            return
+        # Refused: say why (the rare path; the statement changed nothing).
+        with translated():
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(_REFUSAL, (lease.job_id, lease.team_id))
+                job = await cursor.fetchone()
+        if job is None:
+            raise NotFoundError("job not found")
+        if job["status"] not in ("pending", "in_progress"):
+            raise JobNotActiveError(f"job {lease.job_id} is {job['status']}; it accepts no more calls")
+        if job["closing_status"] is not None:
+            raise JobNotActiveError(f"job {lease.job_id} is being {job['closing_status']}; it accepts no more calls")
+        if job["calls_started"] >= job["max_calls_per_job"]:
+            raise JobCallLimitError(f"this job has started its limit of {job['max_calls_per_job']} calls")
+        raise InsufficientCreditsError(f"needs {lease.held} credits, more than are available")
+
+    async def record(
+        self, call: LlmCall, *, actual: Decimal, at: datetime | None, reason: str | None = None
+    ) -> LlmCall | None:
+        release_key, debit_key = settlement_keys(call.job_id, call.id)
+        params = {
+            **call_params(call),
+            "actual": actual,
+            "succeeded": 1 if call.status is CallStatus.SUCCEEDED else 0,
+            "prompt_tokens": call.usage.prompt_tokens,
+            "completion_tokens": call.usage.completion_tokens,
+            "activity_at": at,
+            "reason": reason,
+            "release_key": release_key,
+            "debit_key": debit_key,
+            "release_id": _ids.new_id(),
+            "debit_id": _ids.new_id(),
+        }
+        row = await self._one(_RECORD, params)
+        if row is None:
+            return None
+        debit: Decimal = row["debit"]
+        with localcontext(EXACT):
+            overdraft = actual - debit
+        return msgspec.structs.replace(call, credits=debit, overdraft_credits=overdraft)
