@@ -193,3 +193,10 @@ async def test_a_strangers_bad_body_is_unauthorized_not_parsed(server: Server, o
     # The body is read only after the caller is known: a good login with a bad body is a body error.
     async with server.client(owner) as http:
         refused(await http.post("/api/organizations/create", content=b"{bad", headers=JSON), 400)
+
+
+async def test_an_odd_audit_log_cursor_is_refused_not_a_crash(server: Server, owner: str) -> None:
+    async with server.client(owner) as http:
+        for cursor in ("\u00b2", "\u0663", "9" * 40, "x", "-1"):  # "²".isdigit(), yet int("²") raises
+            refused(await http.get("/api/audit-log", params={"cursor": cursor}))
+        assert (await http.get("/api/audit-log", params={"cursor": "12"})).status_code == 200
