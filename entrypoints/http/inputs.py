@@ -3,10 +3,11 @@
 Every JSON body goes through ``decode_json_body`` (Litestar asks the request for its
 JSON, and ``ScreenedRequest`` answers with it):
 
-1. msgspec decodes the bytes: malformed JSON or invalid UTF-8 → 400;
+1. msgspec decodes the bytes: malformed JSON or invalid UTF-8 → 400; a lone surrogate
+   (``"\\ud800"`` without its partner), which msgspec refuses too, → 422;
 2. the tree is checked: at most ``MAX_JSON_DEPTH`` nested arrays/objects, and no string
-   or object key holds NUL (U+0000) or a lone surrogate (U+D800–U+DFFF), the two things
-   Postgres text cannot store → 422;
+   or object key holds NUL (U+0000) → 422. NUL and lone surrogates are the two things
+   Postgres text cannot store;
 3. decimal fields are checked on their raw JSON value against the rule their type
    declares (``schemas/amounts.py``) → 422;
 
@@ -14,9 +15,9 @@ then Litestar converts the tree into the handler's typed struct (schema violatio
 422). Paths and query strings get the same text rule from the ``screen_url_text``
 guard. Both run after ``authenticate_first``: a stranger's body is never decoded.
 
-Cost on the hot path: two byte counts and a substring search over the body (C speed);
-the Python walk of step 2 runs only when those say it could find something (more
-brackets than the depth limit, or an escaped NUL), and step 3 visits decimal fields only.
+Cost: the walk of step 2 visits each array and object once, in a loop (no recursion),
+and looks for NUL in each string with ``in`` (C speed, memchr): a 1 MiB prompt costs tens
+of microseconds on top of decoding it. Step 3 visits the decimal fields only.
 """
 
 import functools
@@ -131,35 +132,50 @@ def _check_decimals(value: Any, plan: _Plan, name: str) -> None:
 # ---- the tree walk --------------------------------------------------------------------
 
 
-def _walk(node: Any, level: int, texts: bool, field: str) -> None:
-    """Check the depth (``level``: containers around ``node``) and, if ``texts``, every string.
+def _check_tree(value: Any) -> None:
+    """Depth at most ``MAX_JSON_DEPTH`` and no NUL in any string or key: one pass, no recursion.
 
-    ``field`` is the top-level key the value sits under, for messages; a client's key is
-    echoed only when it looks like one of our field names.
+    Lone surrogates need no look: msgspec refuses them while decoding. Messages name the
+    top-level field a bad value sits under, and only when it looks like one of our field
+    names: a client's own keys are never echoed.
     """
-    if isinstance(node, str):
-        if texts and not is_storable_text(node):
-            raise text_error(field or "text")
-    elif isinstance(node, list):
-        if level >= MAX_JSON_DEPTH:
+    if type(value) is str:
+        if "\x00" in value:
+            raise text_error("text")
+        return
+    if type(value) is not dict and type(value) is not list:
+        return
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, level, field = stack.pop()
+        if level > MAX_JSON_DEPTH:
             raise depth_error()
-        for value in node:
-            _walk(value, level + 1, texts, field)
-    elif isinstance(node, dict):
-        if level >= MAX_JSON_DEPTH:
-            raise depth_error()
-        for key, value in node.items():
-            if texts and not is_storable_text(key):
-                raise text_error(f"{field} keys" if field else "object keys")
-            inner = field if level else (key if _FIELD_NAME.fullmatch(key) else "")
-            _walk(value, level + 1, texts, inner)
+        if type(node) is dict:
+            for key, item in node.items():
+                if "\x00" in key:
+                    raise text_error(f"{field} keys" if field else "object keys")
+                name = field if level > 1 else (key if _FIELD_NAME.fullmatch(key) else "")
+                kind = type(item)
+                if kind is str:
+                    if "\x00" in item:
+                        raise text_error(name or "text")
+                elif kind is dict or kind is list:
+                    stack.append((item, level + 1, name))
+        else:
+            for item in node:
+                kind = type(item)
+                if kind is str:
+                    if "\x00" in item:
+                        raise text_error(field or "text")
+                elif kind is dict or kind is list:
+                    stack.append((item, level + 1, field))
 
 
 def decode_json_body(body: bytes, plan: _Plan | None = None) -> Any:
     """The JSON value of ``body``, with depth, text and decimal rules checked (see the module doc)."""
     try:
         value = msgspec.json.decode(body)
-    except RecursionError:
+    except RecursionError:  # nested deeper than the interpreter's limit: refused all the same
         raise depth_error() from None
     except msgspec.ValidationError:  # well-formed, but a number no float can hold (1e400)
         raise InvalidValueError("a JSON number is out of range") from None
@@ -169,10 +185,7 @@ def decode_json_body(body: bytes, plan: _Plan | None = None) -> Any:
         raise ClientException(detail=f"the body is not valid JSON ({exc})"[:300]) from None
     except UnicodeDecodeError:
         raise ClientException(detail="the body is not valid JSON (it is not UTF-8)") from None
-    deep = body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH  # an upper bound of the depth
-    texts = b"\\u0000" in body  # a decoded string can hold NUL only from this escape
-    if deep or texts:
-        _walk(value, 0, texts, "")
+    _check_tree(value)
     if plan is not None:
         _check_decimals(value, plan, "")
     return value
