@@ -97,12 +97,21 @@ _AUTHENTICATORS: dict[Callable[..., Any], Callable[[Connection], Awaitable[objec
 }
 
 
-async def authenticate_first(connection: Connection, handler: BaseRouteHandler) -> None:
-    """App-level guard: authenticate the caller the handler asks for, before anything else."""
+def authenticator_for(handler: BaseRouteHandler) -> Callable[[Connection], Awaitable[object]] | None:
+    """How the handler's caller is authenticated; None: the handler needs no caller.
+
+    A new kind of caller dependency must be registered in ``_AUTHENTICATORS``, or its
+    routes would decode bodies before authenticating (a unit test checks every secured route).
+    """
     dependencies = handler.resolve_dependencies()
     for name in handler.parsed_fn_signature.parameters:
         provide = dependencies.get(name)
-        authenticate = _AUTHENTICATORS.get(provide.dependency) if provide is not None else None
-        if authenticate is not None:
-            await authenticate(connection)
-            return
+        if provide is not None and (authenticate := _AUTHENTICATORS.get(provide.dependency)) is not None:
+            return authenticate
+    return None
+
+
+async def authenticate_first(connection: Connection, handler: BaseRouteHandler) -> None:
+    """App-level guard: authenticate the caller the handler asks for, before anything else."""
+    if (authenticate := authenticator_for(handler)) is not None:
+        await authenticate(connection)

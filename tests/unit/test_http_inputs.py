@@ -13,6 +13,7 @@ from litestar.exceptions import ClientException
 
 from domain.errors import InvalidValueError
 from entrypoints.http.app import create_app
+from entrypoints.http.dependencies import authenticator_for
 from entrypoints.http.inputs import MAX_JSON_DEPTH, decimal_plan, decode_json_body
 from entrypoints.http.schemas.amounts import CREDITS_PER_USD, PRICE_PER_MILLION, RULE_KEY, SIGNED_CREDITS
 from entrypoints.http.schemas.tenants import CreditsBody
@@ -173,3 +174,19 @@ def test_every_decimal_field_of_every_request_body_declares_its_rule(tmp_path: P
     assert len(bodies) > 15
     missing = {str(body): found for body in bodies if (found := decimals_without_rule(mi.type_info(body), set()))}
     assert missing == {}
+
+
+def test_every_secured_route_authenticates_before_it_reads_its_input(tmp_path: Path) -> None:
+    app = create_app(load_settings({"DATA_DIR": str(tmp_path)}), runtime=open_memory_runtime)
+    handlers = [
+        (route.path, h)
+        for route in app.routes
+        for h in getattr(route, "route_handlers", [])
+        if h.http_methods != {"OPTIONS"}
+    ]
+    secured = [(path, h) for path, h in handlers if h.resolve_security()]
+    assert len(secured) > 40
+    assert [path for path, h in secured if authenticator_for(h) is None] == []
+    # and the open routes are the ones meant to be open
+    open_api = {path for path, h in handlers if authenticator_for(h) is None and path.startswith("/api/")}
+    assert open_api == {"/api/auth/login", "/api/setup", "/api/setup/status"}
