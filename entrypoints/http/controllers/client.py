@@ -1,6 +1,6 @@
 """The client API (team virtual key): jobs, calls, streams, credits and usage."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from domain.ids import JobId, TeamId
 from domain.jobs import Job, JobStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
+from entrypoints.http.dates import created_window, month_start, report_days
 from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
 from entrypoints.http.schemas.client import (
     CallBody,
@@ -184,12 +185,13 @@ class ClientController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> JobPage:
+        created_from, created_to = created_window(from_, to)
         jobs = await services.jobs.list_jobs(
             principal,
             TeamId(team_id),
             status=status,
-            created_from=_day_start(from_),
-            created_to=_day_start(to + timedelta(days=1)) if to else None,
+            created_from=created_from,
+            created_to=created_to,
             before=_job_cursor(cursor),
             limit=limit + 1,
         )
@@ -231,14 +233,9 @@ class ClientController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> TeamUsageOut:
-        last = to or datetime.now(UTC).date()
-        first = from_ or last.replace(day=1)
+        first, last = report_days(from_, to, today=datetime.now(UTC).date(), default_first=month_start)
         result = await services.usage.team_usage(caller, TeamId(team_id), first_day=first, last_day=last)
         return usage_report_out(team_id, first, last, result.budget.mode.value, result.report, result.balance)
-
-
-def _day_start(day: date | None) -> datetime | None:
-    return datetime.combine(day, time.min, tzinfo=UTC) if day else None
 
 
 def _job_cursor(cursor: str | None) -> tuple[datetime, JobId] | None:
