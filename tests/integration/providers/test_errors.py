@@ -1,5 +1,3 @@
-import asyncio
-
 """Every failure leaves the adapter as a typed ProviderError; only retryable ones are retried."""
 
 import asyncio
