@@ -41,6 +41,7 @@ from domain.llm import (
     StreamEnd,
     TextDelta,
     estimate_tokens,
+    tokens_for_bytes,
 )
 from domain.organizations import Team
 from domain.pricing import price_call
@@ -185,12 +186,12 @@ class CallService:
         try:
             response = await client.complete(prepared.target, prepared.request)
         except ProviderError as exc:
-            await self._record_failure(prepared, exc, text="", ttft_ms=None, streamed=False)
+            await self._record_failure(prepared, exc, received=0, ttft_ms=None, streamed=False)
             raise
         except Exception:
             # A bug below us: the provider may have been reached; record it as failed.
             await self._record_failure(
-                prepared, ProviderError("the call failed unexpectedly"), text="", ttft_ms=None, streamed=False
+                prepared, ProviderError("the call failed unexpectedly"), received=0, ttft_ms=None, streamed=False
             )
             raise
         call = await self._record_success(prepared, response, ttft_ms=None, streamed=False)
@@ -207,12 +208,12 @@ class CallService:
         try:
             first = await anext(aiter(upstream))
         except ProviderError as exc:
-            await self._record_failure(prepared, exc, text="", ttft_ms=None, streamed=True)
+            await self._record_failure(prepared, exc, received=0, ttft_ms=None, streamed=True)
             raise
         except BaseException:
             # Cancelled (client gone) after the request was sent: the prompt was billed.
             abandoned = ProviderError("stream abandoned before the provider answered")
-            await asyncio.shield(self._abandon(prepared, upstream, "", None, abandoned))
+            await asyncio.shield(self._abandon(prepared, upstream, 0, None, abandoned))
             raise
         started = CallStarted(
             call_id=prepared.call_id,
@@ -226,14 +227,14 @@ class CallService:
             await items.aclose()
             if prepared.outcome is None:  # the relay never started: the client left at once
                 gone = ProviderError("the client disconnected before the stream was relayed")
-                await self._abandon(prepared, upstream, "", None, gone)
+                await self._abandon(prepared, upstream, 0, None, gone)
 
         return CallStream(started=started, items=items, close=close)
 
     async def _relay(
         self, prepared: _Prepared, upstream: AsyncIterator[TextDelta | StreamEnd], first: TextDelta | StreamEnd
     ) -> AsyncGenerator[StreamItem, None]:
-        pieces: list[str] = []
+        received = 0  # bytes of text relayed: all a broken stream's estimate needs, in constant memory
         ttft_ms: int | None = None
         event: TextDelta | StreamEnd | None = first
         renew_at = self._clock.monotonic() + self._lease.total_seconds() / 3
@@ -242,7 +243,7 @@ class CallService:
                 if isinstance(event, TextDelta):
                     if ttft_ms is None:
                         ttft_ms = self._elapsed_ms(prepared)
-                    pieces.append(event.content)
+                    received += len(event.content.encode("utf-8"))
                     yield event
                 else:
                     response = LlmResponse(
@@ -264,17 +265,17 @@ class CallService:
                 except StopAsyncIteration:
                     event = None
             exc = ProviderError("the provider ended the stream without a final event")
-            call = await self._record_failure(prepared, exc, text="".join(pieces), ttft_ms=ttft_ms, streamed=True)
+            call = await self._record_failure(prepared, exc, received=received, ttft_ms=ttft_ms, streamed=True)
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         except ProviderError as exc:
-            call = await self._record_failure(prepared, exc, text="".join(pieces), ttft_ms=ttft_ms, streamed=True)
+            call = await self._record_failure(prepared, exc, received=received, ttft_ms=ttft_ms, streamed=True)
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         finally:
             if prepared.outcome is None:
                 # The client went away (or the consumer stopped) mid-stream: cancel upstream,
                 # then bill what was generated.
                 abandoned = ProviderError("the client disconnected before the stream ended")
-                await asyncio.shield(self._abandon(prepared, upstream, "".join(pieces), ttft_ms, abandoned))
+                await asyncio.shield(self._abandon(prepared, upstream, received, ttft_ms, abandoned))
             else:
                 # An outcome is being recorded (perhaps the request was cancelled while it
                 # was): let that one record finish; never write a second one.
@@ -285,11 +286,13 @@ class CallService:
         self,
         prepared: _Prepared,
         upstream: AsyncIterator[TextDelta | StreamEnd],
-        text: str,
+        received: int,
         ttft_ms: int | None,
         reason: ProviderError,
     ) -> None:
-        record = self._record_failure(prepared, reason, text=text, ttft_ms=ttft_ms, streamed=True, estimate=True)
+        record = self._record_failure(
+            prepared, reason, received=received, ttft_ms=ttft_ms, streamed=True, estimate=True
+        )
         closer = getattr(upstream, "aclose", None)
         if closer is not None:
             with contextlib.suppress(Exception):  # a dead upstream must not keep the call unrecorded
@@ -408,14 +411,15 @@ class CallService:
         prepared: _Prepared,
         exc: ProviderError,
         *,
-        text: str,
+        received: int,
         ttft_ms: int | None,
         streamed: bool,
         estimate: bool = False,
     ) -> LlmCall:
+        """``received``: bytes of text relayed to the client before the failure."""
         usage, estimated = exc.usage, exc.usage_estimated
-        if usage is None and (estimate or text):
-            usage, estimated = estimate_usage(prepared.request.messages, text), True
+        if usage is None and (estimate or received):
+            usage, estimated = estimate_usage(prepared.request.messages, received), True
         return await self._record_once(
             prepared,
             status=CallStatus.FAILED,
@@ -517,9 +521,9 @@ class CallService:
         return recorded
 
 
-def estimate_usage(messages: list[ChatMessage], text: str) -> TokenUsage:
+def estimate_usage(messages: list[ChatMessage], received_bytes: int) -> TokenUsage:
     """Usage estimated from what was sent and received, when the provider reported none."""
-    return TokenUsage(input=sum(estimate_tokens(m.content) for m in messages), output=estimate_tokens(text))
+    return TokenUsage(input=sum(estimate_tokens(m.content) for m in messages), output=tokens_for_bytes(received_bytes))
 
 
 def _background(work: Awaitable[T]) -> "asyncio.Future[T]":
