@@ -413,7 +413,7 @@ async def test_an_open_stream_holds_constant_memory_whatever_the_answers_length(
         yield StreamEnd(finish_reason=FinishReason.STOP, usage=TokenUsage(input=1, output=8192), provider_model="m")
 
     world.provider.stream = fresh_chunks  # type: ignore[method-assign]
-    team, me = await world.team(BudgetMode.CONSUMPTION_USD)
+    _, me = await world.team(BudgetMode.CONSUMPTION_USD)
     job, _ = await world.services.jobs.create_job(me, job_type="doc")
     stream = await world.services.calls.open_stream(me, job.id, ask())
     iterator = aiter(stream.items)
