@@ -71,6 +71,10 @@ class CallResult(msgspec.Struct, frozen=True, kw_only=True):
     content: str
 
 
+class ClientGoneError(ProviderError):
+    """The client went away before the call ended: the call's outcome, not the provider's fault."""
+
+
 class CallStarted(msgspec.Struct, frozen=True, kw_only=True):
     call_id: CallId
     job_id: JobId
@@ -95,6 +99,7 @@ class _Credential(msgspec.Struct, frozen=True, kw_only=True):
     id: CredentialId
     api_key: str
     api_base: str | None
+    key_hint: str = ""
 
     def __repr__(self) -> str:
         return f"_Credential(id={self.id})"
@@ -110,6 +115,7 @@ class _Prepared(msgspec.Struct, kw_only=True):
     held: Decimal
     purpose: str | None
     started: float
+    credential_hint: str = ""
     # The one record of this call's outcome, once someone started writing it.
     outcome: "asyncio.Future[LlmCall] | None" = None
 
@@ -212,7 +218,7 @@ class CallService:
             raise
         except BaseException:
             # Cancelled (client gone) after the request was sent: the prompt was billed.
-            abandoned = ProviderError("stream abandoned before the provider answered")
+            abandoned = ClientGoneError("stream abandoned before the provider answered")
             await asyncio.shield(self._abandon(prepared, upstream, 0, None, abandoned))
             raise
         started = CallStarted(
@@ -226,7 +232,7 @@ class CallService:
         async def close() -> None:
             await items.aclose()
             if prepared.outcome is None:  # the relay never started: the client left at once
-                gone = ProviderError("the client disconnected before the stream was relayed")
+                gone = ClientGoneError("the client disconnected before the stream was relayed")
                 await self._abandon(prepared, upstream, 0, None, gone)
 
         return CallStream(started=started, items=items, close=close)
@@ -274,7 +280,7 @@ class CallService:
             if prepared.outcome is None:
                 # The client went away (or the consumer stopped) mid-stream: cancel upstream,
                 # then bill what was generated.
-                abandoned = ProviderError("the client disconnected before the stream ended")
+                abandoned = ClientGoneError("the client disconnected before the stream ended")
                 await asyncio.shield(self._abandon(prepared, upstream, received, ttft_ms, abandoned))
             else:
                 # An outcome is being recorded (perhaps the request was cancelled while it
@@ -364,6 +370,7 @@ class CallService:
             held=held,
             purpose=request.purpose,
             started=self._clock.monotonic(),
+            credential_hint=credential.key_hint if credential else "",
         )
 
     async def _read(self, query: Callable[[UnitOfWork], Awaitable[T]]) -> T:
@@ -375,7 +382,12 @@ class CallService:
         if stored is None:
             return None
         # Decrypted once per cache period, kept only in this process's memory.
-        return _Credential(id=stored.id, api_key=self._vault.decrypt(stored.encrypted_key), api_base=stored.api_base)
+        return _Credential(
+            id=stored.id,
+            api_key=self._vault.decrypt(stored.encrypted_key),
+            api_base=stored.api_base,
+            key_hint=stored.key_hint,
+        )
 
     async def _renew(self, prepared: _Prepared) -> None:
         """Keep a running stream's lease alive; a database blip only shortens it."""
@@ -497,6 +509,20 @@ class CallService:
             else:
                 break
         self._metrics.call_recorded(recorded)
+        if error is not None and not isinstance(error, ClientGoneError):
+            log.warning(
+                "provider_call_failed",
+                extra={
+                    "call_id": str(call.id),
+                    "provider": alias.provider.value,
+                    "model": alias.alias,
+                    "credential": prepared.credential_hint,
+                    "error": type(error).__name__,
+                    "code": error.code,
+                    "detail": error.detail[:300],  # the provider's own message, redacted by the adapter
+                    "attempts": attempts,
+                },
+            )
         if recorded.overdraft_credits > 0:
             log.warning(
                 "call used more credits than its hold allowed",

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
@@ -18,6 +18,7 @@ from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.dates import created_window, month_start, report_days
 from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
+from entrypoints.http.middleware import note_call
 from entrypoints.http.schemas.client import (
     CallBody,
     CallOut,
@@ -73,8 +74,10 @@ class ClientController(Controller):
         data: JSONBody[CallBody],
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
     ) -> CallOut:
         result = await services.calls.call(principal, JobId(job_id), data.to_request())
+        note_call(request.scope, result.call)
         return call_out(result.call, result.content)
 
     @post(
@@ -88,9 +91,11 @@ class ClientController(Controller):
         data: JSONBody[CallBody],
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
     ) -> Stream:
         stream = await services.calls.open_stream(principal, JobId(job_id), data.to_request())
-        return Stream(call_events(stream), media_type="text/event-stream", headers=SSE_HEADERS)
+        events = call_events(stream, on_call=lambda call: note_call(request.scope, call))
+        return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @post("/jobs/{job_id:uuid}/complete", status_code=200, summary="Complete a job (idempotent)")
     async def complete_job(
@@ -112,8 +117,10 @@ class ClientController(Controller):
         data: JSONBody[CreateAndCallBody],
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
     ) -> CreateAndCallOut:
         done = await services.one_call_jobs.call(principal, _new_job(data), data.to_request())
+        note_call(request.scope, done.result.call)
         out = call_out(done.result.call, done.result.content)
         return CreateAndCallOut(
             **{f: getattr(out, f) for f in out.__struct_fields__},
@@ -128,6 +135,7 @@ class ClientController(Controller):
         data: JSONBody[CreateAndCallBody],
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
     ) -> Stream:
         opened = await services.one_call_jobs.open_stream(principal, _new_job(data), data.to_request())
 
@@ -140,7 +148,12 @@ class ClientController(Controller):
                 "credits_remaining": dec(done.credits_remaining),
             }
 
-        events = call_events(opened.stream, start_extra={"job_id": opened.job.id}, on_end=finish)
+        events = call_events(
+            opened.stream,
+            start_extra={"job_id": opened.job.id},
+            on_end=finish,
+            on_call=lambda call: note_call(request.scope, call),
+        )
         return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @get(
