@@ -119,7 +119,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
         metrics = PrometheusMetrics()
         services = build_services(
             uow=postgres_unit_of_work(pool),
-            ledger=PostgresCallLedger(pool),
+            ledger=PostgresCallLedger(pool, group_commit=settings.group_commit),
             providers=providers,
             vault=FernetVault(settings.fernet_keys),
             catalog=GenaiPricesCatalog(),

@@ -230,10 +230,14 @@ class CallService:
         items = self._relay(prepared, upstream, first)
 
         async def close() -> None:
-            await items.aclose()
+            # Returns once the call's one outcome is recorded (or its record has failed).
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await items.aclose()
             if prepared.outcome is None:  # the relay never started: the client left at once
                 gone = ClientGoneError("the client disconnected before the stream was relayed")
                 await self._abandon(prepared, upstream, 0, None, gone)
+            if prepared.outcome is not None:
+                await asyncio.wait([prepared.outcome])  # never raises the record's own error
 
         return CallStream(started=started, items=items, close=close)
 
