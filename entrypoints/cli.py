@@ -31,6 +31,9 @@ def _serve(args: argparse.Namespace) -> int:
         http="httptools",
         log_config=None,
         access_log=False,
+        # Each worker is a whole instance (own pool, caches, sweeper): they share the
+        # database as several machines would; the embedded one counts its users.
+        workers=settings.workers,
         # The app decides whose X-Forwarded-For to believe (TRUSTED_PROXIES); uvicorn's own
         # handling would believe any local peer's.
         proxy_headers=False,
