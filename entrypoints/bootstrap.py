@@ -22,6 +22,7 @@ from application.services.jobs import JobService
 from application.services.litellm_import import LiteLlmImporter
 from application.services.models import ModelService
 from application.services.one_call_jobs import OneCallJobService
+from application.services.openai_compat import OpenAiCompatService
 from application.services.organizations import OrganizationService
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
@@ -43,6 +44,7 @@ class Services:
     admin_users: AdminUserService
     webhooks: WebhookService
     litellm_import: LiteLlmImporter
+    openai: OpenAiCompatService
 
 
 def build_services(
@@ -82,11 +84,12 @@ def build_services(
     calls = CallService(
         uow=uow, providers=providers, vault=vault, clock=clock, ids=ids, metrics=metrics, lease_s=call_lease_s
     )
+    one_call_jobs = OneCallJobService(jobs=jobs, calls=calls)
     return Services(
         client_auth=ClientAuthService(uow=uow, clock=clock),
         jobs=jobs,
         calls=calls,
-        one_call_jobs=OneCallJobService(jobs=jobs, calls=calls),
+        one_call_jobs=one_call_jobs,
         credits=CreditService(uow=uow, clock=clock),
         usage=UsageService(uow=uow),
         organizations=OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets),
@@ -112,4 +115,5 @@ def build_services(
             url_check=OutboundUrlCheck(policy=webhook_policy, resolver=resolver),
         ),
         litellm_import=LiteLlmImporter(models=models, credentials=credentials, catalog=catalog),
+        openai=OpenAiCompatService(uow=uow, calls=calls, one_call_jobs=one_call_jobs, clock=clock),
     )

@@ -114,12 +114,14 @@ def route_handlers() -> list[Any]:
     )
     from entrypoints.http.controllers.admin_users import AdminUsersController
     from entrypoints.http.controllers.client import ClientController
+    from entrypoints.http.controllers.openai_compat import OpenAiController
     from entrypoints.http.controllers.operations import health_db, metrics
 
     return [
         health_db,
         metrics,
         ClientController,
+        OpenAiController,
         AdminAuthController,
         AdminUsersController,
         AdminOrganizationsController,
