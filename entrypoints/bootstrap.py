@@ -6,6 +6,7 @@ from application.ports.catalog import PriceCatalog
 from application.ports.network import HostResolver
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
+from application.ports.rate_limits import TeamRateLimiter
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -24,6 +25,7 @@ from application.services.models import ModelService
 from application.services.one_call_jobs import OneCallJobService
 from application.services.openai_compat import OpenAiCompatService
 from application.services.organizations import OrganizationService
+from application.services.rate_limits import CallRateLimits
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
 from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
@@ -69,6 +71,7 @@ def build_services(
     api_base_policy: AddressPolicy = DEVELOPMENT_POLICY,
     webhook_policy: AddressPolicy = DEVELOPMENT_POLICY,
     resolver: HostResolver | None = None,
+    rate_limiter: TeamRateLimiter | None = None,
 ) -> Services:
     models = ModelService(uow=uow, catalog=catalog, clock=clock)
     credentials = CredentialService(
@@ -82,7 +85,14 @@ def build_services(
         uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s, completion_wait_s=completion_wait_s
     )
     calls = CallService(
-        uow=uow, providers=providers, vault=vault, clock=clock, ids=ids, metrics=metrics, lease_s=call_lease_s
+        uow=uow,
+        providers=providers,
+        vault=vault,
+        clock=clock,
+        ids=ids,
+        metrics=metrics,
+        lease_s=call_lease_s,
+        rate_limits=CallRateLimits(rate_limiter),
     )
     one_call_jobs = OneCallJobService(jobs=jobs, calls=calls)
     return Services(

@@ -12,8 +12,8 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.middleware import request_context_middleware
+from entrypoints.http.rate_limit_errors import ALL_EXCEPTION_HANDLERS
 from entrypoints.logging import configure_logging
 from entrypoints.runtime import Runtime, open_runtime
 from entrypoints.settings import Settings, load_settings
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
     return Litestar(
         route_handlers=[health, *route_handlers()],
         lifespan=[lifespan],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=ALL_EXCEPTION_HANDLERS,
         middleware=[request_context_middleware],
         openapi_config=OpenAPIConfig(
             title="SaaS LLM gateway",

@@ -22,9 +22,9 @@ from domain.errors import InvalidValueError
 from domain.ids import JobId
 from entrypoints.bootstrap import Services
 from entrypoints.http.dependencies import provide_principal, provide_services
-from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.openai_errors import openai_exception_handlers
 from entrypoints.http.openai_sse import chat_chunks
+from entrypoints.http.rate_limit_errors import ALL_EXCEPTION_HANDLERS
 from entrypoints.http.schemas.openai import (
     ChatCompletionBody,
     ChatCompletionOut,
@@ -65,7 +65,7 @@ _ERRORS = {
         409: "job_not_active, job_call_limit: the X-Job-Id job accepts no more calls",
         413: "payload_too_large",
         422: "invalid_request (schema), unsupported_feature (a field not honoured yet, named in param)",
-        429: "rate_limited (Retry-After; the team's limit also in X-RateLimit-*)",
+        429: "rate_limited (Retry-After; a team limit also in X-RateLimit-Limit/-Remaining/-Reset/-Resource)",
         502: "provider_error",
         504: "provider_timeout",
     }.items()
@@ -77,7 +77,7 @@ class OpenAiController(Controller):
     tags = ["openai-compatible"]
     security = [{"TeamKey": []}]
     dependencies = {"principal": Provide(provide_principal), "services": Provide(provide_services)}
-    exception_handlers = openai_exception_handlers(EXCEPTION_HANDLERS)
+    exception_handlers = openai_exception_handlers(ALL_EXCEPTION_HANDLERS)
 
     @post(
         "/chat/completions",
