@@ -95,6 +95,7 @@ def build_services(
         rate_limits=CallRateLimits(rate_limiter),
     )
     one_call_jobs = OneCallJobService(jobs=jobs, calls=calls)
+    organizations = OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets)
     return Services(
         client_auth=ClientAuthService(uow=uow, clock=clock),
         jobs=jobs,
@@ -102,7 +103,7 @@ def build_services(
         one_call_jobs=one_call_jobs,
         credits=CreditService(uow=uow, clock=clock),
         usage=UsageService(uow=uow),
-        organizations=OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets),
+        organizations=organizations,
         models=models,
         credentials=credentials,
         admin_auth=AdminAuthService(
@@ -124,6 +125,8 @@ def build_services(
             retry_base_s=webhook_retry_base_s,
             url_check=OutboundUrlCheck(policy=webhook_policy, resolver=resolver),
         ),
-        litellm_import=LiteLlmImporter(models=models, credentials=credentials, catalog=catalog),
+        litellm_import=LiteLlmImporter(
+            models=models, credentials=credentials, organizations=organizations, catalog=catalog
+        ),
         openai=OpenAiCompatService(uow=uow, calls=calls, one_call_jobs=one_call_jobs, clock=clock),
     )

@@ -261,15 +261,22 @@ class OrganizationService:
             scope = organization_id if actor.organization_id is None else actor.organization_id
             return await uow.teams.list(organization_id=scope, after=after, limit=limit)
 
-    async def get_team(self, actor: AdminPrincipal, team_id: TeamId) -> Team:
+    async def get_team(self, actor: AdminPrincipal | None, team_id: TeamId) -> Team:
         async with self._uow() as uow:
             return await visible_team(uow, actor, team_id)
 
     async def update_team(
-        self, actor: AdminPrincipal, team_id: TeamId, changes: TeamChanges, *, expected_version: int | None = None
+        self,
+        actor: AdminPrincipal | None,
+        team_id: TeamId,
+        changes: TeamChanges,
+        *,
+        expected_version: int | None = None,
     ) -> Team:
-        """Change the fields given (only those are written; ``expected_version`` guards the row)."""
-        ensure_can_write(actor)
+        """Change the fields given (only those are written; ``expected_version`` guards the
+        row); ``actor`` None is the system (the CLI)."""
+        if actor is not None:
+            ensure_can_write(actor)
         async with self._uow() as uow:
             before = await visible_team(uow, actor, team_id)
             check_version(before.version, expected_version)
