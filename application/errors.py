@@ -103,3 +103,32 @@ class ProviderBadRequestError(ProviderError):
 class ProviderTimeoutError(ProviderError):
     code = "provider_timeout"
     retryable = True
+
+
+class RateLimitedError(ApplicationError):
+    """The team's own rate limit refused the call before anything was held or recorded.
+
+    ``retry_after_s`` is when the limit's window resets; ``limit``, ``remaining`` and
+    ``reset_s`` describe the limit that refused (``resource``: requests or tokens).
+    ``retryable`` is False when the request alone is larger than the limit.
+    """
+
+    code = "rate_limited"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        resource: str,
+        limit: int,
+        remaining: int,
+        reset_s: float,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(detail)
+        self.resource = resource
+        self.limit = limit
+        self.remaining = remaining
+        self.reset_s = reset_s
+        self.retry_after_s = reset_s
+        self.retryable = retryable

@@ -50,6 +50,12 @@ def may_use(team_groups: Iterable[str], alias: ModelAlias) -> bool:
     return not set(team_groups).isdisjoint(alias.access_groups)
 
 
+def offered_to(organization_id: OrganizationId, team_groups: Iterable[str], alias: ModelAlias) -> bool:
+    """Whether a team of this organization, with these access groups, may call the alias:
+    the alias is platform-wide or its organization's own, and one of the team's groups has it."""
+    return alias.organization_id in (None, organization_id) and may_use(team_groups, alias)
+
+
 def ensure_may_use(team_groups: Iterable[str], alias: ModelAlias) -> None:
     if not may_use(team_groups, alias):
         raise ModelNotAllowedError(f"model '{alias.alias}' is not available to this team")

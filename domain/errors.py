@@ -67,3 +67,16 @@ class PayloadTooLargeError(DomainError):
     """A value is over its documented size bound (job metadata, for one)."""
 
     code = "payload_too_large"
+
+
+class UnsupportedFeatureError(DomainError):
+    """The request asks for something the gateway cannot honour yet (tools, n > 1, ...).
+
+    ``param`` names the request field, so a client sees which one to drop.
+    """
+
+    code = "unsupported_feature"
+
+    def __init__(self, detail: str, *, param: str | None = None) -> None:
+        super().__init__(detail)
+        self.param = param

@@ -80,6 +80,28 @@ def with_derived_cache_prices(sheet: PriceSheet, reference: PriceSheet | None) -
     )
 
 
+def marked_up(sheet: PriceSheet, markup: Decimal) -> PriceSheet:
+    """Every price of ``sheet`` × (1 + ``markup``), each rounded up to 1e-9 per 1M tokens
+    (``markup`` 0.3: 30 % over cost; missing category prices stay missing, so they keep
+    falling back as the sheet says)."""
+    if not markup.is_finite() or markup < 0:
+        raise InvalidValueError("markup must be a finite amount >= 0")
+
+    def up(price: Decimal | None) -> Decimal | None:
+        if price is None:
+            return None
+        with localcontext(Context(prec=60, rounding=ROUND_CEILING)):
+            return (price * (1 + markup)).quantize(PRICE_QUANTUM).normalize()
+
+    return PriceSheet(
+        input_per_million=up(sheet.input_per_million) or Decimal(0),
+        output_per_million=up(sheet.output_per_million) or Decimal(0),
+        cached_input_per_million=up(sheet.cached_input_per_million),
+        cache_write_per_million=up(sheet.cache_write_per_million),
+        reasoning_per_million=up(sheet.reasoning_per_million),
+    )
+
+
 def exact_cost_usd(usage: TokenUsage, sheet: PriceSheet) -> Decimal:
     """Σ tokens × price / 1M over the categories, exact (no rounding at all)."""
     with localcontext(EXACT):

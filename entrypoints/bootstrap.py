@@ -6,6 +6,7 @@ from application.ports.catalog import PriceCatalog
 from application.ports.network import HostResolver
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
+from application.ports.rate_limits import TeamRateLimiter
 from application.ports.repositories import CallLedger
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
@@ -23,7 +24,9 @@ from application.services.jobs import JobService
 from application.services.litellm_import import LiteLlmImporter
 from application.services.models import ModelService
 from application.services.one_call_jobs import OneCallJobService
+from application.services.openai_compat import OpenAiCompatService
 from application.services.organizations import OrganizationService
+from application.services.rate_limits import CallRateLimits
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
 from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
@@ -44,6 +47,7 @@ class Services:
     admin_users: AdminUserService
     webhooks: WebhookService
     litellm_import: LiteLlmImporter
+    openai: OpenAiCompatService
 
 
 def build_services(
@@ -69,6 +73,7 @@ def build_services(
     api_base_policy: AddressPolicy = DEVELOPMENT_POLICY,
     webhook_policy: AddressPolicy = DEVELOPMENT_POLICY,
     resolver: HostResolver | None = None,
+    rate_limiter: TeamRateLimiter | None = None,
 ) -> Services:
     models = ModelService(uow=uow, catalog=catalog, clock=clock)
     credentials = CredentialService(
@@ -96,15 +101,18 @@ def build_services(
         ids=ids,
         metrics=metrics,
         lease_s=call_lease_s,
+        rate_limits=CallRateLimits(rate_limiter),
     )
+    one_call_jobs = OneCallJobService(jobs=jobs, calls=calls)
+    organizations = OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets)
     return Services(
         client_auth=ClientAuthService(uow=uow, clock=clock),
         jobs=jobs,
         calls=calls,
-        one_call_jobs=OneCallJobService(jobs=jobs, calls=calls),
+        one_call_jobs=one_call_jobs,
         credits=CreditService(uow=uow, clock=clock),
         usage=UsageService(uow=uow),
-        organizations=OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets),
+        organizations=organizations,
         models=models,
         credentials=credentials,
         admin_auth=AdminAuthService(
@@ -126,5 +134,8 @@ def build_services(
             retry_base_s=webhook_retry_base_s,
             url_check=OutboundUrlCheck(policy=webhook_policy, resolver=resolver),
         ),
-        litellm_import=LiteLlmImporter(models=models, credentials=credentials, catalog=catalog),
+        litellm_import=LiteLlmImporter(
+            models=models, credentials=credentials, organizations=organizations, catalog=catalog
+        ),
+        openai=OpenAiCompatService(uow=uow, calls=calls, one_call_jobs=one_call_jobs, clock=clock),
     )

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
 from adapters.postgres.migrate import MigrationError
@@ -12,7 +13,7 @@ from application.services.credentials import Rotation
 from application.services.litellm_import import ImportReport
 from domain.admins import AdminRole
 from domain.errors import DomainError
-from domain.ids import OrganizationId
+from domain.ids import OrganizationId, TeamId
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
 
@@ -103,47 +104,81 @@ def _rotate_keys(args: argparse.Namespace) -> int:
 def _import_litellm(args: argparse.Namespace) -> int:
     import os
 
-    import yaml
-
     from entrypoints.runtime import open_postgres_runtime
 
-    try:
-        with open(args.file, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle)
-    except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 1
-    except yaml.YAMLError:
-        print(f"error: {args.file} is not valid YAML", file=sys.stderr)
-        return 1
-    if not isinstance(config, dict):
-        print(f"error: {args.file} holds no LiteLLM config (expected a mapping with model_list)", file=sys.stderr)
+    config = _read_yaml(args.file, "a LiteLLM config (expected a mapping with model_list)")
+    prices = _read_yaml(args.prices, "prices (expected a mapping of model_name to prices)") if args.prices else {}
+    if config is None or prices is None:
         return 1
     try:
         organization_id = OrganizationId(UUID(args.organization))
+        team_id = TeamId(UUID(args.team)) if args.team else None
     except ValueError:
-        print("error: --organization must be an organization id (UUID)", file=sys.stderr)
+        print("error: --organization and --team must be ids (UUIDs)", file=sys.stderr)
+        return 2
+    try:
+        markup = Decimal(args.markup) if args.markup is not None else None
+    except InvalidOperation:
+        markup = Decimal("NaN")
+    if markup is not None and (not markup.is_finite() or markup < 0):
+        print("error: --markup must be a number >= 0 (0.3: customer prices 30 % over provider cost)", file=sys.stderr)
         return 2
 
     async def run() -> ImportReport:
         settings = load_settings()
         configure_logging(settings.log_level)
         async with open_postgres_runtime(settings, providers={}) as runtime:
-            return await runtime.services.litellm_import.run(config, dict(os.environ), organization_id)
+            return await runtime.services.litellm_import.run(
+                config, dict(os.environ), organization_id, markup=markup, prices=prices, team_id=team_id
+            )
 
     report = asyncio.run(run())
     # Keys are never printed: a credential is named by its provider and masked hint.
     for alias in report.aliases:
-        print(f"created model alias {alias.alias} -> {alias.provider}/{alias.provider_model}")
+        fallbacks = f" (fallbacks: {', '.join(alias.fallbacks)})" if alias.fallbacks else ""
+        print(f"created model alias {alias.alias} -> {alias.provider}/{alias.provider_model}{fallbacks}")
     for credential in report.credentials:
         print(f"created credential {credential.name!r} ({credential.provider}, {credential.key_hint})")
+    for credential in report.rotated:
+        print(f"rotated credential {credential.name!r} ({credential.provider}, now {credential.key_hint})")
+    if report.team is not None:
+        team = report.team
+        print(f"set team {team.id} rate limits: rpm_limit {team.rpm_limit}, tpm_limit {team.tpm_limit}")
+    for note in report.notes:
+        print(f"note {note.item}: {note.message}")
     for skipped in report.skipped:
-        print(f"skipped {skipped.item}: {skipped.reason}")
+        print(f"{'error' if skipped.error else 'not imported'} {skipped.item}: {skipped.reason}")
+    if report.zero_margin:
+        print(
+            f"WARNING zero margin: {len(report.zero_margin)} aliases were created with customer prices equal to "
+            f"their provider costs ({', '.join(report.zero_margin)}): give --markup or --prices, "
+            "or set prices with PUT /api/models/{alias}"
+        )
+    errors = len(report.errors)
     print(
         f"{len(report.aliases)} model aliases and {len(report.credentials)} credentials created, "
-        f"{len(report.skipped)} skipped"
+        f"{len(report.rotated)} credentials rotated, {len(report.skipped)} settings not imported "
+        f"({errors} errors)"
     )
-    return 0
+    return 1 if errors else 0
+
+
+def _read_yaml(path: str, what: str) -> dict[str, object] | None:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle)
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return None
+    except yaml.YAMLError:
+        print(f"error: {path} is not valid YAML", file=sys.stderr)
+        return None
+    if not isinstance(loaded, dict):
+        print(f"error: {path} holds no {what}", file=sys.stderr)
+        return None
+    return loaded
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -185,10 +220,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.set_defaults(handler=_rotate_keys)
     litellm = commands.add_parser(
-        "import-litellm-config", help="turn a LiteLLM config.yaml model_list into model aliases and credentials"
+        "import-litellm-config",
+        help="turn a LiteLLM config.yaml into model aliases, credentials and team limits; "
+        "exits 1 when something was skipped for an error",
     )
     litellm.add_argument("file", help="the LiteLLM proxy config.yaml (os.environ/ keys are read from the environment)")
     litellm.add_argument("--organization", required=True, help="the organization that gets the credentials")
+    litellm.add_argument(
+        "--markup", default=None, help="customer prices = provider cost × (1 + MARKUP), e.g. 0.3 (default: 0)"
+    )
+    litellm.add_argument(
+        "--prices",
+        default=None,
+        help="a YAML file of explicit customer prices per model_name "
+        "(input_price_per_million, output_price_per_million, cached_input_…, cache_write_…); wins over --markup",
+    )
+    litellm.add_argument(
+        "--team", default=None, help="the team that takes default_key_generate_params' rpm_limit/tpm_limit"
+    )
     litellm.set_defaults(handler=_import_litellm)
     demo = commands.add_parser("demo", help="seed a demo team and run a job against the running server")
     demo.add_argument("--url", default=None, help="the server's base URL (default: from HOST and PORT)")

@@ -19,6 +19,7 @@ from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import Pool, database_ok, open_pool
 from adapters.postgres.unit_of_work import postgres_unit_of_work
 from adapters.providers.registry import open_provider_clients
+from adapters.rate_limits.team_limiter import LimitsTeamRateLimiter
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import JwtTokenCodec
 from adapters.security.login_throttle import LimitsLoginThrottle
@@ -26,6 +27,7 @@ from adapters.system import RandomSecrets, SystemClock, Uuid7Ids
 from adapters.vault.fernet import FernetVault
 from adapters.webhooks import HttpWebhookSender
 from application.ports.providers import ProviderClients
+from application.ports.rate_limits import TeamRateLimiter
 from application.ports.security import LoginThrottle
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
@@ -75,6 +77,7 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         api_base_policy=settings.api_base_policy,
         webhook_policy=settings.webhook_policy,
         resolver=SystemHostResolver(),
+        rate_limiter=team_rate_limiter(settings),
     )
     try:
         yield Runtime(services=services, database_ok=always_ok, description="memory", metrics=metrics)
@@ -139,6 +142,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             api_base_policy=settings.api_base_policy,
             webhook_policy=settings.webhook_policy,
             resolver=SystemHostResolver(),
+            rate_limiter=team_rate_limiter(settings),
         )
         where = "postgres" if settings.database_url is not None else "embedded postgres"
         yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics)
@@ -151,6 +155,16 @@ def login_throttle(settings: Settings, pool: Pool) -> LoginThrottle:
             RedisStorage(limits_redis_uri(settings.redis_url), implementation="redispy", wrap_exceptions=True)
         )
     return LimitsLoginThrottle(PostgresLimitsStorage(pool))
+
+
+def team_rate_limiter(settings: Settings) -> TeamRateLimiter:
+    """Per-team rate limits: shared by every instance in Redis when ``REDIS_URL`` is set,
+    else counted in this process (each instance then limits on its own)."""
+    if settings.redis_url is not None:
+        return LimitsTeamRateLimiter(
+            RedisStorage(limits_redis_uri(settings.redis_url), implementation="redispy", wrap_exceptions=True)
+        )
+    return LimitsTeamRateLimiter(MemoryStorage())
 
 
 def limits_redis_uri(redis_url: str) -> str:

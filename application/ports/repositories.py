@@ -79,6 +79,8 @@ class TeamPatch(Patch, frozen=True, kw_only=True):
     max_calls_per_job: int | msgspec.UnsetType = msgspec.UNSET
     charge_failed_jobs: bool | msgspec.UnsetType = msgspec.UNSET
     access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+    rpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET  # None: unlimited
+    tpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class PricePatch(Patch, frozen=True, kw_only=True):

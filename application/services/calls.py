@@ -28,6 +28,7 @@ from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.principal import TeamPrincipal
 from application.services._access import own_team
+from application.services.rate_limits import Admission, CallRateLimits  # rate limits (issue 12)
 from domain.access import ModelAlias, ensure_may_use
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
@@ -116,6 +117,7 @@ class _Prepared(msgspec.Struct, kw_only=True):
     purpose: str | None
     started: float
     credential_hint: str = ""
+    admission: Admission | None = None  # rate limits (issue 12): what was counted for this call
     # The one record of this call's outcome, once someone started writing it.
     outcome: "asyncio.Future[LlmCall] | None" = None
 
@@ -139,6 +141,8 @@ class CallService:
       not closing) and be under its team's ``max_calls_per_job``;
     - the alias must be reachable through one of the team's access groups (unknown
       aliases answer the same 403, so alias names do not leak);
+    - the team's rate limits count the call before anything is held (429 when over:
+      nothing is held or recorded), and its real tokens once it is recorded;
     - everything the record will write is validated before the provider is called, so
       recording cannot fail on client input;
     - the worst-case credits are held, with a lease, before the provider is called (402
@@ -165,6 +169,7 @@ class CallService:
         lease_s: float = 300.0,
         record_attempts: int = 4,
         record_retry_s: float = 0.25,
+        rate_limits: CallRateLimits | None = None,
     ) -> None:
         self._uow = uow
         self._ledger = ledger
@@ -179,9 +184,20 @@ class CallService:
         self._teams: TtlCache[Team] = TtlCache(clock)
         self._aliases: TtlCache[ModelAlias] = TtlCache(clock)
         self._credentials: TtlCache[_Credential] = TtlCache(clock)
+        self._rate_limits = rate_limits or CallRateLimits()
 
-    async def call(self, principal: TeamPrincipal, job_id: JobId, request: CallRequest) -> CallResult:
-        prepared = await self._prepare(principal, job_id, request)
+    async def admit(self, principal: TeamPrincipal, request: CallRequest) -> Admission:
+        """Count a call against its team's rate limits now (429 ``rate_limited`` when over),
+        for a caller that must know before it creates the call's job; pass the admission on
+        to ``call`` or ``open_stream`` so the call is not counted twice."""
+        team = await self._team(principal)
+        team.ensure_active()
+        return await self._rate_limits.admit(team, request.messages)
+
+    async def call(
+        self, principal: TeamPrincipal, job_id: JobId, request: CallRequest, *, admitted: Admission | None = None
+    ) -> CallResult:
+        prepared = await self._prepare(principal, job_id, request, admitted)
         # The provider call and its record run as their own task: a client that goes away
         # does not stop it, so the call is recorded with what the provider really used.
         task = _background(self._complete(prepared))
@@ -203,13 +219,15 @@ class CallService:
         call = await self._record_success(prepared, response, ttft_ms=None, streamed=False)
         return CallResult(call=call, content=response.content)
 
-    async def open_stream(self, principal: TeamPrincipal, job_id: JobId, request: CallRequest) -> CallStream:
+    async def open_stream(
+        self, principal: TeamPrincipal, job_id: JobId, request: CallRequest, *, admitted: Admission | None = None
+    ) -> CallStream:
         """Prepare, hold and wait for the provider's first event.
 
         Errors up to the first event raise (the client gets a problem response);
         after it, failures arrive as a ``CallFailed`` item.
         """
-        prepared = await self._prepare(principal, job_id, request)
+        prepared = await self._prepare(principal, job_id, request, admitted)
         upstream = self._providers[prepared.alias.provider].stream(prepared.target, prepared.request)
         try:
             first = await anext(aiter(upstream))
@@ -310,7 +328,9 @@ class CallService:
         with contextlib.suppress(Exception):  # failures are logged by the record itself
             await record
 
-    async def _prepare(self, principal: TeamPrincipal, job_id: JobId, request: CallRequest) -> _Prepared:
+    async def _prepare(
+        self, principal: TeamPrincipal, job_id: JobId, request: CallRequest, admitted: Admission | None = None
+    ) -> _Prepared:
         if request.purpose is not None:
             if len(request.purpose) > MAX_PURPOSE_LENGTH:
                 raise InvalidValueError("purpose must be at most 500 characters")
@@ -319,10 +339,10 @@ class CallService:
         call_id = CallId(self._ids.new_id())
         # Reference data comes from short-lived caches; the job and the credits are
         # always checked in the database, by the statement that holds.
-        team = await self._teams.get_or_load(principal.team_id, lambda: self._read(lambda u: own_team(u, principal)))
-        if team is None:  # pragma: no cover - own_team raises instead
-            raise NotFoundError("team not found")
+        team = await self._team(principal)
         team.ensure_active()
+        # Rate limits (issue 12): counted before anything is held; a refusal records no call.
+        admission = admitted if admitted is not None else await self._rate_limits.admit(team, request.messages)
         alias = await self._aliases.get_or_load(
             request.model, lambda: self._read(lambda u: u.aliases.get(request.model))
         )
@@ -375,7 +395,14 @@ class CallService:
             purpose=request.purpose,
             started=self._clock.monotonic(),
             credential_hint=credential.key_hint if credential else "",
+            admission=admission,
         )
+
+    async def _team(self, principal: TeamPrincipal) -> Team:
+        team = await self._teams.get_or_load(principal.team_id, lambda: self._read(lambda u: own_team(u, principal)))
+        if team is None:  # pragma: no cover - own_team raises instead
+            raise NotFoundError("team not found")
+        return team
 
     async def _read(self, query: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         async with self._uow() as uow:
@@ -527,6 +554,7 @@ class CallService:
                     "attempts": attempts,
                 },
             )
+        await self._rate_limits.settle(prepared.admission, recorded.usage)  # rate limits (issue 12)
         if recorded.overdraft_credits > 0:
             log.warning(
                 "call used more credits than its hold allowed",

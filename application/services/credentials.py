@@ -117,14 +117,16 @@ class CredentialService:
 
     async def update_credential(
         self,
-        actor: AdminPrincipal,
+        actor: AdminPrincipal | None,
         credential_id: CredentialId,
         changes: CredentialChanges,
         *,
         expected_version: int | None = None,
     ) -> StoredCredential:
-        """Change the fields given; the ciphertext is written only when a new ``api_key`` is."""
-        ensure_can_write(actor)
+        """Change the fields given; the ciphertext is written only when a new ``api_key`` is.
+        ``actor`` None is the system (the CLI)."""
+        if actor is not None:
+            ensure_can_write(actor)
         new_key = None if isinstance(changes.api_key, msgspec.UnsetType) else check_key(changes.api_key)
         new_base = None if isinstance(changes.api_base, msgspec.UnsetType) else await self._api_base(changes.api_base)
         async with self._uow() as uow:
@@ -192,6 +194,20 @@ class CredentialService:
                 continue  # written under a key no longer configured: cannot match anything
         return found
 
+    async def decrypted_credentials(self, organization_id: OrganizationId) -> list[tuple[StoredCredential, str | None]]:
+        """The organization's credentials with their keys (None: written under a vault key
+        no longer configured), oldest first. For imports; the keys live only in memory."""
+        async with self._uow() as uow:
+            await visible_organization(uow, None, organization_id)
+            stored = await uow.credentials.list_for_organization(organization_id)
+        found: list[tuple[StoredCredential, str | None]] = []
+        for credential in sorted(stored, key=lambda c: c.created_at):
+            try:
+                found.append((credential, self._vault.decrypt(credential.encrypted_key)))
+            except VaultError:
+                found.append((credential, None))
+        return found
+
     async def rotate_keys(self) -> Rotation:
         """Re-encrypt every credential under the newest vault key (``rotate-keys``).
 
@@ -234,7 +250,9 @@ class CredentialService:
         row = await uow.credentials.update(before.id, patch, expected_version=expected_version)
         return stored(row, expected_version, "credential")
 
-    async def _visible(self, uow: UnitOfWork, actor: AdminPrincipal, credential_id: CredentialId) -> StoredCredential:
+    async def _visible(
+        self, uow: UnitOfWork, actor: AdminPrincipal | None, credential_id: CredentialId
+    ) -> StoredCredential:
         credential = await uow.credentials.get(credential_id)
         if credential is None or not sees(actor, credential.organization_id):
             raise NotFoundError("credential not found")

@@ -1,7 +1,36 @@
-"""Migration from LiteLLM: a proxy ``config.yaml`` model_list → aliases and credentials."""
+"""Migration from LiteLLM: a proxy ``config.yaml`` → model aliases, provider credentials and a
+team's rate limits, with every setting that is not imported listed with the reason why.
+
+What maps, and how (docs/api.md, "Importing a LiteLLM config"):
+
+- each chat deployment of ``model_list`` (openai, anthropic, gemini, fireworks) → a model
+  alias. Several deployments under one ``model_name`` (LiteLLM balances between them):
+  the first that can be imported is the alias ``<model_name>``, each other one the alias
+  ``<model_name>@<n>`` (n: its position under that name), and those are the first
+  entries of ``<model_name>``'s fallbacks, in order. An alias has one target here, so the
+  deployments become an ordered chain; the report says so;
+- ``fallbacks`` (``litellm_settings`` or ``router_settings``) → the alias's fallbacks,
+  after its own deployments;
+- keys → one credential per provider, named ``litellm <provider>``: created once, its key
+  (and ``api_base``) rotated when the config's changed. Only deployments that are
+  imported bring their credential. A provider the organization already serves with a
+  credential of its own keeps it (the config's key is reported, not stored);
+- ``litellm_settings.default_key_generate_params`` ``rpm_limit`` / ``tpm_limit`` (the
+  limits LiteLLM gives each new virtual key) → the rate limits of the team given; the
+  per-deployment ``rpm`` / ``tpm`` (a deployment's provider capacity) have no
+  counterpart here and are reported;
+- customer prices: explicit prices per model, else the provider cost × (1 + markup),
+  else the provider cost itself: zero margin, which the report calls out.
+
+An **error** (a missing environment variable, an unsupported provider or mode, an
+unknown price, a fallback to a model that is not imported, a second endpoint for one
+provider) skips what it concerns and is flagged, so the command exits non-zero; a
+setting that is simply not modelled is reported without being an error. Running the
+import again creates nothing twice: existing aliases are left as they are.
+"""
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -9,197 +38,60 @@ import msgspec
 from application.errors import ConflictError
 from application.ports.catalog import PriceCatalog
 from application.ports.repositories import StoredCredential
-from application.services.credentials import CredentialService
-from application.services.models import ModelService
+from application.services.credentials import CredentialChanges, CredentialService
+from application.services.litellm_plan import ImportPlan, Note, PlannedAlias, PlannedCredential, Skipped, plan_import
+from application.services.models import AliasChanges, ModelService
+from application.services.organizations import OrganizationService, TeamChanges
 from domain.access import DEFAULT_MAX_TOKENS, ModelAlias
 from domain.admins import AdminPrincipal
 from domain.catalog import Provider
-from domain.ids import OrganizationId
-from domain.pricing import PriceSheet
-from domain.secrets import key_hint
+from domain.errors import DomainError
+from domain.ids import OrganizationId, TeamId
+from domain.organizations import Team
+from domain.rate_limits import RateLimits
 
-MILLION = Decimal(1_000_000)
-DEFAULT_GROUP = "litellm-import"
-
-_PREFIXES = {
-    "openai": Provider.OPENAI,
-    "anthropic": Provider.ANTHROPIC,
-    "gemini": Provider.GEMINI,
-    "fireworks_ai": Provider.FIREWORKS,
-    "fireworks": Provider.FIREWORKS,
-}
-_UNSUPPORTED = {"azure", "azure_ai", "bedrock", "vertex_ai", "vertex_ai_beta", "ollama", "huggingface", "together_ai"}
-_BARE = (("gpt-", Provider.OPENAI), ("o1", Provider.OPENAI), ("o3", Provider.OPENAI), ("o4", Provider.OPENAI),
-         ("chatgpt", Provider.OPENAI), ("claude", Provider.ANTHROPIC), ("gemini", Provider.GEMINI))  # fmt: skip
-
-
-class PlannedAlias(msgspec.Struct, frozen=True, kw_only=True):
-    alias: str
-    provider: Provider
-    provider_model: str
-    provider_costs: PriceSheet
-    access_groups: tuple[str, ...]
-    max_tokens: int | None = None
-
-
-class PlannedCredential(msgspec.Struct, frozen=True, kw_only=True):
-    provider: Provider
-    name: str
-    api_key: str
-    api_base: str | None
-
-    def __repr__(self) -> str:
-        return f"PlannedCredential(provider={self.provider!s}, name={self.name!r}, api_base={self.api_base!r})"
-
-
-class Skipped(msgspec.Struct, frozen=True, kw_only=True):
-    item: str
-    reason: str
-
-
-class ImportPlan(msgspec.Struct, frozen=True, kw_only=True):
-    aliases: list[PlannedAlias]
-    credentials: list[PlannedCredential]
-    skipped: list[Skipped]
-
-
-def plan_import(config: Mapping[str, Any], env: Mapping[str, str], catalog: PriceCatalog) -> ImportPlan:
-    """What the config asks for, and what cannot be imported with the reason why.
-
-    Customer prices start equal to the provider costs (margin 0), to be set by the operator.
-    """
-    aliases: list[PlannedAlias] = []
-    credentials: list[PlannedCredential] = []
-    skipped: list[Skipped] = []
-    seen_aliases: set[str] = set()
-    seen_credentials: set[tuple[Provider, str, str | None]] = set()
-    entries = config.get("model_list")
-    if not isinstance(entries, list):
-        return ImportPlan(aliases=[], credentials=[], skipped=[Skipped(item="config", reason="no model_list found")])
-    for index, entry in enumerate(entries):
-        name = str(entry.get("model_name") or "") if isinstance(entry, dict) else ""
-        label = name or f"model_list[{index}]"
-        params = entry.get("litellm_params") if isinstance(entry, dict) else None
-        if not name or not isinstance(params, dict) or not params.get("model"):
-            skipped.append(Skipped(item=label, reason="needs model_name and litellm_params.model"))
-            continue
-        target = _provider_and_model(str(params["model"]))
-        if isinstance(target, str):
-            skipped.append(Skipped(item=label, reason=target))
-            continue
-        provider, provider_model = target
-        api_base = str(params["api_base"]).rstrip("/") if params.get("api_base") else None
-        key = _resolve_key(params.get("api_key"), env)
-        if isinstance(key, Skipped):
-            skipped.append(Skipped(item=f"{label} credential", reason=key.reason))
-        elif key is not None and (provider, key, api_base) not in seen_credentials:
-            seen_credentials.add((provider, key, api_base))
-            credentials.append(
-                PlannedCredential(
-                    provider=provider, name=f"litellm {provider} {len(credentials) + 1}", api_key=key, api_base=api_base
-                )
-            )
-        if name in seen_aliases:
-            skipped.append(Skipped(item=label, reason="another deployment of this model_name was imported first"))
-            continue
-        costs = _costs(params) or catalog.provider_prices(provider, provider_model)
-        if costs is None:
-            skipped.append(
-                Skipped(item=label, reason="unknown model price: set input_cost_per_token and output_cost_per_token")
-            )
-            continue
-        info = entry.get("model_info") if isinstance(entry.get("model_info"), dict) else {}
-        groups = tuple(str(g) for g in (info.get("access_groups") or [DEFAULT_GROUP]))
-        max_tokens = params.get("max_tokens")
-        seen_aliases.add(name)
-        aliases.append(
-            PlannedAlias(
-                alias=name,
-                provider=provider,
-                provider_model=provider_model,
-                provider_costs=costs,
-                access_groups=groups,
-                max_tokens=int(max_tokens) if isinstance(max_tokens, int) and max_tokens > 0 else None,
-            )
-        )
-    return ImportPlan(aliases=aliases, credentials=credentials, skipped=skipped)
-
-
-def _provider_and_model(model: str) -> tuple[Provider, str] | str:
-    prefix, slash, rest = model.partition("/")
-    if slash:
-        if prefix in _PREFIXES:
-            return _PREFIXES[prefix], rest
-        if prefix in _UNSUPPORTED:
-            return f"provider '{prefix}' is not supported (openai, anthropic, gemini, fireworks are)"
-        if model.startswith("accounts/fireworks/"):
-            return Provider.FIREWORKS, model
-        return f"unknown provider prefix '{prefix}'"
-    for start, provider in _BARE:
-        if model.startswith(start):
-            return provider, model
-    return f"cannot tell the provider of '{model}': use a provider/model form"
-
-
-def _resolve_key(raw: object, env: Mapping[str, str]) -> str | Skipped | None:
-    if raw is None or raw == "":
-        return None
-    text = str(raw)
-    if text.startswith("os.environ/"):
-        variable = text.removeprefix("os.environ/")
-        value = env.get(variable)
-        if not value:
-            return Skipped(item=variable, reason=f"environment variable {variable} is not set")
-        return value
-    return text
-
-
-def _per_million(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        # str() of a YAML float is its shortest exact repr: 2.5e-06 → Decimal('2.5E-6').
-        return Decimal(str(value)) * MILLION
-    except InvalidOperation:
-        return None
-
-
-def _costs(params: Mapping[str, Any]) -> PriceSheet | None:
-    inp, out = _per_million(params.get("input_cost_per_token")), _per_million(params.get("output_cost_per_token"))
-    if inp is None or out is None:
-        return None
-    return PriceSheet(
-        input_per_million=inp.normalize(),
-        output_per_million=out.normalize(),
-        cached_input_per_million=_norm(_per_million(params.get("cache_read_input_token_cost"))),
-        cache_write_per_million=_norm(_per_million(params.get("cache_creation_input_token_cost"))),
-    )
-
-
-def _norm(value: Decimal | None) -> Decimal | None:
-    return value.normalize() if value is not None else None
+__all__ = ["ImportPlan", "ImportReport", "LiteLlmImporter", "Note", "Skipped", "plan_import"]
 
 
 class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
-    """What an import created, and what it left out with the reason why."""
+    """What an import created or changed, and what it left out with the reason why."""
 
     aliases: list[ModelAlias]
     credentials: list[StoredCredential]
+    rotated: list[StoredCredential]
+    team: Team | None
+    zero_margin: list[str]  # aliases created with customer price = provider cost
+    notes: list[Note]
     skipped: list[Skipped]
+
+    @property
+    def errors(self) -> list[Skipped]:
+        return [s for s in self.skipped if s.error]
+
+
+class _Served(msgspec.Struct, frozen=True, kw_only=True):
+    """How the organization reaches a provider after the import: through which credential, where."""
+
+    credential: str
+    api_base: str | None
 
 
 class LiteLlmImporter:
-    """Carries out a plan: provider credentials for one organization (encrypted), and
-    platform-wide model aliases at margin 0 (customer price = provider cost, to be set).
+    """Carries out a plan for one organization: its credentials (encrypted), platform-wide
+    model aliases and, when asked, one of its teams' rate limits. Every write is audited
+    as the system (or ``actor``)."""
 
-    Rules: running it again creates nothing new: an alias that exists is skipped, and a
-    credential is skipped when the organization already stores the same key for the same
-    provider and ``api_base`` (found by decrypting its credentials, in memory only).
-    """
-
-    def __init__(self, *, models: ModelService, credentials: CredentialService, catalog: PriceCatalog) -> None:
+    def __init__(
+        self,
+        *,
+        models: ModelService,
+        credentials: CredentialService,
+        organizations: OrganizationService,
+        catalog: PriceCatalog,
+    ) -> None:
         self._models = models
         self._credentials = credentials
+        self._organizations = organizations
         self._catalog = catalog
 
     async def run(
@@ -208,20 +100,81 @@ class LiteLlmImporter:
         env: Mapping[str, str],
         organization_id: OrganizationId,
         *,
+        markup: Decimal | None = None,
+        prices: Mapping[str, Any] | None = None,
+        team_id: TeamId | None = None,
         actor: AdminPrincipal | None = None,
     ) -> ImportReport:
-        plan = plan_import(config, env, self._catalog)
-        skipped = list(plan.skipped)
-        stored = await self._credentials.stored_keys(organization_id)  # 404 for an unknown organization
-        credentials: list[StoredCredential] = []
+        plan = plan_import(config, env, self._catalog, markup=markup, prices=prices)
+        skipped, notes = list(plan.skipped), list(plan.notes)
+        stored = await self._credentials.decrypted_credentials(organization_id)  # 404: unknown organization
+        created: list[StoredCredential] = []
+        rotated: list[StoredCredential] = []
+        served: dict[Provider, _Served] = {}
         for planned in plan.credentials:
-            label = f"{planned.name} ({planned.provider}, {key_hint(planned.api_key)})"
-            same = stored.get((planned.provider, planned.api_key, planned.api_base))
-            if same is not None:
-                skipped.append(Skipped(item=label, reason=f"the same key is already stored as credential '{same}'"))
-                continue
-            credentials.append(
-                await self._credentials.add_credential(
+            outcome = await self._credential(organization_id, planned, stored, actor, notes, skipped)
+            if isinstance(outcome, tuple):
+                change, credential = outcome
+                (created if change == "created" else rotated).append(credential)
+                served[planned.provider] = _Served(credential=credential.name, api_base=credential.api_base)
+            elif outcome is not None:
+                served[planned.provider] = outcome
+        aliases = await self._aliases(plan.aliases, served, actor, skipped)
+        team = await self._team(plan.team_limits, team_id, organization_id, actor, notes, skipped)
+        planned_by_name = {a.alias: a for a in plan.aliases}
+        zero = [a.alias for a in aliases if planned_by_name[a.alias].zero_margin]
+        return ImportReport(
+            aliases=aliases,
+            credentials=created,
+            rotated=rotated,
+            team=team,
+            zero_margin=zero,
+            notes=notes,
+            skipped=skipped,
+        )
+
+    async def _credential(
+        self,
+        organization_id: OrganizationId,
+        planned: PlannedCredential,
+        stored: list[tuple[StoredCredential, str | None]],
+        actor: AdminPrincipal | None,
+        notes: list[Note],
+        skipped: list[Skipped],
+    ) -> tuple[str, StoredCredential] | _Served | None:
+        """Make sure the provider is served: (created|rotated, credential), or how it already is."""
+        mine = [(c, k) for c, k in stored if c.provider is planned.provider]
+        active = [(c, k) for c, k in mine if c.is_active]
+        serving = active[-1] if active else None  # the call path uses the newest active one
+        own = next(((c, k) for c, k in reversed(mine) if c.name == planned.name), None)
+        label = f"credential '{planned.name}'"
+        try:
+            if serving is not None and serving[0].name != planned.name:
+                credential, key = serving
+                if key != planned.api_key or credential.api_base != planned.api_base:
+                    notes.append(
+                        Note(
+                            item=label,
+                            message=f"{planned.provider} is served by the organization's credential "
+                            f"'{credential.name}' ({credential.key_hint}); the config's key is not stored "
+                            "(one active credential per provider): change that one if it should",
+                        )
+                    )
+                return _Served(credential=credential.name, api_base=credential.api_base)
+            if planned.api_key is None:
+                if own is None:
+                    skipped.append(
+                        Skipped(
+                            item=label,
+                            reason=f"no api_key for {planned.provider} in the config and no {planned.provider} "
+                            "credential in the organization",
+                            error=True,
+                        )
+                    )
+                    return None
+                return _Served(credential=own[0].name, api_base=own[0].api_base)
+            if own is None:
+                return "created", await self._credentials.add_credential(
                     organization_id=organization_id,
                     provider=planned.provider,
                     name=planned.name,
@@ -229,25 +182,102 @@ class LiteLlmImporter:
                     api_base=planned.api_base,
                     actor=actor,
                 )
-            )
-        aliases: list[ModelAlias] = []
-        for planned_alias in plan.aliases:
-            if await self._models.get_alias(planned_alias.alias) is not None:
-                skipped.append(Skipped(item=planned_alias.alias, reason="a model alias with this name exists"))
+            credential, key = own
+            if key == planned.api_key and credential.api_base == planned.api_base and credential.is_active:
+                return _Served(credential=credential.name, api_base=credential.api_base)
+            changes = CredentialChanges(api_key=planned.api_key, api_base=planned.api_base, is_active=True)
+            return "rotated", await self._credentials.update_credential(actor, credential.id, changes)
+        except DomainError as exc:  # the api_base refused by the address policy, say
+            skipped.append(Skipped(item=label, reason=exc.detail, error=True))
+            return None
+
+    async def _aliases(
+        self,
+        planned: list[PlannedAlias],
+        served: dict[Provider, _Served],
+        actor: AdminPrincipal | None,
+        skipped: list[Skipped],
+    ) -> list[ModelAlias]:
+        created: list[ModelAlias] = []
+        # Deployments first (the name's alias lists them), config fallbacks once all exist.
+        for alias in planned:
+            how = served.get(alias.provider)
+            if how is None:
+                skipped.append(Skipped(item=alias.alias, reason=f"{alias.provider} is not served", error=True))
                 continue
+            if how.api_base != alias.api_base:
+                skipped.append(
+                    Skipped(
+                        item=alias.alias,
+                        reason=f"it needs {alias.provider} at {alias.api_base or 'the default endpoint'}, and the "
+                        f"organization's credential '{how.credential}' points at "
+                        f"{how.api_base or 'the default endpoint'}",
+                        error=True,
+                    )
+                )
+                continue
+            if await self._models.get_alias(alias.alias) is not None:
+                skipped.append(Skipped(item=alias.alias, reason="a model alias with this name exists: left as it is"))
+                continue
+            existing = {a.alias for a in created} | {
+                name for name in alias.deployments if await self._models.get_alias(name) is not None
+            }
             try:
-                alias = await self._models.create_alias(
-                    alias=planned_alias.alias,
-                    provider=planned_alias.provider,
-                    provider_model=planned_alias.provider_model,
-                    customer_prices=planned_alias.provider_costs,
-                    provider_costs=planned_alias.provider_costs,
-                    default_max_tokens=planned_alias.max_tokens or DEFAULT_MAX_TOKENS,
-                    access_groups=planned_alias.access_groups,
-                    actor=actor,
+                created.append(
+                    await self._models.create_alias(
+                        alias=alias.alias,
+                        provider=alias.provider,
+                        provider_model=alias.provider_model,
+                        customer_prices=alias.customer_prices,
+                        provider_costs=alias.provider_costs,
+                        default_max_tokens=alias.max_tokens or DEFAULT_MAX_TOKENS,
+                        access_groups=alias.access_groups,
+                        fallbacks=tuple(name for name in alias.deployments if name in existing),
+                        actor=actor,
+                    )
                 )
             except ConflictError:  # created concurrently
-                skipped.append(Skipped(item=planned_alias.alias, reason="a model alias with this name exists"))
-                continue
-            aliases.append(alias)
-        return ImportReport(aliases=aliases, credentials=credentials, skipped=skipped)
+                skipped.append(Skipped(item=alias.alias, reason="a model alias with this name exists: left as it is"))
+        by_name = {a.alias: a for a in planned}
+        for index, made in enumerate(created):
+            wanted = list(made.fallbacks)
+            for name in by_name[made.alias].fallbacks:
+                if await self._models.get_alias(name) is not None:
+                    wanted.append(name)
+            if tuple(wanted) != made.fallbacks:
+                changes = AliasChanges(fallbacks=tuple(wanted))
+                created[index] = await self._models.update_alias(actor, made.alias, changes)
+        return created
+
+    async def _team(
+        self,
+        limits: RateLimits | None,
+        team_id: TeamId | None,
+        organization_id: OrganizationId,
+        actor: AdminPrincipal | None,
+        notes: list[Note],
+        skipped: list[Skipped],
+    ) -> Team | None:
+        item = "litellm_settings.default_key_generate_params"
+        if team_id is None:
+            if limits is not None:
+                skipped.append(
+                    Skipped(item=item, reason="rpm_limit/tpm_limit not applied: name the team to apply them to")
+                )
+            return None
+        if limits is None:
+            notes.append(Note(item="team", message="the config sets no per-key limits: the team is left as it is"))
+            return None
+        try:
+            team = await self._organizations.get_team(actor, team_id)
+        except DomainError as exc:
+            skipped.append(Skipped(item="team", reason=exc.detail, error=True))
+            return None
+        if team.organization_id != organization_id:
+            skipped.append(Skipped(item="team", reason="the team is not of this organization", error=True))
+            return None
+        changes = TeamChanges(
+            rpm_limit=limits.requests_per_minute if limits.requests_per_minute is not None else msgspec.UNSET,
+            tpm_limit=limits.tokens_per_minute if limits.tokens_per_minute is not None else msgspec.UNSET,
+        )
+        return await self._organizations.update_team(actor, team_id, changes)

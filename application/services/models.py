@@ -137,10 +137,12 @@ class ModelService:
         return [a for a in aliases if _visible(actor, a)]
 
     async def update_alias(
-        self, actor: AdminPrincipal, alias: str, changes: AliasChanges, *, expected_version: int | None = None
+        self, actor: AdminPrincipal | None, alias: str, changes: AliasChanges, *, expected_version: int | None = None
     ) -> ModelAlias:
-        """Change the fields given: only the columns whose value changes are written."""
-        ensure_platform_wide(actor)
+        """Change the fields given: only the columns whose value changes are written;
+        ``actor`` None is the system (the CLI)."""
+        if actor is not None:
+            ensure_platform_wide(actor)
         async with self._uow() as uow:
             current = await uow.aliases.get(alias)
             if current is None:

@@ -2,8 +2,9 @@
 
 Rules:
 
-- the job is created as on ``POST /api/jobs/create`` (same checks, same idempotent
-  ``external_id``), then the call is made in it;
+- the call is counted against the team's rate limits first, so a refused one (429)
+  leaves no job; then the job is created as on ``POST /api/jobs/create`` (same checks,
+  same idempotent ``external_id``) and the call is made in it;
 - the job always finishes: ``completed`` when the call succeeded, ``failed`` otherwise
   (including a call refused before the provider, whose job then costs nothing);
 - a client that goes away does not leave the job open: a plain call runs to its end and
@@ -22,6 +23,7 @@ from application.errors import UnavailableError
 from application.principal import TeamPrincipal
 from application.services.calls import CallRequest, CallResult, CallService, CallStream
 from application.services.jobs import JobCompletion, JobService
+from application.services.rate_limits import Admission
 from domain.calls import CallStatus
 from domain.errors import CallsInFlightError
 from domain.ids import TeamId
@@ -56,15 +58,19 @@ class OneCallJobService:
         self._calls = calls
 
     async def call(self, principal: TeamPrincipal, new: NewJob, request: CallRequest) -> OneCallResult:
+        # Counted before the job exists: a call the rate limit refuses leaves no job behind.
+        admission = await self._calls.admit(principal, request)
         job = await self._create(principal, new)
         # Its own task: the client leaving does not stop the call, nor leave the job open.
-        task = asyncio.ensure_future(self._call_and_finish(principal, job, request))
+        task = asyncio.ensure_future(self._call_and_finish(principal, job, request, admission))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return await asyncio.shield(task)
 
-    async def _call_and_finish(self, principal: TeamPrincipal, job: Job, request: CallRequest) -> OneCallResult:
+    async def _call_and_finish(
+        self, principal: TeamPrincipal, job: Job, request: CallRequest, admission: Admission
+    ) -> OneCallResult:
         try:
-            result = await self._calls.call(principal, job.id, request)
+            result = await self._calls.call(principal, job.id, request, admitted=admission)
         except Exception:
             await self._fail(principal, job)
             raise
@@ -72,9 +78,10 @@ class OneCallJobService:
         return OneCallResult(job=job, result=result, completion=completion)
 
     async def open_stream(self, principal: TeamPrincipal, new: NewJob, request: CallRequest) -> OneCallStream:
+        admission = await self._calls.admit(principal, request)
         job = await self._create(principal, new)
         try:
-            stream = await self._calls.open_stream(principal, job.id, request)
+            stream = await self._calls.open_stream(principal, job.id, request, admitted=admission)
         except BaseException:
             await asyncio.shield(self._fail(principal, job))
             raise

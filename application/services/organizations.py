@@ -21,6 +21,7 @@ from domain.errors import InvalidValueError
 from domain.ids import ApiKeyId, OrganizationId, TeamId
 from domain.ledger import EntryType
 from domain.organizations import Organization, Team, TeamStatus
+from domain.rate_limits import UNLIMITED, RateLimits
 from domain.secrets import digest_key
 
 T = TypeVar("T")
@@ -51,6 +52,8 @@ class TeamChanges(msgspec.Struct, frozen=True, kw_only=True):
     access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
     max_calls_per_job: int | msgspec.UnsetType = msgspec.UNSET
     charge_failed_jobs: bool | msgspec.UnsetType = msgspec.UNSET
+    rpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET  # None: unlimited
+    tpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 def organization_snapshot(organization: Organization) -> dict[str, Any]:
@@ -67,6 +70,8 @@ def team_snapshot(team: Team) -> dict[str, Any]:
         "max_calls_per_job": team.budget.max_calls_per_job,
         "charge_failed_jobs": team.budget.charge_failed_jobs,
         "access_groups": list(team.access_groups),
+        "rpm_limit": team.rpm_limit,
+        "tpm_limit": team.tpm_limit,
     }
 
 
@@ -196,6 +201,7 @@ class OrganizationService:
         budget: BudgetPolicy,
         credits: Decimal | None = None,
         access_groups: tuple[str, ...] = (),
+        rate_limits: RateLimits = UNLIMITED,
         actor: AdminPrincipal | None = None,
     ) -> tuple[Team, IssuedKey]:
         if actor is not None:
@@ -211,6 +217,8 @@ class OrganizationService:
             budget=budget,
             created_at=now,
             access_groups=access_groups,
+            rpm_limit=rate_limits.requests_per_minute,
+            tpm_limit=rate_limits.tokens_per_minute,
         )
         async with self._uow() as uow:
             await visible_organization(uow, actor, organization_id)
@@ -253,15 +261,22 @@ class OrganizationService:
             scope = organization_id if actor.organization_id is None else actor.organization_id
             return await uow.teams.list(organization_id=scope, after=after, limit=limit)
 
-    async def get_team(self, actor: AdminPrincipal, team_id: TeamId) -> Team:
+    async def get_team(self, actor: AdminPrincipal | None, team_id: TeamId) -> Team:
         async with self._uow() as uow:
             return await visible_team(uow, actor, team_id)
 
     async def update_team(
-        self, actor: AdminPrincipal, team_id: TeamId, changes: TeamChanges, *, expected_version: int | None = None
+        self,
+        actor: AdminPrincipal | None,
+        team_id: TeamId,
+        changes: TeamChanges,
+        *,
+        expected_version: int | None = None,
     ) -> Team:
-        """Change the fields given (only those are written; ``expected_version`` guards the row)."""
-        ensure_can_write(actor)
+        """Change the fields given (only those are written; ``expected_version`` guards the
+        row); ``actor`` None is the system (the CLI)."""
+        if actor is not None:
+            ensure_can_write(actor)
         async with self._uow() as uow:
             before = await visible_team(uow, actor, team_id)
             check_version(before.version, expected_version)
@@ -274,6 +289,10 @@ class OrganizationService:
             )
             groups = _given(changes.access_groups, before.access_groups)
             await _ensure_groups_exist(uow, groups)
+            limits = RateLimits(  # validates both
+                requests_per_minute=_given(changes.rpm_limit, before.rpm_limit),
+                tokens_per_minute=_given(changes.tpm_limit, before.tpm_limit),
+            )
             patch = TeamPatch(
                 name=changed(before.name, check_name(_given(changes.name, before.name))),
                 budget_mode=changed(before.budget.mode, budget.mode),
@@ -282,6 +301,8 @@ class OrganizationService:
                 max_calls_per_job=changed(before.budget.max_calls_per_job, budget.max_calls_per_job),
                 charge_failed_jobs=changed(before.budget.charge_failed_jobs, budget.charge_failed_jobs),
                 access_groups=changed(before.access_groups, groups),
+                rpm_limit=changed(before.rpm_limit, limits.requests_per_minute),
+                tpm_limit=changed(before.tpm_limit, limits.tokens_per_minute),
             )
             after = await self._write_team(uow, before, patch, expected_version)
             await self._audit_team(uow, actor, "team.update", before, after)

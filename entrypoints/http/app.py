@@ -13,9 +13,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.http.dependencies import authenticate_first
-from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.inputs import ScreenedRequest, screen_url_text
 from entrypoints.http.middleware import request_context_middleware
+from entrypoints.http.rate_limit_errors import ALL_EXCEPTION_HANDLERS
 from entrypoints.logging import configure_logging
 from entrypoints.runtime import Runtime, open_runtime
 from entrypoints.settings import Settings, load_settings
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
     return Litestar(
         route_handlers=[health, *route_handlers()],
         lifespan=[lifespan],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=ALL_EXCEPTION_HANDLERS,
         middleware=[request_context_middleware],
         # Who is calling is settled before anything reads the request; then every path,
         # query and JSON body passes the validated decode step (entrypoints/http/inputs.py).
@@ -120,12 +120,14 @@ def route_handlers() -> list[Any]:
     )
     from entrypoints.http.controllers.admin_users import AdminUsersController
     from entrypoints.http.controllers.client import ClientController
+    from entrypoints.http.controllers.openai_compat import OpenAiController
     from entrypoints.http.controllers.operations import health_db, metrics
 
     return [
         health_db,
         metrics,
         ClientController,
+        OpenAiController,
         AdminAuthController,
         AdminUsersController,
         AdminOrganizationsController,

@@ -49,6 +49,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "provider_error": 502,
     "provider_timeout": 504,
     "unavailable": 503,
+    "unsupported_feature": 422,
     "method_not_allowed": 405,
     "internal_error": 500,
 }
@@ -71,6 +72,7 @@ TITLES: dict[str, str] = {
     "provider_error": "Provider error",
     "provider_timeout": "Provider timeout",
     "unavailable": "Service unavailable",
+    "unsupported_feature": "Unsupported feature",
     "method_not_allowed": "Method not allowed",
     "internal_error": "Internal error",
 }

@@ -12,7 +12,7 @@ from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
 from domain.ledger import EntryType
-from domain.organizations import Organization, TeamStatus
+from domain.organizations import Organization, Team, TeamStatus
 from domain.pricing import PriceSheet
 from domain.secrets import digest_key
 from tests.contract.conftest import T0, D, UowFactory, at, make_org, make_team
@@ -189,3 +189,40 @@ async def test_active_credential_is_the_newest_active_one(uow: UowFactory) -> No
         assert await u.credentials.active_for(org.id, Provider.OPENAI) == newest_active
         assert await u.credentials.active_for(org.id, Provider.ANTHROPIC) is None
         assert await u.credentials.active_for(OrganizationId(uuid4()), Provider.OPENAI) is None
+
+
+async def test_team_rate_limits_round_trip_and_clear(uow: UowFactory) -> None:
+    team = await make_team(uow)
+    assert (team.rpm_limit, team.tpm_limit) == (None, None)
+    async with uow() as u:
+        limited = await u.teams.update(team.id, TeamPatch(rpm_limit=60, tpm_limit=90_000), expected_version=None)
+        await u.commit()
+    assert limited == msgspec.structs.replace(team, rpm_limit=60, tpm_limit=90_000, version=2)
+    async with uow() as u:
+        assert await u.teams.get(team.id) == limited
+        renamed = await u.teams.update(team.id, TeamPatch(name="Renamed"), expected_version=None)
+        assert renamed is not None and (renamed.rpm_limit, renamed.tpm_limit) == (60, 90_000)
+        cleared = await u.teams.update(team.id, TeamPatch(rpm_limit=None), expected_version=None)
+        await u.commit()
+    assert cleared is not None and (cleared.rpm_limit, cleared.tpm_limit) == (None, 90_000)
+    async with uow() as u:
+        assert await u.teams.get(team.id) == cleared
+
+
+async def test_a_team_created_with_rate_limits_keeps_them(uow: UowFactory) -> None:
+    org = await make_org(uow)
+    team = Team(
+        id=TeamId(uuid4()),
+        organization_id=org.id,
+        name="Limited",
+        status=TeamStatus.ACTIVE,
+        budget=BudgetPolicy(mode=BudgetMode.JOB_BASED),
+        created_at=T0,
+        rpm_limit=5,
+        tpm_limit=3_000_000_000 // 3,
+    )
+    async with uow() as u:
+        await u.teams.add(team)
+        await u.commit()
+    async with uow() as u:
+        assert await u.teams.get(team.id) == team

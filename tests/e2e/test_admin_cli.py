@@ -1,9 +1,8 @@
 """The operator's command line against the real stack: create-owner, rotate-keys (while the
-service runs, across restarts with changing FERNET_KEYS), import-litellm-config."""
+service runs, across restarts with changing FERNET_KEYS). import-litellm-config: its own file."""
 
 import asyncio
 import logging
-import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -16,14 +15,13 @@ import structlog
 from adapters.providers.fake_server import FakeUpstream
 from adapters.vault.fernet import FernetVault
 from application.ports.vault import VaultError
-from domain.admins import AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import CredentialId
 from entrypoints import cli
 from entrypoints.bootstrap import Services
 from entrypoints.settings import Settings, load_settings
-from tests.e2e.admin_helpers import PASSWORD, admin_token, login
+from tests.e2e.admin_helpers import PASSWORD, login
 from tests.e2e.conftest import CUSTOMER, PROVIDER, Server, free_port, serve
 from tests.e2e.conftest import test_runtime as e2e_runtime
 from tests.postgres import fresh_database
@@ -79,115 +77,6 @@ async def test_create_owner_makes_an_owner_who_can_log_in(
     short = await run_cli(monkeypatch, cli_env(server.settings), "create-owner", "--email", "x@example.com",
                           "--password", "short")  # fmt: skip
     assert short == 1 and "at least 12" in capsys.readouterr().err
-
-
-LITELLM_CONFIG = textwrap.dedent(
-    """
-    model_list:
-      - model_name: gpt-4o
-        litellm_params:
-          model: openai/gpt-4o
-          api_key: os.environ/OPENAI_API_KEY
-      - model_name: gpt-4o            # a second deployment of the same name (load balancing)
-        litellm_params:
-          model: openai/gpt-4o
-          api_key: os.environ/OPENAI_API_KEY_2
-      - model_name: claude-sonnet
-        litellm_params:
-          model: anthropic/claude-sonnet-4-5-20250929
-          api_key: os.environ/ANTHROPIC_API_KEY
-          max_tokens: 8192
-        model_info:
-          access_groups: [premium]
-      - model_name: gemini-flash
-        litellm_params:
-          model: gemini/gemini-2.5-flash
-          api_key: os.environ/GEMINI_API_KEY
-      - model_name: llama-8b
-        litellm_params:
-          model: fireworks_ai/accounts/fireworks/models/llama-v3p1-8b-instruct
-          api_key: os.environ/FIREWORKS_API_KEY
-      - model_name: in-house
-        litellm_params:
-          model: openai/our-finetune-v3
-          api_base: https://llm.internal.example/v1/
-          api_key: sk-inline-key-for-in-house-0001
-          input_cost_per_token: 0.0000025
-          output_cost_per_token: 0.00001
-      - model_name: azure-gpt
-        litellm_params:
-          model: azure/gpt-4o
-          api_key: os.environ/AZURE_API_KEY
-      - model_name: mystery
-        litellm_params:
-          model: openai/not-in-any-catalog
-          api_key: os.environ/OPENAI_API_KEY
-      - model_name: no-key-set
-        litellm_params:
-          model: anthropic/claude-3-5-haiku-20241022
-          api_key: os.environ/UNSET_VARIABLE
-    litellm_settings:
-      drop_params: true
-    """
-)
-IMPORT_KEYS = {
-    "OPENAI_API_KEY": "sk-openai-import-secret-aaaa",
-    "OPENAI_API_KEY_2": "sk-openai-import-secret-bbbb",
-    "ANTHROPIC_API_KEY": "sk-ant-import-secret-cccc",
-    "GEMINI_API_KEY": "AIza-import-secret-dddd",
-    "FIREWORKS_API_KEY": "fw-import-secret-eeee",
-    "AZURE_API_KEY": "azure-import-secret-ffff",
-}
-
-
-async def test_litellm_import_of_a_realistic_config_creates_once(
-    server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(LITELLM_CONFIG)
-    org = await server.services.organizations.create_organization(name="Imported")
-    env = {**cli_env(server.settings), **IMPORT_KEYS}
-    code = await run_cli(monkeypatch, env, "import-litellm-config", str(config), "--organization", str(org.id))
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    lines = out.out.splitlines()
-    created_aliases = sorted(line.split()[3] for line in lines if line.startswith("created model alias"))
-    assert created_aliases == ["claude-sonnet", "gemini-flash", "gpt-4o", "in-house", "llama-8b", "no-key-set"]
-    assert sum(line.startswith("created credential") for line in lines) == 6  # 2 openai, anthropic, gemini, fw, inline
-    skipped = "\n".join(line for line in lines if line.startswith("skipped"))
-    assert "skipped azure-gpt: provider 'azure' is not supported" in skipped
-    assert "skipped mystery: unknown model price" in skipped
-    assert "UNSET_VARIABLE is not set" in skipped
-    assert "another deployment of this model_name was imported first" in skipped
-    for key in (*IMPORT_KEYS.values(), "sk-inline-key-for-in-house-0001"):
-        assert key not in out.out + out.err
-
-    # Running it again creates nothing: aliases exist, keys are found among the stored ones.
-    again = await run_cli(monkeypatch, env, "import-litellm-config", str(config), "--organization", str(org.id))
-    out2 = capsys.readouterr().out
-    assert again == 0
-    assert "0 model aliases and 0 credentials created" in out2
-    assert out2.count("the same key is already stored") == 6
-
-    owner = await admin_token(server, AdminRole.OWNER)
-    async with server.client(owner) as http:
-        models = {m["alias"]: m for m in (await http.get("/api/models")).json()["items"]}
-        credentials = (await http.get(f"/api/provider-credentials/organization/{org.id}")).json()["items"]
-    assert models["claude-sonnet"]["provider"] == "anthropic"
-    assert models["claude-sonnet"]["default_max_tokens"] == 8192
-    assert models["claude-sonnet"]["access_groups"] == ["premium"]
-    assert models["llama-8b"]["provider"] == "fireworks"
-    assert models["in-house"]["provider_input_cost_per_million"] == "2.5"
-    assert models["in-house"]["input_price_per_million"] == "2.5"  # margin 0 until the operator sets prices
-    assert models["gemini-flash"]["provider_output_cost_per_million"] != "0"  # from the catalog
-    assert sorted(c["provider"] for c in credentials) == [
-        "anthropic", "fireworks", "gemini", "openai", "openai", "openai"
-    ]  # fmt: skip
-    assert {c["key_hint"] for c in credentials} >= {"sk-…aaaa", "sk-…0001"}
-    assert "api_key" not in str(credentials)
-    bad = await run_cli(monkeypatch, env, "import-litellm-config", str(tmp_path / "missing.yaml"),
-                        "--organization", str(org.id))  # fmt: skip
-    assert bad == 1 and "cannot read" in capsys.readouterr().err
 
 
 @asynccontextmanager

@@ -71,7 +71,7 @@ def _organization(row: dict[str, Any]) -> Organization:
 
 _TEAM_SELECT = """
 SELECT t.id, t.organization_id, t.name, t.status, t.budget_mode, t.credits_per_usd, t.tokens_per_credit,
-       t.max_calls_per_job, t.charge_failed_jobs, t.created_at, t.version,
+       t.max_calls_per_job, t.charge_failed_jobs, t.created_at, t.version, t.rpm_limit, t.tpm_limit,
        ARRAY(SELECT g.group_name FROM team_access_groups g WHERE g.team_id = t.id ORDER BY g.position) AS groups
 FROM teams t
 """
@@ -90,9 +90,10 @@ LIMIT %(limit)s
 _ADD_TEAM = """
 WITH team AS (
     INSERT INTO teams (id, organization_id, name, status, budget_mode, credits_per_usd, tokens_per_credit,
-                       max_calls_per_job, charge_failed_jobs, created_at)
+                       max_calls_per_job, charge_failed_jobs, created_at, rpm_limit, tpm_limit)
     VALUES (%(id)s, %(organization_id)s, %(name)s, %(status)s, %(mode)s, %(credits_per_usd)s,
-            %(tokens_per_credit)s, %(max_calls_per_job)s, %(charge_failed_jobs)s, %(created_at)s)
+            %(tokens_per_credit)s, %(max_calls_per_job)s, %(charge_failed_jobs)s, %(created_at)s,
+            %(rpm_limit)s, %(tpm_limit)s)
     RETURNING id
 )
 INSERT INTO team_access_groups (team_id, group_name, position)
@@ -111,6 +112,8 @@ _TEAM_COLUMNS = {
     "tokens_per_credit": "tokens_per_credit",
     "max_calls_per_job": "max_calls_per_job",
     "charge_failed_jobs": "charge_failed_jobs",
+    "rpm_limit": "rpm_limit",
+    "tpm_limit": "tpm_limit",
 }
 _TEAM_VERSIONED = "WHERE id = %(id)s AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)"
 _UPDATE_TEAM = "UPDATE teams SET {sets}version = version + 1 " + _TEAM_VERSIONED + " RETURNING id"
@@ -141,6 +144,8 @@ def _team_params(team: Team) -> dict[str, Any]:
         "charge_failed_jobs": team.budget.charge_failed_jobs,
         "created_at": team.created_at,
         "groups": list(dict.fromkeys(team.access_groups)),
+        "rpm_limit": team.rpm_limit,
+        "tpm_limit": team.tpm_limit,
     }
 
 
@@ -209,6 +214,8 @@ def _team(row: dict[str, Any]) -> Team:
         created_at=row["created_at"],
         access_groups=tuple(row["groups"]),
         version=row["version"],
+        rpm_limit=row["rpm_limit"],
+        tpm_limit=row["tpm_limit"],
     )
 
 

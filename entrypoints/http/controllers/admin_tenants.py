@@ -28,6 +28,7 @@ from domain.budgets import (
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
 from domain.organizations import TeamStatus
+from domain.rate_limits import RateLimits
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.dates import month_start, report_days
@@ -181,6 +182,7 @@ class AdminTeamsController(Controller):
             budget=budget,
             credits=data.credits,
             access_groups=tuple(data.access_groups),
+            rate_limits=RateLimits(requests_per_minute=data.rpm_limit, tokens_per_minute=data.tpm_limit),
             actor=admin,
         )
         return CreatedTeamOut(team=team_out(team), api_key=key.api_key, key_id=key.key_id)
@@ -219,7 +221,7 @@ class AdminTeamsController(Controller):
 
     @put(
         "/teams/{team_id:uuid}",
-        summary="Change a team's name, budget mode, rates or access groups (only the fields given; If-Match: 412)",
+        summary="Change a team's name, budget mode, rates, rate limits or groups (only fields given; If-Match: 412)",
     )
     async def update(
         self,
@@ -241,6 +243,8 @@ class AdminTeamsController(Controller):
             else tuple(data.access_groups),
             max_calls_per_job=data.max_calls_per_job,
             charge_failed_jobs=data.charge_failed_jobs,
+            rpm_limit=data.rpm_limit,
+            tpm_limit=data.tpm_limit,
         )
         team = await services.organizations.update_team(
             admin, TeamId(team_id), changes, expected_version=expected_version(request)

@@ -14,6 +14,7 @@ from application.ports.repositories import ApiKey, JobOutcomes, StoredCredential
 from domain.budgets import MAX_CALLS_PER_JOB_LIMIT
 from domain.ledger import CreditBalance, LedgerEntry
 from domain.organizations import Organization, Team
+from domain.rate_limits import MAX_LIMIT as MAX_RATE_LIMIT
 from entrypoints.http.schemas.amounts import Credits, CreditsPerUsd, SignedCredits
 from entrypoints.http.schemas.client import BalanceOut, TransactionOut, balance_out, dec, transaction_out
 
@@ -27,6 +28,7 @@ ApiKeyText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 Url = Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
 TokensPerCredit = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
 MaxCallsPerJob = Annotated[int, msgspec.Meta(ge=1, le=MAX_CALLS_PER_JOB_LIMIT)]
+PerMinute = Annotated[int, msgspec.Meta(ge=1, le=MAX_RATE_LIMIT, description="per minute; null: unlimited")]
 
 
 # ---- organizations ---------------------------------------------------------------------
@@ -73,6 +75,8 @@ class CreateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     access_groups: Groups = msgspec.field(default_factory=list)
     max_calls_per_job: MaxCallsPerJob | None = None
     charge_failed_jobs: bool | None = None
+    rpm_limit: PerMinute | None = None
+    tpm_limit: PerMinute | None = None
 
 
 class UpdateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -83,6 +87,8 @@ class UpdateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     access_groups: Groups | msgspec.UnsetType = msgspec.UNSET
     max_calls_per_job: MaxCallsPerJob | msgspec.UnsetType = msgspec.UNSET
     charge_failed_jobs: bool | msgspec.UnsetType = msgspec.UNSET
+    rpm_limit: PerMinute | msgspec.UnsetType | None = msgspec.UNSET  # null: unlimited
+    tpm_limit: PerMinute | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class JobOutcomesOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,6 +124,8 @@ class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
     access_groups: list[str]
     created_at: datetime
     version: int
+    rpm_limit: int | None  # requests per minute; null: unlimited
+    tpm_limit: int | None  # tokens per minute; null: unlimited
     credits: BalanceOut | None = None
     jobs: JobOutcomesOut | None = None
 
@@ -136,6 +144,8 @@ def team_out(team: Team, balance: CreditBalance | None = None, outcomes: JobOutc
         access_groups=list(team.access_groups),
         created_at=team.created_at,
         version=team.version,
+        rpm_limit=team.rpm_limit,
+        tpm_limit=team.tpm_limit,
         credits=balance_out(balance) if balance is not None else None,
         jobs=job_outcomes_out(outcomes) if outcomes is not None else None,
     )

@@ -13,6 +13,7 @@ from adapters.memory.providers import ScriptedProviderClient
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.memory.system import CountingSecrets, FakeClock, SequentialIds
 from adapters.metrics import PrometheusMetrics
+from adapters.rate_limits.team_limiter import LimitsTeamRateLimiter
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import JwtTokenCodec
 from adapters.security.login_throttle import LimitsLoginThrottle
@@ -85,6 +86,7 @@ async def world() -> World:
         job_ttl_s=3600,
         completion_wait_s=0.2,
         call_lease_s=300,
+        rate_limiter=LimitsTeamRateLimiter(MemoryStorage()),
     )
     organization = await services.organizations.create_organization(name="Acme")
     await services.models.create_alias(

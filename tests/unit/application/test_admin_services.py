@@ -17,7 +17,7 @@ from domain.admins import AdminPrincipal, AdminRole, ForbiddenError
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
-from domain.ids import AdminUserId, OrganizationId
+from domain.ids import AdminUserId
 from domain.jobs import JobStatus
 from domain.organizations import Organization, TeamStatus
 from domain.pricing import PriceSheet
@@ -294,29 +294,6 @@ async def test_rotation_moves_every_credential_to_the_newest_key(world: World) -
     assert (await both.rotate_keys()).rotated == 0  # idempotent
     assert (Provider.OPENAI, PROVIDER_KEY, None) in await service(new).stored_keys(world.organization.id)
     assert world.store.credentials[stored.id].encrypted_key != stored.encrypted_key
-
-
-async def test_litellm_import_creates_once_and_dedupes_credentials_by_their_key(world: World) -> None:
-    config = {
-        "model_list": [
-            {"model_name": "gpt", "litellm_params": {"model": "openai/gpt-x", "api_key": "os.environ/OPENAI_KEY",
-                                                     "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}},
-            {"model_name": "gpt", "litellm_params": {"model": "openai/gpt-x", "api_key": "os.environ/OPENAI_KEY"}},
-            {"model_name": "azure", "litellm_params": {"model": "azure/gpt-4o"}},
-        ]
-    }  # fmt: skip
-    env = {"OPENAI_KEY": PROVIDER_KEY}
-    first = await world.services.litellm_import.run(config, env, world.organization.id)
-    assert [a.alias for a in first.aliases] == ["gpt"] and len(first.credentials) == 1
-    # Exact per-token costs from the config, margin 0 until the operator sets prices.
-    assert first.aliases[0].provider_costs == PriceSheet(input_per_million=D(1), output_per_million=D(2))
-    assert first.aliases[0].customer_prices == first.aliases[0].provider_costs
-    assert {s.item for s in first.skipped} == {"gpt", "azure"}
-    again = await world.services.litellm_import.run(config, env, world.organization.id)
-    assert (again.aliases, again.credentials) == ([], [])
-    assert any("already stored" in s.reason for s in again.skipped)
-    with pytest.raises(NotFoundError):
-        await world.services.litellm_import.run(config, env, OrganizationId(uuid4()))
 
 
 async def test_an_admin_reads_a_job_of_its_organization_and_its_usage(world: World) -> None:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from domain.errors import InvalidValueError
 from domain.money import USD_QUANTUM, ceil_usd
-from domain.pricing import PriceSheet, exact_cost_usd, price_call
+from domain.pricing import PriceSheet, exact_cost_usd, marked_up, price_call
 from domain.usage import TokenUsage
 from tests.strategies import price_sheets, usages
 
@@ -140,3 +140,15 @@ def test_missing_cache_prices_follow_the_catalog_ratio() -> None:
     odd = PriceSheet(input_per_million=D("0.15"), output_per_million=D("0.6"), cached_input_per_million=D("0.014"))
     thirds = with_derived_cache_prices(PriceSheet(input_per_million=D("1"), output_per_million=D("1")), odd)
     assert thirds.cached_input_per_million == D("0.093333334")  # 0.0933…, rounded up to 1e-9
+
+
+def test_a_markup_raises_every_price_and_keeps_missing_ones_missing() -> None:
+    cost = PriceSheet(input_per_million=D("2.5"), output_per_million=D("10"), cached_input_per_million=D("1.25"))
+    assert marked_up(cost, D("0.3")) == PriceSheet(
+        input_per_million=D("3.25"), output_per_million=D("13"), cached_input_per_million=D("1.625")
+    )
+    assert marked_up(cost, D(0)) == cost
+    thirds = marked_up(PriceSheet(input_per_million=D(1), output_per_million=D(1)), D(1) / D(3))
+    assert thirds.input_per_million == D("1.333333334")  # rounded up, to 1e-9 per 1M
+    with pytest.raises(InvalidValueError):
+        marked_up(cost, D("-0.1"))
