@@ -7,7 +7,7 @@ from application.errors import ConflictError, ProviderRateLimitedError, Unauthor
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
-from domain.admins import AdminPrincipal, AdminRole, AdminUser
+from domain.admins import AdminPrincipal, AdminRole, AdminUser, ensure_owner, visible_scope
 from domain.errors import InvalidValueError
 from domain.ids import AdminUserId, OrganizationId
 
@@ -73,6 +73,11 @@ class AdminAuthService:
         first_only: bool = False,
         actor: AdminPrincipal | None = None,
     ) -> AdminUser:
+        """A new admin user; ``actor`` (None: the system, e.g. ``create-owner``) must be an
+        owner, and an organization-scoped owner creates users of its organization only."""
+        if actor is not None:
+            ensure_owner(actor)
+            organization_id = visible_scope(actor, organization_id)
         email = normalize_email(email)
         check_password(password)
         hashed = await self._hasher.hash(password)
