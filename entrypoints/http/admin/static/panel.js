@@ -30,7 +30,7 @@
         datasets: [
           { type: "bar", label: "Customer price (USD)", data: data.customer_price_usd.map(number), backgroundColor: "#7aa7e6" },
           { type: "bar", label: "Provider cost (USD)", data: data.provider_cost_usd.map(number), backgroundColor: "#e6a07a" },
-          { type: "line", label: "Margin (USD)", data: data.margin_usd.map(number), borderColor: "#2f8f5b", backgroundColor: "#2f8f5b", tension: 0.2 }
+          { type: "line", label: "Margin (USD)", data: data.margin_usd.map(number), borderColor: "#2f8f5b", backgroundColor: "#2f8f5b", tension: 0 }
         ]
       },
       options: {
