@@ -95,8 +95,6 @@ class CredentialsController(Controller):
                     actor=admin,
                 )
             except DomainError as exc:
-                if exc.code in {"forbidden", "not_found"}:
-                    raise
                 form.refused(exc)
             else:
                 return see_other(f"{PANEL}/credentials?organization_id={organization_id}", "created")

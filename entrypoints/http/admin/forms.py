@@ -13,7 +13,7 @@ from litestar.datastructures import FormMultiDict
 
 from domain.errors import DomainError
 
-MAX_TEXT = 4096
+CALLER_REFUSALS = frozenset({"forbidden", "not_found", "unauthorized"})
 _FIRST_WORDS = re.compile(r"^(?:the\s+)?([a-z_]+(?:\s[a-z_]+)?)")
 
 
@@ -129,8 +129,12 @@ class Form:
         """Show a use case's refusal next to the field it names, else above the form.
 
         ``fields`` maps the words a message starts with to a field ("access group" →
-        "access_groups"); a field's own name is recognised without being listed.
+        "access_groups"); a field's own name is recognised without being listed. A refusal
+        of the caller rather than of the input (403, 404) is raised again: it becomes the
+        error page with its status, never a form to correct.
         """
+        if exc.code in CALLER_REFUSALS:
+            raise exc
         detail = exc.detail
         words = _FIRST_WORDS.match(detail.lower())
         known = dict(fields or {})

@@ -185,8 +185,6 @@ class AliasesController(Controller):
                     actor=admin,
                 )
             except DomainError as exc:
-                if exc.code == "forbidden":
-                    raise
                 form.refused(exc, ALIAS_FIELDS)
             else:
                 return see_other(f"{PANEL}/models", "created")
@@ -248,8 +246,6 @@ class AliasesController(Controller):
             try:
                 await services.models.update_alias(admin, current.alias, changes, expected_version=version)
             except DomainError as exc:
-                if exc.code in {"forbidden", "not_found"}:
-                    raise
                 form.refused(exc, ALIAS_FIELDS)
             else:
                 return see_other(f"{PANEL}/models", "saved")
@@ -305,8 +301,6 @@ class AccessGroupsController(Controller):
             try:
                 await services.models.create_access_group(name=name, models=tuple(form.values("models")), actor=admin)
             except DomainError as exc:
-                if exc.code == "forbidden":
-                    raise
                 form.refused(exc, {"model": "models", "access": "name"})
             else:
                 return see_other(f"{PANEL}/access-groups", "created")
@@ -327,8 +321,6 @@ class AccessGroupsController(Controller):
                 admin, _name(name), tuple(form.values("models")), expected_version=version
             )
         except DomainError as exc:
-            if exc.code in {"forbidden", "not_found"}:
-                raise
             form.refused(exc)
             return await self._list(request, admin, services, form, status=422)
         return see_other(f"{PANEL}/access-groups", "saved")

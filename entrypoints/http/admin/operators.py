@@ -9,7 +9,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from application.errors import NotFoundError
+from application.errors import ConflictError, NotFoundError
 from application.ports.admin import Webhook
 from application.services.webhooks import EVENTS, WebhookChanges
 from domain.admins import AdminPrincipal, AdminRole
@@ -95,8 +95,6 @@ class UsersController(Controller):
                     actor=admin,
                 )
             except DomainError as exc:
-                if exc.code == "forbidden":
-                    raise
                 form.refused(exc, {"admin user": "email", "not found": "organization_id"})
             else:
                 return see_other(f"{PANEL}/users", "created")
@@ -124,8 +122,6 @@ class UsersController(Controller):
                     organization_id=OrganizationId(organization_id) if organization_id else None,
                 )
             except DomainError as exc:
-                if exc.code in {"forbidden", "not_found"}:
-                    raise
                 form.refused(exc)
             else:
                 return see_other(f"{PANEL}/users", "saved")
@@ -141,9 +137,7 @@ class UsersController(Controller):
     ) -> Response[Any]:
         try:
             await services.admin_users.delete_user(admin, AdminUserId(user_id))
-        except DomainError as exc:
-            if exc.code != "conflict":
-                raise
+        except ConflictError as exc:  # the last owner stays
             form = Form()
             form.problem = exc.detail
             return await self._list(request, admin, services, form, status=409)
@@ -205,8 +199,6 @@ class WebhooksController(Controller):
                     admin, organization_id=OrganizationId(organization_id), url=url, events=events
                 )
             except DomainError as exc:
-                if exc.code in {"forbidden", "not_found"}:
-                    raise
                 form.refused(exc)
             else:
                 # The signing secret exists in clear only in this response.

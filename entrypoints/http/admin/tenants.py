@@ -181,8 +181,6 @@ class OrganizationsController(Controller):
                     admin, OrganizationId(organization_id), name=name, slug=slug, expected_version=version
                 )
             except DomainError as exc:
-                if exc.code == "not_found":
-                    raise
                 form.refused(exc, {"slug is": "slug"})
             else:
                 return see_other(f"{PANEL}/organizations/{organization_id}", "saved")
@@ -397,8 +395,6 @@ class TeamsController(Controller):
             try:
                 await services.organizations.update_team(admin, TeamId(team_id), changes, expected_version=version)
             except DomainError as exc:
-                if exc.code in {"not_found", "forbidden"}:
-                    raise
                 form.refused(exc, {"access group": "access_groups"})
             else:
                 return see_other(f"{PANEL}/teams/{team_id}", "saved")
@@ -447,8 +443,6 @@ class TeamsController(Controller):
             try:
                 done = await services.credits.adjust(admin, TeamId(team_id), amount, reason=reason, idempotency_key=key)
             except DomainError as exc:
-                if exc.code in {"not_found", "forbidden"}:
-                    raise
                 form.refused(exc, {"adjustment": "amount", "debit": "amount"})
             else:
                 applied = done.entry is not None
