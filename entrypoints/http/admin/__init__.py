@@ -20,7 +20,7 @@ from entrypoints.http.admin.jobs import JobsController
 from entrypoints.http.admin.models import AccessGroupsController, AliasesController, PricingController
 from entrypoints.http.admin.operators import AuditController, UsersController, WebhooksController
 from entrypoints.http.admin.pages import STATIC, template_config
-from entrypoints.http.admin.session import PANEL, provide_panel_admin
+from entrypoints.http.admin.session import PANEL, provide_panel_admin, session_renewal_middleware
 from entrypoints.http.admin.tenants import OrganizationsController, TeamsController
 from entrypoints.http.dependencies import provide_services
 from entrypoints.settings import Settings
@@ -48,7 +48,7 @@ def panel_routes(settings: Settings) -> list[Router]:
         ],
         dependencies={"admin": Provide(provide_panel_admin), "services": Provide(provide_services)},
         # Scoped to the panel: the JSON API (bearer tokens, no cookies) is not CSRF-checked.
-        middleware=[DefineMiddleware(PanelCSRFMiddleware, config=csrf_config(settings))],
+        middleware=[DefineMiddleware(PanelCSRFMiddleware, config=csrf_config(settings)), session_renewal_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         include_in_schema=False,
     )

@@ -1,10 +1,12 @@
-"""The panel's session: the admin access token in a cookie, and CSRF for every form.
+"""The panel's session: the admin access token in a cookie, renewed while in use.
 
 The cookie holds the same short-lived JWT that ``POST /api/auth/login`` returns; it is
 HttpOnly (no script reads it) and SameSite=Strict (no other site's page sends it), and
 Secure in production or over TLS. It is scoped to ``/admin``: the JSON API never reads
 cookies, only ``Authorization: Bearer``, so it needs no CSRF protection and has none
-(``csrf.py`` guards the panel's forms).
+(``csrf.py`` guards the panel's forms). The token lives 15 minutes; a session in use gets
+a fresh one once half of that has passed (``AdminAuthService.renew``), so an operator at
+work stays signed in while an idle session ends, and none outlives 12 hours after sign-in.
 """
 
 from typing import Any
@@ -12,6 +14,7 @@ from urllib.parse import quote
 
 from litestar import Request
 from litestar.datastructures import Cookie, State
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from application.errors import UnauthorizedError
 from domain.admins import AdminPrincipal
@@ -20,6 +23,7 @@ from entrypoints.settings import Settings
 
 PANEL = "/admin"
 SESSION_COOKIE = "saasllm_admin"
+RENEWED_COOKIE = "panel_renewed_cookie"  # request state: the Set-Cookie of a renewed session
 
 
 class LoginRequired(Exception):
@@ -95,9 +99,28 @@ async def provide_panel_admin(request: Request[Any, Any, State], state: State) -
     if not token:
         raise LoginRequired(next_path=_requested_path(request), setup=await services.admin_auth.needs_setup())
     try:
-        admin = await services.admin_auth.authenticate(token)
+        admin, renewed = await services.admin_auth.renew(token)
     except UnauthorizedError:
         # Expired, or the user was deleted or the secret rotated: either way, sign in again.
         raise LoginRequired(next_path=_requested_path(request), expired=True) from None
-    request.scope.setdefault("state", {})["panel_admin"] = admin  # error pages still show the menu
+    request_state: dict[str, Any] = request.scope.setdefault("state", {})
+    request_state["panel_admin"] = admin  # error pages still show the menu
+    if renewed is not None:
+        cookie = session_cookie(request, renewed.access_token, renewed.expires_in)
+        request_state[RENEWED_COOKIE] = cookie.to_header(header="")
     return admin
+
+
+def session_renewal_middleware(app: ASGIApp) -> ASGIApp:
+    """Sends the renewed session cookie (if the request got one) with whatever response it gets."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_renewed(message: Message) -> None:
+            renewed = (scope.get("state") or {}).get(RENEWED_COOKIE)
+            if message["type"] == "http.response.start" and renewed:
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", renewed.encode("latin-1"))]
+            await send(message)
+
+        await app(scope, receive, send_renewed)
+
+    return middleware

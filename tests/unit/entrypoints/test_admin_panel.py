@@ -1,9 +1,11 @@
 """The panel's own rules, without a database: money on screen, form errors, redirects, cookies."""
 
 import re
+import time
 from decimal import Decimal
 from pathlib import Path
 
+import jwt
 import pytest
 from cryptography.fernet import Fernet
 from litestar.datastructures import FormMultiDict
@@ -129,3 +131,21 @@ async def test_in_production_the_panel_cookies_are_secure(tmp_path: Path) -> Non
         assert signed_in.status_code == 303
         cookie = signed_in.headers["set-cookie"]
         assert cookie.startswith("saasllm_admin=") and "Secure" in cookie and "HttpOnly" in cookie
+
+
+async def test_a_session_past_half_its_life_gets_a_fresh_cookie_with_the_page(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)})
+    async with AsyncTestClient(app=create_app(settings, runtime=open_memory_runtime)) as client:
+        user = await client.app.state.services.admin_auth.setup(email="o@example.com", password=PASSWORD)
+        now = int(time.time())
+        claims = {"sub": str(user.id), "iss": "saasllm", "jti": "j", "iat": now - 800, "exp": now + 100}
+        aging = jwt.encode({**claims, "auth_time": now - 800}, settings.jwt_secret, algorithm="HS256")
+        page = await client.get("/admin/pricing", headers={"Cookie": f"saasllm_admin={aging}"})
+        assert page.status_code == 200
+        renewed = [c for c in page.headers.get_list("set-cookie") if c.startswith("saasllm_admin=")]
+        assert len(renewed) == 1 and "HttpOnly" in renewed[0] and "Max-Age=900" in renewed[0]
+        fresh = renewed[0].split(";")[0].removeprefix("saasllm_admin=")
+        assert jwt.decode(fresh, options={"verify_signature": False})["auth_time"] == now - 800
+        young = jwt.encode({**claims, "iat": now, "exp": now + 900}, settings.jwt_secret, algorithm="HS256")
+        again = await client.get("/admin/pricing", headers={"Cookie": f"saasllm_admin={young}"})
+        assert not [c for c in again.headers.get_list("set-cookie") if c.startswith("saasllm_admin=")]
