@@ -76,6 +76,9 @@ StreamEvent = TextDelta | StreamEnd
 
 def estimate_tokens(text: str) -> int:
     """A usage estimate when a provider sends none: ~4 bytes per token, at least 1 per piece."""
-    if not text:
-        return 0
-    return max(1, -(-len(text.encode("utf-8")) // 4))
+    return tokens_for_bytes(len(text.encode("utf-8")))
+
+
+def tokens_for_bytes(size: int) -> int:
+    """The estimate for ``size`` bytes of UTF-8 text (a stream keeps only this running count)."""
+    return 0 if size <= 0 else max(1, -(-size // 4))

@@ -6,6 +6,7 @@ from application.ports.catalog import PriceCatalog
 from application.ports.network import HostResolver
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
+from application.ports.repositories import CallLedger
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -62,6 +63,7 @@ def build_services(
     metrics: Metrics,
     job_ttl_s: int,
     webhook_retry_base_s: float = 5.0,
+    ledger: CallLedger,
     call_lease_s: float = 300.0,
     completion_wait_s: float = 10.0,
     api_base_policy: AddressPolicy = DEVELOPMENT_POLICY,
@@ -77,10 +79,23 @@ def build_services(
         api_base_check=OutboundUrlCheck(policy=api_base_policy, resolver=resolver),
     )
     jobs = JobService(
-        uow=uow, clock=clock, ids=ids, metrics=metrics, job_ttl_s=job_ttl_s, completion_wait_s=completion_wait_s
+        uow=uow,
+        ledger=ledger,
+        clock=clock,
+        ids=ids,
+        metrics=metrics,
+        job_ttl_s=job_ttl_s,
+        completion_wait_s=completion_wait_s,
     )
     calls = CallService(
-        uow=uow, providers=providers, vault=vault, clock=clock, ids=ids, metrics=metrics, lease_s=call_lease_s
+        uow=uow,
+        ledger=ledger,
+        providers=providers,
+        vault=vault,
+        clock=clock,
+        ids=ids,
+        metrics=metrics,
+        lease_s=call_lease_s,
     )
     return Services(
         client_auth=ClientAuthService(uow=uow, clock=clock),

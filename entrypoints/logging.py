@@ -49,3 +49,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # One line per request is ours (the canonical request line); the HTTP client libraries'
+    # own per-request lines would double it and cost time on the hot path.
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

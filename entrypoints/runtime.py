@@ -8,9 +8,11 @@ from functools import partial
 from limits.aio.storage import MemoryStorage, RedisStorage
 
 from adapters.catalog.genai import GenaiPricesCatalog
+from adapters.memory.call_ledger import MemoryCallLedger
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.metrics import PrometheusMetrics
 from adapters.network.resolver import SystemHostResolver
+from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.embedded import embedded_database
 from adapters.postgres.limits_storage import PostgresLimitsStorage
 from adapters.postgres.migrate import migrate
@@ -53,6 +55,7 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
 
     services = build_services(
         uow=lambda: MemoryUnitOfWork(store),
+        ledger=MemoryCallLedger(store),
         providers=providers or {},
         vault=FernetVault(settings.fernet_keys),
         catalog=GenaiPricesCatalog(),
@@ -116,6 +119,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
         metrics = PrometheusMetrics()
         services = build_services(
             uow=postgres_unit_of_work(pool),
+            ledger=PostgresCallLedger(pool, group_commit=settings.group_commit),
             providers=providers,
             vault=FernetVault(settings.fernet_keys),
             catalog=GenaiPricesCatalog(),

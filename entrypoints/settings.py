@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     provider_max_retries: int = 2
     job_ttl_s: int = 86_400
     completion_wait_s: float = 10.0  # how long a completion waits for calls in flight (then 409)
+    group_commit: bool = True  # GROUP_COMMIT=0: every call's statements commit alone (for comparison)
     call_lease_override_s: float | None = None  # CALL_LEASE_S; derived from the provider settings when unset
     sweep_interval_s: float = 60.0
     webhook_poll_interval_s: float = 1.0  # how often an idle delivery worker looks at the outbox
@@ -201,6 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         provider_max_retries=int(_number(env, "PROVIDER_MAX_RETRIES", 2, int)),
         job_ttl_s=int(_number(env, "JOB_TTL_S", 86_400, int)),
         completion_wait_s=float(_number(env, "COMPLETION_WAIT_S", 10.0, float)),
+        group_commit=env.get("GROUP_COMMIT", "1") != "0",
         call_lease_override_s=float(_number(env, "CALL_LEASE_S", 0.0, float)) or None,
         sweep_interval_s=float(_number(env, "SWEEP_INTERVAL_S", 60.0, float)),
         webhook_poll_interval_s=float(_number(env, "WEBHOOK_POLL_INTERVAL_S", 1.0, float)),

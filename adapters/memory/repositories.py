@@ -30,10 +30,9 @@ from application.ports.repositories import (
 from domain.access import AccessGroup, ModelAlias
 from domain.calls import LlmCall
 from domain.catalog import Provider
-from domain.errors import JobCallLimitError
 from domain.ids import ApiKeyId, CallId, CredentialId, JobId, LedgerEntryId, OrganizationId, TeamId
 from domain.jobs import ACTIVE_STATUSES, EMPTY_SUMMARY, CostSummary, Job, JobStatus
-from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, hold_key, settle, settlement_keys
+from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, settle, settlement_keys
 from domain.money import ZERO
 from domain.organizations import Organization, Team
 
@@ -464,36 +463,6 @@ class MemoryCallRepository:
     def _touch(self, job_id: JobId, at: datetime) -> None:
         job = self._s.jobs[job_id]
         self._s.jobs[job_id] = msgspec.structs.replace(job, last_activity_at=max(job.active_since, at))
-
-    async def reserve(self, lease: CallLease, *, at: datetime) -> None:
-        job = self._s.jobs.get(lease.job_id)
-        team = self._s.teams.get(lease.team_id)
-        if job is None or team is None or job.team_id != lease.team_id:
-            raise NotFoundError("job not found")
-        job.ensure_accepts_calls()
-        if job.calls_started >= team.budget.max_calls_per_job:
-            raise JobCallLimitError(f"this job has started its limit of {team.budget.max_calls_per_job} calls")
-        if lease.held > 0:
-            await MemoryCreditRepository(self._s).apply(
-                lease.team_id,
-                EntryType.HOLD,
-                -lease.held,
-                at=at,
-                job_id=lease.job_id,
-                call_id=lease.call_id,
-                idempotency_key=hold_key(lease.call_id),
-            )
-        self._s.jobs[job.id] = msgspec.structs.replace(
-            job, status=JobStatus.IN_PROGRESS, calls_started=job.calls_started + 1
-        )
-        self._touch(job.id, at)
-        self._s.leases[lease.call_id] = lease
-
-    async def end_lease(self, job_id: JobId, call_id: CallId, *, at: datetime | None) -> CallLease | None:
-        lease = self._s.leases.pop(call_id, None)
-        if lease is not None and at is not None:
-            self._touch(job_id, at)
-        return lease
 
     async def renew_lease(self, job_id: JobId, call_id: CallId, *, until: datetime, at: datetime) -> bool:
         lease = self._s.leases.get(call_id)

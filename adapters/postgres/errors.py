@@ -19,9 +19,20 @@ _INSUFFICIENT = frozenset({"teams_available_not_negative"})
 
 
 class PersistenceError(ApplicationError):
-    """The database refused a statement for a reason that is a bug, not a client error."""
+    """The database refused a statement for a reason that is a bug, not a client error.
+
+    ``cause`` names the driver's exception class, for the log only: no response carries it.
+    """
 
     code = "internal_error"
+
+    def __init__(self, detail: str, *, cause: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
+
+
+# The boundary refuses such values first (entrypoints/http/inputs.py); this is the backstop.
+UNSTORABLE = "a value is out of range or contains characters that cannot be stored"
 
 
 def translate(exc: Exception) -> Exception:
@@ -43,8 +54,12 @@ def translate(exc: Exception) -> Exception:
             return UnavailableError("the database is busy; try again")
         case psycopg.OperationalError() | psycopg.InterfaceError():
             return UnavailableError("the database is unavailable")
+        case psycopg.DataError():
+            # NUL or a character the encoding lacks, a number or date out of range, on the
+            # way in or out: the value is the client's, not a bug of ours.
+            return InvalidValueError(UNSTORABLE)
         case _:
-            return PersistenceError(f"database error ({type(exc).__name__})")
+            return PersistenceError("an unexpected database error occurred", cause=type(exc).__name__)
 
 
 @contextmanager
@@ -54,3 +69,5 @@ def translated() -> Iterator[None]:
         yield
     except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
         raise translate(exc) from None
+    except UnicodeEncodeError:  # psycopg encodes text parameters itself: a lone surrogate fails there
+        raise InvalidValueError(UNSTORABLE) from None

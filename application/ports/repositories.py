@@ -362,6 +362,40 @@ class CallLease(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class CallLedger(Protocol):
+    """The two writes of a call's hot path, each one statement, durable when it returns.
+
+    They run on their own (no unit of work): a call starts with ``reserve`` and ends with
+    ``record``, and nothing between them holds a database connection.
+    """
+
+    async def reserve(self, lease: CallLease, *, at: datetime) -> None:
+        """Start a call: in one statement, lock the job and check it (the lease's team's,
+        active, not closing, under its team's ``max_calls_per_job``), hold ``lease.held``
+        credits, store the lease and move the job to ``in_progress`` with ``at`` as its
+        activity.
+
+        Raises ``NotFoundError`` (no such job for this team), ``JobNotActiveError``
+        (finished or closing), ``JobCallLimitError`` or ``InsufficientCreditsError``;
+        then nothing changed.
+        """
+        ...
+
+    async def record(
+        self, call: LlmCall, *, actual: Decimal, at: datetime | None, reason: str | None = None
+    ) -> LlmCall | None:
+        """End the call's lease and record its outcome, in one statement: release its hold,
+        debit ``actual`` (capped at what the team can pay), insert the call and add it to
+        its job's totals; ``at`` marks the job's activity (None: the sweeper's capture) and
+        ``reason`` is written on the debit.
+
+        Returns the call as stored (``credits`` what was debited, ``overdraft_credits``
+        the rest), or None when the lease was already gone (the call was recorded or
+        captured before): then nothing changed.
+        """
+        ...
+
+
 class CallRepository(Protocol):
     async def add(self, call: LlmCall) -> None:
         """Insert a recorded call; raises ``ConflictError`` when its id is already recorded."""
@@ -369,23 +403,6 @@ class CallRepository(Protocol):
 
     async def list_for_job(self, job_id: JobId) -> list[LlmCall]:
         """The job's calls, oldest first."""
-        ...
-
-    async def reserve(self, lease: CallLease, *, at: datetime) -> None:
-        """Start a call: in one statement, check the job (the lease's team's, active, not
-        closing, under its team's ``max_calls_per_job``), hold ``lease.held`` credits,
-        store the lease and move the job to ``in_progress`` with ``at`` as its activity.
-
-        Raises ``NotFoundError`` (no such job for this team), ``JobNotActiveError``
-        (finished or closing), ``JobCallLimitError`` or ``InsufficientCreditsError``;
-        then nothing changed. Runs in a transaction (the caller commits).
-        """
-        ...
-
-    async def end_lease(self, job_id: JobId, call_id: CallId, *, at: datetime | None) -> CallLease | None:
-        """Remove the call's lease (locking the job first) and return it; None when there is
-        none (the sweeper captured it). Marks the job's activity at ``at`` (None: the
-        sweeper's capture, which is no activity of the client's)."""
         ...
 
     async def renew_lease(self, job_id: JobId, call_id: CallId, *, until: datetime, at: datetime) -> bool:

@@ -22,7 +22,7 @@ from application.caching import TtlCache
 from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError, UnavailableError
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients, ProviderTarget
-from application.ports.repositories import CallLease
+from application.ports.repositories import CallLease, CallLedger
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault
@@ -41,6 +41,7 @@ from domain.llm import (
     StreamEnd,
     TextDelta,
     estimate_tokens,
+    tokens_for_bytes,
 )
 from domain.organizations import Team
 from domain.pricing import price_call
@@ -70,6 +71,10 @@ class CallResult(msgspec.Struct, frozen=True, kw_only=True):
     content: str
 
 
+class ClientGoneError(ProviderError):
+    """The client went away before the call ended: the call's outcome, not the provider's fault."""
+
+
 class CallStarted(msgspec.Struct, frozen=True, kw_only=True):
     call_id: CallId
     job_id: JobId
@@ -94,6 +99,7 @@ class _Credential(msgspec.Struct, frozen=True, kw_only=True):
     id: CredentialId
     api_key: str
     api_base: str | None
+    key_hint: str = ""
 
     def __repr__(self) -> str:
         return f"_Credential(id={self.id})"
@@ -109,6 +115,7 @@ class _Prepared(msgspec.Struct, kw_only=True):
     held: Decimal
     purpose: str | None
     started: float
+    credential_hint: str = ""
     # The one record of this call's outcome, once someone started writing it.
     outcome: "asyncio.Future[LlmCall] | None" = None
 
@@ -154,11 +161,13 @@ class CallService:
         clock: Clock,
         ids: IdGenerator,
         metrics: Metrics,
+        ledger: CallLedger,
         lease_s: float = 300.0,
         record_attempts: int = 4,
         record_retry_s: float = 0.25,
     ) -> None:
         self._uow = uow
+        self._ledger = ledger
         self._metrics = metrics
         self._providers = providers
         self._vault = vault
@@ -183,12 +192,12 @@ class CallService:
         try:
             response = await client.complete(prepared.target, prepared.request)
         except ProviderError as exc:
-            await self._record_failure(prepared, exc, text="", ttft_ms=None, streamed=False)
+            await self._record_failure(prepared, exc, received=0, ttft_ms=None, streamed=False)
             raise
         except Exception:
             # A bug below us: the provider may have been reached; record it as failed.
             await self._record_failure(
-                prepared, ProviderError("the call failed unexpectedly"), text="", ttft_ms=None, streamed=False
+                prepared, ProviderError("the call failed unexpectedly"), received=0, ttft_ms=None, streamed=False
             )
             raise
         call = await self._record_success(prepared, response, ttft_ms=None, streamed=False)
@@ -205,12 +214,12 @@ class CallService:
         try:
             first = await anext(aiter(upstream))
         except ProviderError as exc:
-            await self._record_failure(prepared, exc, text="", ttft_ms=None, streamed=True)
+            await self._record_failure(prepared, exc, received=0, ttft_ms=None, streamed=True)
             raise
         except BaseException:
             # Cancelled (client gone) after the request was sent: the prompt was billed.
-            abandoned = ProviderError("stream abandoned before the provider answered")
-            await asyncio.shield(self._abandon(prepared, upstream, "", None, abandoned))
+            abandoned = ClientGoneError("stream abandoned before the provider answered")
+            await asyncio.shield(self._abandon(prepared, upstream, 0, None, abandoned))
             raise
         started = CallStarted(
             call_id=prepared.call_id,
@@ -221,17 +230,21 @@ class CallService:
         items = self._relay(prepared, upstream, first)
 
         async def close() -> None:
-            await items.aclose()
+            # Returns once the call's one outcome is recorded (or its record has failed).
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await items.aclose()
             if prepared.outcome is None:  # the relay never started: the client left at once
-                gone = ProviderError("the client disconnected before the stream was relayed")
-                await self._abandon(prepared, upstream, "", None, gone)
+                gone = ClientGoneError("the client disconnected before the stream was relayed")
+                await self._abandon(prepared, upstream, 0, None, gone)
+            if prepared.outcome is not None:
+                await asyncio.wait([prepared.outcome])  # never raises the record's own error
 
         return CallStream(started=started, items=items, close=close)
 
     async def _relay(
         self, prepared: _Prepared, upstream: AsyncIterator[TextDelta | StreamEnd], first: TextDelta | StreamEnd
     ) -> AsyncGenerator[StreamItem, None]:
-        pieces: list[str] = []
+        received = 0  # bytes of text relayed: all a broken stream's estimate needs, in constant memory
         ttft_ms: int | None = None
         event: TextDelta | StreamEnd | None = first
         renew_at = self._clock.monotonic() + self._lease.total_seconds() / 3
@@ -240,7 +253,7 @@ class CallService:
                 if isinstance(event, TextDelta):
                     if ttft_ms is None:
                         ttft_ms = self._elapsed_ms(prepared)
-                    pieces.append(event.content)
+                    received += len(event.content.encode("utf-8"))
                     yield event
                 else:
                     response = LlmResponse(
@@ -262,17 +275,17 @@ class CallService:
                 except StopAsyncIteration:
                     event = None
             exc = ProviderError("the provider ended the stream without a final event")
-            call = await self._record_failure(prepared, exc, text="".join(pieces), ttft_ms=ttft_ms, streamed=True)
+            call = await self._record_failure(prepared, exc, received=received, ttft_ms=ttft_ms, streamed=True)
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         except ProviderError as exc:
-            call = await self._record_failure(prepared, exc, text="".join(pieces), ttft_ms=ttft_ms, streamed=True)
+            call = await self._record_failure(prepared, exc, received=received, ttft_ms=ttft_ms, streamed=True)
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         finally:
             if prepared.outcome is None:
                 # The client went away (or the consumer stopped) mid-stream: cancel upstream,
                 # then bill what was generated.
-                abandoned = ProviderError("the client disconnected before the stream ended")
-                await asyncio.shield(self._abandon(prepared, upstream, "".join(pieces), ttft_ms, abandoned))
+                abandoned = ClientGoneError("the client disconnected before the stream ended")
+                await asyncio.shield(self._abandon(prepared, upstream, received, ttft_ms, abandoned))
             else:
                 # An outcome is being recorded (perhaps the request was cancelled while it
                 # was): let that one record finish; never write a second one.
@@ -283,11 +296,13 @@ class CallService:
         self,
         prepared: _Prepared,
         upstream: AsyncIterator[TextDelta | StreamEnd],
-        text: str,
+        received: int,
         ttft_ms: int | None,
         reason: ProviderError,
     ) -> None:
-        record = self._record_failure(prepared, reason, text=text, ttft_ms=ttft_ms, streamed=True, estimate=True)
+        record = self._record_failure(
+            prepared, reason, received=received, ttft_ms=ttft_ms, streamed=True, estimate=True
+        )
         closer = getattr(upstream, "aclose", None)
         if closer is not None:
             with contextlib.suppress(Exception):  # a dead upstream must not keep the call unrecorded
@@ -341,9 +356,7 @@ class CallService:
             expires_at=now + self._lease,
             created_at=now,
         )
-        async with self._uow() as uow:
-            await uow.calls.reserve(lease, at=now)
-            await uow.commit()
+        await self._ledger.reserve(lease, at=now)
         target = ProviderTarget(
             provider=alias.provider,
             model=alias.provider_model,
@@ -361,6 +374,7 @@ class CallService:
             held=held,
             purpose=request.purpose,
             started=self._clock.monotonic(),
+            credential_hint=credential.key_hint if credential else "",
         )
 
     async def _read(self, query: Callable[[UnitOfWork], Awaitable[T]]) -> T:
@@ -372,7 +386,12 @@ class CallService:
         if stored is None:
             return None
         # Decrypted once per cache period, kept only in this process's memory.
-        return _Credential(id=stored.id, api_key=self._vault.decrypt(stored.encrypted_key), api_base=stored.api_base)
+        return _Credential(
+            id=stored.id,
+            api_key=self._vault.decrypt(stored.encrypted_key),
+            api_base=stored.api_base,
+            key_hint=stored.key_hint,
+        )
 
     async def _renew(self, prepared: _Prepared) -> None:
         """Keep a running stream's lease alive; a database blip only shortens it."""
@@ -408,14 +427,15 @@ class CallService:
         prepared: _Prepared,
         exc: ProviderError,
         *,
-        text: str,
+        received: int,
         ttft_ms: int | None,
         streamed: bool,
         estimate: bool = False,
     ) -> LlmCall:
+        """``received``: bytes of text relayed to the client before the failure."""
         usage, estimated = exc.usage, exc.usage_estimated
-        if usage is None and (estimate or text):
-            usage, estimated = estimate_usage(prepared.request.messages, text), True
+        if usage is None and (estimate or received):
+            usage, estimated = estimate_usage(prepared.request.messages, received), True
         return await self._record_once(
             prepared,
             status=CallStatus.FAILED,
@@ -493,6 +513,20 @@ class CallService:
             else:
                 break
         self._metrics.call_recorded(recorded)
+        if error is not None and not isinstance(error, ClientGoneError):
+            log.warning(
+                "provider_call_failed",
+                extra={
+                    "call_id": str(call.id),
+                    "provider": alias.provider.value,
+                    "model": alias.alias,
+                    "credential": prepared.credential_hint,
+                    "error": type(error).__name__,
+                    "code": error.code,
+                    "detail": error.detail[:300],  # the provider's own message, redacted by the adapter
+                    "attempts": attempts,
+                },
+            )
         if recorded.overdraft_credits > 0:
             log.warning(
                 "call used more credits than its hold allowed",
@@ -505,34 +539,21 @@ class CallService:
         return recorded
 
     async def _write(self, prepared: _Prepared, call: LlmCall, actual: Decimal, now: datetime) -> LlmCall:
-        async with self._uow() as uow:
-            lease = await uow.calls.end_lease(prepared.job_id, prepared.call_id, at=now)
-            if lease is None:
-                # The sweeper captured this call's hold (its lease expired while the record
-                # could not be written): the captured debit stands, for an operator to review.
-                log.warning(
-                    "call_outcome_after_capture",
-                    extra={"call_id": str(call.id), "credits": str(actual), "status": call.status.value},
-                )
-                return call
-            settlement = await uow.credits.settle(
-                prepared.team.id,
-                held=prepared.held,
-                actual=actual,
-                at=now,
-                job_id=prepared.job_id,
-                call_id=prepared.call_id,
+        recorded = await self._ledger.record(call, actual=actual, at=now)
+        if recorded is None:
+            # The sweeper captured this call's hold (its lease expired while the record
+            # could not be written): the captured debit stands, for an operator to review.
+            log.warning(
+                "call_outcome_after_capture",
+                extra={"call_id": str(call.id), "credits": str(actual), "status": call.status.value},
             )
-            recorded = msgspec.structs.replace(call, credits=settlement.debit, overdraft_credits=settlement.overdraft)
-            await uow.calls.add(recorded)
-            await uow.jobs.add_call_totals(prepared.job_id, recorded.summary())
-            await uow.commit()
+            return call
         return recorded
 
 
-def estimate_usage(messages: list[ChatMessage], text: str) -> TokenUsage:
+def estimate_usage(messages: list[ChatMessage], received_bytes: int) -> TokenUsage:
     """Usage estimated from what was sent and received, when the provider reported none."""
-    return TokenUsage(input=sum(estimate_tokens(m.content) for m in messages), output=estimate_tokens(text))
+    return TokenUsage(input=sum(estimate_tokens(m.content) for m in messages), output=tokens_for_bytes(received_bytes))
 
 
 def _background(work: Awaitable[T]) -> "asyncio.Future[T]":

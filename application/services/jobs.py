@@ -10,7 +10,7 @@ import msgspec
 
 from application.errors import ConflictError, NotFoundError
 from application.ports.observability import Metrics
-from application.ports.repositories import CallLease
+from application.ports.repositories import CallLease, CallLedger
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
@@ -71,10 +71,12 @@ class JobService:
         clock: Clock,
         ids: IdGenerator,
         metrics: Metrics,
+        ledger: CallLedger,
         job_ttl_s: int = 86_400,
         completion_wait_s: float = DEFAULT_COMPLETION_WAIT_S,
     ) -> None:
         self._uow = uow
+        self._ledger = ledger
         self._metrics = metrics
         self._clock = clock
         self._ids = ids
@@ -312,32 +314,19 @@ class JobService:
 
     async def _capture(self, lease: CallLease) -> bool:
         now = self._clock.now()
-        async with self._uow() as uow:
-            if await uow.calls.end_lease(lease.job_id, lease.call_id, at=None) is None:
-                return False  # recorded (or captured) meanwhile
-            settlement = await uow.credits.settle(
-                lease.team_id,
-                held=lease.held,
-                actual=lease.held,
-                at=now,
-                job_id=lease.job_id,
-                call_id=lease.call_id,
-                reason=UNSETTLED_REASON,
-            )
-            call = unsettled_call(
-                call_id=lease.call_id,
-                job_id=lease.job_id,
-                team_id=lease.team_id,
-                alias=lease.alias,
-                provider=lease.provider,
-                credits=settlement.debit,
-                started_at=lease.created_at,
-                at=now,
-            )
-            await uow.calls.add(call)
-            await uow.jobs.add_call_totals(lease.job_id, call.summary())
-            await uow.commit()
-        return True
+        call = unsettled_call(
+            call_id=lease.call_id,
+            job_id=lease.job_id,
+            team_id=lease.team_id,
+            alias=lease.alias,
+            provider=lease.provider,
+            credits=lease.held,
+            started_at=lease.created_at,
+            at=now,
+        )
+        # Recorded (or captured) meanwhile: None, and nothing changes.
+        captured = await self._ledger.record(call, actual=lease.held, at=None, reason=UNSETTLED_REASON)
+        return captured is not None
 
 
 async def finish_job(uow: UnitOfWork, job: Job, *, status: JobStatus, at: datetime) -> JobCompletion:

@@ -95,6 +95,8 @@ class OneCallJobService:
                     view = await self._jobs.get_job(principal, job.id)
                     ok = any(c.status is CallStatus.SUCCEEDED for c in view.calls)
                     status = JobStatus.COMPLETED if ok else JobStatus.FAILED
+                    # The call is recorded by now; a call whose record failed keeps its lease
+                    # and the job closing, for the sweeper to finish once it is captured.
                     await self._jobs.complete_job(principal, job.id, status=status, wait_s=0)
 
         wrapped = msgspec.structs.replace(stream, close=close)

@@ -12,7 +12,9 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from entrypoints.http.dependencies import authenticate_first
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.inputs import ScreenedRequest, screen_url_text
 from entrypoints.http.middleware import request_context_middleware
 from entrypoints.logging import configure_logging
 from entrypoints.runtime import Runtime, open_runtime
@@ -64,6 +66,10 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context_middleware],
+        # Who is calling is settled before anything reads the request; then every path,
+        # query and JSON body passes the validated decode step (entrypoints/http/inputs.py).
+        guards=[authenticate_first, screen_url_text],
+        request_class=ScreenedRequest,
         openapi_config=OpenAPIConfig(
             title="SaaS LLM gateway",
             version="0.1.0",

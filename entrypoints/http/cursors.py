@@ -35,3 +35,10 @@ def decode_int(cursor: str) -> tuple[datetime, int]:
         return at, int(tiebreak)
     except ValueError:
         raise InvalidValueError("cursor is not valid") from None
+
+
+def decode_id(cursor: str) -> int:
+    """A plain integer cursor (an entry id): ASCII digits only, as we issue them."""
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
+        raise InvalidValueError("cursor is not valid")
+    return int(cursor)

@@ -1,17 +1,31 @@
-"""Request-scoped dependencies: the service container and the authenticated caller."""
+"""Request-scoped dependencies: the service container and the authenticated caller.
 
+The caller is authenticated by the ``authenticate_first`` guard, which Litestar runs
+before it reads the body or the parameters of the request: an unauthenticated request
+gets its 401 without its body ever being decoded. The guard knows which credential a
+handler needs from the dependency the handler declares (``principal``: a team key,
+``admin``: an admin token, ``caller``: either), and leaves the principal in the request
+scope, where those dependencies pick it up.
+"""
+
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.handlers import BaseRouteHandler
 
 from application.principal import TeamPrincipal
 from application.services.auth import KEY_PREFIX
 from domain.admins import AdminPrincipal
 from entrypoints.bootstrap import Services
 
+Connection = ASGIConnection[Any, Any, Any, Any]
+_CALLER = "caller"  # the scope-state key of the authenticated principal
 
-def bearer_token(request: Request[object, object, State]) -> str | None:
+
+def bearer_token(request: Connection) -> str | None:
     header = request.headers.get("authorization")
     if not header:
         return None
@@ -24,16 +38,46 @@ async def provide_services(state: State) -> Services:
     return services
 
 
-async def provide_principal(request: Request[object, object, State], state: State) -> TeamPrincipal:
-    services: Services = state.services
-    principal = await services.client_auth.authenticate(bearer_token(request))
-    request.scope.setdefault("state", {})["team_id"] = str(principal.team_id)
+def _scope_state(connection: Connection) -> dict[str, Any]:
+    state: dict[str, Any] = connection.scope.setdefault("state", {})
+    return state
+
+
+async def _team(connection: Connection) -> TeamPrincipal:
+    state = _scope_state(connection)
+    if isinstance(known := state.get(_CALLER), TeamPrincipal):
+        return known
+    services: Services = connection.app.state.services
+    principal = await services.client_auth.authenticate(bearer_token(connection))
+    state[_CALLER], state["team_id"] = principal, str(principal.team_id)
     return principal
 
 
-async def provide_admin(request: Request[object, object, State], state: State) -> AdminPrincipal:
-    services: Services = state.services
-    return await services.admin_auth.authenticate(bearer_token(request))
+async def _admin(connection: Connection) -> AdminPrincipal:
+    state = _scope_state(connection)
+    if isinstance(known := state.get(_CALLER), AdminPrincipal):
+        return known
+    services: Services = connection.app.state.services
+    principal = await services.admin_auth.authenticate(bearer_token(connection))
+    state[_CALLER] = principal
+    return principal
+
+
+async def _either(connection: Connection) -> TeamPrincipal | AdminPrincipal:
+    """Told apart by the key's prefix, so the client path costs exactly what it did: a
+    presented team key is authenticated as one (401 if bad) and never tried as a JWT."""
+    token = bearer_token(connection)
+    if token is None or token.startswith(KEY_PREFIX):
+        return await _team(connection)
+    return await _admin(connection)
+
+
+async def provide_principal(request: Request[object, object, State]) -> TeamPrincipal:
+    return await _team(request)
+
+
+async def provide_admin(request: Request[object, object, State]) -> AdminPrincipal:
+    return await _admin(request)
 
 
 # Handlers declare the caller as ``NamedDependency[AnyCaller]``: Litestar cannot build a
@@ -41,16 +85,33 @@ async def provide_admin(request: Request[object, object, State], state: State) -
 AnyCaller = Any
 
 
-async def provide_caller(request: Request[object, object, State], state: State) -> AnyCaller:
-    """A team key or an admin token, for reads both may make (a job, a team's usage).
+async def provide_caller(request: Request[object, object, State]) -> AnyCaller:
+    """A team key or an admin token, for reads both may make (a job, a team's usage)."""
+    return await _either(request)
 
-    Told apart by the key's prefix, so the client path costs exactly what it did: a
-    presented team key is authenticated as one (401 if bad) and never tried as a JWT.
+
+_AUTHENTICATORS: dict[Callable[..., Any], Callable[[Connection], Awaitable[object]]] = {
+    provide_principal: _team,
+    provide_admin: _admin,
+    provide_caller: _either,
+}
+
+
+def authenticator_for(handler: BaseRouteHandler) -> Callable[[Connection], Awaitable[object]] | None:
+    """How the handler's caller is authenticated; None: the handler needs no caller.
+
+    A new kind of caller dependency must be registered in ``_AUTHENTICATORS``, or its
+    routes would decode bodies before authenticating (a unit test checks every secured route).
     """
-    services: Services = state.services
-    token = bearer_token(request)
-    if token is None or token.startswith(KEY_PREFIX):
-        principal = await services.client_auth.authenticate(token)
-        request.scope.setdefault("state", {})["team_id"] = str(principal.team_id)
-        return principal
-    return await services.admin_auth.authenticate(token)
+    dependencies = handler.resolve_dependencies()
+    for name in handler.parsed_fn_signature.parameters:
+        provide = dependencies.get(name)
+        if provide is not None and (authenticate := _AUTHENTICATORS.get(provide.dependency)) is not None:
+            return authenticate
+    return None
+
+
+async def authenticate_first(connection: Connection, handler: BaseRouteHandler) -> None:
+    """App-level guard: authenticate the caller the handler asks for, before anything else."""
+    if (authenticate := authenticator_for(handler)) is not None:
+        await authenticate(connection)

@@ -1,9 +1,13 @@
 """The one place where exceptions become RFC 9457 problem+json responses.
 
 Every error that reaches a client carries a stable ``code`` (API.md "Errors"); no stack
-trace and no exception text from a library ever reaches a response.
+trace and no exception text from a library ever reaches a response. Every 5xx is logged
+here, with the error's type and where it was raised, never its message (messages may
+carry input).
 """
 
+import traceback
+from pathlib import PurePath
 from typing import Any
 
 import msgspec
@@ -25,6 +29,7 @@ from domain.errors import DomainError
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+UNEXPECTED = "an unexpected error occurred"  # the detail of every 500
 
 STATUS_BY_CODE: dict[str, int] = {
     "invalid_request": 422,
@@ -105,10 +110,15 @@ def problem_response(
     )
 
 
-def domain_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     assert isinstance(exc, DomainError)
     headers: dict[str, str] = {}
     status = None
+    if exc.code == "internal_error":  # a bug behind a port error (PersistenceError): nothing of it is shown
+        _log_unexpected(request, exc, cause=getattr(exc, "cause", None))
+        return problem_response("internal_error", UNEXPECTED, status=HTTP_500_INTERNAL_SERVER_ERROR)
+    if exc.code == "unavailable":
+        log.warning("dependency_unavailable", path=request.url.path, error_type=type(exc).__name__)
     if isinstance(exc, ProviderError):
         if exc.code == "rate_limited":
             headers["Retry-After"] = str(max(1, round(exc.retry_after_s or 1)))
@@ -126,9 +136,11 @@ def validation_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Respo
     return problem_response("invalid_request", _safe_detail(detail), status=400 if malformed else 422, errors=extra)
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
+    if status >= 500 and status != 503:
+        _log_unexpected(request, exc)
     if isinstance(exc, NotFoundException):
         code = "not_found"
     elif isinstance(exc, NotAuthorizedException):
@@ -153,10 +165,24 @@ def http_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[by
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    # The full error goes to the log (with its type only: messages may carry input),
-    # the client gets a stable, detail-free 500.
-    log.error("unhandled_error", path=request.url.path, error_type=type(exc).__name__, exc_info=exc)
-    return problem_response("internal_error", "an unexpected error occurred", status=HTTP_500_INTERNAL_SERVER_ERROR)
+    # The log gets the error's type and origin, the client a stable, detail-free 500.
+    _log_unexpected(request, exc)
+    return problem_response("internal_error", UNEXPECTED, status=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _log_unexpected(request: Request[Any, Any, Any], exc: BaseException, *, cause: str | None = None) -> None:
+    """One error line: the type, the cause's type and the frames it came from (file, line,
+    function), never the message or the locals, which may hold a client's input."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = [f"{PurePath(f.filename).name}:{f.lineno} {f.name}" for f in frames]
+    log.error(
+        "unhandled_error",
+        path=request.url.path,
+        method=request.method,
+        error_type=type(exc).__name__,
+        cause=cause or (type(exc.__cause__).__name__ if exc.__cause__ is not None else None),
+        where=where,
+    )
 
 
 def _safe_detail(detail: str) -> str:

@@ -8,6 +8,8 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.calls import LlmCall
+
 log = structlog.get_logger("http")
 
 
@@ -41,6 +43,26 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
                 status=status["code"],
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 team_id=state.get("team_id"),
+                **state.get(CALL_FACTS, {}),
             )
 
     return middleware
+
+
+CALL_FACTS = "call_facts"
+
+
+def note_call(scope: Scope, call: LlmCall) -> None:
+    """Put a call's facts on its request's one log line (job, call, provider, tokens, cost)."""
+    scope.setdefault("state", {})[CALL_FACTS] = {
+        "job_id": str(call.job_id),
+        "call_id": str(call.id),
+        "provider": call.provider.value,
+        "model": call.alias,
+        "call_status": call.status.value,
+        "latency_ms": call.latency_ms,
+        "tokens": call.usage.total_tokens,
+        "provider_cost_usd": str(call.cost.provider_cost_usd),
+        "customer_price_usd": str(call.cost.customer_price_usd),
+        "credits": str(call.credits),
+    }

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from application.services.calls import CallFailed, CallFinished, CallStream
+from domain.calls import LlmCall
 from domain.errors import DomainError
 from domain.llm import TextDelta
 from entrypoints.http.schemas.client import dec, usage_out
@@ -23,10 +24,12 @@ async def call_events(
     *,
     start_extra: dict[str, Any] | None = None,
     on_end: Callable[[CallFinished | CallFailed], Awaitable[dict[str, Any]]] | None = None,
+    on_call: Callable[[LlmCall], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """Relay a call stream as SSE bytes; closing this generator closes the call stream.
 
-    ``on_end`` may add fields to the final event (create-and-call adds the job's costs).
+    ``on_end`` may add fields to the final event (create-and-call adds the job's costs);
+    ``on_call`` is told the recorded call (for the request's log line).
     """
     started = stream.started
     items = stream.items
@@ -45,6 +48,8 @@ async def call_events(
                 if isinstance(item, TextDelta):
                     yield event("delta", {"content": item.content})
                 else:
+                    if on_call is not None:
+                        on_call(item.call)
                     extra = await on_end(item) if on_end is not None else {}
                     if isinstance(item, CallFinished):
                         call = item.call

@@ -28,8 +28,10 @@ from tests.postgres import fresh_database
 D = Decimal
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
 # Short waits so the rules show within a test: completion waits 0.6 s for calls in flight,
-# jobs expire after 1 s idle, a call's lease lasts 2 s (streams renew it every 0.67 s).
-WORLD_ENV = {"COMPLETION_WAIT_S": "0.6", "JOB_TTL_S": "1", "PROVIDER_TIMEOUT_S": "5", "CALL_LEASE_S": "2"}
+# jobs expire after 1 s idle, a call's lease lasts 4 s (streams renew it every 1.3 s); a
+# failing record retries for about 2 s, well within the lease.
+LEASE_S = 4.0
+WORLD_ENV = {"COMPLETION_WAIT_S": "0.6", "JOB_TTL_S": "1", "PROVIDER_TIMEOUT_S": "5", "CALL_LEASE_S": str(LEASE_S)}
 
 
 @pytest.fixture(scope="module")
@@ -427,7 +429,7 @@ async def test_a_call_whose_record_cannot_be_written_is_captured_not_free(world:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             await conn.execute("DROP TRIGGER refuse_calls ON llm_calls; DROP FUNCTION refuse_calls()")
     assert await world.services.jobs.capture_unsettled_calls() == 0  # the lease is still live
-    await asyncio.sleep(2.1)
+    await asyncio.sleep(LEASE_S + 0.1)
     await world.services.jobs.expire_stale_jobs()  # captures, and finishes a closing one-call job
     async with world.client(key) as http:
         detail = (await http.get(f"/api/jobs/{job['job_id']}")).json()

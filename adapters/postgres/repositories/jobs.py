@@ -9,14 +9,11 @@ from psycopg.types.json import Jsonb
 
 from adapters.postgres.session import Session
 from adapters.system import Uuid7Ids
-from application.errors import NotFoundError
 from application.ports.repositories import CallLease
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
-from domain.errors import InsufficientCreditsError, JobCallLimitError, JobNotActiveError
 from domain.ids import CallId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
-from domain.ledger import hold_key
 from domain.llm import FinishReason
 from domain.pricing import CallCost
 from domain.usage import TokenUsage
@@ -64,7 +61,7 @@ WITH job AS (
 SELECT count(*) AS jobs FROM job
 """
 
-_CALL_COLUMNS = (
+CALL_COLUMNS = (
     "id, job_id, team_id, alias, provider, provider_model, status, input_tokens, cached_input_tokens, "
     "cache_write_tokens, output_tokens, reasoning_tokens, provider_cost_usd, customer_price_usd, credits, "
     "overdraft_credits, usage_estimated, finish_reason, latency_ms, ttft_ms, attempts, streamed, error_code, "
@@ -75,8 +72,8 @@ _CALL_COLUMNS = (
 # completion day (the job's calls before that were added when it finished).
 _ADD_CALL = f"""
 WITH call AS (
-    INSERT INTO llm_calls ({_CALL_COLUMNS})
-    VALUES ({", ".join(f"%({c.strip()})s" for c in _CALL_COLUMNS.split(","))})
+    INSERT INTO llm_calls ({CALL_COLUMNS})
+    VALUES ({", ".join(f"%({c.strip()})s" for c in CALL_COLUMNS.split(","))})
     RETURNING job_id, alias
 )
 INSERT INTO team_model_usage_summaries AS m (team_id, day, model, calls, tokens, provider_cost_usd, customer_cost_usd)
@@ -91,58 +88,6 @@ RETURNING 1
 
 
 _LEASE_COLUMNS = "call_id, job_id, team_id, held, alias, provider, expires_at, created_at"
-
-# One statement starts a call. The job row is locked by its UPDATE (lock order: job, then
-# team), which re-checks status, closing and the call limit on the row's latest version;
-# only then are credits held (conditionally, like every hold) and the lease stored. A
-# refusal changes nothing that the caller's rollback does not undo.
-_RESERVE = f"""
-WITH job AS (
-    UPDATE jobs j
-    SET status = 'in_progress', calls_started = j.calls_started + 1,
-        last_activity_at = GREATEST(j.last_activity_at, %(at)s)
-    FROM teams t
-    WHERE j.id = %(job_id)s AND j.team_id = %(team_id)s AND t.id = j.team_id
-      AND j.status IN {_ACTIVE} AND j.closing_status IS NULL AND j.calls_started < t.max_calls_per_job
-    RETURNING j.id
-), moved AS (
-    UPDATE teams SET held = held + %(held)s
-    WHERE id = %(team_id)s AND %(held)s::numeric > 0 AND EXISTS (SELECT 1 FROM job)
-      AND allocated - used - held >= %(held)s
-    RETURNING id
-), allowed AS (
-    SELECT job.id FROM job WHERE %(held)s::numeric = 0 OR EXISTS (SELECT 1 FROM moved)
-), entry AS (
-    INSERT INTO credit_ledger (id, team_id, type, amount, job_id, call_id, idempotency_key, created_at)
-    SELECT %(entry_id)s::uuid, moved.id, 'hold', -%(held)s::numeric, %(job_id)s::uuid, %(call_id)s::uuid,
-           %(hold_key)s::text, %(at)s::timestamptz
-    FROM moved
-), lease AS (
-    INSERT INTO call_leases (call_id, job_id, team_id, held, alias, provider, expires_at, created_at)
-    SELECT %(call_id)s::uuid, allowed.id, %(team_id)s::uuid, %(held)s::numeric, %(alias)s::text, %(provider)s::text,
-           %(expires_at)s::timestamptz, %(at)s::timestamptz
-    FROM allowed
-)
-SELECT EXISTS (SELECT 1 FROM allowed) AS reserved
-"""
-
-_REFUSAL = """
-SELECT j.status, j.closing_status, j.calls_started, t.max_calls_per_job
-FROM jobs j JOIN teams t ON t.id = j.team_id
-WHERE j.id = %s AND j.team_id = %s
-"""
-
-# Run after the job's lock (``Session.one_locking_job``): a lease ends once, whoever
-# (the call's own record, or the sweeper's capture) gets the job first.
-_END_LEASE = f"""
-WITH ended AS (
-    DELETE FROM call_leases WHERE call_id = %(call_id)s RETURNING {_LEASE_COLUMNS}
-), touched AS (
-    UPDATE jobs SET last_activity_at = GREATEST(last_activity_at, %(at)s)
-    WHERE id = %(job_id)s AND %(at)s::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM ended)
-)
-SELECT {_LEASE_COLUMNS} FROM ended
-"""
 
 _RENEW_LEASE = """
 WITH renewed AS (
@@ -376,72 +321,7 @@ class PostgresCallRepository:
         self._s = session
 
     async def add(self, call: LlmCall) -> None:
-        usage = call.usage
-        params = {
-            "id": call.id,
-            "job_id": call.job_id,
-            "team_id": call.team_id,
-            "alias": call.alias,
-            "provider": call.provider.value,
-            "provider_model": call.provider_model,
-            "status": call.status.value,
-            "input_tokens": usage.input,
-            "cached_input_tokens": usage.cached_input,
-            "cache_write_tokens": usage.cache_write,
-            "output_tokens": usage.output,
-            "reasoning_tokens": usage.reasoning,
-            "total_tokens": usage.total_tokens,
-            "provider_cost_usd": call.cost.provider_cost_usd,
-            "customer_price_usd": call.cost.customer_price_usd,
-            "credits": call.credits,
-            "overdraft_credits": call.overdraft_credits,
-            "usage_estimated": call.usage_estimated,
-            "finish_reason": call.finish_reason.value if call.finish_reason is not None else None,
-            "latency_ms": call.latency_ms,
-            "ttft_ms": call.ttft_ms,
-            "attempts": call.attempts,
-            "streamed": call.streamed,
-            "error_code": call.error_code,
-            "error_message": call.error_message,
-            "credential_id": call.credential_id,
-            "purpose": call.purpose,
-            "created_at": call.created_at,
-            "unsettled": call.unsettled,
-        }
-        await self._s.one_locking_job(call.job_id, _ADD_CALL, params)
-
-    async def reserve(self, lease: CallLease, *, at: datetime) -> None:
-        params = {
-            "call_id": lease.call_id,
-            "job_id": lease.job_id,
-            "team_id": lease.team_id,
-            "held": lease.held,
-            "alias": lease.alias,
-            "provider": lease.provider.value,
-            "expires_at": lease.expires_at,
-            "at": at,
-            "entry_id": _ids.new_id(),
-            "hold_key": hold_key(lease.call_id),
-        }
-        row = await self._s.one(_RESERVE, params)
-        assert row is not None
-        if row["reserved"]:
-            return
-        # Refused: the transaction is rolled back by the caller; say why (rare path).
-        job = await self._s.one(_REFUSAL, (lease.job_id, lease.team_id))
-        if job is None:
-            raise NotFoundError("job not found")
-        if job["status"] not in ("pending", "in_progress"):
-            raise JobNotActiveError(f"job {lease.job_id} is {job['status']}; it accepts no more calls")
-        if job["closing_status"] is not None:
-            raise JobNotActiveError(f"job {lease.job_id} is being {job['closing_status']}; it accepts no more calls")
-        if job["calls_started"] >= job["max_calls_per_job"]:
-            raise JobCallLimitError(f"this job has started its limit of {job['max_calls_per_job']} calls")
-        raise InsufficientCreditsError(f"needs {lease.held} credits, more than are available")
-
-    async def end_lease(self, job_id: JobId, call_id: CallId, *, at: datetime | None) -> CallLease | None:
-        row = await self._s.one_locking_job(job_id, _END_LEASE, {"call_id": call_id, "job_id": job_id, "at": at})
-        return _lease(row) if row is not None else None
+        await self._s.one_locking_job(call.job_id, _ADD_CALL, call_params(call))
 
     async def renew_lease(self, job_id: JobId, call_id: CallId, *, until: datetime, at: datetime) -> bool:
         row = await self._s.one_locking_job(
@@ -462,9 +342,45 @@ class PostgresCallRepository:
 
     async def list_for_job(self, job_id: JobId) -> list[LlmCall]:
         rows = await self._s.all(
-            f"SELECT {_CALL_COLUMNS} FROM llm_calls WHERE job_id = %s ORDER BY created_at, id", (job_id,)
+            f"SELECT {CALL_COLUMNS} FROM llm_calls WHERE job_id = %s ORDER BY created_at, id", (job_id,)
         )
         return [_call(r) for r in rows]
+
+
+def call_params(call: LlmCall) -> dict[str, Any]:
+    """The columns of a call row, by name (``total_tokens`` too, for the rollups)."""
+    usage = call.usage
+    return {
+        "id": call.id,
+        "job_id": call.job_id,
+        "team_id": call.team_id,
+        "alias": call.alias,
+        "provider": call.provider.value,
+        "provider_model": call.provider_model,
+        "status": call.status.value,
+        "input_tokens": usage.input,
+        "cached_input_tokens": usage.cached_input,
+        "cache_write_tokens": usage.cache_write,
+        "output_tokens": usage.output,
+        "reasoning_tokens": usage.reasoning,
+        "total_tokens": usage.total_tokens,
+        "provider_cost_usd": call.cost.provider_cost_usd,
+        "customer_price_usd": call.cost.customer_price_usd,
+        "credits": call.credits,
+        "overdraft_credits": call.overdraft_credits,
+        "usage_estimated": call.usage_estimated,
+        "finish_reason": call.finish_reason.value if call.finish_reason is not None else None,
+        "latency_ms": call.latency_ms,
+        "ttft_ms": call.ttft_ms,
+        "attempts": call.attempts,
+        "streamed": call.streamed,
+        "error_code": call.error_code,
+        "error_message": call.error_message,
+        "credential_id": call.credential_id,
+        "purpose": call.purpose,
+        "created_at": call.created_at,
+        "unsettled": call.unsettled,
+    }
 
 
 def _lease(row: dict[str, Any]) -> CallLease:

@@ -5,7 +5,7 @@ admins change them (403 otherwise). Alias and group names may contain slashes
 (``openai/gpt-4o``), so they are matched as paths.
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from pathlib import PurePosixPath
 from typing import Annotated
 from uuid import UUID
@@ -24,6 +24,7 @@ from domain.jobs import JobStatus
 from domain.pricing import PriceSheet
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
+from entrypoints.http.dates import created_window, report_days, thirty_days_ending
 from entrypoints.http.dependencies import provide_admin, provide_services
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
@@ -196,12 +197,13 @@ class AdminReportsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> JobPage:
         before = cursors.decode_uuid(cursor) if cursor else None
+        created_from, created_to = created_window(from_, to)
         found = await services.jobs.search_jobs(
             admin,
             team_id=TeamId(team_id) if team_id else None,
             status=status,
-            created_from=_day_start(from_),
-            created_to=_day_start(to + timedelta(days=1)) if to else None,
+            created_from=created_from,
+            created_to=created_to,
             before=(before[0], JobId(before[1])) if before else None,
             limit=limit + 1,
         )
@@ -219,12 +221,7 @@ class AdminReportsController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> OverviewOut:
-        last = to or datetime.now(UTC).date()
-        first = from_ or last - timedelta(days=29)
+        first, last = report_days(from_, to, today=datetime.now(UTC).date(), default_first=thirty_days_ending)
         scope = OrganizationId(organization_id) if organization_id else None
         result = await services.usage.overview(admin, organization_id=scope, first_day=first, last_day=last)
         return overview_out(scope or admin.organization_id, first, last, result)
-
-
-def _day_start(day: date | None) -> datetime | None:
-    return datetime.combine(day, time.min, tzinfo=UTC) if day else None

@@ -30,6 +30,7 @@ from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
 from domain.organizations import TeamStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
+from entrypoints.http.dates import month_start, report_days
 from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_services
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
@@ -66,8 +67,7 @@ def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
 
 
 def _range(from_: date | None, to: date | None) -> tuple[date, date]:
-    last = to or datetime.now(UTC).date()
-    return from_ or last.replace(day=1), last
+    return report_days(from_, to, today=datetime.now(UTC).date(), default_first=month_start)
 
 
 class AdminOrganizationsController(Controller):

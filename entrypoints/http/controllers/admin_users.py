@@ -12,6 +12,7 @@ from application.services.webhooks import WebhookChanges
 from domain.admins import AdminPrincipal, AdminRole, ensure_owner, visible_scope
 from domain.ids import AdminUserId, OrganizationId
 from entrypoints.bootstrap import Services
+from entrypoints.http import cursors
 from entrypoints.http.dependencies import provide_admin, provide_services
 from entrypoints.http.schemas.admin import (
     AuditOut,
@@ -90,7 +91,7 @@ class AdminUsersController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> Page[AuditOut]:
-        before = int(cursor) if cursor and cursor.isdigit() else None
+        before = cursors.decode_id(cursor) if cursor else None
         entries = await services.admin_users.audit_log(admin, before_id=before, limit=limit + 1)
         page = entries[:limit]
         next_cursor = str(page[-1].id) if len(entries) > limit and page else None

@@ -1,10 +1,10 @@
 """The client API (team virtual key): jobs, calls, streams, credits and usage."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
@@ -16,7 +16,9 @@ from domain.ids import JobId, TeamId
 from domain.jobs import Job, JobStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
+from entrypoints.http.dates import created_window, month_start, report_days
 from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
+from entrypoints.http.middleware import note_call
 from entrypoints.http.schemas.client import (
     CallBody,
     CallOut,
@@ -72,8 +74,10 @@ class ClientController(Controller):
         data: JSONBody[CallBody],
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
     ) -> CallOut:
         result = await services.calls.call(principal, JobId(job_id), data.to_request())
+        note_call(request.scope, result.call)
         return call_out(result.call, result.content)
 
     @post(
@@ -87,9 +91,11 @@ class ClientController(Controller):
         data: JSONBody[CallBody],
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
     ) -> Stream:
         stream = await services.calls.open_stream(principal, JobId(job_id), data.to_request())
-        return Stream(call_events(stream), media_type="text/event-stream", headers=SSE_HEADERS)
+        events = call_events(stream, on_call=lambda call: note_call(request.scope, call))
+        return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @post("/jobs/{job_id:uuid}/complete", status_code=200, summary="Complete a job (idempotent)")
     async def complete_job(
@@ -111,8 +117,10 @@ class ClientController(Controller):
         data: JSONBody[CreateAndCallBody],
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
     ) -> CreateAndCallOut:
         done = await services.one_call_jobs.call(principal, _new_job(data), data.to_request())
+        note_call(request.scope, done.result.call)
         out = call_out(done.result.call, done.result.content)
         return CreateAndCallOut(
             **{f: getattr(out, f) for f in out.__struct_fields__},
@@ -127,6 +135,7 @@ class ClientController(Controller):
         data: JSONBody[CreateAndCallBody],
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
     ) -> Stream:
         opened = await services.one_call_jobs.open_stream(principal, _new_job(data), data.to_request())
 
@@ -139,7 +148,12 @@ class ClientController(Controller):
                 "credits_remaining": dec(done.credits_remaining),
             }
 
-        events = call_events(opened.stream, start_extra={"job_id": opened.job.id}, on_end=finish)
+        events = call_events(
+            opened.stream,
+            start_extra={"job_id": opened.job.id},
+            on_end=finish,
+            on_call=lambda call: note_call(request.scope, call),
+        )
         return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @get(
@@ -184,12 +198,13 @@ class ClientController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> JobPage:
+        created_from, created_to = created_window(from_, to)
         jobs = await services.jobs.list_jobs(
             principal,
             TeamId(team_id),
             status=status,
-            created_from=_day_start(from_),
-            created_to=_day_start(to + timedelta(days=1)) if to else None,
+            created_from=created_from,
+            created_to=created_to,
             before=_job_cursor(cursor),
             limit=limit + 1,
         )
@@ -231,14 +246,9 @@ class ClientController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> TeamUsageOut:
-        last = to or datetime.now(UTC).date()
-        first = from_ or last.replace(day=1)
+        first, last = report_days(from_, to, today=datetime.now(UTC).date(), default_first=month_start)
         result = await services.usage.team_usage(caller, TeamId(team_id), first_day=first, last_day=last)
         return usage_report_out(team_id, first, last, result.budget.mode.value, result.report, result.balance)
-
-
-def _day_start(day: date | None) -> datetime | None:
-    return datetime.combine(day, time.min, tzinfo=UTC) if day else None
 
 
 def _job_cursor(cursor: str | None) -> tuple[datetime, JobId] | None:

@@ -1,6 +1,6 @@
 """Admin API bodies for model aliases, access groups and the price list (USD per 1M tokens)."""
 
-from decimal import Decimal, localcontext
+from decimal import localcontext
 from typing import Annotated
 from uuid import UUID
 
@@ -10,6 +10,7 @@ from application.services.models import AliasPricing
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
 from domain.money import EXACT
 from domain.pricing import PriceSheet
+from entrypoints.http.schemas.amounts import PricePerMillion
 from entrypoints.http.schemas.client import dec
 from entrypoints.http.schemas.tenants import Groups, ProviderName
 
@@ -22,14 +23,14 @@ class CreateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     alias: AliasName
     provider: ProviderName
     provider_model: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
-    input_price_per_million: Decimal
-    output_price_per_million: Decimal
-    cached_input_price_per_million: Decimal | None = None
-    cache_write_price_per_million: Decimal | None = None
-    provider_input_cost_per_million: Decimal | None = None
-    provider_output_cost_per_million: Decimal | None = None
-    provider_cached_input_cost_per_million: Decimal | None = None
-    provider_cache_write_cost_per_million: Decimal | None = None
+    input_price_per_million: PricePerMillion
+    output_price_per_million: PricePerMillion
+    cached_input_price_per_million: PricePerMillion | None = None
+    cache_write_price_per_million: PricePerMillion | None = None
+    provider_input_cost_per_million: PricePerMillion | None = None
+    provider_output_cost_per_million: PricePerMillion | None = None
+    provider_cached_input_cost_per_million: PricePerMillion | None = None
+    provider_cache_write_cost_per_million: PricePerMillion | None = None
     default_max_tokens: MaxTokens = DEFAULT_MAX_TOKENS
     access_groups: Groups = msgspec.field(default_factory=list)
     fallbacks: Aliases = msgspec.field(default_factory=list)
@@ -40,14 +41,14 @@ class UpdateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
 
     provider: ProviderName | msgspec.UnsetType = msgspec.UNSET
     provider_model: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | msgspec.UnsetType = msgspec.UNSET
-    input_price_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
-    output_price_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
-    cached_input_price_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
-    cache_write_price_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
-    provider_input_cost_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
-    provider_output_cost_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
-    provider_cached_input_cost_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
-    provider_cache_write_cost_per_million: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    input_price_per_million: PricePerMillion | msgspec.UnsetType = msgspec.UNSET
+    output_price_per_million: PricePerMillion | msgspec.UnsetType = msgspec.UNSET
+    cached_input_price_per_million: PricePerMillion | msgspec.UnsetType | None = msgspec.UNSET
+    cache_write_price_per_million: PricePerMillion | msgspec.UnsetType | None = msgspec.UNSET
+    provider_input_cost_per_million: PricePerMillion | msgspec.UnsetType = msgspec.UNSET
+    provider_output_cost_per_million: PricePerMillion | msgspec.UnsetType = msgspec.UNSET
+    provider_cached_input_cost_per_million: PricePerMillion | msgspec.UnsetType | None = msgspec.UNSET
+    provider_cache_write_cost_per_million: PricePerMillion | msgspec.UnsetType | None = msgspec.UNSET
     default_max_tokens: MaxTokens | msgspec.UnsetType = msgspec.UNSET
     access_groups: Groups | msgspec.UnsetType = msgspec.UNSET
     fallbacks: Aliases | msgspec.UnsetType = msgspec.UNSET

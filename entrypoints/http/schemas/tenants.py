@@ -5,7 +5,6 @@ Money and credits leave as decimal strings, never floats.
 """
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -15,6 +14,7 @@ from application.ports.repositories import ApiKey, JobOutcomes, StoredCredential
 from domain.budgets import MAX_CALLS_PER_JOB_LIMIT
 from domain.ledger import CreditBalance, LedgerEntry
 from domain.organizations import Organization, Team
+from entrypoints.http.schemas.amounts import Credits, CreditsPerUsd, SignedCredits
 from entrypoints.http.schemas.client import BalanceOut, TransactionOut, balance_out, dec, transaction_out
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -67,8 +67,8 @@ class CreateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     organization_id: UUID
     name: Name
     budget_mode: BudgetModeName
-    credits: Decimal | None = None
-    credits_per_usd: Decimal | None = None
+    credits: Credits | None = None
+    credits_per_usd: CreditsPerUsd | None = None
     tokens_per_credit: TokensPerCredit | None = None
     access_groups: Groups = msgspec.field(default_factory=list)
     max_calls_per_job: MaxCallsPerJob | None = None
@@ -78,7 +78,7 @@ class CreateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 class UpdateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     budget_mode: BudgetModeName | msgspec.UnsetType = msgspec.UNSET
-    credits_per_usd: Decimal | msgspec.UnsetType = msgspec.UNSET
+    credits_per_usd: CreditsPerUsd | msgspec.UnsetType = msgspec.UNSET
     tokens_per_credit: TokensPerCredit | msgspec.UnsetType = msgspec.UNSET
     access_groups: Groups | msgspec.UnsetType = msgspec.UNSET
     max_calls_per_job: MaxCallsPerJob | msgspec.UnsetType = msgspec.UNSET
@@ -148,7 +148,7 @@ class CreatedTeamOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CreditsBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    amount: Decimal
+    amount: SignedCredits
     reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 

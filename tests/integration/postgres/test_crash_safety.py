@@ -9,11 +9,13 @@ from uuid import uuid4
 import psycopg
 import pytest
 
+from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.errors import UnavailableError
 from application.ports.repositories import CallLease
 from domain.budgets import BudgetMode
+from domain.calls import unsettled_call
 from domain.catalog import Provider
 from domain.errors import CallsInFlightError
 from domain.ids import CallId, JobId, TeamId
@@ -57,9 +59,7 @@ async def test_a_call_that_never_records_is_captured_as_unsettled_once_its_lease
         job, _ = await it.services.jobs.create_job(me, job_type="doc")
         now = datetime.now(UTC)
         lease = lease_for(team.id, job.id, D(3), expires_at=now + timedelta(seconds=1), at=now)
-        async with PostgresUnitOfWork(clean_postgres) as uow:  # the call's reservation...
-            await uow.calls.reserve(lease, at=now)
-            await uow.commit()
+        await PostgresCallLedger(clean_postgres).reserve(lease, at=now)  # the call's reservation...
         # ...and then its process died: no record ever comes. The live lease is untouchable.
         with pytest.raises(CallsInFlightError):
             await it.services.jobs.complete_job(me, job.id)
@@ -98,16 +98,41 @@ async def test_a_record_killed_mid_transaction_leaves_the_lease_for_the_sweeper(
         job, _ = await it.services.jobs.create_job(me, job_type="doc")
         now = datetime.now(UTC)
         lease = lease_for(team.id, job.id, D(3), expires_at=now + timedelta(seconds=1), at=now)
-        async with PostgresUnitOfWork(clean_postgres) as uow:
-            await uow.calls.reserve(lease, at=now)
-            await uow.commit()
+        ledger = PostgresCallLedger(clean_postgres)
+        await ledger.reserve(lease, at=now)
 
-        with pytest.raises(UnavailableError):
-            async with PostgresUnitOfWork(clean_postgres) as uow:
-                assert await uow.calls.end_lease(job.id, lease.call_id, at=now) is not None
-                await uow.credits.settle(team.id, held=D(3), actual=D(1), at=now, job_id=job.id, call_id=lease.call_id)
-                assert await terminate_backends_in_transaction(postgres_url) == 1  # killed before its commit
-                await uow.commit()
+        # The record statement is killed while it runs (a trigger holds it mid-way).
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+            await admin.execute(
+                """
+                CREATE FUNCTION slow_call() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN PERFORM pg_sleep(5); RETURN NEW; END; $$;
+                CREATE TRIGGER slow_call BEFORE INSERT ON llm_calls FOR EACH ROW EXECUTE FUNCTION slow_call();
+                """
+            )
+            call = unsettled_call(
+                call_id=lease.call_id,
+                job_id=job.id,
+                team_id=team.id,
+                alias="smart",
+                provider=Provider.OPENAI,
+                credits=D(1),
+                started_at=now,
+                at=now,
+            )
+            record = asyncio.create_task(ledger.record(call, actual=D(1), at=now))
+            await asyncio.sleep(0.5)
+            cursor = await admin.execute(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND state = 'active' AND query LIKE '%%call_leases%%'
+                  AND pid <> pg_backend_pid()
+                """
+            )
+            assert (await cursor.fetchone()) == (1,)
+            with pytest.raises(UnavailableError):
+                await record
+            await admin.execute("DROP TRIGGER slow_call ON llm_calls; DROP FUNCTION slow_call()")
 
         cached, replayed, _ = await ledger_state(postgres_url, team.id)
         assert cached == replayed and (cached.held, cached.used) == (3, 0)  # the record left no trace

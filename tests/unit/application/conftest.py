@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from limits.aio.storage import MemoryStorage
 
+from adapters.memory.call_ledger import MemoryCallLedger
 from adapters.memory.providers import ScriptedProviderClient
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.memory.system import CountingSecrets, FakeClock, SequentialIds
@@ -68,6 +69,7 @@ async def world() -> World:
     clock = FakeClock()
     services = build_services(
         uow=lambda: MemoryUnitOfWork(store),
+        ledger=MemoryCallLedger(store),
         providers={Provider.OPENAI: provider, Provider.FAKE: provider},
         vault=FernetVault([FernetVault.generate_key()]),
         catalog=StaticCatalog(),

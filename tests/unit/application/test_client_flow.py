@@ -306,9 +306,7 @@ async def test_a_crashed_call_blocks_completion_then_is_captured_as_unsettled(wo
         expires_at=now + timedelta(seconds=300),
         created_at=now,
     )
-    async with world.services.jobs._uow() as uow:  # the crash: reserved, never recorded
-        await uow.calls.reserve(lease, at=now)
-        await uow.commit()
+    await world.services.jobs._ledger.reserve(lease, at=now)  # the crash: reserved, never recorded
     assert world.store.balances[team.id].held == 3
     with pytest.raises(CallsInFlightError):
         await world.services.jobs.complete_job(me, job.id)
@@ -400,3 +398,34 @@ async def test_a_suspension_reaches_calls_within_the_cache_period(world: World) 
     world.clock.advance(1.01)  # the cache lives at most a second
     with pytest.raises(TeamSuspendedError):
         await world.services.calls.call(me, job.id, ask())
+
+
+async def test_an_open_stream_holds_constant_memory_whatever_the_answers_length(world: World) -> None:
+    """The relay keeps a running byte count, not the text: 8 MB relayed grow nothing."""
+    import tracemalloc
+    from collections.abc import AsyncIterator
+
+    from domain.llm import FinishReason, StreamEnd
+
+    async def fresh_chunks(target: object, request: object) -> AsyncIterator[TextDelta | StreamEnd]:
+        for i in range(8192):  # a new 1 KB string per chunk, as a real adapter decodes them
+            yield TextDelta(f"{i:08d}" + "x" * 1016)
+        yield StreamEnd(finish_reason=FinishReason.STOP, usage=TokenUsage(input=1, output=8192), provider_model="m")
+
+    world.provider.stream = fresh_chunks  # type: ignore[method-assign]
+    _, me = await world.team(BudgetMode.CONSUMPTION_USD)
+    job, _ = await world.services.jobs.create_job(me, job_type="doc")
+    stream = await world.services.calls.open_stream(me, job.id, ask())
+    iterator = aiter(stream.items)
+    await anext(iterator)
+    tracemalloc.start()
+    try:
+        for _ in range(8000):
+            await anext(iterator)
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert current < 256 * 1024  # the 8 MB relayed are not kept
+    rest = [item async for item in iterator]
+    assert isinstance(rest[-1], CallFinished)
+    await stream.close()
