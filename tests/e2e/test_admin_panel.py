@@ -254,6 +254,10 @@ async def test_an_expired_session_goes_to_login_also_from_htmx(server: Server, o
         fragment = await panel.get("/admin/models/catalog-price", headers={**stale, "HX-Request": "true"})
         assert fragment.status_code == 200 and fragment.headers["hx-redirect"].startswith("/admin/login?expired=1")
         assert (await panel.get("/admin/teams")).headers["location"] == "/admin/login?next=%2Fadmin%2Fteams"
+        # The session is checked before any parameter is read: no 400 for a stranger's bad query.
+        for probe in ("/admin?days=many", "/admin/jobs?status=bogus", f"/admin/teams/{uuid4()}/ledger?cursor=x"):
+            anonymous = await panel.get(probe)
+            assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/admin/login?next=")
 
 
 @pytest.mark.parametrize("target", ["//evil.example", "https://evil.example/admin", "/admin\\@evil.example", "/adminx"])
