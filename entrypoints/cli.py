@@ -23,11 +23,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.log_level)
+    host, port = args.host or settings.host, args.port or settings.port
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104 - a listen-all address is not a URL
+    print(f"admin panel: http://{shown}:{port}/admin", flush=True)
     uvicorn.run(
         "entrypoints.http.app:app_from_environment",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host,
+        port=port,
         loop="uvloop",
         http="httptools",
         log_config=None,

@@ -7,11 +7,12 @@ from application.errors import ConflictError, ProviderRateLimitedError, Unauthor
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
-from domain.admins import AdminPrincipal, AdminRole, AdminUser
+from domain.admins import AdminPrincipal, AdminRole, AdminUser, ensure_owner, visible_scope
 from domain.errors import InvalidValueError
 from domain.ids import AdminUserId, OrganizationId
 
 MIN_PASSWORD_LENGTH = 12
+SESSION_MAX_S = 12 * 3600  # a browser session is renewed while in use, for at most this long after sign-in
 
 
 class LoginRateLimitedError(ProviderRateLimitedError):
@@ -73,6 +74,11 @@ class AdminAuthService:
         first_only: bool = False,
         actor: AdminPrincipal | None = None,
     ) -> AdminUser:
+        """A new admin user; ``actor`` (None: the system, e.g. ``create-owner``) must be an
+        owner, and an organization-scoped owner creates users of its organization only."""
+        if actor is not None:
+            ensure_owner(actor)
+            organization_id = visible_scope(actor, organization_id)
         email = normalize_email(email)
         check_password(password)
         hashed = await self._hasher.hash(password)
@@ -117,13 +123,26 @@ class AdminAuthService:
         if user is None or not valid:
             raise UnauthorizedError("email or password is wrong")
         await self._throttle.succeeded(account, address)
-        claims = {
-            "sub": str(user.id),
-            "email": user.email,
-            "role": user.role.value,
-            "org": str(user.organization_id) if user.organization_id else None,
-        }
-        return IssuedToken(self._tokens.issue(claims), self._token_ttl_s)
+        claims = token_claims(user.id, user.email, user.role, user.organization_id)
+        signed_in = int(self._clock.now().timestamp())
+        return IssuedToken(self._tokens.issue({**claims, "auth_time": signed_in}), self._token_ttl_s)
+
+    async def renew(self, token: str | None) -> tuple[AdminPrincipal, IssuedToken | None]:
+        """The operator of a browser session, and a fresh token once half of this one's life has passed.
+
+        Sliding expiry for the panel: a session in use stays signed in, an idle one ends
+        ``token_ttl_s`` after its last renewal, and none is renewed more than
+        ``SESSION_MAX_S`` after its sign-in (``auth_time``, carried over by every renewal).
+        Raises ``UnauthorizedError`` like ``authenticate``.
+        """
+        principal = await self.authenticate(token)
+        claims = self._tokens.decode(token or "")
+        now = int(self._clock.now().timestamp())
+        signed_in = int(claims.get("auth_time") or claims["iat"])
+        if int(claims["exp"]) - now > self._token_ttl_s // 2 or now - signed_in >= SESSION_MAX_S:
+            return principal, None
+        fresh = token_claims(principal.user_id, principal.email, principal.role, principal.organization_id)
+        return principal, IssuedToken(self._tokens.issue({**fresh, "auth_time": signed_in}), self._token_ttl_s)
 
     async def authenticate(self, token: str | None) -> AdminPrincipal:
         if not token:
@@ -139,6 +158,18 @@ class AdminAuthService:
             raise UnauthorizedError("the access token is not valid")
         # Role and scope come from the stored user, so a demotion takes effect at once.
         return AdminPrincipal(user_id=user.id, email=user.email, role=user.role, organization_id=user.organization_id)
+
+
+def token_claims(
+    user_id: AdminUserId, email: str, role: AdminRole, organization_id: OrganizationId | None
+) -> dict[str, str | None]:
+    # Informational: authenticate() reads role and scope from the stored user, never from here.
+    return {
+        "sub": str(user_id),
+        "email": email,
+        "role": role.value,
+        "org": str(organization_id) if organization_id else None,
+    }
 
 
 def normalize_email(email: str) -> str:

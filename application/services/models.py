@@ -182,6 +182,10 @@ class ModelService:
             await self._audit(uow, actor, "model.delete", alias, alias_snapshot(current), None, current.organization_id)
             await uow.commit()
 
+    def catalog_price(self, provider: Provider, provider_model: str) -> PriceSheet | None:
+        """The built-in catalog's list price of a provider model; None when the catalog does not know it."""
+        return self._catalog.provider_prices(provider, provider_model)
+
     async def pricing(self, actor: AdminPrincipal) -> list[AliasPricing]:
         """Every alias the actor sees, with the catalog's list price of its provider model."""
         return [

@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
                 asyncio.create_task(deliver_webhooks_forever(rt, settings.webhook_poll_interval_s)),
             ]
             log.info("service_started", app_env=settings.app_env, persistence=rt.description)
+            if await rt.services.admin_auth.needs_setup():
+                log.info("first_run", hint="no admin user yet: open the panel's /admin/setup to create the owner")
             try:
                 yield
             finally:
@@ -56,8 +58,11 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
 
+    from entrypoints.http.admin import panel_routes, template_config
+
     return Litestar(
-        route_handlers=[health, *route_handlers()],
+        route_handlers=[health, *route_handlers(), *panel_routes(settings)],
+        template_config=template_config(),
         lifespan=[lifespan],
         exception_handlers=ALL_EXCEPTION_HANDLERS,
         middleware=[request_context_middleware],

@@ -1,0 +1,347 @@
+"""Model aliases, access groups and the price list.
+
+Names may contain slashes (``openai/gpt-4o``), so they come last in a path. Aliases and
+groups are platform-wide: the use cases let only unscoped admins change them.
+"""
+
+from decimal import Decimal
+from pathlib import PurePosixPath
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+
+from application.errors import NotFoundError
+from application.services.models import AliasChanges, CostOverrides
+from domain.access import DEFAULT_MAX_TOKENS, ModelAlias
+from domain.admins import AdminPrincipal
+from domain.catalog import Provider
+from domain.errors import DomainError
+from domain.pricing import PriceSheet
+from entrypoints.bootstrap import Services
+from entrypoints.http.admin.format import exact
+from entrypoints.http.admin.forms import Form
+from entrypoints.http.admin.pages import page, see_other
+from entrypoints.http.admin.session import PANEL
+from entrypoints.http.admin.tenants import prefilled
+from entrypoints.http.schemas.models import pricing_out
+
+PROVIDERS = tuple(p.value for p in Provider)
+CUSTOMER_PRICES = (
+    "input_price_per_million",
+    "output_price_per_million",
+    "cached_input_price_per_million",
+    "cache_write_price_per_million",
+)
+PROVIDER_COSTS = (
+    "provider_input_cost_per_million",
+    "provider_output_cost_per_million",
+    "provider_cached_input_cost_per_million",
+    "provider_cache_write_cost_per_million",
+)
+# Which form field a use case's message is about.
+ALIAS_FIELDS = {
+    "price catalog": "provider_input_cost_per_million",
+    "fallback": "fallbacks",
+    "access group": "new_groups",
+    "alias and": "provider_model",
+    "default_max_tokens": "default_max_tokens",
+    "an alias": "fallbacks",
+    "model alias": "alias",
+}
+Req = Request[Any, Any, State]
+
+
+def _name(path: PurePosixPath) -> str:
+    return str(path).lstrip("/")
+
+
+def alias_form(alias: ModelAlias) -> Form:
+    c, p = alias.customer_prices, alias.provider_costs
+
+    def text(value: Decimal | None) -> str:
+        return exact(value) if value is not None else ""
+
+    return prefilled(
+        {
+            "alias": alias.alias,
+            "provider": alias.provider.value,
+            "provider_model": alias.provider_model,
+            "input_price_per_million": text(c.input_per_million),
+            "output_price_per_million": text(c.output_per_million),
+            "cached_input_price_per_million": text(c.cached_input_per_million),
+            "cache_write_price_per_million": text(c.cache_write_per_million),
+            "provider_input_cost_per_million": text(p.input_per_million),
+            "provider_output_cost_per_million": text(p.output_per_million),
+            "provider_cached_input_cost_per_million": text(p.cached_input_per_million),
+            "provider_cache_write_cost_per_million": text(p.cache_write_per_million),
+            "default_max_tokens": str(alias.default_max_tokens),
+            "access_groups": list(alias.access_groups),
+            "fallbacks": list(alias.fallbacks),
+            "version": str(alias.version),
+        }
+    )
+
+
+def chosen_groups(form: Form) -> tuple[str, ...]:
+    typed = [g.strip() for g in form.value("new_groups").split(",") if g.strip()]
+    return tuple(dict.fromkeys([*form.values("access_groups"), *typed]))
+
+
+class AliasesController(Controller):
+    path = "/models"
+
+    @get("/", name="panel:models")
+    async def list_(
+        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Response[Any]:
+        return page("models.html", admin, request, aliases=await services.models.list_aliases(actor=admin))
+
+    async def _form(
+        self,
+        request: Req,
+        admin: AdminPrincipal,
+        services: Services,
+        form: Form,
+        *,
+        editing: ModelAlias | None = None,
+        status: int = 200,
+    ) -> Response[Any]:
+        provider = form.value("provider")
+        model = form.value("provider_model")
+        catalog = services.models.catalog_price(Provider(provider), model) if provider in PROVIDERS and model else None
+        aliases = await services.models.list_aliases(actor=admin)
+        return page(
+            "model_form.html",
+            admin,
+            request,
+            status=status,
+            form=form,
+            editing=editing,
+            providers=PROVIDERS,
+            catalog=catalog,
+            groups=await services.models.list_access_groups(admin),
+            other_aliases=[a.alias for a in aliases if editing is None or a.alias != editing.alias],
+        )
+
+    @get("/new", name="panel:new-model")
+    async def new(
+        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Response[Any]:
+        form = prefilled({"provider": Provider.OPENAI.value, "default_max_tokens": str(DEFAULT_MAX_TOKENS)})
+        return await self._form(request, admin, services, form)
+
+    @get("/catalog-price", name="panel:catalog-price")
+    async def catalog_price(
+        self,
+        request: Req,
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+        provider: FromQuery[str] = "",
+        provider_model: FromQuery[str] = "",
+    ) -> Response[Any]:
+        """The catalog's list price of the model being typed (an htmx fragment of the alias form)."""
+        name = provider_model.strip()
+        known = provider in PROVIDERS and name
+        catalog = services.models.catalog_price(Provider(provider), name) if known else None
+        return page("model/_catalog.html", admin, request, catalog=catalog, asked=bool(known))
+
+    @post("/", status_code=200)
+    async def create(
+        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Response[Any]:
+        form = Form(await request.form())
+        alias = form.text("alias")
+        provider = form.choice("provider", PROVIDERS)
+        provider_model = form.text("provider_model")
+        prices = {name: form.decimal(name, required=name in CUSTOMER_PRICES[:2]) for name in CUSTOMER_PRICES}
+        costs = {name: form.decimal(name) for name in PROVIDER_COSTS}
+        max_tokens = form.integer("default_max_tokens", minimum=1, maximum=10_000_000) or DEFAULT_MAX_TOKENS
+        input_price, output_price = prices["input_price_per_million"], prices["output_price_per_million"]
+        if form.ok and alias and provider and provider_model and input_price is not None and output_price is not None:
+            try:
+                await services.models.create_alias(
+                    alias=alias,
+                    provider=Provider(provider),
+                    provider_model=provider_model,
+                    customer_prices=PriceSheet(
+                        input_per_million=input_price,
+                        output_per_million=output_price,
+                        cached_input_per_million=prices["cached_input_price_per_million"],
+                        cache_write_per_million=prices["cache_write_price_per_million"],
+                    ),
+                    cost_overrides=CostOverrides(
+                        input_per_million=costs["provider_input_cost_per_million"],
+                        output_per_million=costs["provider_output_cost_per_million"],
+                        cached_input_per_million=costs["provider_cached_input_cost_per_million"],
+                        cache_write_per_million=costs["provider_cache_write_cost_per_million"],
+                    ),
+                    default_max_tokens=max_tokens,
+                    access_groups=chosen_groups(form),
+                    fallbacks=tuple(form.values("fallbacks")),
+                    actor=admin,
+                )
+            except DomainError as exc:
+                form.refused(exc, ALIAS_FIELDS)
+            else:
+                return see_other(f"{PANEL}/models", "created")
+        return await self._form(request, admin, services, form, status=422)
+
+    @get("/alias/{alias:path}", name="panel:model")
+    async def edit(
+        self,
+        request: Req,
+        alias: FromPath[PurePosixPath],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[Any]:
+        found = await self._alias(services, admin, _name(alias))
+        return await self._form(request, admin, services, alias_form(found), editing=found)
+
+    @post("/alias/{alias:path}", status_code=200)
+    async def update(
+        self,
+        request: Req,
+        alias: FromPath[PurePosixPath],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[Any]:
+        current = await self._alias(services, admin, _name(alias))
+        was = alias_form(current)
+        form = Form(await request.form())
+        provider = form.choice("provider", PROVIDERS)
+        provider_model = form.text("provider_model")
+        for name in CUSTOMER_PRICES + PROVIDER_COSTS:
+            form.decimal(name, required=name in CUSTOMER_PRICES[:2])
+        max_tokens = form.integer("default_max_tokens", required=True, minimum=1, maximum=10_000_000)
+        version = form.integer("version", minimum=1)
+        if form.ok and provider and provider_model:
+            # Only what the operator changed is sent: an unchanged provider cost shown in the
+            # form must not become an override when the model changes (its catalog price applies).
+            def changed(name: str) -> Any:
+                value = form.value(name)
+                if value == was.value(name):
+                    return msgspec.UNSET
+                parsed = form.decimal(name)
+                return parsed if parsed is not None or name.startswith(("cached", "cache_write")) else msgspec.UNSET
+
+            changes = AliasChanges(
+                provider=Provider(provider) if provider != current.provider.value else msgspec.UNSET,
+                provider_model=provider_model if provider_model != current.provider_model else msgspec.UNSET,
+                input_price_per_million=changed("input_price_per_million"),
+                output_price_per_million=changed("output_price_per_million"),
+                cached_input_price_per_million=changed("cached_input_price_per_million"),
+                cache_write_price_per_million=changed("cache_write_price_per_million"),
+                provider_input_cost_per_million=changed("provider_input_cost_per_million"),
+                provider_output_cost_per_million=changed("provider_output_cost_per_million"),
+                provider_cached_input_cost_per_million=changed("provider_cached_input_cost_per_million"),
+                provider_cache_write_cost_per_million=changed("provider_cache_write_cost_per_million"),
+                default_max_tokens=max_tokens if max_tokens is not None else msgspec.UNSET,
+                access_groups=chosen_groups(form),
+                fallbacks=tuple(form.values("fallbacks")),
+            )
+            try:
+                await services.models.update_alias(admin, current.alias, changes, expected_version=version)
+            except DomainError as exc:
+                form.refused(exc, ALIAS_FIELDS)
+            else:
+                return see_other(f"{PANEL}/models", "saved")
+        return await self._form(request, admin, services, form, editing=current, status=422)
+
+    @post("/delete/{alias:path}", status_code=200)
+    async def delete_(
+        self,
+        alias: FromPath[PurePosixPath],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[Any]:
+        await services.models.delete_alias(admin, _name(alias))
+        return see_other(f"{PANEL}/models", "deleted")
+
+    @staticmethod
+    async def _alias(services: Services, admin: AdminPrincipal, name: str) -> ModelAlias:
+        found = await services.models.get_alias(name, actor=admin)
+        if found is None:
+            raise NotFoundError("model alias not found")
+        return found
+
+
+class AccessGroupsController(Controller):
+    path = "/access-groups"
+
+    @get("/", name="panel:access-groups")
+    async def list_(
+        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Response[Any]:
+        return await self._list(request, admin, services, Form())
+
+    async def _list(
+        self, request: Req, admin: AdminPrincipal, services: Services, form: Form, status: int = 200
+    ) -> Response[Any]:
+        return page(
+            "access_groups.html",
+            admin,
+            request,
+            status=status,
+            form=form,
+            groups=await services.models.list_access_groups(admin),
+            aliases=[a.alias for a in await services.models.list_aliases(actor=admin)],
+        )
+
+    @post("/", status_code=200)
+    async def create(
+        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Response[Any]:
+        form = Form(await request.form())
+        name = form.text("name")
+        if form.ok and name is not None:
+            try:
+                await services.models.create_access_group(name=name, models=tuple(form.values("models")), actor=admin)
+            except DomainError as exc:
+                form.refused(exc, {"model": "models", "access": "name"})
+            else:
+                return see_other(f"{PANEL}/access-groups", "created")
+        return await self._list(request, admin, services, form, status=422)
+
+    @post("/edit/{name:path}", status_code=200)
+    async def update(
+        self,
+        request: Req,
+        name: FromPath[PurePosixPath],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[Any]:
+        form = Form(await request.form())
+        version = form.integer("version", minimum=1)
+        try:
+            await services.models.update_access_group(
+                admin, _name(name), tuple(form.values("models")), expected_version=version
+            )
+        except DomainError as exc:
+            form.refused(exc)
+            return await self._list(request, admin, services, form, status=422)
+        return see_other(f"{PANEL}/access-groups", "saved")
+
+    @post("/delete/{name:path}", status_code=200)
+    async def delete_(
+        self,
+        name: FromPath[PurePosixPath],
+        admin: NamedDependency[AdminPrincipal],
+        services: NamedDependency[Services],
+    ) -> Response[Any]:
+        await services.models.delete_access_group(admin, _name(name))
+        return see_other(f"{PANEL}/access-groups", "deleted")
+
+
+class PricingController(Controller):
+    path = "/pricing"
+
+    @get("/", name="panel:pricing")
+    async def pricing(
+        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+    ) -> Response[Any]:
+        # The same figures as GET /api/pricing, from the same mapping.
+        return page("pricing.html", admin, request, pricing=pricing_out(await services.models.pricing(admin)))

@@ -1,0 +1,125 @@
+"""Rendering a panel page or fragment, and answering a form: the few shapes every handler uses."""
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from litestar import Request, Response
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.template.base import csrf_token
+from litestar.template.config import TemplateConfig
+from markupsafe import Markup
+
+from domain.admins import AdminPrincipal
+from entrypoints.http.admin.format import FILTERS
+from entrypoints.http.admin.permissions import capabilities
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+# Nothing a page shows may be cached: keys are shown once, balances change.
+NO_STORE = {"Cache-Control": "no-store"}
+# Scripts and styles come from our own static files only (no inline script, no CDN), and no
+# other site may frame the panel.
+SECURITY_HEADERS = {
+    **NO_STORE,
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+# Messages shown after a redirect, by key: the query string never carries text to echo.
+NOTICES = {
+    "logged_out": "You are signed out.",
+    "setup_done": "The owner account is ready. Sign in with it.",
+    "saved": "Saved.",
+    "deleted": "Deleted.",
+    "created": "Created.",
+    "suspended": "The team is suspended: its keys are refused from now on.",
+    "resumed": "The team is active again.",
+    "credits": "Credits applied.",
+    "credits_repeat": "That submission was already applied; nothing changed.",
+    "revoked": "The key is revoked.",
+    "activated": "Activated.",
+    "deactivated": "Deactivated.",
+}
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,  # a typo in a template fails the tests instead of showing nothing
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(FILTERS)
+    environment.filters["choices"] = choices
+    environment.globals.update({"csrf": csrf_field, "url": url})
+    return TemplateConfig(engine=JinjaTemplateEngine.from_environment(environment))
+
+
+@pass_context
+def csrf_field(context: Mapping[str, Any]) -> Markup:
+    """The hidden CSRF field every form carries (the token Litestar's middleware set for this request)."""
+    token = csrf_token(context)
+    return Markup('<input type="hidden" name="_csrf_token" value="{}">').format(token)
+
+
+def choices(items: Iterable[Any], value: str = "", text: str = "") -> list[tuple[Any, Any]]:
+    """(value, label) pairs for a select: of plain strings, or of two attributes of each item."""
+    if not value:
+        return [(item, item) for item in items]
+    return [(getattr(item, value), getattr(item, text or value)) for item in items]
+
+
+def url(path: str, **query: Any) -> str:
+    """``path`` with the query parameters that have a value (links keep the filters in force)."""
+    given = {k: str(v) for k, v in query.items() if v not in (None, "")}
+    return f"{path}?{urlencode(given)}" if given else path
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def page(
+    name: str,
+    admin: AdminPrincipal | None,
+    request: Request[Any, Any, Any] | None = None,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> Template:
+    """A page (or fragment) of ``templates/admin/``, with who is looking and what they may do."""
+    notice = NOTICES.get(request.query_params.get("notice", "")) if request is not None else None
+    return Template(
+        template_name=f"admin/{name}",
+        context={
+            "admin": admin,
+            "can": capabilities(admin) if admin is not None else None,
+            "notice": notice,
+            "path": request.url.path if request is not None else "",
+            **context,
+        },
+        status_code=status,
+        headers=SECURITY_HEADERS,
+    )
+
+
+def see_other(url: str, notice: str | None = None) -> Redirect:
+    """Post/Redirect/Get: after a write, the page is loaded again (a reload re-posts nothing)."""
+    if notice is not None:
+        url += ("&" if "?" in url else "?") + f"notice={notice}"
+    return Redirect(path=url, status_code=303, headers=NO_STORE)
+
+
+def client_redirect(url: str) -> Response[str]:
+    """For htmx requests: the browser itself navigates (htmx would otherwise swap a page into a fragment)."""
+    return Response(content="", status_code=200, headers={"HX-Redirect": url, **NO_STORE})

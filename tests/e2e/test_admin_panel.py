@@ -1,0 +1,361 @@
+"""The admin panel over HTTP: who may post what, CSRF, the session cookie, secrets never echoed.
+
+The browser tests (``tests/browser/``) walk the pages; these pin the rules on every route,
+also where no browser is installed.
+"""
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from domain.admins import AdminPrincipal, AdminRole
+from domain.budgets import BudgetMode, BudgetPolicy
+from domain.catalog import Provider
+from domain.ids import AdminUserId, TeamId
+from domain.organizations import TeamStatus
+from tests.e2e.admin_helpers import PASSWORD, admin_token
+from tests.e2e.conftest import CUSTOMER, PROVIDER, Server
+from tests.e2e.panel_helpers import Panel, csrf_token
+
+D = Decimal
+AUTH_ROUTES = {"/admin/setup", "/admin/login", "/admin/logout"}
+SYSTEM = AdminPrincipal(user_id=AdminUserId(uuid4()), email="test", role=AdminRole.OWNER)  # for reading back
+
+
+@dataclass(frozen=True)
+class Write:
+    path: str  # placeholders: {org} {team} {key} {credential} {alias} {group} {user} {webhook} {uniq}
+    kind: str  # "org": viewers 403, other organizations 404 · "platform" and "owner": 403 for both
+    form: dict[str, str]
+
+
+WRITES = [
+    Write("/admin/organizations", "platform", {"name": "Org {uniq}"}),
+    Write("/admin/organizations/{org}", "org", {"name": "Acme", "slug": "acme-{uniq}"}),
+    Write("/admin/organizations/{org}/delete", "org", {}),
+    Write("/admin/teams", "org", {"organization_id": "{org}", "name": "T {uniq}", "budget_mode": "job_based"}),
+    Write(
+        "/admin/teams/{team}/settings",
+        "org",
+        {
+            "name": "renamed",
+            "budget_mode": "job_based",
+            "credits_per_usd": "10",
+            "tokens_per_credit": "10000",
+            "max_calls_per_job": "5",
+        },
+    ),
+    Write("/admin/teams/{team}/suspend", "org", {}),
+    Write("/admin/teams/{team}/resume", "org", {}),
+    Write("/admin/teams/{team}/credits", "org", {"amount": "1000", "idempotency_key": "{uniq}"}),
+    Write("/admin/teams/{team}/keys", "org", {}),
+    Write("/admin/teams/{team}/keys/{key}/revoke", "org", {}),
+    Write(
+        "/admin/models",
+        "platform",
+        {
+            "alias": "a-{uniq}",
+            "provider": "openai",
+            "provider_model": "gpt-test",
+            "input_price_per_million": "1",
+            "output_price_per_million": "2",
+            "provider_input_cost_per_million": "1",
+            "provider_output_cost_per_million": "1",
+            "default_max_tokens": "100",
+        },
+    ),
+    Write(
+        "/admin/models/alias/{alias}",
+        "platform",
+        {
+            "provider": "openai",
+            "provider_model": "gpt-other",
+            "input_price_per_million": "9",
+            "output_price_per_million": "9",
+            "default_max_tokens": "100",
+        },
+    ),
+    Write("/admin/models/delete/{alias}", "platform", {}),
+    Write("/admin/access-groups", "platform", {"name": "g-{uniq}"}),
+    Write("/admin/access-groups/edit/{group}", "platform", {"models": "{alias}"}),
+    Write("/admin/access-groups/delete/{group}", "platform", {}),
+    Write(
+        "/admin/credentials",
+        "org",
+        {"organization_id": "{org}", "provider": "openai", "name": "n", "api_key": "sk-forged-key-123456"},
+    ),
+    Write("/admin/credentials/{credential}/activate", "org", {}),
+    Write("/admin/credentials/{credential}/deactivate", "org", {}),
+    Write("/admin/credentials/{credential}/delete", "org", {"organization_id": "{org}"}),
+    Write("/admin/users", "owner", {"email": "u-{uniq}@example.com", "password": PASSWORD, "role": "owner"}),
+    Write("/admin/users/{user}", "owner", {"role": "owner"}),
+    Write("/admin/users/{user}/delete", "owner", {}),
+    Write(
+        "/admin/webhooks",
+        "org",
+        {"organization_id": "{org}", "url": "http://127.0.0.1:9/hook", "events": "job.completed"},
+    ),
+    Write("/admin/webhooks/{webhook}/rotate-secret", "org", {}),
+    Write("/admin/webhooks/{webhook}/toggle", "org", {}),
+    Write("/admin/webhooks/{webhook}/delete", "org", {}),
+]
+PARAMS = {
+    "{org}": "{organization_id:uuid}",
+    "{team}": "{team_id:uuid}",
+    "{key}": "{key_id:uuid}",
+    "{credential}": "{credential_id:uuid}",
+    "{alias}": "{alias:path}",
+    "{group}": "{name:path}",
+    "{user}": "{user_id:uuid}",
+    "{webhook}": "{webhook_id:uuid}",
+}
+EXPECTED = {
+    "viewer": {"org": 403, "platform": 403, "owner": 403},
+    "outsider": {"org": 404, "platform": 403, "owner": 403},  # an admin of another organization
+}
+
+
+async def panel_user(server: Server, role: AdminRole, organization_id: Any = None) -> tuple[str, Panel]:
+    email = f"{role}-{uuid4().hex[:8]}@example.com"
+    await server.services.admin_auth.create_user(
+        email=email, password=PASSWORD, role=role, organization_id=organization_id
+    )
+    panel = Panel(server.url)
+    await panel.sign_in(email)
+    return email, panel
+
+
+async def fresh_targets(server: Server) -> dict[str, str]:
+    """Resources of the server's organization for one write to aim at."""
+    services, uniq = server.services, uuid4().hex[:8]
+    org = server.organization
+    team, key = await services.organizations.create_team(
+        organization_id=org.id, name=f"team {uniq}", budget=BudgetPolicy(mode=BudgetMode.JOB_BASED), credits=D(3)
+    )
+    credential = await services.credentials.add_credential(
+        organization_id=org.id, provider=Provider.OPENAI, name=f"c {uniq}", api_key="sk-target-0000"
+    )
+    alias = await services.models.create_alias(
+        alias=f"m-{uniq}", provider=Provider.OPENAI, provider_model="gpt-test", customer_prices=CUSTOMER,
+        provider_costs=PROVIDER,
+    )  # fmt: skip
+    group = await services.models.create_access_group(name=f"g-{uniq}")
+    user = await services.admin_auth.create_user(
+        email=f"target-{uniq}@example.com", password=PASSWORD, role=AdminRole.VIEWER
+    )
+    webhook = await services.webhooks.create(
+        None, organization_id=org.id, url="http://127.0.0.1:9/hook", events=["job.completed"]
+    )
+    return {
+        "{org}": str(org.id),
+        "{team}": str(team.id),
+        "{key}": str(key.key_id),
+        "{credential}": str(credential.id),
+        "{alias}": alias.alias,
+        "{group}": group.name,
+        "{user}": str(user.id),
+        "{webhook}": str(webhook.webhook.id),
+        "{uniq}": uniq,
+    }
+
+
+def fill(text: str, targets: dict[str, str]) -> str:
+    for placeholder, value in targets.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+@pytest.fixture(scope="module")
+async def owner(server: Server) -> str:
+    """The first owner, through the panel's setup page; the module's other users are created by it."""
+    async with Panel(server.url) as panel:
+        response = await panel.post(
+            "/admin/setup", {"email": "owner@example.com", "password": PASSWORD, "password_again": PASSWORD}
+        )
+        assert response.status_code == 303 and response.headers["location"].endswith("notice=setup_done")
+    return "owner@example.com"
+
+
+@pytest.mark.parametrize("caller", ["viewer", "outsider"])
+async def test_every_panel_write_is_refused_by_the_use_cases_to_callers_without_the_right(
+    server: Server, owner: str, caller: str
+) -> None:
+    other = await server.services.organizations.create_organization(name=f"Other {uuid4().hex[:6]}")
+    if caller == "viewer":
+        email, panel = await panel_user(server, AdminRole.VIEWER)
+    else:
+        email, panel = await panel_user(server, AdminRole.ADMIN, other.id)
+    targets = await fresh_targets(server)  # every write is refused: they can share their targets
+    async with panel:
+        for write in WRITES:
+            response = await panel.post(fill(write.path, targets), {k: fill(v, targets) for k, v in write.form.items()})
+            expected = EXPECTED[caller][write.kind]
+            assert response.status_code == expected, f"{caller} {write.path}: {response.status_code}"
+            assert "text/html" in response.headers["content-type"]  # an error page, not problem+json
+            team = await server.services.organizations.get_team(SYSTEM, TeamId(UUID(targets["{team}"])))
+            assert team.status is TeamStatus.ACTIVE and team.name.startswith("team ")
+    entries = await server.services.admin_users.audit_log(SYSTEM, before_id=None, limit=500)
+    assert [e.action for e in entries if e.actor_email == email] == []  # not one write went through
+
+
+def test_the_write_matrix_covers_every_panel_form(server: Server) -> None:
+    from entrypoints.http.app import create_app
+
+    routes = {
+        route.path
+        for route in create_app(server.settings).routes
+        if route.path.startswith("/admin/") and "POST" in getattr(route, "methods", ())
+    }
+    covered = {fill(w.path, PARAMS) for w in WRITES}
+    assert routes - AUTH_ROUTES - covered == set()
+    assert covered - routes == set()
+
+
+async def test_the_json_api_needs_no_csrf_token_and_ignores_the_panel_cookie(server: Server, owner: str) -> None:
+    async with Panel(server.url) as panel:
+        await panel.sign_in(owner)
+        refused = await panel.http.post("/admin/organizations", data={"name": "No token"})
+        assert refused.status_code == 403
+        assert "security token is missing or stale" in refused.text
+        # The same cookie jar on the API: the session cookie is scoped to /admin and is no credential.
+        assert (await panel.http.post("/api/organizations/create", json={"name": "Cookie only"})).status_code == 401
+    token = await admin_token(server, AdminRole.ADMIN)
+    async with server.client(token) as api:
+        created = await api.post("/api/organizations/create", json={"name": f"Bearer {uuid4().hex[:6]}"})
+        assert created.status_code == 201  # no CSRF token, no cookie: bearer tokens only
+
+
+async def test_the_session_cookie_is_httponly_strict_and_scoped_to_the_panel(server: Server, owner: str) -> None:
+    async with Panel(server.url) as panel:
+        response = await panel.sign_in(owner)
+        cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("saasllm_admin="))
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/admin" in cookie
+        assert "Max-Age=900" in cookie  # the token's own lifetime
+        assert "Secure" not in cookie  # plain http outside production (see the unit test for production)
+        page = await panel.get("/admin")
+        assert page.headers["cache-control"] == "no-store"
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+async def test_an_expired_session_goes_to_login_also_from_htmx(server: Server, owner: str) -> None:
+    stale = {"Cookie": "saasllm_admin=not.a.token"}
+    async with Panel(server.url) as panel:
+        page = await panel.get("/admin/pricing?sort=alias", headers=stale)
+        assert page.status_code == 303
+        assert page.headers["location"] == "/admin/login?expired=1&next=%2Fadmin%2Fpricing%3Fsort%3Dalias"
+        assert 'saasllm_admin=""' in page.headers["set-cookie"] or "saasllm_admin=;" in page.headers["set-cookie"]
+        login = await panel.get(page.headers["location"])
+        assert "Your session has expired" in login.text
+        fragment = await panel.get("/admin/models/catalog-price", headers={**stale, "HX-Request": "true"})
+        assert fragment.status_code == 200 and fragment.headers["hx-redirect"].startswith("/admin/login?expired=1")
+        assert (await panel.get("/admin/teams")).headers["location"] == "/admin/login?next=%2Fadmin%2Fteams"
+        # The session is checked before any parameter is read: no 400 for a stranger's bad query.
+        for probe in ("/admin?days=many", "/admin/jobs?status=bogus", f"/admin/teams/{uuid4()}/ledger?cursor=x"):
+            anonymous = await panel.get(probe)
+            assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/admin/login?next=")
+
+
+@pytest.mark.parametrize("target", ["//evil.example", "https://evil.example/admin", "/admin\\@evil.example", "/adminx"])
+async def test_signing_in_never_redirects_off_the_panel(server: Server, owner: str, target: str) -> None:
+    async with Panel(server.url) as panel:
+        response = await panel.post("/admin/login", {"email": owner, "password": PASSWORD, "next": target})
+        assert response.status_code == 303 and response.headers["location"] == "/admin"
+
+
+async def test_a_wrong_password_is_refused_on_the_form(server: Server, owner: str) -> None:
+    async with Panel(server.url) as panel:
+        response = await panel.post("/admin/login", {"email": owner, "password": "not the password"})
+        assert response.status_code == 401
+        assert "The email or the password is wrong." in response.text
+        assert "not the password" not in response.text
+        assert "saasllm_admin" not in response.headers.get("set-cookie", "")
+
+
+async def test_a_double_submitted_credits_form_applies_once(server: Server, owner: str) -> None:
+    team, _ = await server.services.organizations.create_team(
+        organization_id=server.organization.id, name="double", budget=BudgetPolicy(mode=BudgetMode.JOB_BASED)
+    )
+    async with Panel(server.url) as panel:
+        await panel.sign_in(owner)
+        page = await panel.get(f"/admin/teams/{team.id}")
+        key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', page.text)
+        assert key is not None
+        form = {"amount": "12.5", "reason": "top-up", "idempotency_key": key.group(1)}
+        first = await panel.post(f"/admin/teams/{team.id}/credits", form, headers={"HX-Request": "true"})
+        second = await panel.post(f"/admin/teams/{team.id}/credits", form, headers={"HX-Request": "true"})
+        assert "Credits applied." in first.text
+        assert "already applied; nothing changed" in second.text
+        assert first.headers["hx-trigger"] == "team-changed"  # the ledger and status cards reload
+        plain = await panel.post(f"/admin/teams/{team.id}/credits", form)
+        assert plain.status_code == 303 and plain.headers["location"].endswith("notice=credits_repeat")
+    balance = (await server.services.credits.team_credits(SYSTEM, team.id)).balance
+    assert balance.allocated == D("12.5")
+
+
+async def test_field_errors_sit_next_to_their_field_and_keys_are_never_echoed(server: Server, owner: str) -> None:
+    async with Panel(server.url) as panel:
+        await panel.sign_in(owner)
+        refused = await panel.post(
+            "/admin/credentials",
+            {
+                "organization_id": str(server.organization.id),
+                "provider": "openai",
+                "name": "bad base",
+                "api_key": "sk-never-echo-me-4242",
+                "api_base": "ftp://example.com",
+            },
+        )
+        assert refused.status_code == 422
+        assert re.search(r'id="e-api_base">api_base must be an http', refused.text)
+        assert "sk-never-echo-me-4242" not in refused.text
+        amount = await panel.post(
+            f"/admin/teams/{(await any_team(server)).id}/credits", {"amount": "lots", "idempotency_key": "x"}
+        )
+        assert amount.status_code == 422
+        assert 'id="e-amount">must be a decimal number' in amount.text
+        alias = await panel.post(
+            "/admin/models",
+            {
+                "alias": "unknown-model",
+                "provider": "openai",
+                "provider_model": "no-such-model-anywhere",
+                "input_price_per_million": "1",
+                "output_price_per_million": "2",
+                "default_max_tokens": "100",
+            },
+        )
+        assert alias.status_code == 422
+        assert re.search(r'id="e-provider_input_cost_per_million">the price catalog does not know', alias.text)
+
+
+async def test_a_webhook_secret_and_a_team_key_are_shown_once(server: Server, owner: str) -> None:
+    async with Panel(server.url) as panel:
+        await panel.sign_in(owner)
+        org = str(server.organization.id)
+        created = await panel.post(
+            "/admin/webhooks", {"organization_id": org, "url": "http://127.0.0.1:9/h", "events": "team.credits_low"}
+        )
+        assert created.status_code == 201
+        secret = re.search(r'value="(whsec_[^"]+)"', created.text)
+        assert secret is not None
+        assert secret.group(1) not in (await panel.get(f"/admin/webhooks?organization_id={org}")).text
+        team = await panel.post(
+            "/admin/teams", {"organization_id": org, "name": "shown once", "budget_mode": "job_based"}
+        )
+        assert team.status_code == 201
+        key = re.search(r'value="(sk-job-[^"]+)"', team.text)
+        assert key is not None
+        team_id = re.search(r'href="/admin/teams/([0-9a-f-]{36})"', team.text)
+        assert team_id is not None
+        page = await panel.get(f"/admin/teams/{team_id.group(1)}")
+        assert key.group(1) not in page.text and key.group(1)[:12] in page.text
+        assert csrf_token(page.text) == await panel.token()  # one token per session, in every form
+
+
+async def any_team(server: Server) -> Any:
+    return (await server.services.organizations.list_teams(SYSTEM, organization_id=server.organization.id))[0]
