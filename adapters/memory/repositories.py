@@ -28,7 +28,7 @@ from application.ports.repositories import (
     UsageReport,
 )
 from domain.access import AccessGroup, ModelAlias
-from domain.calls import LlmCall
+from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CallId, CredentialId, JobId, LedgerEntryId, OrganizationId, TeamId
 from domain.jobs import ACTIVE_STATUSES, EMPTY_SUMMARY, CostSummary, Job, JobStatus
@@ -671,6 +671,7 @@ class MemoryUsageRepository:
                 models[call.alias] = msgspec.structs.replace(
                     m,
                     calls=m.calls + 1,
+                    failed_calls=m.failed_calls + (call.status is CallStatus.FAILED),
                     tokens=m.tokens + call.usage.total_tokens,
                     provider_cost_usd=m.provider_cost_usd + call.cost.provider_cost_usd,
                     customer_cost_usd=m.customer_cost_usd + call.cost.customer_price_usd,

@@ -523,6 +523,7 @@ class ModelTotals(msgspec.Struct, frozen=True, kw_only=True):
     tokens: int
     provider_cost_usd: Decimal
     customer_cost_usd: Decimal
+    failed_calls: int = 0
 
 
 class UsageOverview(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,6 +3,8 @@
 from datetime import date
 from uuid import uuid4
 
+import msgspec
+
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
 from domain.ids import CallId
@@ -108,3 +110,14 @@ async def test_recording_a_job_twice_counts_it_once(uow: UowFactory) -> None:
         report = await u.usage.team_usage(team.id, first_day=DAY, last_day=DAY)
     assert (report.jobs_total, report.totals) == (1, totals)
     assert [(m.calls, m.tokens) for m in report.by_model] == [(1, 100)]
+
+
+async def test_the_overview_counts_failed_calls_per_model(uow: UowFactory) -> None:
+    team = await make_team(uow)
+    job = await make_job(uow, team)
+    failed = msgspec.structs.replace(call(job, "smart", 20, "0"), status=CallStatus.FAILED)
+    calls = [call(job, "smart", 100, "0.001"), failed, call(job, "cheap", 10, "0.0001")]
+    await record(uow, job, calls, JobStatus.COMPLETED, 60)
+    async with uow() as u:
+        overview = await u.usage.overview(organization_id=None, first_day=DAY, last_day=DAY)
+    assert [(m.model, m.calls, m.failed_calls) for m in overview.by_model] == [("cheap", 1, 0), ("smart", 2, 1)]

@@ -76,11 +76,14 @@ WITH call AS (
     VALUES ({", ".join(f"%({c.strip()})s" for c in CALL_COLUMNS.split(","))})
     RETURNING job_id, alias
 )
-INSERT INTO team_model_usage_summaries AS m (team_id, day, model, calls, tokens, provider_cost_usd, customer_cost_usd)
-SELECT s.team_id, s.day, call.alias, 1, %(total_tokens)s, %(provider_cost_usd)s, %(customer_price_usd)s
+INSERT INTO team_model_usage_summaries AS m
+    (team_id, day, model, calls, failed_calls, tokens, provider_cost_usd, customer_cost_usd)
+SELECT s.team_id, s.day, call.alias, 1, CASE WHEN %(status)s = 'failed' THEN 1 ELSE 0 END, %(total_tokens)s,
+       %(provider_cost_usd)s, %(customer_price_usd)s
 FROM call JOIN job_cost_summaries s ON s.job_id = call.job_id
 ON CONFLICT (team_id, day, model) DO UPDATE
-SET calls = m.calls + excluded.calls, tokens = m.tokens + excluded.tokens,
+SET calls = m.calls + excluded.calls, failed_calls = m.failed_calls + excluded.failed_calls,
+    tokens = m.tokens + excluded.tokens,
     provider_cost_usd = m.provider_cost_usd + excluded.provider_cost_usd,
     customer_cost_usd = m.customer_cost_usd + excluded.customer_cost_usd
 RETURNING 1

@@ -57,15 +57,17 @@ WITH summary AS (
         jobs_expired = u.jobs_expired + excluded.jobs_expired,
         {", ".join(f"{c} = u.{c} + excluded.{c}" for c in _SUMS)}
 )
-INSERT INTO team_model_usage_summaries AS m (team_id, day, model, calls, tokens, provider_cost_usd, customer_cost_usd)
-SELECT summary.team_id, summary.day, c.alias, count(*),
+INSERT INTO team_model_usage_summaries AS m
+    (team_id, day, model, calls, failed_calls, tokens, provider_cost_usd, customer_cost_usd)
+SELECT summary.team_id, summary.day, c.alias, count(*), count(*) FILTER (WHERE c.status = 'failed'),
        sum(c.input_tokens::bigint + c.cached_input_tokens + c.cache_write_tokens + c.output_tokens
            + c.reasoning_tokens),
        sum(c.provider_cost_usd), sum(c.customer_price_usd)
 FROM summary JOIN llm_calls c ON c.job_id = %(job_id)s
 GROUP BY summary.team_id, summary.day, c.alias
 ON CONFLICT (team_id, day, model) DO UPDATE
-SET calls = m.calls + excluded.calls, tokens = m.tokens + excluded.tokens,
+SET calls = m.calls + excluded.calls, failed_calls = m.failed_calls + excluded.failed_calls,
+    tokens = m.tokens + excluded.tokens,
     provider_cost_usd = m.provider_cost_usd + excluded.provider_cost_usd,
     customer_cost_usd = m.customer_cost_usd + excluded.customer_cost_usd
 """
@@ -98,7 +100,8 @@ _SUMMED = ", ".join(f"sum({c})::bigint AS {c}" if c in _COUNTS else f"sum({c}) A
 _OVERVIEW_TEAMS = f"SELECT team_id, {_SUMMED} FROM team_usage_summaries {_SCOPE} GROUP BY team_id ORDER BY team_id"
 _OVERVIEW_DAYS = f"SELECT day, {_SUMMED} FROM team_usage_summaries {_SCOPE} GROUP BY day ORDER BY day"
 _OVERVIEW_MODELS = f"""
-SELECT m.model, a.provider, sum(m.calls)::bigint AS calls, sum(m.tokens)::bigint AS tokens,
+SELECT m.model, a.provider, sum(m.calls)::bigint AS calls, sum(m.failed_calls)::bigint AS failed_calls,
+       sum(m.tokens)::bigint AS tokens,
        sum(m.provider_cost_usd) AS provider_cost_usd, sum(m.customer_cost_usd) AS customer_cost_usd
 FROM (SELECT * FROM team_model_usage_summaries {_SCOPE}) m
 LEFT JOIN model_aliases a ON a.alias = m.model
@@ -197,6 +200,7 @@ class PostgresUsageRepository:
                     model=r["model"],
                     provider=Provider(r["provider"]) if r["provider"] is not None else None,
                     calls=r["calls"],
+                    failed_calls=r["failed_calls"],
                     tokens=r["tokens"],
                     provider_cost_usd=r["provider_cost_usd"],
                     customer_cost_usd=r["customer_cost_usd"],

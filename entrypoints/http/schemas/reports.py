@@ -62,6 +62,8 @@ class ModelUsageRowOut(msgspec.Struct, frozen=True, kw_only=True):
 class ProviderUsageOut(msgspec.Struct, frozen=True, kw_only=True):
     provider: str  # "unknown": calls of aliases deleted since
     calls: int
+    failed_calls: int
+    error_rate: str | None  # failed calls / calls
     tokens: int
     provider_cost_usd: str
     customer_cost_usd: str
@@ -182,10 +184,14 @@ def overview_out(organization_id: UUID | None, first: date, last: date, o: Usage
             rows = providers[name]
             cost = sum((m.provider_cost_usd for m in rows), ZERO)
             price = sum((m.customer_cost_usd for m in rows), ZERO)
+            calls = sum(m.calls for m in rows)
+            failed = sum(m.failed_calls for m in rows)
             by_provider.append(
                 ProviderUsageOut(
                     provider=name,
-                    calls=sum(m.calls for m in rows),
+                    calls=calls,
+                    failed_calls=failed,
+                    error_rate=rate(failed, calls),
                     tokens=sum(m.tokens for m in rows),
                     provider_cost_usd=dec(cost),
                     customer_cost_usd=dec(price),
