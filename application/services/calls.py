@@ -2,7 +2,7 @@
 
 The path of a call: one statement reserves it (checks the job, holds the worst-case
 credits and stores the call's lease); the provider is called with no database connection
-held; one transaction then ends the lease, settles the hold, records the call and adds it
+held; one more statement then ends the lease, settles the hold, records the call and adds it
 to the job's totals. A call has exactly one outcome, recorded once: whichever of the
 normal end, a provider error or the client's disconnect comes first records it, and the
 others wait for that record instead of writing their own.
@@ -113,7 +113,6 @@ class _Prepared(msgspec.Struct, kw_only=True):
     alias: ModelAlias
     target: ProviderTarget
     request: LlmRequest
-    held: Decimal
     purpose: str | None
     started: float
     credential_hint: str = ""
@@ -391,7 +390,6 @@ class CallService:
             alias=alias,
             target=target,
             request=llm_request,
-            held=held,
             purpose=request.purpose,
             started=self._clock.monotonic(),
             credential_hint=credential.key_hint if credential else "",

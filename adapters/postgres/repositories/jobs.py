@@ -8,7 +8,6 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from adapters.postgres.session import Session
-from adapters.system import Uuid7Ids
 from application.ports.repositories import CallLease
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
@@ -33,7 +32,6 @@ _JOB_COLUMNS = (
     "last_activity_at, calls_started, closing_status, " + ", ".join(_TOTALS)
 )
 _ACTIVE = "('pending', 'in_progress')"
-_ids = Uuid7Ids()
 
 
 def _add_totals(table: str) -> str:
