@@ -2,11 +2,13 @@
 
 from dataclasses import dataclass
 
+from application.caching import CachedReferenceReader, UnwatchedChanges
 from application.ports.catalog import PriceCatalog
 from application.ports.network import HostResolver
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
 from application.ports.rate_limits import TeamRateLimiter
+from application.ports.reference import ReferenceChanges, ReferenceReader
 from application.ports.repositories import CallLedger
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
@@ -74,7 +76,11 @@ def build_services(
     webhook_policy: AddressPolicy = DEVELOPMENT_POLICY,
     resolver: HostResolver | None = None,
     rate_limiter: TeamRateLimiter | None = None,
+    reference: ReferenceReader,
+    reference_changes: ReferenceChanges | None = None,
 ) -> Services:
+    # Keys, teams, aliases and credentials: cached in process, forgotten on every change.
+    cached = CachedReferenceReader(reference, clock=clock, changes=reference_changes or UnwatchedChanges())
     models = ModelService(uow=uow, catalog=catalog, clock=clock)
     credentials = CredentialService(
         uow=uow,
@@ -95,6 +101,7 @@ def build_services(
     calls = CallService(
         uow=uow,
         ledger=ledger,
+        reference=cached,
         providers=providers,
         vault=vault,
         clock=clock,
@@ -106,7 +113,7 @@ def build_services(
     one_call_jobs = OneCallJobService(jobs=jobs, calls=calls)
     organizations = OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets)
     return Services(
-        client_auth=ClientAuthService(uow=uow, clock=clock),
+        client_auth=ClientAuthService(reference=cached),
         jobs=jobs,
         calls=calls,
         one_call_jobs=one_call_jobs,

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
+import structlog
+
 from adapters.postgres.migrate import MigrationError
 from application.ports.vault import VaultError
 from application.services.credentials import Rotation
@@ -25,7 +27,9 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     host, port = args.host or settings.host, args.port or settings.port
     shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104 - a listen-all address is not a URL
-    print(f"admin panel: http://{shown}:{port}/admin", flush=True)
+    structlog.get_logger("saasllm").info(
+        "serving", api=f"http://{shown}:{port}", admin_panel=f"http://{shown}:{port}/admin", workers=settings.workers
+    )
     uvicorn.run(
         "entrypoints.http.app:app_from_environment",
         factory=True,

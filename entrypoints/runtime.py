@@ -9,6 +9,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 
 from adapters.catalog.genai import GenaiPricesCatalog
 from adapters.memory.call_ledger import MemoryCallLedger
+from adapters.memory.reference import MemoryReferenceReader
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.metrics import PrometheusMetrics
 from adapters.network.resolver import SystemHostResolver
@@ -17,6 +18,7 @@ from adapters.postgres.embedded import embedded_database
 from adapters.postgres.limits_storage import PostgresLimitsStorage
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import Pool, database_ok, open_pool
+from adapters.postgres.reference import PostgresReferenceChanges, PostgresReferenceReader
 from adapters.postgres.unit_of_work import postgres_unit_of_work
 from adapters.providers.registry import open_provider_clients
 from adapters.rate_limits.team_limiter import LimitsTeamRateLimiter
@@ -58,6 +60,7 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
     services = build_services(
         uow=lambda: MemoryUnitOfWork(store),
         ledger=MemoryCallLedger(store),
+        reference=MemoryReferenceReader(store),
         providers=providers or {},
         vault=FernetVault(settings.fernet_keys),
         catalog=GenaiPricesCatalog(),
@@ -120,8 +123,11 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
         sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
         stack.push_async_callback(sender.aclose)
         metrics = PrometheusMetrics()
+        changes = await stack.enter_async_context(PostgresReferenceChanges(url))
         services = build_services(
             uow=postgres_unit_of_work(pool),
+            reference=PostgresReferenceReader(pool),
+            reference_changes=changes,
             ledger=PostgresCallLedger(pool, group_commit=settings.group_commit),
             providers=providers,
             vault=FernetVault(settings.fernet_keys),

@@ -1,10 +1,7 @@
 """Client authentication by team virtual key."""
 
-from application.caching import TtlCache
 from application.errors import UnauthorizedError
-from application.ports.repositories import ApiKey
-from application.ports.system import Clock
-from application.ports.unit_of_work import UnitOfWorkFactory
+from application.ports.reference import ReferenceReader
 from application.principal import TeamPrincipal
 from domain.secrets import digest_key
 
@@ -19,21 +16,16 @@ class ClientAuthService:
     Suspension is checked by the use cases, which answer 403 ``team_suspended``.
     """
 
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
-        self._uow = uow
-        # Keys are cached by digest for at most a second: a revocation takes effect
-        # on every instance within that second.
-        self._keys: TtlCache[ApiKey] = TtlCache(clock)
+    def __init__(self, *, reference: ReferenceReader) -> None:
+        # Keys come from the reference reader, cached by digest: a revocation reaches
+        # every instance's cache within a second.
+        self._reference = reference
 
     async def authenticate(self, presented: str | None) -> TeamPrincipal:
         if not presented or not presented.startswith(KEY_PREFIX) or len(presented) > 200:
             raise UnauthorizedError("a valid team API key is required")
         digest = digest_key(presented)
-        key = await self._keys.get_or_load(digest, lambda: self._find(digest))
+        key = await self._reference.active_key(digest)
         if key is None:
             raise UnauthorizedError("a valid team API key is required")
         return TeamPrincipal(team_id=key.team_id, organization_id=key.organization_id, key_id=key.id)
-
-    async def _find(self, digest: str) -> ApiKey | None:
-        async with self._uow() as uow:
-            return await uow.api_keys.find_active(digest)

@@ -18,16 +18,15 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from application.caching import TtlCache
 from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError, UnavailableError
 from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients, ProviderTarget
+from application.ports.reference import ReferenceReader
 from application.ports.repositories import CallLease, CallLedger
 from application.ports.system import Clock, IdGenerator
-from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.principal import TeamPrincipal
-from application.services._access import own_team
 from application.services.rate_limits import Admission, CallRateLimits  # rate limits (issue 12)
 from domain.access import ModelAlias, ensure_may_use
 from domain.calls import CallStatus, LlmCall
@@ -165,6 +164,7 @@ class CallService:
         ids: IdGenerator,
         metrics: Metrics,
         ledger: CallLedger,
+        reference: ReferenceReader,
         lease_s: float = 300.0,
         record_attempts: int = 4,
         record_retry_s: float = 0.25,
@@ -180,9 +180,7 @@ class CallService:
         self._lease = timedelta(seconds=lease_s)
         self._record_attempts = max(1, record_attempts)
         self._record_retry_s = record_retry_s
-        self._teams: TtlCache[Team] = TtlCache(clock)
-        self._aliases: TtlCache[ModelAlias] = TtlCache(clock)
-        self._credentials: TtlCache[_Credential] = TtlCache(clock)
+        self._reference = reference
         self._rate_limits = rate_limits or CallRateLimits()
 
     async def admit(self, principal: TeamPrincipal, request: CallRequest) -> Admission:
@@ -336,21 +334,18 @@ class CallService:
             ensure_storable(request.purpose, "purpose")
         ensure_storable(request.model, "model")
         call_id = CallId(self._ids.new_id())
-        # Reference data comes from short-lived caches; the job and the credits are
-        # always checked in the database, by the statement that holds.
+        # Reference data comes from the reference reader (cached, invalidated on change);
+        # the job and the credits are always checked in the database, by the statement
+        # that holds.
         team = await self._team(principal)
         team.ensure_active()
         # Rate limits (issue 12): counted before anything is held; a refusal records no call.
         admission = admitted if admitted is not None else await self._rate_limits.admit(team, request.messages)
-        alias = await self._aliases.get_or_load(
-            request.model, lambda: self._read(lambda u: u.aliases.get(request.model))
-        )
+        alias = await self._reference.alias(request.model)
         if alias is None or (alias.organization_id not in (None, team.organization_id)):
             raise ModelNotAllowedError(f"model '{request.model}' is not available to this team")
         ensure_may_use(team.access_groups, alias)
-        credential = await self._credentials.get_or_load(
-            (team.organization_id, alias.provider), lambda: self._load_credential(team, alias.provider)
-        )
+        credential = await self._credential(team, alias.provider)
         if credential is None and alias.provider is not Provider.FAKE:
             raise ProviderNotConfiguredError(f"no active {alias.provider} credential for this organization")
         llm_request = LlmRequest(
@@ -397,20 +392,15 @@ class CallService:
         )
 
     async def _team(self, principal: TeamPrincipal) -> Team:
-        team = await self._teams.get_or_load(principal.team_id, lambda: self._read(lambda u: own_team(u, principal)))
-        if team is None:  # pragma: no cover - own_team raises instead
+        team = await self._reference.team(principal.team_id)
+        if team is None:
             raise NotFoundError("team not found")
         return team
 
-    async def _read(self, query: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        async with self._uow() as uow:
-            return await query(uow)
-
-    async def _load_credential(self, team: Team, provider: Provider) -> "_Credential | None":
-        stored = await self._read(lambda u: u.credentials.active_for(team.organization_id, provider))
+    async def _credential(self, team: Team, provider: Provider) -> "_Credential | None":
+        stored = await self._reference.active_credential(team.organization_id, provider)
         if stored is None:
             return None
-        # Decrypted once per cache period, kept only in this process's memory.
         return _Credential(
             id=stored.id,
             api_key=self._vault.decrypt(stored.encrypted_key),

@@ -84,6 +84,9 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
         request_max_body_size=settings.max_body_bytes,
         state=State({"settings": settings}),
         debug=False,
+        # Logging is configured once, by configure_logging: one JSON stream for every
+        # library (Litestar's own config would add a plain-text handler of its own).
+        logging_config=None,
     )
 
 

@@ -10,6 +10,7 @@ from limits.aio.storage import MemoryStorage
 
 from adapters.memory.call_ledger import MemoryCallLedger
 from adapters.memory.providers import ScriptedProviderClient
+from adapters.memory.reference import MemoryReferenceReader
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork
 from adapters.memory.system import CountingSecrets, FakeClock, SequentialIds
 from adapters.metrics import PrometheusMetrics
@@ -71,6 +72,7 @@ async def world() -> World:
     services = build_services(
         uow=lambda: MemoryUnitOfWork(store),
         ledger=MemoryCallLedger(store),
+        reference=MemoryReferenceReader(store),
         providers={Provider.OPENAI: provider, Provider.FAKE: provider},
         vault=FernetVault([FernetVault.generate_key()]),
         catalog=StaticCatalog(),

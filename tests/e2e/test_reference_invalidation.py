@@ -1,0 +1,145 @@
+"""Cached reference data is forgotten everywhere within a second of a change.
+
+Two app instances on one Postgres: instance B serves calls from its warm caches (keys,
+teams, aliases, credentials are kept for a minute while its change feed is connected);
+an admin change made through instance A reaches B through LISTEN/NOTIFY, so a revoked key
+or a suspended team stops working on B within a second, and a changed alias or
+credential is used there within a second.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from adapters.providers.fake_server import Reply
+from application.services.models import AliasChanges
+from domain.admins import AdminPrincipal, AdminRole
+from domain.budgets import BudgetMode
+from domain.ids import AdminUserId
+from domain.organizations import TeamStatus
+from entrypoints.bootstrap import Services
+from entrypoints.settings import load_settings
+from tests.e2e.conftest import Server, free_port, openai_usage, serve, serve_world
+from tests.e2e.conftest import test_runtime as quick_retry_runtime
+from tests.postgres import fresh_database
+
+OWNER = AdminPrincipal(user_id=AdminUserId(uuid4()), email="ops@example.com", role=AdminRole.OWNER)
+CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}], "job_type": "cache"}
+WITHIN_S = 1.0
+
+
+@dataclass
+class Pair:
+    a: Server  # where the admin changes are made
+    b_url: str  # the instance whose caches must learn of them
+    b: Services
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, postgres_server_url: str) -> AsyncIterator[Pair]:
+    async with (
+        fresh_database(postgres_server_url, prefix="saasllm_e2e_ref") as database_url,
+        serve_world(tmp_path, database_url) as first,
+    ):
+        env = {
+            "DATA_DIR": str(tmp_path),  # shares the first's generated secrets
+            "PORT": str(free_port()),
+            "PROVIDER_TIMEOUT_S": "0.5",
+            "DATABASE_URL": database_url,
+        }
+        settings = load_settings(env)
+        async with serve(settings, quick_retry_runtime) as second:
+            yield Pair(a=first, b_url=f"http://127.0.0.1:{settings.port}", b=second)
+
+
+def reply() -> Reply:
+    return Reply(chunks=("hi",), usage=openai_usage(5, 2))
+
+
+async def call_b(pair: Pair, key: str) -> httpx.Response:
+    pair.a.upstream.push(reply())
+    async with httpx.AsyncClient(base_url=pair.b_url, headers={"Authorization": f"Bearer {key}"}) as http:
+        return await http.post("/api/jobs/create-and-call", json=CALL)
+
+
+async def within(check: Callable[[], Awaitable[bool]], seconds: float = WITHIN_S) -> float:
+    """How long until ``check()`` holds; fails when it does not within ``seconds``."""
+    started = time.monotonic()
+    while not await check():
+        elapsed = time.monotonic() - started
+        assert elapsed < seconds, f"still not seen after {elapsed:.2f} s"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def warm(pair: Pair, key: str) -> None:
+    """B has served this key's team, so its key, team, alias and credential are cached."""
+    for _ in range(2):
+        response = await call_b(pair, key)
+        assert response.status_code == 200, response.text
+
+
+async def test_a_revoked_key_stops_working_on_the_other_instance_within_a_second(pair: Pair) -> None:
+    team, key = await pair.a.team(BudgetMode.CONSUMPTION_USD, credits=Decimal(100))
+    await warm(pair, key)
+    (stored,) = await pair.a.services.organizations.list_keys(OWNER, team.id)
+    await pair.a.services.organizations.revoke_key(OWNER, team.id, stored.id)
+
+    async def refused() -> bool:
+        return (await call_b(pair, key)).status_code == 401
+
+    await within(refused)
+
+
+async def test_a_suspended_team_is_refused_on_the_other_instance_within_a_second(pair: Pair) -> None:
+    team, key = await pair.a.team(BudgetMode.CONSUMPTION_USD, credits=Decimal(100))
+    await warm(pair, key)
+    await pair.a.services.organizations.set_status(team.id, TeamStatus.SUSPENDED, actor=OWNER)
+
+    async def refused() -> bool:
+        response = await call_b(pair, key)
+        return response.status_code == 403 and response.json()["code"] == "team_suspended"
+
+    await within(refused)
+    await pair.a.services.organizations.set_status(team.id, TeamStatus.ACTIVE, actor=OWNER)
+
+    async def served() -> bool:
+        return (await call_b(pair, key)).status_code == 200
+
+    await within(served)
+
+
+async def test_a_changed_alias_and_credential_are_used_on_the_other_instance_within_a_second(pair: Pair) -> None:
+    _, key = await pair.a.team(BudgetMode.CONSUMPTION_USD, credits=Decimal(100))
+    await warm(pair, key)
+    await pair.a.services.models.update_alias(
+        None,
+        "smart",
+        AliasChanges(
+            provider_model="gpt-renamed",
+            provider_input_cost_per_million=Decimal(1),
+            provider_output_cost_per_million=Decimal(4),
+        ),
+    )
+
+    async def renamed() -> bool:
+        pair.a.upstream.received.clear()
+        assert (await call_b(pair, key)).status_code == 200
+        return bool(pair.a.upstream.received) and pair.a.upstream.received[-1].body["model"] == "gpt-renamed"
+
+    await within(renamed)
+    (credential,) = await pair.a.services.credentials.list_credentials(OWNER, pair.a.organization.id)
+    await pair.a.services.credentials.set_active(OWNER, credential.id, False)
+
+    async def unconfigured() -> bool:
+        response = await call_b(pair, key)
+        return response.status_code != 200 and "credential" in response.json()["detail"]
+
+    await within(unconfigured)
