@@ -72,20 +72,36 @@ class GuardedResolver(AbstractResolver):
             await self._inner.close()
 
 
+MAX_VERDICTS = 1024
+
+
 class GuardedTransport(httpx.AsyncBaseTransport):
     """The policy's scheme rule and IP-literal hosts, checked before ``inner`` connects."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport, policy: AddressPolicy) -> None:
         self._inner = inner
         self._policy = policy
+        self._verdicts: dict[tuple[str, str], str | None] = {}  # (scheme, host) → problem; the policy is fixed
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if (problem := self._policy.scheme_problem(request.url.scheme)) is not None:
-            raise BlockedAddressError(f"the endpoint {problem}")
-        address = parse_address(request.url.host)
-        if address is not None and (problem := self._policy.address_problem(address)) is not None:
+        url = request.url
+        key = (url.scheme, url.host)
+        try:
+            problem = self._verdicts[key]
+        except KeyError:
+            problem = self._problem(*key)
+            if len(self._verdicts) >= MAX_VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[key] = problem
+        if problem is not None:
             raise BlockedAddressError(f"the endpoint {problem}")
         return await self._inner.handle_async_request(request)
+
+    def _problem(self, scheme: str, host: str) -> str | None:
+        if (problem := self._policy.scheme_problem(scheme)) is not None:
+            return problem
+        address = parse_address(host)
+        return self._policy.address_problem(address) if address is not None else None
 
     async def aclose(self) -> None:
         await self._inner.aclose()

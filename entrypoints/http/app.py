@@ -8,7 +8,9 @@ from typing import Any
 
 import structlog
 from litestar import Litestar, get
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -28,6 +30,15 @@ RuntimeFactory = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
 @get("/health", tags=["operations"], summary="Liveness (touches no dependency)")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The one app-level guard: who is calling, then the text rule for the path and query.
+
+    One guard, not two: Litestar copies the route handler for every guard it runs.
+    """
+    await authenticate_first(connection, handler)
+    await screen_url_text(connection, handler)
 
 
 def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | None = None) -> Litestar:
@@ -68,7 +79,7 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
         middleware=[request_context_middleware],
         # Who is calling is settled before anything reads the request; then every path,
         # query and JSON body passes the validated decode step (entrypoints/http/inputs.py).
-        guards=[authenticate_first, screen_url_text],
+        guards=[admit],
         request_class=ScreenedRequest,
         openapi_config=OpenAPIConfig(
             title="SaaS LLM gateway",

@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
 
 from application.principal import TeamPrincipal
@@ -72,11 +73,18 @@ async def _either(connection: Connection) -> TeamPrincipal | AdminPrincipal:
     return await _admin(connection)
 
 
-async def provide_principal(request: Request[object, object, State]) -> TeamPrincipal:
+# The caller providers take ``services`` although they read the app state: a handler's
+# dependencies that do not depend on each other are resolved in an anyio task group, a
+# measurable cost on every call; chained, each is simply awaited.
+
+
+async def provide_principal(
+    request: Request[object, object, State], services: NamedDependency[Services]
+) -> TeamPrincipal:
     return await _team(request)
 
 
-async def provide_admin(request: Request[object, object, State]) -> AdminPrincipal:
+async def provide_admin(request: Request[object, object, State], services: NamedDependency[Services]) -> AdminPrincipal:
     return await _admin(request)
 
 
@@ -85,7 +93,7 @@ async def provide_admin(request: Request[object, object, State]) -> AdminPrincip
 AnyCaller = Any
 
 
-async def provide_caller(request: Request[object, object, State]) -> AnyCaller:
+async def provide_caller(request: Request[object, object, State], services: NamedDependency[Services]) -> AnyCaller:
     """A team key or an admin token, for reads both may make (a job, a team's usage)."""
     return await _either(request)
 

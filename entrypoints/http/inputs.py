@@ -208,7 +208,7 @@ class ScreenedRequest(Request[Any, Any, Any]):
         return self._screened_json
 
 
-def screen_url_text(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def screen_url_text(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """App-level guard: the text rule for the path (hence path parameters) and the query string."""
     if not is_storable_text(connection.scope["path"]):
         raise text_error("the path")

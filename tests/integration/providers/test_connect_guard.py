@@ -114,3 +114,16 @@ async def test_a_name_rebound_to_loopback_after_its_check_is_refused_on_connect(
         error = await refusal(client(guarded_http), stored)
     assert error.detail == "OpenAI endpoint is not allowed: the endpoint resolves to a loopback address"
     assert len(server.received) == 0
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_refused_address_stays_refused_on_every_call(
+    guarded: dict[Transport, dict[Provider, ProviderClient]], server: FakeUpstream, transport: Transport
+) -> None:
+    """The transport remembers its verdict per host: the second call is refused as the first."""
+    client = guarded[transport][Provider.OPENAI]
+    for _ in range(3):
+        with pytest.raises(ProviderError) as caught:
+            await client.complete(target(server.api_base("openai")), chat())
+        assert "private" in caught.value.detail or "loopback" in caught.value.detail
+    assert not server.received

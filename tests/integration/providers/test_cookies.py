@@ -1,0 +1,19 @@
+"""Provider clients keep no cookies: a Set-Cookie from a provider is never sent back."""
+
+import pytest
+
+from adapters.providers._http import Transport
+from adapters.providers.fake_server import Reply
+from domain.catalog import Provider
+from tests.integration.providers.conftest import UpstreamFor, chat
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_providers_cookie_is_not_sent_back(upstream_for: UpstreamFor, transport: Transport) -> None:
+    upstream = upstream_for(Provider.OPENAI, transport)
+    upstream.server.push(Reply(headers={"set-cookie": "__cf_bm=tracking; Path=/; HttpOnly"}), Reply())
+    await upstream.client.complete(upstream.target, chat())
+    await upstream.client.complete(upstream.target, chat())
+    first, second = upstream.server.received
+    assert "cookie" not in {k.lower() for k in first.headers}
+    assert "cookie" not in {k.lower() for k in second.headers}
