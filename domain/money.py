@@ -30,14 +30,12 @@ _CEILING = Context(prec=120, rounding=ROUND_CEILING, traps=[InvalidOperation, Ov
 
 def ceil_usd(amount: Decimal) -> Decimal:
     """Round a USD amount up to the next 1e-9 (once per call, never down)."""
-    with localcontext(_CEILING):
-        return amount.quantize(USD_QUANTUM)
+    return amount.quantize(USD_QUANTUM, context=_CEILING)  # the context's precision and ceiling rounding
 
 
 def ceil_credits(amount: Decimal) -> Decimal:
     """Round a credit amount up to the next 1e-6 (once per call, never down)."""
-    with localcontext(_CEILING):
-        return amount.quantize(CREDIT_QUANTUM)
+    return amount.quantize(CREDIT_QUANTUM, context=_CEILING)
 
 
 def ceil_ratio_credits(numerator: int, denominator: int) -> Decimal:

@@ -27,9 +27,12 @@ _CALLER = "caller"  # the scope-state key of the authenticated principal
 
 
 def bearer_token(request: Connection) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
+    # Read from the raw ASGI headers (names are lower case there): building Litestar's
+    # header mapping for one value is a measurable share of a call's time.
+    raw: bytes | None = next((value for name, value in request.scope["headers"] if name == b"authorization"), None)
+    if not raw:
         return None
+    header = raw.decode("latin-1")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
 
