@@ -13,7 +13,8 @@
    dependency), on ``GET /health`` and on ``POST /api/jobs/{id}/llm-call``.
 
 Run with ``python -m benchmarks.transports`` (``make bench-transports``). Environment:
-BENCH_SECONDS (4 per window), BENCH_SERVERS (1; 0 skips part 2), BENCH_LOG_LEVEL.
+BENCH_SECONDS (4 per window), BENCH_SERVERS (1; 0 skips part 2), BENCH_ROUNDS (2 rounds of
+both servers, alternated), BENCH_GRANIAN_ARGS (extra granian options), BENCH_LOG_LEVEL.
 """
 
 import asyncio
@@ -174,39 +175,47 @@ async def serve(rig: Rig, server: str, cpus: set[int] | None) -> AsyncIterator[S
         command = [sys.executable, "-m", "entrypoints.cli", "serve"]
     else:
         command = [*granian_command(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        command += ["--no-ws", "--log-level", "warning", "--no-access-log", "--factory", app]
+        command += ["--no-ws", "--log-level", "warning", "--no-access-log", "--factory"]
+        command += [*os.environ.get("BENCH_GRANIAN_ARGS", "").split(), app]
     async with Server.start(command, env, port, "/health", server, cpus) as running:
         yield running
 
 
 async def servers(config: Config) -> dict[str, Any]:
+    """Both servers, alternated for ``BENCH_ROUNDS`` rounds (a busy machine drifts: A B A B)."""
     from benchmarks.loadgen import Target
 
     recorder = Recorder(config)
-    results: dict[str, Any] = {}
+    rounds = int(os.environ.get("BENCH_ROUNDS", "2"))
+    results: dict[str, Any] = {"rounds": {name: [] for name in SERVERS}}
     async with Rig(config) as rig:
         cpus = SUT_CPUS if config.pinned else None
         pg = postgres_cpu(rig)
-        for server in ("uvicorn", "granian"):
-            async with serve(rig, server, cpus) as running:
-                if not rig.job_id:
-                    rig.job_id = await rig._create_job(running.port)
-                health = Target(
-                    port=running.port,
-                    request=f"GET /health HTTP/1.1\r\nhost: 127.0.0.1:{running.port}\r\n\r\n".encode(),
-                )
-                call = gateway_requests(rig, running.port).plain
-                cpu = {"app": running.cpu_s, **pg}
-                results[server] = {
-                    "cold_start_ms": round(running.cold_start_ms, 1),
-                    "rss_idle_kb": running.rss_kb(),
-                    "health_c1": await recorder.phase(f"{server} /health c=1", health, 1, cpu=cpu),
-                    "health_c32": await recorder.phase(f"{server} /health c=32", health, 32, cpu=cpu),
-                    "call_c1": await recorder.phase(f"{server} llm-call c=1", call, 1, cpu=cpu),
-                    "call_c32": await recorder.phase(f"{server} llm-call c=32", call, 32, cpu=cpu),
-                }
+        for round_ in range(rounds):
+            for server in SERVERS:
+                async with serve(rig, server, cpus) as running:
+                    if not rig.job_id:
+                        rig.job_id = await rig._create_job(running.port)
+                    get = f"GET /health HTTP/1.1\r\nhost: 127.0.0.1:{running.port}\r\n\r\n".encode()
+                    health = Target(port=running.port, request=get)
+                    call = gateway_requests(rig, running.port).plain
+                    cpu = {"app": running.cpu_s, **pg}
+                    label = f"{server} (round {round_ + 1})"
+                    results["rounds"][server].append(
+                        {
+                            "cold_start_ms": round(running.cold_start_ms, 1),
+                            "rss_idle_kb": running.rss_kb(),
+                            "health_c1": await recorder.phase(f"{label} /health c=1", health, 1, cpu=cpu),
+                            "health_c32": await recorder.phase(f"{label} /health c=32", health, 32, cpu=cpu),
+                            "call_c1": await recorder.phase(f"{label} llm-call c=1", call, 1, cpu=cpu),
+                            "call_c32": await recorder.phase(f"{label} llm-call c=32", call, 32, cpu=cpu),
+                        }
+                    )
     results["errors"] = recorder.errors
     return results
+
+
+SERVERS = ("uvicorn", "granian")
 
 
 def report(results: dict[str, Any]) -> str:
@@ -222,22 +231,20 @@ def report(results: dict[str, Any]) -> str:
             f" {stream['rps']:>15,.0f} {stream['cpu_ms_per_request']:>14.3f}"
         )
     if "servers" in results:
-        lines.append("ASGI server serving the app (app + Postgres on core 0):")
+        lines.append("ASGI server serving the app (app + Postgres on core 0; rounds alternate the servers):")
         lines.append(
-            f"  {'server':<9} {'cold ms':>8} {'RSS MB':>7} {'/health c=1 p50':>16} {'/health c=32 /s':>16}"
+            f"  {'server':<19} {'cold ms':>8} {'RSS MB':>7} {'/health c=1 p50':>16} {'/health c=32 /s':>16}"
             f" {'call c=1 p50':>13} {'call c=32 /s':>13} {'call CPU ms app+pg':>19}"
         )
-        for server in ("uvicorn", "granian"):
-            row = results["servers"].get(server)
-            if not row:
-                continue
-            c32 = row["call_c32"]
-            lines.append(
-                f"  {server:<9} {row['cold_start_ms']:>8,.0f} {row['rss_idle_kb'] / 1024:>7.1f}"
-                f" {row['health_c1']['p50_ms']:>16.3f} {row['health_c32']['rps']:>16,.0f}"
-                f" {row['call_c1']['p50_ms']:>13.3f} {c32['rps']:>13,.0f}"
-                f" {c32.get('cpu_ms_per_call_app', 0):>10.2f} + {c32.get('cpu_ms_per_call_postgres', 0):.2f}"
-            )
+        for server, rows in results["servers"]["rounds"].items():
+            for index, row in enumerate(rows):
+                c32 = row["call_c32"]
+                lines.append(
+                    f"  {server + f' (round {index + 1})':<19} {row['cold_start_ms']:>8,.0f}"
+                    f" {row['rss_idle_kb'] / 1024:>7.1f} {row['health_c1']['p50_ms']:>16.3f}"
+                    f" {row['health_c32']['rps']:>16,.0f} {row['call_c1']['p50_ms']:>13.3f} {c32['rps']:>13,.0f}"
+                    f" {c32.get('cpu_ms_per_call_app', 0):>10.2f} + {c32.get('cpu_ms_per_call_postgres', 0):.2f}"
+                )
         lines.append(f"  errors: {results['servers']['errors']}")
     lines.append(f"loadavg {results['loadavg_start']} → {results['loadavg_end']}")
     return "\n".join(lines)
