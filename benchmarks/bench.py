@@ -21,7 +21,8 @@ Measured (each window ``BENCH_SECONDS`` after a warm-up of ``BENCH_WARMUP_S``):
 
 Prints one table and writes ``benchmarks/results/latest.json`` (``BENCH_OUT``).
 Environment: BENCH_SECONDS (5), BENCH_WARMUP_S (1), BENCH_C1_REQUESTS (500),
-BENCH_STREAMS (1000), BENCH_LITELLM (0), BENCH_WORKERS (1: run the workers phase),
+BENCH_STREAMS (1000), BENCH_STREAMS_TIMEOUT_S (30: opening them stops then, or after 5 s
+without a new first token), BENCH_LITELLM (0), BENCH_WORKERS (1: run the workers phase),
 BENCH_PROFILE (0; 1: py-spy the gateway at concurrency 32, see ``benchmarks.profile``),
 BENCH_LOG_LEVEL (the gateway's LOG_LEVEL, default its own default INFO), GROUP_COMMIT,
 BENCH_DATABASE_URL (default: an embedded Postgres under ``.data/bench-pg``; an external
@@ -73,6 +74,7 @@ class Config:
     warmup_s: float = field(default_factory=lambda: env_float("BENCH_WARMUP_S", 1))
     c1_requests: int = field(default_factory=lambda: int(env_float("BENCH_C1_REQUESTS", 500)))
     streams: int = field(default_factory=lambda: int(env_float("BENCH_STREAMS", 1000)))
+    streams_timeout_s: float = field(default_factory=lambda: env_float("BENCH_STREAMS_TIMEOUT_S", 30))
     litellm: bool = field(default_factory=lambda: os.environ.get("BENCH_LITELLM", "0") == "1")
     workers: bool = field(default_factory=lambda: os.environ.get("BENCH_WORKERS", "1") == "1")
     profile: bool = field(default_factory=lambda: os.environ.get("BENCH_PROFILE", "0") == "1")
@@ -434,7 +436,7 @@ async def open_streams(server: Server, target: Target | None, config: Config) ->
         return None
     await asyncio.sleep(1.0)  # let the load phases' requests settle
     idle = server.rss_kb()
-    connections, reached, took = await hold_streams(target, count, timeout_s=45)
+    connections, reached, took = await hold_streams(target, count, timeout_s=config.streams_timeout_s)
     await asyncio.sleep(1.0)
     held = server.rss_kb()
     for connection in connections:
