@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint fmt bench bench-db demo migrate lock clean
+.PHONY: setup run test lint fmt bench bench-litellm bench-transports bench-adapters profile bench-db demo migrate lock clean
 
 setup: $(STAMP)
 
@@ -34,8 +34,24 @@ fmt: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The hot path side by side with the upstream called directly (docs/performance.md, "Method");
+# BENCH_LITELLM=1 adds the LiteLLM proxy (installed once into .data/litellm-venv). < 10 min.
 bench: setup
 	$(BIN)/python -m benchmarks
+
+bench-litellm: setup
+	BENCH_LITELLM=1 $(BIN)/python -m benchmarks
+
+# ASGI server (uvicorn vs granian) and httpx transport, by measurement (docs/adr/0005).
+bench-transports: setup
+	$(BIN)/python -m benchmarks.transports
+
+bench-adapters: setup
+	$(BIN)/python -m benchmarks.adapters
+
+# py-spy (into .data/bench-tools, not a project dependency) on the gateway at concurrency 32.
+profile: setup
+	$(BIN)/python -m benchmarks.profile
 
 bench-db: setup
 	$(BIN)/python -m benchmarks.db
