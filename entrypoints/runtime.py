@@ -117,6 +117,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
                 open_provider_clients(
                     timeout_s=settings.provider_timeout_s,
                     max_retries=settings.provider_max_retries,
+                    max_connections=settings.provider_max_connections,
                     address_policy=settings.api_base_policy,
                 )
             )

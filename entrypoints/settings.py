@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     app_env: str = "development"
     provider_timeout_s: float = 60.0
     provider_max_retries: int = 2
+    # Open connections per provider per process: a streamed answer holds one for its whole length.
+    provider_max_connections: int = 1000
     job_ttl_s: int = 86_400
     completion_wait_s: float = 10.0  # how long a completion waits for calls in flight (then 409)
     group_commit: bool = True  # GROUP_COMMIT=0: every call's statements commit alone (for comparison)
@@ -208,6 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         app_env=app_env,
         provider_timeout_s=float(_number(env, "PROVIDER_TIMEOUT_S", 60.0, float)),
         provider_max_retries=int(_number(env, "PROVIDER_MAX_RETRIES", 2, int)),
+        provider_max_connections=max(1, int(_number(env, "PROVIDER_MAX_CONNECTIONS", 1000, int))),
         job_ttl_s=int(_number(env, "JOB_TTL_S", 86_400, int)),
         completion_wait_s=float(_number(env, "COMPLETION_WAIT_S", 10.0, float)),
         group_commit=env.get("GROUP_COMMIT", "1") != "0",
