@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from domain.errors import InvalidValueError
+from domain.text import ensure_storable_json
 
 MAX_TOOLS = 128  # OpenAI's own limit
 MAX_TOOL_CALLS = 128
@@ -87,7 +88,8 @@ def check_tool_call(call: ToolCall, where: str) -> None:
     if not 0 < len(call.id) <= MAX_TOOL_CALL_ID_LENGTH:
         raise InvalidValueError(f"{where}: a tool call id must be 1 to {MAX_TOOL_CALL_ID_LENGTH} characters")
     check_tool_name(call.name, f"{where}: a tool call's function name")
-    arguments_object(call.arguments, where)
+    # what it decodes to reaches providers as JSON: no NUL, no lone surrogate, 32 levels at most
+    ensure_storable_json(arguments_object(call.arguments, where), f"{where}: a tool call's arguments")
 
 
 def arguments_object(arguments: str, where: str) -> dict[str, Any]:

@@ -360,7 +360,7 @@ def blocks_out(message: ChatMessage) -> list[dict[str, Any]]:
 
 
 def tool_choice_out(choice: ToolChoice | None, parallel: bool | None, has_tools: bool) -> dict[str, Any] | None:
-    if choice is None and (parallel is None or not has_tools):
+    if not has_tools or (choice is None and parallel is None):
         return None
     if choice is None or choice.mode is ToolChoiceMode.AUTO:
         out: dict[str, Any] = {"type": "auto"}

@@ -319,7 +319,7 @@ class GeminiDialect(Dialect):
                     declaration["parametersJsonSchema"] = tool.parameters
                 declarations.append(declaration)
             payload["tools"] = [{"functionDeclarations": declarations}]
-        if request.tool_choice is not None:
+        if request.tool_choice is not None and request.tools:
             payload["toolConfig"] = {"functionCallingConfig": calling_config(request.tool_choice)}
         return msgspec.json.encode(payload)
 

@@ -297,8 +297,8 @@ class OpenAIDialect(Dialect):
             payload["tools"] = [tool_out(tool) for tool in request.tools]
             if request.parallel_tool_calls is not None:
                 payload["parallel_tool_calls"] = request.parallel_tool_calls
-        if request.tool_choice is not None:
-            payload["tool_choice"] = tool_choice_out(request.tool_choice)
+            if request.tool_choice is not None:  # only beside tools: OpenAI refuses it alone
+                payload["tool_choice"] = tool_choice_out(request.tool_choice)
         if request.temperature is not None:
             payload["temperature"] = request.temperature
         if request.top_p is not None:

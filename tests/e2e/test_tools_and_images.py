@@ -24,8 +24,9 @@ PNG = "data:image/png;base64,iVBORw0KGgoAAAAAAAAAAA=="
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": SCHEMA}}]
 CALLED = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+PNG_PART = {"type": "image_url", "image_url": {"url": PNG}}
 MESSAGES: list[dict[str, Any]] = [
-    {"role": "user", "content": [{"type": "text", "text": "Weather where this is?"}, {"type": "image_url", "image_url": {"url": PNG}}]},
+    {"role": "user", "content": [{"type": "text", "text": "Weather where this is?"}, PNG_PART]},
     {"role": "assistant", "content": None, "tool_calls": [CALLED]},
     {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 21}'},
     {"role": "user", "content": "And in Lyon?"},
@@ -302,6 +303,10 @@ async def test_create_and_call_with_an_image_url_on_fireworks(server: Server) ->
     assert server.upstream.received[-1].body["messages"] == [{"role": "user", "content": [image]}]
 
 
+STRING_ARGS = {"name": "f", "arguments": '"x"'}
+NOT_PNG = "data:image/png;base64,AAAA"
+
+
 @pytest.mark.parametrize(
     ("message", "detail"),
     [
@@ -311,8 +316,8 @@ async def test_create_and_call_with_an_image_url_on_fireworks(server: Server) ->
         ({"role": "assistant", "content": None}, "content is required"),
         ({"role": "system", "content": [{"type": "image_url", "image_url": {"url": PNG}}]}, "only user messages"),
         ({"role": "user", "content": "x", "tool_call_id": "call_1"}, "only tool messages"),
-        ({"role": "assistant", "content": None, "tool_calls": [{**CALLED, "function": {"name": "f", "arguments": "\"x\""}}]}, "JSON object"),
-        ({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}, "not a png"),
+        ({"role": "assistant", "content": None, "tool_calls": [{**CALLED, "function": STRING_ARGS}]}, "JSON object"),
+        ({"role": "user", "content": [{"type": "image_url", "image_url": {"url": NOT_PNG}}]}, "not a png"),
     ],
 )  # fmt: skip
 async def test_job_api_refuses_odd_tool_and_image_input_with_a_clear_422(
@@ -348,7 +353,7 @@ async def test_job_api_unsupported_feature_is_a_problem_before_the_hold(server: 
 async def test_images_and_tool_definitions_count_in_the_hold(server: Server) -> None:
     """0.5 credits pays a short text call (a hold of about 0.01) but not the hold of one image
     (48,200 tokens at $2 per 1M: 0.964 credits) nor of 43 kB of tool schema (about 0.87 credits)."""
-    team, key = await server.team(BudgetMode.CONSUMPTION_USD, credits=D("0.5"))
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD, credits=D("0.5"))
     image = {"type": "image_url", "image_url": {"url": PNG}}
     schema = {
         "type": "object",

@@ -3,8 +3,8 @@
 import msgspec
 import pytest
 
-from domain.errors import InvalidValueError, UnsupportedFeatureError
 from domain.content import ImageDetail, ImagePart, TextPart
+from domain.errors import InvalidValueError, UnsupportedFeatureError
 from domain.llm import ChatMessage, Role, ToolCall, ToolChoice, ToolChoiceMode, ToolSpec
 from entrypoints.http.schemas.openai import ChatCompletionBody
 
@@ -105,23 +105,32 @@ def test_tools_calls_results_and_images_map_onto_the_request() -> None:
     assert request.parallel_tool_calls is False
 
 
+def called(name: str, arguments: str) -> dict[str, object]:
+    call = {**CALL, "function": {"name": name, "arguments": arguments}}
+    return {"messages": [{"role": "assistant", "tool_calls": [call]}]}
+
+
+def image(url: str) -> dict[str, object]:
+    return {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]}, "does not name a tool call"),
-        ({"messages": [{"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "f", "arguments": "{"}}]}]}, "JSON object"),
-        ({"messages": [{"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "f", "arguments": "[1]"}}]}]}, "JSON object"),
-        ({"messages": [{"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "bad name", "arguments": "{}"}}]}]}, "letters"),
+        (called("f", "{"), "JSON object"),
+        (called("f", "[1]"), "JSON object"),
+        (called("bad name", "{}"), "letters"),
         ({"tools": [{"type": "function", "function": {"name": "a b"}}]}, "letters"),
         ({"tools": [TOOL, TOOL]}, "unique"),
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "string"}}}]}, "type 'object'"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "str"}}}]}, "type 'object'"),
         ({"tool_choice": "required"}, "needs tools"),
         ({"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "other"}}}, "not among the tools"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}]}, "http"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,!!!!"}}]}]}, "base64"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,iVBORw0KGgoAAAAAAAAAAA=="}}]}]}, "not a jpeg"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/svg+xml;base64,PHN2Zz4="}}]}]}, "not supported"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://a.example/x y.png"}}]}]}, "without spaces"),
+        (image("ftp://x/y.png"), "http"),
+        (image("data:image/png;base64,!!!!"), "base64"),
+        (image("data:image/jpeg;base64,iVBORw0KGgoAAAAAAAAAAA=="), "not a jpeg"),
+        (image("data:image/svg+xml;base64,PHN2Zz4="), "not supported"),
+        (image("https://a.example/x y.png"), "without spaces"),
     ],
 )  # fmt: skip
 def test_odd_tools_calls_and_images_are_invalid_with_a_clear_message(fields: dict[str, object], message: str) -> None:
