@@ -87,15 +87,6 @@ class LlmRequest(msgspec.Struct, frozen=True, kw_only=True):
         check_tools(self.tools, self.tool_choice)
         check_conversation(self.messages)
 
-    @property
-    def uses_tools(self) -> bool:
-        """Whether tools are defined or the conversation already holds calls or results."""
-        return bool(self.tools) or any(m.tool_calls or m.role is Role.TOOL for m in self.messages)
-
-    @property
-    def images(self) -> int:
-        return sum(m.images for m in self.messages)
-
 
 def check_tools(tools: tuple[ToolSpec, ...], choice: ToolChoice | None) -> None:
     if len(tools) > MAX_TOOLS:
