@@ -10,6 +10,7 @@ from domain.jobs import JobStatus
 from domain.llm import ChatMessage
 from domain.money import EXACT, ZERO, ceil_credits, ceil_ratio_credits
 from domain.pricing import CallCost, PriceSheet, worst_case_cost_usd
+from domain.tools import ToolSpec, tools_bytes
 from domain.usage import TokenUsage
 
 DEFAULT_CREDITS_PER_USD = Decimal(10)
@@ -22,6 +23,17 @@ JOB_CREDIT = Decimal(1)
 # request (assistant priming); these bounds are generous for every provider we support.
 TOKENS_PER_MESSAGE_OVERHEAD = 16
 TOKENS_PER_REQUEST_OVERHEAD = 32
+# Images are billed by size, not by the bytes sent, so each counts a fixed amount that no
+# provider exceeds today: the worst is OpenAI's gpt-4o-mini, which bills a high-detail
+# image at 2,833 + 5,667 per 512-px tile, up to 8 tiles (768 × 2048): 48,169 tokens.
+# (Anthropic stays under ~1,600 per image, Gemini under ~1,300, patch-based OpenAI models
+# under ~3,800.) The image's own bytes (a data URI) are not counted as text.
+IMAGE_TOKENS_UPPER_BOUND = 48_200
+# Tools: their JSON definitions count byte for byte, plus a per-tool frame and, once,
+# the tool-use system prompt providers add (Anthropic documents 346 tokens at most).
+TOKENS_PER_TOOL_OVERHEAD = 64
+TOKENS_FOR_TOOL_USE = 512
+TOKENS_PER_TOOL_CALL_OVERHEAD = 16
 
 
 class BudgetMode(StrEnum):
@@ -90,11 +102,13 @@ class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
         """Credits reserved when a job is created: 1 for job_based, none otherwise."""
         return JOB_CREDIT if self.mode is BudgetMode.JOB_BASED else ZERO
 
-    def call_hold(self, *, messages: list[ChatMessage], max_tokens: int, sheet: PriceSheet) -> Decimal:
+    def call_hold(
+        self, *, messages: list[ChatMessage], max_tokens: int, sheet: PriceSheet, tools: tuple[ToolSpec, ...] = ()
+    ) -> Decimal:
         """A true upper bound of the credits a call can consume (0 for job_based)."""
         if self.mode is BudgetMode.JOB_BASED:
             return ZERO
-        prompt = prompt_token_upper_bound(messages)
+        prompt = prompt_token_upper_bound(messages, tools)
         if self.mode is BudgetMode.CONSUMPTION_TOKENS:
             return ceil_ratio_credits(prompt + max_tokens, self.tokens_per_credit)
         usd = worst_case_cost_usd(prompt_tokens=prompt, completion_tokens=max_tokens, sheet=sheet)
@@ -102,7 +116,22 @@ class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
             return ceil_credits(usd * self.credits_per_usd)
 
 
-def prompt_token_upper_bound(messages: list[ChatMessage]) -> int:
-    """Byte-level BPE never yields more tokens than UTF-8 bytes; add template overhead."""
+def prompt_token_upper_bound(messages: list[ChatMessage], tools: tuple[ToolSpec, ...] = ()) -> int:
+    """Byte-level BPE never yields more tokens than UTF-8 bytes; add template overhead.
+
+    Tool calls and results count their id, name and arguments as text, each image
+    ``IMAGE_TOKENS_UPPER_BOUND``, tool definitions their JSON plus a frame (see above).
+    """
     content_bytes = sum(len(m.content.encode("utf-8")) + len(m.role) for m in messages)
-    return content_bytes + TOKENS_PER_MESSAGE_OVERHEAD * len(messages) + TOKENS_PER_REQUEST_OVERHEAD
+    bound = content_bytes + TOKENS_PER_MESSAGE_OVERHEAD * len(messages) + TOKENS_PER_REQUEST_OVERHEAD
+    for message in messages:
+        if message.parts:
+            bound += IMAGE_TOKENS_UPPER_BOUND * message.images
+        if message.tool_call_id is not None:
+            bound += len(message.tool_call_id.encode("utf-8"))
+        for call in message.tool_calls:
+            size = len(call.id.encode("utf-8")) + len(call.name) + len(call.arguments.encode("utf-8"))
+            bound += size + TOKENS_PER_TOOL_CALL_OVERHEAD
+    if tools:
+        bound += tools_bytes(tools) + TOKENS_PER_TOOL_OVERHEAD * len(tools) + TOKENS_FOR_TOOL_USE
+    return bound

@@ -8,7 +8,8 @@ import msgspec
 
 from application.errors import ProviderError
 from application.ports.providers import ProviderTarget
-from domain.llm import FinishReason, LlmRequest, LlmResponse, StreamEnd, StreamEvent, TextDelta
+from domain.errors import UnsupportedFeatureError
+from domain.llm import FinishReason, LlmRequest, LlmResponse, StreamEnd, StreamEvent, TextDelta, ToolCall, ToolCallDelta
 from domain.usage import TokenUsage
 
 
@@ -24,6 +25,7 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
     error: ProviderError | None = None
     fail_after: int | None = None
     delay_s: float = 0.0  # pause before each chunk, to let a test act mid-stream
+    tool_calls: tuple[ToolCall, ...] = ()  # streamed whole, one delta each, after the chunks
 
 
 class ScriptedProviderClient:
@@ -32,6 +34,13 @@ class ScriptedProviderClient:
         self.requests: list[tuple[ProviderTarget, LlmRequest]] = []
         self.model = model
         self.closed_streams = 0
+        self.unsupported: str | None = None  # set: ``check`` refuses every request with this reason
+        self.checked: list[LlmRequest] = []
+
+    def check(self, model: str, request: LlmRequest) -> None:
+        self.checked.append(request)
+        if self.unsupported is not None:
+            raise UnsupportedFeatureError(self.unsupported, param="tools")
 
     def push(self, *replies: Reply | ProviderError) -> None:
         self._script.extend(replies)
@@ -52,6 +61,7 @@ class ScriptedProviderClient:
             finish_reason=reply.finish_reason,
             usage=reply.usage,
             provider_model=self.model,
+            tool_calls=reply.tool_calls,
         )
 
     async def stream(self, target: ProviderTarget, request: LlmRequest) -> AsyncIterator[StreamEvent]:
@@ -63,8 +73,15 @@ class ScriptedProviderClient:
                 if reply.delay_s:
                     await asyncio.sleep(reply.delay_s)
                 yield TextDelta(chunk)
+            for index, call in enumerate(reply.tool_calls):
+                yield ToolCallDelta(index=index, id=call.id, name=call.name, arguments=call.arguments)
             if reply.error is not None:
                 raise reply.error
-            yield StreamEnd(finish_reason=reply.finish_reason, usage=reply.usage, provider_model=self.model)
+            yield StreamEnd(
+                finish_reason=reply.finish_reason,
+                usage=reply.usage,
+                provider_model=self.model,
+                tool_calls=reply.tool_calls,
+            )
         finally:
             self.closed_streams += 1

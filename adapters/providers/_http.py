@@ -44,7 +44,17 @@ from application.errors import (
     ProviderUnavailableError,
 )
 from application.ports.providers import ProviderTarget
-from domain.llm import FinishReason, LlmRequest, LlmResponse, StreamEnd, StreamEvent, TextDelta, estimate_tokens
+from domain.llm import (
+    FinishReason,
+    LlmRequest,
+    LlmResponse,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    estimate_tokens,
+)
 from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
 from domain.usage import TokenUsage
 
@@ -316,6 +326,7 @@ class Parsed(msgspec.Struct, frozen=True, kw_only=True):
     finish_reason: FinishReason
     usage: TokenUsage | None
     provider_model: str
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 def estimate_bytes(size: int) -> int:
@@ -348,10 +359,34 @@ class StreamState:
         self.text_bytes = 0
         self.thinking_bytes = 0
         self.finished = False  # the provider's end marker arrived: stop reading
+        # Tool calls: deltas waiting to be relayed, and each call assembled (by index) for
+        # the end event. A call's arguments are bounded by max_tokens, so this stays small.
+        self.tool_deltas: list[ToolCallDelta] = []
+        self._calls: dict[int, list[str]] = {}  # index → [id, name, arguments so far]
 
     def feed(self, event: ServerSentEvent) -> str | None:
-        """One event: the visible text it carries, if any. Raises ``ProviderError`` on an error event."""
+        """One event: the visible text it carries, if any (tool-call pieces go through
+        ``add_tool_delta``). Raises ``ProviderError`` on an error event."""
         raise NotImplementedError
+
+    def add_tool_delta(self, delta: ToolCallDelta) -> None:
+        """Queue a piece of a tool call for the consumer and add it to the assembled call."""
+        call = self._calls.setdefault(delta.index, ["", "", ""])
+        if delta.id:
+            call[0] = delta.id
+        if delta.name:
+            call[1] = delta.name
+        call[2] += delta.arguments
+        self.text_bytes += len(delta.arguments.encode()) + len(delta.name or "")  # output, for estimates
+        self.tool_deltas.append(delta)
+
+    def take_tool_deltas(self) -> list[ToolCallDelta]:
+        taken, self.tool_deltas = self.tool_deltas, []
+        return taken
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(ToolCall(id=call[0], name=call[1], arguments=call[2]) for _, call in sorted(self._calls.items()))
 
     def complete(self) -> bool:
         """Did the stream end properly (end marker, or everything the end marker would bring)?"""
@@ -365,6 +400,7 @@ class StreamState:
             provider_model=self.model,
             usage_estimated=estimated,
             attempts=attempts,
+            tool_calls=self.tool_calls,
         )
 
     def usage_so_far(self) -> TokenUsage:
@@ -405,6 +441,10 @@ class Dialect(Protocol):
 
     def stream_state(self, request: LlmRequest, target: ProviderTarget, headers: httpx.Headers) -> StreamState: ...
 
+    def check(self, model: str, request: LlmRequest) -> None:
+        """Raise ``UnsupportedFeatureError`` for what this format cannot express (before any hold)."""
+        return None
+
 
 def decode_error_body(body: bytes) -> dict[str, object]:
     """An error body as a dict, or empty when it is not JSON (a proxy's HTML page)."""
@@ -441,6 +481,9 @@ class HttpProviderClient:
         self._rng = rng or random.Random()
         self._label = dialect.label
 
+    def check(self, model: str, request: LlmRequest) -> None:
+        self._dialect.check(model, request)
+
     async def complete(self, target: ProviderTarget, request: LlmRequest) -> LlmResponse:
         attempts = 0
         while True:
@@ -476,7 +519,8 @@ class HttpProviderClient:
             raise transport_error(exc, self._label) from None
         usage, estimated = parsed.usage, False
         if usage is None:  # a proxy that drops usage: bill an estimate, flagged
-            usage = TokenUsage(input=estimate_prompt(request), output=estimate_tokens(parsed.content))
+            generated = parsed.content + "".join(call.name + call.arguments for call in parsed.tool_calls)
+            usage = TokenUsage(input=estimate_prompt(request), output=estimate_tokens(generated))
             estimated = True
         return LlmResponse(
             content=parsed.content,
@@ -485,6 +529,7 @@ class HttpProviderClient:
             provider_model=parsed.provider_model or target.model,
             usage_estimated=estimated,
             attempts=attempts,
+            tool_calls=parsed.tool_calls,
         )
 
     async def stream(self, target: ProviderTarget, request: LlmRequest) -> AsyncIterator[StreamEvent]:
@@ -507,6 +552,10 @@ class HttpProviderClient:
                             if text:
                                 started = True
                                 yield TextDelta(text)
+                            if state.tool_deltas:
+                                started = True
+                                for delta in state.take_tool_deltas():
+                                    yield delta
                             if state.finished:
                                 break
                             if loop.time() > deadline:

@@ -8,6 +8,15 @@ placeholder output of 1), ``message_delta`` the cumulative, final usage (taken a
 never summed), ``message_stop`` ends; an ``event: error`` may follow a 200.
 
 There is no JSON mode in the Messages API; ``json_mode`` adds a system instruction.
+
+Tools: a tool is ``{"name", "description", "input_schema"}``; the model's calls are
+``tool_use`` blocks (``input`` an object, given to clients as its JSON text), and results
+go back as ``tool_result`` blocks at the start of the next user turn (consecutive tool
+messages share one turn, as parallel calls' results must). A streamed call opens with a
+``content_block_start`` of type ``tool_use`` (its id and name) and sends its input as
+``input_json_delta`` fragments. Images are ``image`` blocks, ``base64`` for data URIs and
+``url`` for URLs. ``tool_choice`` maps to ``auto``/``any``/``tool``/``none``, and
+``parallel_tool_calls: false`` to ``disable_parallel_tool_use``.
 """
 
 from typing import Any
@@ -30,7 +39,18 @@ from adapters.providers._http import (
 from adapters.providers._sse import ServerSentEvent
 from application.errors import ProviderError, ProviderQuotaError
 from application.ports.providers import ProviderTarget
-from domain.llm import FinishReason, LlmRequest, Role
+from domain.llm import (
+    ChatMessage,
+    FinishReason,
+    ImagePart,
+    LlmRequest,
+    Role,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    ToolChoiceMode,
+)
+from domain.tools import arguments_object
 from domain.usage import TokenUsage
 
 DEFAULT_BASE = "https://api.anthropic.com"
@@ -72,6 +92,10 @@ class Block(msgspec.Struct):
     type: str = ""
     text: str | None = None
     thinking: str | None = None
+    id: str | None = None  # tool_use
+    name: str | None = None
+    input: Any = None
+    partial_json: str | None = None  # input_json_delta
 
 
 class Message(msgspec.Struct):
@@ -87,10 +111,16 @@ class MessageStart(msgspec.Struct):
 
 class BlockStart(msgspec.Struct):
     content_block: Block
+    index: int = 0
 
 
 class BlockDelta(msgspec.Struct):
     delta: Block
+    index: int = 0
+
+
+class BlockStop(msgspec.Struct):
+    index: int = 0
 
 
 class StopDelta(msgspec.Struct):
@@ -110,6 +140,7 @@ _message_decoder = msgspec.json.Decoder(Message)
 _start_decoder = msgspec.json.Decoder(MessageStart)
 _block_start_decoder = msgspec.json.Decoder(BlockStart)
 _block_delta_decoder = msgspec.json.Decoder(BlockDelta)
+_block_stop_decoder = msgspec.json.Decoder(BlockStop)
 _message_delta_decoder = msgspec.json.Decoder(MessageDelta)
 _error_decoder = msgspec.json.Decoder(ErrorEvent)
 
@@ -140,16 +171,32 @@ def error_for_type(label: str, kind: str, message: str, *, retry_after_s: float 
     return http_error(label, status, message, retry_after_s=retry_after_s)
 
 
+def tool_call_of(block: Block) -> ToolCall:
+    arguments = msgspec.json.encode(block.input if block.input is not None else {}).decode()
+    return ToolCall(id=block.id or "", name=block.name or "", arguments=arguments)
+
+
 class AnthropicStream(StreamState):
     thinking_is_output = True
+
+    def __init__(self, request: LlmRequest, model: str) -> None:
+        super().__init__(request, model)
+        self.tool_blocks: dict[int, list[int]] = {}  # content block index → [tool call index, fragments sent]
 
     def feed(self, event: ServerSentEvent) -> str | None:
         name = event.event
         if name == "content_block_delta":
-            delta = _block_delta_decoder.decode(event.data).delta
+            block_delta = _block_delta_decoder.decode(event.data)
+            delta = block_delta.delta
             if delta.type == "text_delta" and delta.text:
                 self.text_bytes += len(delta.text.encode())
                 return delta.text
+            if delta.type == "input_json_delta":
+                tool = self.tool_blocks.get(block_delta.index)
+                if tool is not None and delta.partial_json:
+                    tool[1] += 1
+                    self.add_tool_delta(ToolCallDelta(index=tool[0], arguments=delta.partial_json))
+                return None
             if delta.thinking:
                 self.thinking_bytes += len(delta.thinking.encode())
             return None
@@ -162,10 +209,21 @@ class AnthropicStream(StreamState):
                     input=start.input, cached_input=start.cached_input, cache_write=start.cache_write
                 )
         elif name == "content_block_start":
-            block = _block_start_decoder.decode(event.data).content_block
+            opened = _block_start_decoder.decode(event.data)
+            block = opened.content_block
             if block.type == "text" and block.text:
                 self.text_bytes += len(block.text.encode())
                 return block.text
+            if block.type == "tool_use":
+                index = len(self.tool_blocks)
+                self.tool_blocks[opened.index] = [index, 0]
+                self.add_tool_delta(ToolCallDelta(index=index, id=block.id or "", name=block.name or ""))
+        elif name == "content_block_stop":
+            tool = self.tool_blocks.get(_block_stop_decoder.decode(event.data).index)
+            if tool is not None and tool[1] == 0:
+                # a call without parameters sends no fragment: its arguments are an empty object
+                tool[1] = 1
+                self.add_tool_delta(ToolCallDelta(index=tool[0], arguments="{}"))
         elif name == "message_delta":
             final = _message_delta_decoder.decode(event.data)
             if final.delta is not None and final.delta.stop_reason is not None:
@@ -203,10 +261,20 @@ class AnthropicDialect(Dialect):
         payload: dict[str, Any] = {
             "model": target.model,
             "max_tokens": request.max_tokens,
-            "messages": [
-                {"role": str(m.role), "content": m.content} for m in request.messages if m.role is not Role.SYSTEM
-            ],
+            "messages": messages_out(request.messages),
         }
+        if request.tools:
+            payload["tools"] = [
+                {
+                    "name": tool.name,
+                    **({"description": tool.description} if tool.description is not None else {}),
+                    "input_schema": tool.parameters or {"type": "object", "properties": {}},
+                }
+                for tool in request.tools
+            ]
+        choice = tool_choice_out(request.tool_choice, request.parallel_tool_calls, bool(request.tools))
+        if choice is not None:
+            payload["tool_choice"] = choice
         if system:
             payload["system"] = "\n\n".join(system)
         if request.temperature is not None:
@@ -227,6 +295,7 @@ class AnthropicDialect(Dialect):
             finish_reason=map_finish(message.stop_reason),
             usage=map_usage(message.usage) if message.usage is not None else None,
             provider_model=message.model,
+            tool_calls=tuple(tool_call_of(block) for block in message.content if block.type == "tool_use"),
         )
 
     def error(self, status: int, headers: httpx.Headers, body: bytes, api_key: str) -> ProviderError:
@@ -240,6 +309,70 @@ class AnthropicDialect(Dialect):
 
     def stream_state(self, request: LlmRequest, target: ProviderTarget, headers: httpx.Headers) -> StreamState:
         return AnthropicStream(request, target.model)
+
+
+def messages_out(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """The turns after the system prompt; a tool result joins the user turn it must start."""
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role is Role.SYSTEM:
+            continue
+        role = "assistant" if message.role is Role.ASSISTANT else "user"
+        blocks = blocks_out(message)
+        previous = turns[-1] if turns else None
+        if previous is not None and previous["role"] == "user" == role and _has_tool_results(previous):
+            previous["content"].extend(blocks)  # results first, then whatever the user adds
+        elif message.role is Role.TOOL or message.parts or message.tool_calls:
+            turns.append({"role": role, "content": blocks})
+        else:
+            turns.append({"role": role, "content": message.content})
+    return turns
+
+
+def _has_tool_results(turn: dict[str, Any]) -> bool:
+    content = turn["content"]
+    return isinstance(content, list) and any(block.get("type") == "tool_result" for block in content)
+
+
+def blocks_out(message: ChatMessage) -> list[dict[str, Any]]:
+    if message.role is Role.TOOL:
+        return [{"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}]
+    if message.tool_calls:
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+        for index, call in enumerate(message.tool_calls):
+            arguments = arguments_object(call.arguments, f"tool_calls[{index}]")
+            blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
+        return blocks
+    if message.parts:
+        out: list[dict[str, Any]] = []
+        for part in message.parts:
+            if isinstance(part, ImagePart):
+                source: dict[str, Any]
+                if part.is_data:
+                    source = {"type": "base64", "media_type": part.media_type, "data": part.base64_data}
+                else:
+                    source = {"type": "url", "url": part.url}
+                out.append({"type": "image", "source": source})
+            elif part.text:
+                out.append({"type": "text", "text": part.text})
+        return out
+    return [{"type": "text", "text": message.content}]
+
+
+def tool_choice_out(choice: ToolChoice | None, parallel: bool | None, has_tools: bool) -> dict[str, Any] | None:
+    if not has_tools or (choice is None and parallel is None):
+        return None
+    if choice is None or choice.mode is ToolChoiceMode.AUTO:
+        out: dict[str, Any] = {"type": "auto"}
+    elif choice.mode is ToolChoiceMode.NONE:
+        return {"type": "none"}
+    elif choice.name is not None:
+        out = {"type": "tool", "name": choice.name}
+    else:
+        out = {"type": "any"}
+    if parallel is False:
+        out["disable_parallel_tool_use"] = True
+    return out
 
 
 def anthropic_client(http: httpx.AsyncClient, *, timeouts: Timeouts, retry: RetryPolicy) -> HttpProviderClient:

@@ -56,6 +56,12 @@ class FakeProviderClient:
         self._reply_tokens = reply_tokens
         self._chunk_delay_s = chunk_delay_s
 
+    def check(self, model: str, request: LlmRequest) -> None:
+        """Over HTTP it speaks OpenAI's format (and can do what it can); in process it answers
+        text whatever the request holds."""
+        if self._http is not None:
+            self._http.check(model, request)
+
     async def complete(self, target: ProviderTarget, request: LlmRequest) -> LlmResponse:
         if target.api_base and self._http is not None:
             return await self._http.complete(target, request)

@@ -11,7 +11,7 @@ Tests, e2e runs and benchmarks point a credential's ``api_base`` at it:
 
 Each request takes the next scripted ``Reply`` (or the default one) and is recorded
 (method, path, headers, JSON body) so tests can assert on what the adapter sent. Replies
-script successes (text chunks, thinking, native usage blocks, finish reasons) and faults:
+script successes (text chunks, thinking, tool calls, native usage blocks, finish reasons) and faults:
 error statuses in each provider's own envelope (429 with or without retry-after, 500,
 529, auth, quota, …), a reset connection, no answer at all (timeouts), malformed JSON, a
 stream cut mid-way or ended early, a stream that stalls, and an error event after 200.
@@ -43,6 +43,22 @@ MAX_WAIT_S = 30.0  # a hung fault ends by itself even if the client never goes a
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallReply:
+    """A tool call the fake model makes. ``arguments`` is JSON text (an object); streamed, it
+    arrives in ``pieces`` fragments (OpenAI, Fireworks and Anthropic split it; Gemini never
+    does). ``id`` None: Gemini's call carries no id (the others always get one)."""
+
+    name: str
+    arguments: str = "{}"
+    id: str | None = "call_fake_0"
+    pieces: int = 3
+
+    def fragments(self) -> list[str]:
+        size = max(1, -(-len(self.arguments) // max(1, self.pieces)))
+        return [self.arguments[i : i + size] for i in range(0, len(self.arguments), size)] or [""]
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One scripted answer. ``usage`` is the provider's native usage block (final counts)."""
 
@@ -62,6 +78,7 @@ class Reply:
     chunk_delay_s: float = 0.0
     usage_chunk: bool = False  # Fireworks: usage in its own chunk (newer models) instead of the finish chunk
     no_usage: bool = False  # a proxy that drops usage altogether
+    tool_calls: tuple[ToolCallReply, ...] = ()  # after the text, in each format's own blocks or parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +372,8 @@ class _Render:
     def usage(self) -> dict[str, Any]:
         if self.reply.usage is not None:
             return dict(self.reply.usage)
-        prompt, output, thinking = self.prompt_tokens(), len(self.reply.chunks), len(self.reply.thinking)
+        prompt, thinking = self.prompt_tokens(), len(self.reply.thinking)
+        output = len(self.reply.chunks) + len(self.reply.tool_calls)
         if self.flavor == "openai":
             return {
                 "prompt_tokens": prompt,
@@ -381,7 +399,12 @@ class _Render:
 
     def finish(self) -> str:
         default = {"openai": "stop", "fireworks": "stop", "anthropic": "end_turn", "gemini": "STOP"}
+        if self.reply.tool_calls:
+            default = {"openai": "tool_calls", "fireworks": "tool_calls", "anthropic": "tool_use", "gemini": "STOP"}
         return self.reply.finish or default[self.flavor]
+
+    def _call_id(self, call: ToolCallReply, index: int) -> str:
+        return call.id or f"call_fake_{index}"
 
     # -- non-streamed ---------------------------------------------------------------
 
@@ -389,9 +412,17 @@ class _Render:
         reply = self.reply
         usage = None if reply.no_usage else self.usage()
         if self.flavor in ("openai", "fireworks"):
-            message: dict[str, Any] = {"role": "assistant", "content": self.text, "refusal": None}
+            content = self.text if self.text or not reply.tool_calls else None
+            message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
             if self.flavor == "fireworks" and reply.thinking:
                 message["reasoning_content"] = "".join(reply.thinking)
+            if reply.tool_calls:
+                calls = []
+                for index, call in enumerate(reply.tool_calls):
+                    function = {"name": call.name, "arguments": call.arguments}
+                    wire = {"id": self._call_id(call, index), "type": "function", "function": function}
+                    calls.append({"index": index, **wire} if self.flavor == "fireworks" else wire)
+                message["tool_calls"] = calls
             return _json(
                 {
                     "id": self.id,
@@ -406,7 +437,13 @@ class _Render:
             blocks: list[dict[str, Any]] = []
             if reply.thinking:
                 blocks.append({"type": "thinking", "thinking": "".join(reply.thinking), "signature": "c2ln"})
-            blocks.append({"type": "text", "text": self.text})
+            if self.text or not reply.tool_calls:
+                blocks.append({"type": "text", "text": self.text})
+            for index, call in enumerate(reply.tool_calls):
+                tool_input = msgspec.json.decode(call.arguments)
+                blocks.append(
+                    {"type": "tool_use", "id": self._call_id(call, index), "name": call.name, "input": tool_input}
+                )
             return _json(
                 {
                     "id": self.id,
@@ -424,11 +461,22 @@ class _Render:
                 {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": usage, "modelVersion": self.model}
             )
         parts: list[dict[str, Any]] = [{"text": "".join(reply.thinking), "thought": True}] if reply.thinking else []
-        parts.append({"text": self.text})
+        if self.text or not reply.tool_calls:
+            parts.append({"text": self.text})
+        parts += self._gemini_calls()
         candidate = {"content": {"parts": parts, "role": "model"}, "finishReason": self.finish(), "index": 0}
         return _json(
             {"candidates": [candidate], "usageMetadata": usage, "modelVersion": self.model, "responseId": self.id}
         )
+
+    def _gemini_calls(self) -> list[dict[str, Any]]:
+        parts = []
+        for call in self.reply.tool_calls:
+            function: dict[str, Any] = {"name": call.name, "args": msgspec.json.decode(call.arguments)}
+            if call.id is not None:
+                function["id"] = call.id
+            parts.append({"functionCall": function})
+        return parts
 
     # -- streamed -------------------------------------------------------------------
 
@@ -466,6 +514,12 @@ class _Render:
         if fireworks:
             head += [chunk({"reasoning_content": piece}) for piece in reply.thinking]
         content = [chunk({"content": piece}) for piece in reply.chunks]
+        for index, call in enumerate(reply.tool_calls):
+            function = {"name": call.name, "arguments": ""}
+            first = {"index": index, "id": self._call_id(call, index), "type": "function", "function": function}
+            content.append(chunk({"tool_calls": [first]}))
+            for fragment in call.fragments():
+                content.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
         wants_usage = bool((self.request.get("stream_options") or {}).get("include_usage"))
         usage = None if reply.no_usage else self.usage()
         if fireworks and not reply.usage_chunk:
@@ -510,8 +564,29 @@ class _Render:
             content.append(
                 event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
             )
-        tail = [
-            event("content_block_stop", {"type": "content_block_stop", "index": index}),
+        tail = [event("content_block_stop", {"type": "content_block_stop", "index": index})]
+        if reply.tool_calls:
+            content += tail
+            tail = []
+        for number, call in enumerate(reply.tool_calls):
+            index += 1
+            tool: dict[str, Any] = {
+                "type": "tool_use",
+                "id": self._call_id(call, number),
+                "name": call.name,
+                "input": {},
+            }
+            content.append(
+                event("content_block_start", {"type": "content_block_start", "index": index, "content_block": tool})
+            )
+            fragments = [] if call.arguments == "{}" else ["", *call.fragments()]  # the API opens with ""
+            for fragment in fragments:
+                delta = {"type": "input_json_delta", "partial_json": fragment}
+                content.append(
+                    event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                )
+            content.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
+        tail += [
             event(
                 "message_delta",
                 {
@@ -547,7 +622,8 @@ class _Render:
         for number, piece in enumerate(pieces[:-1], start=1):
             meta = None if usage is None else prompt_side | {"candidatesTokenCount": min(number, final_output)}
             content.append(event([{"text": piece}], meta))
-        tail = [event([{"text": pieces[-1]}], usage, self.finish())]
+        last: list[dict[str, Any]] = [{"text": pieces[-1]}] if pieces[-1] or not reply.tool_calls else []
+        tail = [event(last + self._gemini_calls(), usage, self.finish())]
         return head, content, tail
 
     def error_event(self) -> bytes:

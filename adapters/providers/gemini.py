@@ -8,8 +8,22 @@ which is billed as output and kept as reasoning. Zero fields are omitted. Stream
 wins, nothing is summed). Thought parts (``"thought": true``) never reach the answer.
 Errors are google.rpc.Status; an invalid key is a 400 ``INVALID_ARGUMENT`` whose
 ``ErrorInfo.reason`` is ``API_KEY_INVALID``, and a 429 gives its wait in ``RetryInfo``.
+
+Tools: ``tools[].functionDeclarations`` (parameters as ``parametersJsonSchema``, which
+takes JSON Schema as OpenAI's tools carry it), ``toolConfig.functionCallingConfig``
+(``AUTO``/``ANY``/``NONE``, a named function as ``ANY`` with ``allowedFunctionNames``).
+The model's calls are ``functionCall`` parts, whole in one chunk when streamed; a call
+without an ``id`` gets one here (``call_`` + 24 hex digits), and since Gemini says
+``STOP`` after calls, an answer with calls finishes ``tool_calls``. Results go back as
+``functionResponse`` parts (the function's name found through the call's id; a result
+that is a JSON object is sent as is, other text as ``{"result": text}``). Images go
+inline (``inlineData``) from data URIs; an image by URL cannot be expressed (the API's
+``fileData`` takes only files uploaded to Google), so it is refused before anything is
+sent, as are GIFs and function names Gemini does not accept.
 """
 
+import re
+import uuid
 from typing import Any
 
 import httpx
@@ -37,7 +51,20 @@ from application.errors import (
     ProviderResponseError,
 )
 from application.ports.providers import ProviderTarget
-from domain.llm import FinishReason, LlmRequest, Role
+from domain.errors import UnsupportedFeatureError
+from domain.llm import (
+    ChatMessage,
+    FinishReason,
+    ImagePart,
+    LlmRequest,
+    Role,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    ToolChoiceMode,
+    function_name_of,
+)
+from domain.tools import arguments_object
 from domain.usage import TokenUsage
 
 DEFAULT_BASE = "https://generativelanguage.googleapis.com"
@@ -62,6 +89,9 @@ FINISH_REASONS = {
 } | dict.fromkeys(FILTERED, FinishReason.CONTENT_FILTER)
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+# Gemini's inline images (its docs list PNG, JPEG, WEBP, HEIC and HEIF: no GIF).
+INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
+GEMINI_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 
 
 class UsageMetadata(msgspec.Struct, rename="camel"):
@@ -72,9 +102,16 @@ class UsageMetadata(msgspec.Struct, rename="camel"):
     thoughts_token_count: int = 0
 
 
+class FunctionCall(msgspec.Struct, rename="camel"):
+    name: str = ""
+    args: Any = None
+    id: str | None = None
+
+
 class Part(msgspec.Struct, rename="camel"):
     text: str | None = None
     thought: bool | None = None
+    function_call: FunctionCall | None = None
 
 
 class Content(msgspec.Struct, rename="camel"):
@@ -113,6 +150,11 @@ def map_usage(meta: UsageMetadata) -> TokenUsage:
 
 def map_finish(reason: str | None) -> FinishReason:
     return FINISH_REASONS.get(reason or "STOP", FinishReason.STOP)
+
+
+def call_of(call: FunctionCall) -> ToolCall:
+    arguments = msgspec.json.encode(call.args if call.args is not None else {}).decode()
+    return ToolCall(id=call.id or f"call_{uuid.uuid4().hex[:24]}", name=call.name, arguments=arguments)
 
 
 def model_path(model: str) -> str:
@@ -165,6 +207,13 @@ class GeminiStream(StreamState):
         for candidate in chunk.candidates[:1]:
             if candidate.content is not None:
                 for part in candidate.content.parts:
+                    if part.function_call is not None:
+                        call = call_of(part.function_call)
+                        index = len(self.tool_calls)
+                        self.add_tool_delta(
+                            ToolCallDelta(index=index, id=call.id, name=call.name, arguments=call.arguments)
+                        )
+                        continue
                     if not part.text:
                         continue
                     if part.thought:
@@ -173,6 +222,8 @@ class GeminiStream(StreamState):
                         text = part.text if text is None else text + part.text
             if candidate.finish_reason is not None:
                 self.finish_reason = map_finish(candidate.finish_reason)
+                if self.finish_reason is FinishReason.STOP and self.tool_calls:
+                    self.finish_reason = FinishReason.TOOL_CALLS
         if text:
             self.text_bytes += len(text.encode())
         if chunk.usage_metadata is not None:
@@ -210,18 +261,42 @@ class GeminiDialect(Dialect):
     def headers(self, target: ProviderTarget) -> dict[str, str]:
         return {"x-goog-api-key": target.api_key, "content-type": "application/json"}
 
+    def check(self, model: str, request: LlmRequest) -> None:
+        for index, message in enumerate(request.messages):
+            for part in message.parts:
+                if not isinstance(part, ImagePart):
+                    continue
+                where = f"messages[{index}].content"
+                if not part.is_data:
+                    raise UnsupportedFeatureError(
+                        "Gemini takes images only inline: send the image as a data URI (data:image/png;base64,...)",
+                        param=where,
+                    )
+                if part.media_type not in INLINE_IMAGE_TYPES:
+                    raise UnsupportedFeatureError(
+                        f"Gemini does not take {part.media_type} images (png, jpeg and webp it does)", param=where
+                    )
+        names = [tool.name for tool in request.tools]
+        names += [call.name for message in request.messages for call in message.tool_calls]
+        for name in names:
+            if not GEMINI_TOOL_NAME.fullmatch(name):
+                raise UnsupportedFeatureError(
+                    f"Gemini needs function names that start with a letter or '_' ('{name}' does not)", param="tools"
+                )
+
     def body(self, target: ProviderTarget, request: LlmRequest, *, stream: bool) -> bytes:
         contents: list[dict[str, Any]] = []
         system: list[dict[str, str]] = []
-        for message in request.messages:
+        for index, message in enumerate(request.messages):
             if message.role is Role.SYSTEM:
                 system.append({"text": message.content})
                 continue
             role = "model" if message.role is Role.ASSISTANT else "user"
+            parts = parts_out(request.messages, index)
             if contents and contents[-1]["role"] == role:  # one turn per speaker
-                contents[-1]["parts"].append({"text": message.content})
+                contents[-1]["parts"].extend(parts)
             else:
-                contents.append({"role": role, "parts": [{"text": message.content}]})
+                contents.append({"role": role, "parts": parts})
         config: dict[str, Any] = {"maxOutputTokens": request.max_tokens}
         if request.temperature is not None:
             config["temperature"] = request.temperature
@@ -234,6 +309,18 @@ class GeminiDialect(Dialect):
         payload: dict[str, Any] = {"contents": contents, "generationConfig": config}
         if system:
             payload["systemInstruction"] = {"parts": system}
+        if request.tools:
+            declarations = []
+            for tool in request.tools:
+                declaration: dict[str, Any] = {"name": tool.name}
+                if tool.description is not None:
+                    declaration["description"] = tool.description
+                if tool.parameters is not None:
+                    declaration["parametersJsonSchema"] = tool.parameters
+                declarations.append(declaration)
+            payload["tools"] = [{"functionDeclarations": declarations}]
+        if request.tool_choice is not None and request.tools:
+            payload["toolConfig"] = {"functionCallingConfig": calling_config(request.tool_choice)}
         return msgspec.json.encode(payload)
 
     def parse(self, body: bytes, headers: httpx.Headers) -> Parsed:
@@ -245,11 +332,16 @@ class GeminiDialect(Dialect):
         candidate = response.candidates[0]
         parts = candidate.content.parts if candidate.content is not None else []
         content = "".join(part.text or "" for part in parts if not part.thought)
+        calls = tuple(call_of(part.function_call) for part in parts if part.function_call is not None)
+        finish = map_finish(candidate.finish_reason)
+        if calls and finish is FinishReason.STOP:
+            finish = FinishReason.TOOL_CALLS
         return Parsed(
             content=content,
-            finish_reason=map_finish(candidate.finish_reason),
+            finish_reason=finish,
             usage=map_usage(response.usage_metadata) if response.usage_metadata is not None else None,
             provider_model=response.model_version,
+            tool_calls=calls,
         )
 
     def error(self, status: int, headers: httpx.Headers, body: bytes, api_key: str) -> ProviderError:
@@ -260,6 +352,44 @@ class GeminiDialect(Dialect):
 
     def stream_state(self, request: LlmRequest, target: ProviderTarget, headers: httpx.Headers) -> StreamState:
         return GeminiStream(request, target.model)
+
+
+def parts_out(messages: list[ChatMessage], index: int) -> list[dict[str, Any]]:
+    message = messages[index]
+    if message.role is Role.TOOL:
+        name = function_name_of(messages, message.tool_call_id or "", index) or ""
+        return [{"functionResponse": {"name": name, "response": result_object(message.content)}}]
+    if message.tool_calls:
+        parts: list[dict[str, Any]] = [{"text": message.content}] if message.content else []
+        for number, call in enumerate(message.tool_calls):
+            args = arguments_object(call.arguments, f"messages[{index}].tool_calls[{number}]")
+            parts.append({"functionCall": {"name": call.name, "args": args}})
+        return parts
+    if message.parts:
+        out: list[dict[str, Any]] = []
+        for part in message.parts:
+            if isinstance(part, ImagePart):  # data URIs only: ``check`` refused the rest
+                out.append({"inlineData": {"mimeType": part.media_type, "data": part.base64_data}})
+            elif part.text:
+                out.append({"text": part.text})
+        return out
+    return [{"text": message.content}]
+
+
+def result_object(content: str) -> Any:
+    """A tool's result as Gemini's ``response`` object: a JSON object as is, other text wrapped."""
+    try:
+        value = msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        value = None
+    return value if isinstance(value, dict) else {"result": content}
+
+
+def calling_config(choice: ToolChoice) -> dict[str, Any]:
+    if choice.name is not None:
+        return {"mode": "ANY", "allowedFunctionNames": [choice.name]}
+    mode = {ToolChoiceMode.AUTO: "AUTO", ToolChoiceMode.NONE: "NONE", ToolChoiceMode.REQUIRED: "ANY"}[choice.mode]
+    return {"mode": mode}
 
 
 def gemini_client(http: httpx.AsyncClient, *, timeouts: Timeouts, retry: RetryPolicy) -> HttpProviderClient:

@@ -34,7 +34,17 @@ from application.errors import (
     ProviderUnavailableError,
 )
 from application.ports.providers import ProviderTarget
-from domain.llm import FinishReason, LlmRequest
+from domain.llm import (
+    ChatMessage,
+    FinishReason,
+    ImagePart,
+    LlmRequest,
+    Role,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    ToolSpec,
+)
 from domain.usage import TokenUsage
 
 DEFAULT_BASE = "https://api.openai.com/v1"
@@ -69,10 +79,22 @@ class Usage(msgspec.Struct):
     completion_tokens_details: CompletionDetails | None = None
 
 
+class Function(msgspec.Struct):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class WireToolCall(msgspec.Struct):
+    id: str | None = None
+    function: Function | None = None
+    index: int | None = None  # streamed pieces (and Fireworks' complete calls) carry it
+
+
 class Message(msgspec.Struct):
     content: str | None = None
     refusal: str | None = None
     reasoning_content: str | None = None
+    tool_calls: list[WireToolCall] | None = None
 
 
 class Choice(msgspec.Struct):
@@ -90,6 +112,7 @@ class Delta(msgspec.Struct):
     content: str | None = None
     refusal: str | None = None
     reasoning_content: str | None = None
+    tool_calls: list[WireToolCall] | None = None
 
 
 class ChunkChoice(msgspec.Struct):
@@ -131,6 +154,60 @@ def map_finish(reason: str | None) -> FinishReason:
     return FINISH_REASONS.get(reason or "stop", FinishReason.STOP)
 
 
+# -- requests: OpenAI's format is the neutral one, so this is nearly one to one ------------
+
+
+def message_out(message: ChatMessage) -> dict[str, Any]:
+    if message.role is Role.TOOL:
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+                for call in message.tool_calls
+            ],
+        }
+    if message.parts:
+        return {"role": str(message.role), "content": [part_out(part) for part in message.parts]}
+    return {"role": str(message.role), "content": message.content}
+
+
+def part_out(part: Any) -> dict[str, Any]:
+    if isinstance(part, ImagePart):
+        image: dict[str, Any] = {"url": part.url}
+        if part.detail is not None:
+            image["detail"] = str(part.detail)
+        return {"type": "image_url", "image_url": image}
+    return {"type": "text", "text": part.text}
+
+
+def tool_out(tool: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        function["description"] = tool.description
+    if tool.parameters is not None:
+        function["parameters"] = tool.parameters
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def tool_choice_out(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.name is not None:
+        return {"type": "function", "function": {"name": choice.name}}
+    return str(choice.mode)
+
+
+def tool_calls_in(calls: list[WireToolCall] | None) -> tuple[ToolCall, ...]:
+    found: list[ToolCall] = []
+    for call in calls or []:
+        function = call.function or Function()
+        found.append(ToolCall(id=call.id or "", name=function.name or "", arguments=function.arguments or ""))
+    return tuple(found)
+
+
 class OpenAIStream(StreamState):
     def __init__(self, request: LlmRequest, model: str, *, cached_fallback: int = 0) -> None:
         super().__init__(request, model)
@@ -160,6 +237,16 @@ class OpenAIStream(StreamState):
                 continue
             if delta.reasoning_content:
                 self.thinking_bytes += len(delta.reasoning_content.encode())
+            for position, call in enumerate(delta.tool_calls or []):
+                function = call.function or Function()
+                self.add_tool_delta(
+                    ToolCallDelta(
+                        index=call.index if call.index is not None else position,
+                        id=call.id or None,
+                        name=function.name or None,
+                        arguments=function.arguments or "",
+                    )
+                )
             piece = self.visible(delta)
             if piece:
                 self.text_bytes += len(piece.encode())
@@ -203,9 +290,15 @@ class OpenAIDialect(Dialect):
     def body(self, target: ProviderTarget, request: LlmRequest, *, stream: bool) -> bytes:
         payload: dict[str, Any] = {
             "model": target.model,
-            "messages": [{"role": str(m.role), "content": m.content} for m in request.messages],
+            "messages": [message_out(m) for m in request.messages],
             self.max_tokens_field: request.max_tokens,
         }
+        if request.tools:
+            payload["tools"] = [tool_out(tool) for tool in request.tools]
+            if request.parallel_tool_calls is not None:
+                payload["parallel_tool_calls"] = request.parallel_tool_calls
+            if request.tool_choice is not None:  # only beside tools: OpenAI refuses it alone
+                payload["tool_choice"] = tool_choice_out(request.tool_choice)
         if request.temperature is not None:
             payload["temperature"] = request.temperature
         if request.top_p is not None:
@@ -232,7 +325,13 @@ class OpenAIDialect(Dialect):
         usage = None
         if completion.usage is not None:
             usage = map_usage(completion.usage, cached_fallback=self.cached_header(headers))
-        return Parsed(content=content, finish_reason=finish, usage=usage, provider_model=completion.model)
+        return Parsed(
+            content=content,
+            finish_reason=finish,
+            usage=usage,
+            provider_model=completion.model,
+            tool_calls=tool_calls_in(message.tool_calls),
+        )
 
     def content(self, text: str) -> str:
         return text

@@ -26,6 +26,12 @@ class ProviderTarget(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ProviderClient(Protocol):
+    def check(self, model: str, request: LlmRequest) -> None:
+        """Raise ``UnsupportedFeatureError`` (422 ``unsupported_feature``) when this provider
+        or ``model`` cannot serve the request as asked (an image by URL on Gemini, ...).
+        Called before any credit is held; sends nothing."""
+        ...
+
     async def complete(self, target: ProviderTarget, request: LlmRequest) -> LlmResponse:
         """One non-streamed call, retried on retryable errors.
 

@@ -38,8 +38,14 @@ from domain.llm import (
     FinishReason,
     LlmRequest,
     LlmResponse,
-    StreamEnd,
+    StreamEvent,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    ToolSpec,
+    check_conversation,
+    check_tools,
     estimate_tokens,
     tokens_for_bytes,
 )
@@ -54,7 +60,11 @@ T = TypeVar("T")
 
 
 class CallRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """What a client asks for: an alias and a chat, plus optional sampling knobs."""
+    """What a client asks for: an alias and a chat, plus optional sampling knobs and tools.
+
+    The conversation and tools are checked on construction (``InvalidValueError``), so a
+    request that no provider could take is refused before anything is counted or held.
+    """
 
     model: str
     messages: list[ChatMessage]
@@ -64,11 +74,19 @@ class CallRequest(msgspec.Struct, frozen=True, kw_only=True):
     stop: list[str] | None = None
     json_mode: bool = False
     purpose: str | None = None
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+
+    def __post_init__(self) -> None:
+        check_tools(self.tools, self.tool_choice)
+        check_conversation(self.messages)
 
 
 class CallResult(msgspec.Struct, frozen=True, kw_only=True):
     call: LlmCall
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class ClientGoneError(ProviderError):
@@ -84,6 +102,7 @@ class CallStarted(msgspec.Struct, frozen=True, kw_only=True):
 
 class CallFinished(msgspec.Struct, frozen=True, kw_only=True):
     call: LlmCall
+    tool_calls: tuple[ToolCall, ...] = ()  # the streamed calls, assembled
 
 
 class CallFailed(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,7 +111,7 @@ class CallFailed(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
 
 
-StreamItem = TextDelta | CallFinished | CallFailed
+StreamItem = TextDelta | ToolCallDelta | CallFinished | CallFailed
 
 
 class _Credential(msgspec.Struct, frozen=True, kw_only=True):
@@ -214,7 +233,7 @@ class CallService:
             )
             raise
         call = await self._record_success(prepared, response, ttft_ms=None, streamed=False)
-        return CallResult(call=call, content=response.content)
+        return CallResult(call=call, content=response.content, tool_calls=response.tool_calls)
 
     async def open_stream(
         self, principal: TeamPrincipal, job_id: JobId, request: CallRequest, *, admitted: Admission | None = None
@@ -257,18 +276,19 @@ class CallService:
         return CallStream(started=started, items=items, close=close)
 
     async def _relay(
-        self, prepared: _Prepared, upstream: AsyncIterator[TextDelta | StreamEnd], first: TextDelta | StreamEnd
+        self, prepared: _Prepared, upstream: AsyncIterator[StreamEvent], first: StreamEvent
     ) -> AsyncGenerator[StreamItem, None]:
         received = 0  # bytes of text relayed: all a broken stream's estimate needs, in constant memory
         ttft_ms: int | None = None
-        event: TextDelta | StreamEnd | None = first
+        event: StreamEvent | None = first
         renew_at = self._clock.monotonic() + self._lease.total_seconds() / 3
         try:
             while event is not None:
-                if isinstance(event, TextDelta):
+                if isinstance(event, TextDelta | ToolCallDelta):
                     if ttft_ms is None:
                         ttft_ms = self._elapsed_ms(prepared)
-                    received += len(event.content.encode("utf-8"))
+                    text = event.content if isinstance(event, TextDelta) else event.arguments + (event.name or "")
+                    received += len(text.encode("utf-8"))
                     yield event
                 else:
                     response = LlmResponse(
@@ -280,7 +300,7 @@ class CallService:
                         attempts=event.attempts,
                     )
                     call = await self._record_success(prepared, response, ttft_ms=ttft_ms, streamed=True)
-                    yield CallFinished(call=call)
+                    yield CallFinished(call=call, tool_calls=event.tool_calls)
                     return
                 if self._clock.monotonic() >= renew_at:
                     await self._renew(prepared)
@@ -310,7 +330,7 @@ class CallService:
     async def _abandon(
         self,
         prepared: _Prepared,
-        upstream: AsyncIterator[TextDelta | StreamEnd],
+        upstream: AsyncIterator[StreamEvent],
         received: int,
         ttft_ms: int | None,
         reason: ProviderError,
@@ -355,9 +375,17 @@ class CallService:
             top_p=request.top_p,
             stop=request.stop,
             json_mode=request.json_mode,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            parallel_tool_calls=request.parallel_tool_calls,
         )
+        # What the provider cannot take is refused (422 unsupported_feature) before the hold.
+        self._providers[alias.provider].check(alias.provider_model, llm_request)
         held = team.budget.call_hold(
-            messages=llm_request.messages, max_tokens=llm_request.max_tokens, sheet=alias.customer_prices
+            messages=llm_request.messages,
+            max_tokens=llm_request.max_tokens,
+            sheet=alias.customer_prices,
+            tools=llm_request.tools,
         )
         now = self._clock.now()
         lease = CallLease(

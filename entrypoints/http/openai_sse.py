@@ -15,7 +15,7 @@ import msgspec
 from application.services.calls import CallFinished
 from application.services.openai_compat import ChatStream
 from domain.errors import DomainError
-from domain.llm import TextDelta
+from domain.llm import TextDelta, ToolCallDelta
 from entrypoints.http.errors import STATUS_BY_CODE
 from entrypoints.http.openai_errors import error_type
 from entrypoints.http.schemas.openai import (
@@ -24,6 +24,8 @@ from entrypoints.http.schemas.openai import (
     Delta,
     ErrorDetail,
     ErrorOut,
+    FunctionDelta,
+    ToolCallDeltaOut,
     Usage,
     completion_id,
     unix_seconds,
@@ -69,6 +71,8 @@ async def chat_chunks(opened: ChatStream, *, include_usage: bool) -> AsyncIterat
                 if isinstance(item, TextDelta):
                     if item.content:
                         yield chunk(Delta(content=item.content))
+                elif isinstance(item, ToolCallDelta):
+                    yield chunk(Delta(tool_calls=[tool_call_delta(item)]))
                 elif isinstance(item, CallFinished):
                     call = item.call
                     yield chunk(Delta(), str(call.finish_reason or "stop"))
@@ -94,3 +98,12 @@ async def chat_chunks(opened: ChatStream, *, include_usage: bool) -> AsyncIterat
         # The client may be gone (cancellation): let the stream record what happened,
         # shielded from the cancellation of this request.
         await asyncio.shield(opened.close())
+
+
+def tool_call_delta(delta: ToolCallDelta) -> ToolCallDeltaOut:
+    return ToolCallDeltaOut(
+        index=delta.index,
+        id=delta.id,
+        type="function" if delta.id is not None else None,
+        function=FunctionDelta(name=delta.name, arguments=delta.arguments),
+    )

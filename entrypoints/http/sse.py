@@ -1,4 +1,10 @@
-"""Server-sent events for streamed calls (API.md: start, delta, done | error)."""
+"""Server-sent events for streamed calls (API.md: start, delta | tool_call…, done | error).
+
+A ``tool_call`` event is one piece of a tool call, OpenAI-style: the first piece of call
+``index`` carries its ``id`` and ``name``, later ones fragments of ``arguments`` (which
+concatenate to the call's JSON text); ``done`` then carries the calls assembled as
+``tool_calls`` (OpenAI's shape), present only when the model made some.
+"""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -9,7 +15,8 @@ import msgspec
 from application.services.calls import CallFailed, CallFinished, CallStream
 from domain.calls import LlmCall
 from domain.errors import DomainError
-from domain.llm import TextDelta
+from domain.llm import TextDelta, ToolCallDelta
+from entrypoints.http.schemas.chat import tool_calls_out
 from entrypoints.http.schemas.client import dec, usage_out
 
 _encoder = msgspec.json.Encoder()
@@ -47,12 +54,16 @@ async def call_events(
             async for item in items:
                 if isinstance(item, TextDelta):
                     yield event("delta", {"content": item.content})
+                elif isinstance(item, ToolCallDelta):
+                    yield event("tool_call", tool_call_data(item))
                 else:
                     if on_call is not None:
                         on_call(item.call)
                     extra = await on_end(item) if on_end is not None else {}
                     if isinstance(item, CallFinished):
                         call = item.call
+                        if item.tool_calls:
+                            extra = {"tool_calls": tool_calls_out(item.tool_calls), **extra}
                         yield event(
                             "done",
                             {
@@ -79,3 +90,13 @@ async def call_events(
         # The client may be gone (cancellation): let the call stream record and settle
         # whatever happened, shielded from the cancellation of this request.
         await asyncio.shield(stream.close())
+
+
+def tool_call_data(delta: ToolCallDelta) -> dict[str, Any]:
+    data: dict[str, Any] = {"index": delta.index}
+    if delta.id is not None:
+        data["id"] = delta.id
+    if delta.name is not None:
+        data["name"] = delta.name
+    data["arguments"] = delta.arguments
+    return data

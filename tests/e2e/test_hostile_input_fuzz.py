@@ -432,3 +432,107 @@ async def test_random_hostile_values_never_reach_a_use_case(world: World) -> Non
         property_()
 
     await in_thread(world, fuzz)
+
+
+# ---- tools and images: the fields the schema walk above cannot reach (unions, deep paths) --
+
+GOOD_CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+GOOD_TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+IMG = "https://a.example/a.png"
+
+
+def tool_conversation(*, call: Any = GOOD_CALL, result: Any = None, user: Any = "hi") -> list[Any]:
+    tool = result if result is not None else {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": None, "tool_calls": [call]}, tool]
+
+
+def with_arguments(arguments: Any) -> list[Any]:
+    return tool_conversation(call={**GOOD_CALL, "function": {"name": "f", "arguments": arguments}})
+
+
+def with_image(url: Any) -> list[Any]:
+    return tool_conversation(user=[{"type": "text", "text": "x"}, {"type": "image_url", "image_url": {"url": url}}])
+
+
+HOSTILE_TOOL_BODIES: list[dict[str, Any]] = [
+    # the arguments' JSON text: malformed, not an object, odd bytes inside, nested too deep
+    *({"messages": with_arguments(a)} for a in ["{bad", "[1]", '"x"', "1e400", '{"k": "\\u0000"}', '{"k": "\\ud800"}',
+                                                 "a\x00b", '{"a":' * 40 + "1" + "}" * 40, "{" * 5000, 7, None]),
+    # a call's id and name
+    *({"messages": tool_conversation(call={**GOOD_CALL, "id": i})} for i in ["", "x" * 300, "\x00", "\ud800", 5]),
+    *({"messages": tool_conversation(call={**GOOD_CALL, "function": {"name": n, "arguments": "{}"}})}
+      for n in ["", "a b", "x" * 65, "f\x00", "\udfff", "ünïcode"]),
+    {"messages": tool_conversation(call={**GOOD_CALL, "type": "code"})},
+    {"messages": tool_conversation(call={**GOOD_CALL, "extra": 1})},
+    # tool results: no id, an id no call made, odd ids, on the wrong role
+    {"messages": tool_conversation(result={"role": "tool", "content": "42"})},
+    {"messages": tool_conversation(result={"role": "tool", "tool_call_id": "other", "content": "42"})},
+    {"messages": tool_conversation(result={"role": "tool", "tool_call_id": "", "content": "42"})},
+    {"messages": tool_conversation(result={"role": "tool", "tool_call_id": "c\x00", "content": "42"})},
+    {"messages": [{"role": "user", "content": "x", "tool_calls": [GOOD_CALL]}]},
+    {"messages": [{"role": "robot", "content": "x"}]},
+    {"messages": [{"role": "\x00", "content": "x"}]},
+    # images: schemes, data URIs that lie, odd bytes
+    *({"messages": with_image(u)} for u in ["javascript:alert(1)", "file:///etc/passwd", "http://", "ftp://a/b.png",
+                                            "https://a/\x00.png", "data:image/png;base64,", "data:image/png,raw",
+                                            "data:image/png;base64,@@@@", "data:image/png;base64,R0lGODlhAQABAAAAACw=",
+                                            "data:text/html;base64,PGI+", "https://a.example/" + "x" * 9000, "", 3]),
+    {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": IMG, "detail": "ultra"}}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": IMG}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": IMG}}]}]},
+    {"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": IMG}}]}]},
+    # tool definitions and the choice
+    {"tools": [{"type": "function", "function": {"name": "f", "parameters": "object"}}]},
+    {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "array"}}}]},
+    {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"\x00": 1}}}]},
+    {"tools": [{"type": "function", "function": {"name": "f", "description": "d" * 20_000}}]},
+    {"tools": [{"type": "retrieval"}]},
+    {"tools": GOOD_TOOLS * 2},
+    {"tools": [{"type": "function", "function": {"name": f"f{i}"}} for i in range(129)]},
+    {"tools": GOOD_TOOLS, "tool_choice": "maybe"},
+    {"tools": GOOD_TOOLS, "tool_choice": {"type": "function"}},
+    {"tools": GOOD_TOOLS, "tool_choice": {"type": "function", "function": {"name": "missing"}}},
+    {"tool_choice": "required"},
+    {"tools": GOOD_TOOLS, "parallel_tool_calls": "yes"},
+]  # fmt: skip
+
+
+async def test_hostile_tool_and_image_input_is_refused_on_both_surfaces(world: World) -> None:
+    routes = [
+        f"/api/jobs/{world.job_id}/llm-call",
+        f"/api/jobs/{world.job_id}/llm-call-stream",
+        "/api/jobs/create-and-call",
+        "/api/jobs/create-and-call-stream",
+        "/v1/chat/completions",
+    ]
+    team = {"authorization": f"Bearer {world.team_key}", "content-type": "application/json"}
+    # The control: the same body, valid, is served (on another team, so the snapshot stays).
+    from adapters.providers.fake_server import Reply
+
+    _, other_key = await world.server.team(BudgetMode.CONSUMPTION_USD)
+    world.server.upstream.push(Reply())
+    valid = {"model": "smart", "messages": with_image("https://a.example/a.png"), "tools": GOOD_TOOLS}
+    async with world.server.client(other_key) as http:
+        control = await http.post("/api/jobs/create-and-call", json={**valid, "job_type": "doc"})
+    assert control.status_code == 200, control.text
+
+    def sweep(http: httpx.Client) -> None:
+        before = world.snapshot(http)
+        for route in routes:
+            for hostile in HOSTILE_TOOL_BODIES:
+                body = {"model": "smart", "messages": [{"role": "user", "content": "hi"}], **hostile}
+                if "create-and-call" in route:
+                    body["job_type"] = "doc"
+                content = json.dumps(body).encode("utf-8", "surrogatepass")
+                response = http.post(route, content=content, headers=team)
+                where = f"{route} <- {repr(hostile)[:120]}: {response.status_code} {response.text[:300]!r}"
+                assert 400 <= response.status_code < 500, where
+                if route.startswith("/v1/"):
+                    assert isinstance(response.json().get("error"), dict), where
+                else:
+                    assert response.headers["content-type"].startswith("application/problem+json"), where
+                    assert response.json().get("code") == "invalid_request", where
+                assert not any(word in response.text for word in DRIVER_WORDS), where
+        assert world.snapshot(http) == before
+
+    await in_thread(world, sweep)

@@ -338,9 +338,8 @@ async def test_errors_raise_the_sdk_classes_with_openai_bodies(server: Server) -
     assert conflict.code == "job_not_active" and conflict.response.headers["x-should-retry"] == "false"
     malformed = await fails(openai.UnprocessableEntityError, extra_headers={"X-Job-Id": "not-a-uuid"})
     assert malformed.code == "invalid_request"
-    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-    refused = await fails(openai.UnprocessableEntityError, tools=tools)
-    assert (refused.code, refused.param, refused.type) == ("unsupported_feature", "tools", "invalid_request_error")
+    refused = await fails(openai.UnprocessableEntityError, functions=[{"name": "f"}])
+    assert (refused.code, refused.param, refused.type) == ("unsupported_feature", "functions", "invalid_request_error")
     assert (await fails(openai.UnprocessableEntityError, n=2)).param == "n"
     unknown_field = await fails(openai.UnprocessableEntityError, extra_body={"temprature": 1})
     assert unknown_field.code == "invalid_request" and "temprature" in unknown_field.message
@@ -422,8 +421,6 @@ async def test_disconnect_mid_stream_bills_what_was_streamed_and_finishes_the_jo
 async def test_fields_we_cannot_honour_are_refused_by_name_and_harmless_ones_ignored(server: Server) -> None:
     _, key = await server.team(BudgetMode.CONSUMPTION_USD)
     refused = {
-        "tools": [{"type": "function", "function": {"name": "f"}}],
-        "tool_choice": "auto",
         "functions": [{"name": "f"}],
         "function_call": "auto",
         "n": 3,
@@ -441,10 +438,10 @@ async def test_fields_we_cannot_honour_are_refused_by_name_and_harmless_ones_ign
         "web_search_options": {},
         "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
     }
-    image = [{"type": "text", "text": "what is it?"}, {"type": "image_url", "image_url": {"url": "data:,x"}}]
+    audio = [{"type": "text", "text": "what is it?"}, {"type": "input_audio", "input_audio": {"data": "x"}}]
     messages = {
-        "messages[0].content": [{"role": "user", "content": image}],
-        "messages[1]": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "42", "tool_call_id": "c1"}],
+        "messages[0].content": [{"role": "user", "content": audio}],
+        "messages[1]": [{"role": "user", "content": "hi"}, {"role": "function", "content": "42", "name": "f"}],
     }
     async with server.client(key) as http:
         for field, value in refused.items():

@@ -78,7 +78,7 @@ class ClientController(Controller):
     ) -> CallOut:
         result = await services.calls.call(principal, JobId(job_id), data.to_request())
         note_call(request.scope, result.call)
-        return call_out(result.call, result.content)
+        return call_out(result.call, result.content, result.tool_calls)
 
     @post(
         "/jobs/{job_id:uuid}/llm-call-stream",
@@ -121,7 +121,7 @@ class ClientController(Controller):
     ) -> CreateAndCallOut:
         done = await services.one_call_jobs.call(principal, _new_job(data), data.to_request())
         note_call(request.scope, done.result.call)
-        out = call_out(done.result.call, done.result.content)
+        out = call_out(done.result.call, done.result.content, done.result.tool_calls)
         return CreateAndCallOut(
             **{f: getattr(out, f) for f in out.__struct_fields__},
             costs=costs_out(done.completion.costs),

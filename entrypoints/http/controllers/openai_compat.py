@@ -113,7 +113,7 @@ class OpenAiController(Controller):
         done = await services.openai.complete(principal, request, job_id=job_id, new_job=new_job)
         call = done.result.call
         return Response(
-            chat_completion_out(call, done.result.content),
+            chat_completion_out(call, done.result.content, done.result.tool_calls),
             headers={"X-Job-Id": str(done.job_id), "X-Call-Id": str(call.id)},
         )
 

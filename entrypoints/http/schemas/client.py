@@ -15,10 +15,25 @@ from application.ports.repositories import UsageReport
 from application.services.calls import CallRequest
 from application.services.jobs import JobCompletion
 from domain.calls import LlmCall
+from domain.errors import InvalidValueError
 from domain.jobs import CostSummary, Job
 from domain.ledger import CreditBalance, LedgerEntry
-from domain.llm import ChatMessage, Role
+from domain.llm import ChatMessage, Role, ToolCall
 from domain.usage import TokenUsage
+from entrypoints.http.schemas.chat import (
+    MAX_CONTENT,
+    ImagePart,
+    ToolCallOut,
+    ToolCalls,
+    ToolChoiceIn,
+    Tools,
+    UserParts,
+    tool_calls_in,
+    tool_calls_out,
+    tool_choice_in,
+    tools_in,
+    user_message,
+)
 
 MAX_MESSAGES = 2000
 MAX_TOKENS_CAP = 1_000_000
@@ -34,9 +49,35 @@ def dec(value: Decimal) -> str:
     return text or "0"
 
 
-class Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    role: Literal["system", "user", "assistant"]
-    content: Annotated[str, msgspec.Meta(max_length=4_000_000)]
+class Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A turn in OpenAI's shape: ``content`` is text or (user turns) text and ``image_url``
+    parts; an assistant turn may carry ``tool_calls`` (then ``content`` may be null), a
+    ``tool`` turn answers one of them by ``tool_call_id``."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: Annotated[str, msgspec.Meta(max_length=MAX_CONTENT)] | UserParts | None = None
+    tool_calls: ToolCalls | None = None
+    tool_call_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+
+    def to_message(self, index: int) -> ChatMessage:
+        where = f"messages[{index}]"
+        content = self.content
+        if content is None and not (self.role == "assistant" and self.tool_calls):
+            raise InvalidValueError(f"{where}: content is required (null only beside an assistant's tool_calls)")
+        if self.role == "user":
+            message = user_message(content or "", where)
+        elif isinstance(content, list):
+            if any(isinstance(part, ImagePart) for part in content):
+                raise InvalidValueError(f"{where}: only user messages may carry images")
+            message = ChatMessage(Role(self.role), "\n".join(part.text for part in content))  # type: ignore[union-attr]
+        else:
+            message = ChatMessage(Role(self.role), content or "")
+        calls: tuple[ToolCall, ...] = tool_calls_in(self.tool_calls, where) if self.tool_calls else ()
+        if calls or self.tool_call_id is not None:
+            message = ChatMessage(
+                message.role, message.content, parts=message.parts, tool_calls=calls, tool_call_id=self.tool_call_id
+            )
+        return message
 
 
 class ResponseFormat(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -52,12 +93,18 @@ class CallBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     stop: str | Annotated[list[str], msgspec.Meta(max_length=4)] | None = None
     response_format: ResponseFormat | None = None
     purpose: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    tools: Tools | None = None
+    tool_choice: ToolChoiceIn | None = None
+    parallel_tool_calls: bool | None = None
 
     def to_request(self) -> CallRequest:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
         return CallRequest(
             model=self.model,
-            messages=[ChatMessage(Role(m.role), m.content) for m in self.messages],
+            messages=[m.to_message(index) for index, m in enumerate(self.messages)],
+            tools=tools_in(self.tools),
+            tool_choice=tool_choice_in(self.tool_choice),
+            parallel_tool_calls=self.parallel_tool_calls,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             top_p=self.top_p,
@@ -167,6 +214,7 @@ class AnswerOut(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     content: str
     finish_reason: str
+    tool_calls: list[ToolCallOut] | msgspec.UnsetType = msgspec.UNSET  # present when the model called tools
 
 
 class CallOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -182,14 +230,23 @@ class CallOut(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int
 
 
-def call_out(call: LlmCall, content: str) -> CallOut:
+def answer_out(call: LlmCall, content: str, tool_calls: tuple[ToolCall, ...] = ()) -> AnswerOut:
+    return AnswerOut(
+        role="assistant",
+        content=content,
+        finish_reason=(call.finish_reason or "stop").__str__(),
+        tool_calls=tool_calls_out(tool_calls) if tool_calls else msgspec.UNSET,
+    )
+
+
+def call_out(call: LlmCall, content: str, tool_calls: tuple[ToolCall, ...] = ()) -> CallOut:
     return CallOut(
         call_id=call.id,
         job_id=call.job_id,
         model=call.alias,
         provider=call.provider.value,
         provider_model=call.provider_model,
-        response=AnswerOut(role="assistant", content=content, finish_reason=(call.finish_reason or "stop").__str__()),
+        response=answer_out(call, content, tool_calls),
         usage=usage_out(call.usage),
         latency_ms=call.latency_ms,
         usage_estimated=call.usage_estimated,

@@ -18,11 +18,24 @@ from domain.access import ModelAlias
 from domain.calls import LlmCall
 from domain.errors import InvalidValueError, UnsupportedFeatureError
 from domain.ids import CallId
-from domain.llm import ChatMessage, Role
+from domain.llm import ChatMessage, Role, ToolCall
 from domain.usage import TokenUsage
+from entrypoints.http.schemas.chat import (
+    MAX_CONTENT,
+    MAX_PARTS,
+    ImagePart,
+    ToolCallOut,
+    ToolCalls,
+    ToolChoiceIn,
+    Tools,
+    tool_calls_in,
+    tool_calls_out,
+    tool_choice_in,
+    tools_in,
+    user_message,
+)
 from entrypoints.http.schemas.client import MAX_MESSAGES, MAX_TOKENS_CAP
 
-MAX_CONTENT = 4_000_000
 Text = Annotated[str, msgspec.Meta(max_length=MAX_CONTENT)]
 
 # ---- requests ---------------------------------------------------------------------------
@@ -30,10 +43,6 @@ Text = Annotated[str, msgspec.Meta(max_length=MAX_CONTENT)]
 
 class TextPart(msgspec.Struct, frozen=True, tag_field="type", tag="text"):
     text: Text
-
-
-class ImagePart(msgspec.Struct, frozen=True, tag_field="type", tag="image_url"):
-    image_url: Any
 
 
 class AudioPart(msgspec.Struct, frozen=True, tag_field="type", tag="input_audio"):
@@ -65,7 +74,7 @@ class DeveloperMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
 
 
 class UserMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="role", tag="user"):
-    content: Text | list[UserPart]
+    content: Text | Annotated[list[UserPart], msgspec.Meta(max_length=MAX_PARTS)]
     name: str | None = None
 
 
@@ -73,14 +82,14 @@ class AssistantMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     content: Text | list[AssistantPart] | None = None
     name: str | None = None
     refusal: str | None = None  # ignored: an earlier refusal's text
-    tool_calls: list[Any] | None = None
+    tool_calls: ToolCalls | None = None
     function_call: Any | None = None
     audio: Any | None = None
 
 
 class ToolMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="role", tag="tool"):
     content: Text | list[TextPart]
-    tool_call_id: str
+    tool_call_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 
 class FunctionMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="role", tag="function"):
@@ -124,7 +133,6 @@ class ChatCompletionBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     store: bool | None = None
     prompt_cache_key: str | None = None
     prompt_cache_retention: str | None = None
-    parallel_tool_calls: bool | None = None
     # honoured at their neutral value, refused otherwise
     n: Annotated[int, msgspec.Meta(ge=1)] | None = None
     logprobs: bool | None = None
@@ -134,10 +142,12 @@ class ChatCompletionBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     logit_bias: dict[str, float] | None = None
     service_tier: str | None = None
     modalities: list[str] | None = None
-    tool_choice: Any | None = None
     function_call: Any | None = None
+    # honoured: function calling (docs/api.md, "Tools and images")
+    tools: Tools | None = None
+    tool_choice: ToolChoiceIn | None = None
+    parallel_tool_calls: bool | None = None
     # refused
-    tools: list[Any] | None = None
     functions: list[Any] | None = None
     audio: Any | None = None
     prediction: Any | None = None
@@ -167,18 +177,19 @@ class ChatCompletionBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True
             top_p=self.top_p,
             stop=stop,
             json_mode=self.response_format is not None and self.response_format.type == "json_object",
+            tools=tools_in(self.tools),
+            tool_choice=tool_choice_in(self.tool_choice),
+            parallel_tool_calls=self.parallel_tool_calls,
         )
 
     def _refuse_unsupported(self) -> None:
         refused: list[tuple[str, bool, str]] = [
             ("n", self.n not in (None, 1), "only one choice per request (n = 1)"),
-            ("tools", bool(self.tools), "tools (function calling) are not supported yet"),
-            ("functions", bool(self.functions), "functions (function calling) are not supported yet"),
-            ("tool_choice", self.tool_choice not in (None, "none"), "tools (function calling) are not supported yet"),
+            ("functions", bool(self.functions), "the deprecated functions are not supported: use tools"),
             (
                 "function_call",
                 self.function_call not in (None, "none"),
-                "functions (function calling) are not supported yet",
+                "the deprecated function_call is not supported: use tool_choice",
             ),
             ("logprobs", bool(self.logprobs), "log probabilities are not supported"),
             ("top_logprobs", self.top_logprobs is not None, "log probabilities are not supported"),
@@ -212,18 +223,29 @@ def _message(message: Message, index: int) -> ChatMessage:
     match message:
         case SystemMessage(content=content) | DeveloperMessage(content=content):
             return ChatMessage(Role.SYSTEM, _text(content, where))
-        case UserMessage(content=content):
-            return ChatMessage(Role.USER, _text(content, where))
-        case AssistantMessage(tool_calls=calls, function_call=call, audio=audio) if calls or call or audio:
+        case UserMessage(content=str() as text):
+            return ChatMessage(Role.USER, text)
+        case UserMessage(content=parts):
+            if any(isinstance(part, AudioPart | FilePart) for part in parts):
+                raise UnsupportedFeatureError(
+                    "only text and image content is supported (no audio or files)", param=f"{where}.content"
+                )
+            return user_message(parts, where)
+        case AssistantMessage(function_call=call, audio=audio) if call or audio:
             raise UnsupportedFeatureError(
-                "assistant tool calls, function calls and audio are not supported yet", param=where
+                "assistant function calls (deprecated: use tool_calls) and audio are not supported", param=where
             )
-        case AssistantMessage(content=None):
-            raise InvalidValueError(f"{where}: an assistant message needs content")
-        case AssistantMessage(content=content):
-            return ChatMessage(Role.ASSISTANT, _text(content, where))
-        case _:  # tool and function results
-            raise UnsupportedFeatureError("tool and function messages are not supported yet", param=where)
+        case AssistantMessage(content=None, tool_calls=None):
+            raise InvalidValueError(f"{where}: an assistant message needs content or tool_calls")
+        case AssistantMessage(content=content, tool_calls=calls):
+            made: tuple[ToolCall, ...] = tool_calls_in(calls, where) if calls else ()
+            return ChatMessage(Role.ASSISTANT, _text(content, where), tool_calls=made)
+        case ToolMessage(content=content, tool_call_id=call_id):
+            return ChatMessage(Role.TOOL, _text(content, where), tool_call_id=call_id)
+        case _:  # function results (deprecated)
+            raise UnsupportedFeatureError(
+                "function messages (deprecated: use tool messages) are not supported", param=where
+            )
 
 
 def _text(content: str | list[Any] | None, where: str) -> str:
@@ -280,8 +302,9 @@ def usage_of(usage: TokenUsage) -> Usage:
 
 class AnswerMessage(msgspec.Struct, frozen=True, kw_only=True):
     role: Literal["assistant"]
-    content: str
+    content: str | None  # null when the model only called tools, as OpenAI answers
     refusal: None = None
+    tool_calls: list[ToolCallOut] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Choice(msgspec.Struct, frozen=True, kw_only=True):
@@ -310,7 +333,12 @@ def unix_seconds(at: datetime) -> int:
     return int(at.timestamp())
 
 
-def chat_completion_out(call: LlmCall, content: str) -> ChatCompletionOut:
+def chat_completion_out(call: LlmCall, content: str, tool_calls: tuple[ToolCall, ...] = ()) -> ChatCompletionOut:
+    message = AnswerMessage(
+        role="assistant",
+        content=None if tool_calls and not content else content,
+        tool_calls=tool_calls_out(tool_calls) if tool_calls else msgspec.UNSET,
+    )
     return ChatCompletionOut(
         id=completion_id(call.id),
         object="chat.completion",
@@ -319,7 +347,7 @@ def chat_completion_out(call: LlmCall, content: str) -> ChatCompletionOut:
         choices=[
             Choice(
                 index=0,
-                message=AnswerMessage(role="assistant", content=content),
+                message=message,
                 finish_reason=str(call.finish_reason or "stop"),
             )
         ],
@@ -327,9 +355,24 @@ def chat_completion_out(call: LlmCall, content: str) -> ChatCompletionOut:
     )
 
 
+class FunctionDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    name: str | None = None
+    arguments: str  # always sent ("" in a call's first piece), as OpenAI does
+
+
+class ToolCallDeltaOut(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A piece of a streamed tool call: ``id``, ``type`` and ``function.name`` in the first."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionDelta
+
+
 class Delta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     role: str | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDeltaOut] | None = None
 
 
 class ChunkChoice(msgspec.Struct, frozen=True, kw_only=True):

@@ -138,3 +138,32 @@ def test_prompt_bound_counts_utf8_bytes_not_characters() -> None:
     ascii_bound = prompt_token_upper_bound([ChatMessage(Role.USER, "aaaa")])
     emoji_bound = prompt_token_upper_bound([ChatMessage(Role.USER, "😀😀😀😀")])
     assert emoji_bound - ascii_bound == 12  # 4 emoji × 4 bytes vs 4 ascii bytes
+
+
+def test_the_prompt_bound_counts_images_tools_calls_and_results() -> None:
+    from domain.budgets import IMAGE_TOKENS_UPPER_BOUND, TOKENS_FOR_TOOL_USE, TOKENS_PER_TOOL_OVERHEAD
+    from domain.content import ImagePart, TextPart
+    from domain.llm import ToolCall, ToolSpec
+
+    text = [ChatMessage(Role.USER, "look")]
+    base = prompt_token_upper_bound(text)
+    image = ChatMessage.of_parts(Role.USER, [TextPart("look"), ImagePart(url="https://example.com/a.png")])
+    assert prompt_token_upper_bound([image]) == base + IMAGE_TOKENS_UPPER_BOUND  # the URL's bytes are not text
+    tool = ToolSpec(name="f", description="d", parameters={"type": "object"})
+    json_size = len(b'{"name":"f","description":"d","parameters":{"type":"object"},"strict":null}')
+    assert prompt_token_upper_bound(text, (tool,)) == base + json_size + TOKENS_PER_TOOL_OVERHEAD + TOKENS_FOR_TOOL_USE
+    call = ChatMessage(Role.ASSISTANT, "", tool_calls=(ToolCall(id="c1", name="f", arguments='{"a":1}'),))
+    result = ChatMessage(Role.TOOL, "42", tool_call_id="c1")
+    plain = [ChatMessage(Role.ASSISTANT, ""), ChatMessage(Role.TOOL, "42")]
+    assert prompt_token_upper_bound([call, result]) - prompt_token_upper_bound(plain) == (2 + 1 + 7 + 16) + 2
+
+
+def test_an_image_makes_the_hold_larger_in_every_consumption_mode() -> None:
+    from domain.content import ImagePart
+
+    image = [ChatMessage.of_parts(Role.USER, [ImagePart(url="https://example.com/a.png")])]
+    text = [ChatMessage(Role.USER, "")]
+    for mode in (BudgetMode.CONSUMPTION_USD, BudgetMode.CONSUMPTION_TOKENS):
+        policy = BudgetPolicy(mode=mode)
+        with_image = policy.call_hold(messages=image, max_tokens=10, sheet=SHEET)
+        assert with_image > policy.call_hold(messages=text, max_tokens=10, sheet=SHEET)
