@@ -8,6 +8,7 @@ from application.ports.observability import Metrics
 from application.ports.providers import ProviderClients
 from application.ports.rate_limits import TeamRateLimiter
 from application.ports.repositories import CallLedger
+from application.ports.response_cache import ResponseCache
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -27,6 +28,7 @@ from application.services.one_call_jobs import OneCallJobService
 from application.services.openai_compat import OpenAiCompatService
 from application.services.organizations import OrganizationService
 from application.services.rate_limits import CallRateLimits
+from application.services.routing import DEFAULT_COOL_DOWN_S, DEFAULT_FAILURE_THRESHOLD, CircuitBreakers
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
 from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
@@ -74,6 +76,9 @@ def build_services(
     webhook_policy: AddressPolicy = DEVELOPMENT_POLICY,
     resolver: HostResolver | None = None,
     rate_limiter: TeamRateLimiter | None = None,
+    response_cache: ResponseCache | None = None,
+    breaker_failures: int = DEFAULT_FAILURE_THRESHOLD,
+    breaker_cool_down_s: float = DEFAULT_COOL_DOWN_S,
 ) -> Services:
     models = ModelService(uow=uow, catalog=catalog, clock=clock)
     credentials = CredentialService(
@@ -102,6 +107,8 @@ def build_services(
         metrics=metrics,
         lease_s=call_lease_s,
         rate_limits=CallRateLimits(rate_limiter),
+        breakers=CircuitBreakers(clock, metrics, failure_threshold=breaker_failures, cool_down_s=breaker_cool_down_s),
+        response_cache=response_cache,
     )
     one_call_jobs = OneCallJobService(jobs=jobs, calls=calls)
     organizations = OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets)
