@@ -46,6 +46,7 @@ class TargetSpec(msgspec.Struct, frozen=True, kw_only=True):
     provider_model: str
     customer_prices: PriceSheet | None = None
     cost_overrides: CostOverrides = msgspec.field(default_factory=CostOverrides)
+    provider_costs: PriceSheet | None = None  # a whole sheet, instead of the catalog and overrides
 
 
 class AliasChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -301,7 +302,7 @@ class ModelService:
 
     def _target(self, spec: TargetSpec, alias_prices: PriceSheet) -> AliasTarget:
         listed = self._catalog.provider_prices(spec.provider, spec.provider_model)
-        costs = self._costs(spec.provider, spec.provider_model, listed, spec.cost_overrides)
+        costs = spec.provider_costs or self._costs(spec.provider, spec.provider_model, listed, spec.cost_overrides)
         return AliasTarget(
             provider=spec.provider,
             provider_model=check_name(spec.provider_model, "provider_model"),
