@@ -1,12 +1,14 @@
 """Prometheus metrics (``prometheus_client``): exposed at ``GET /metrics``."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from application.ports.observability import BreakerState, TargetKey
 from domain.calls import CallStatus, LlmCall
 from domain.jobs import CostSummary, JobStatus
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+BREAKER_VALUES = {BreakerState.CLOSED: 0, BreakerState.OPEN: 1, BreakerState.HALF_OPEN: 2}
 
 
 class PrometheusMetrics:
@@ -35,6 +37,12 @@ class PrometheusMetrics:
             registry=self.registry,
         )  # fmt: skip
         self._jobs = Counter("jobs_finished", "Jobs by final status", ("status",), registry=self.registry)
+        self._breakers = Gauge(
+            "llm_target_circuit_state",
+            "Circuit breaker of each provider target in this instance: 0 closed, 1 open, 2 half-open",
+            ("provider", "model", "credential"),
+            registry=self.registry,
+        )
 
     def call_recorded(self, call: LlmCall) -> None:
         provider, model = call.provider.value, call.provider_model
@@ -58,6 +66,9 @@ class PrometheusMetrics:
 
     def job_finished(self, status: JobStatus, summary: CostSummary) -> None:
         self._jobs.labels(status.value).inc()
+
+    def breaker_state(self, key: TargetKey, state: BreakerState) -> None:
+        self._breakers.labels(key.provider.value, key.provider_model, key.credential).set(BREAKER_VALUES[state])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,6 +1,7 @@
 """Model aliases, access groups and the rule deciding which team may use which alias."""
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 import msgspec
 
@@ -8,12 +9,20 @@ from domain.catalog import Provider
 from domain.errors import InvalidValueError, ModelNotAllowedError
 from domain.ids import OrganizationId
 from domain.pricing import PriceSheet
+from domain.routing import MAX_TARGETS, AliasTarget, RoutingStrategy, check_cache_settings
 
 DEFAULT_MAX_TOKENS = 4096
 
 
 class ModelAlias(msgspec.Struct, frozen=True, kw_only=True):
-    """A client-facing model name bound to a provider model and its prices."""
+    """A client-facing model name bound to a provider model and its prices.
+
+    ``provider``/``provider_model`` and the two sheets are its primary target; ``targets``
+    are further targets of its own (``routing`` chooses among them all), ``fallbacks`` other
+    aliases tried after them. ``fallback_targets`` is read-only: the fallback aliases'
+    targets as loaded with the alias (one level: a fallback's own fallbacks are not
+    followed), so a call needs no further lookup to fall back.
+    """
 
     alias: str
     provider: Provider
@@ -25,6 +34,11 @@ class ModelAlias(msgspec.Struct, frozen=True, kw_only=True):
     fallbacks: tuple[str, ...] = ()
     organization_id: OrganizationId | None = None  # None: available to every organization
     version: int = 1  # bumped by every change of the alias or of its group memberships
+    targets: tuple[AliasTarget, ...] = ()
+    routing: RoutingStrategy = RoutingStrategy.ORDERED
+    cache_ttl_s: int | None = None  # None: answers are not cached
+    cached_response_price_factor: Decimal = Decimal(1)  # × the customer price of a cached answer
+    fallback_targets: tuple[AliasTarget, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.alias or not self.provider_model:
@@ -33,6 +47,23 @@ class ModelAlias(msgspec.Struct, frozen=True, kw_only=True):
             raise InvalidValueError("default_max_tokens must be positive")
         if self.alias in self.fallbacks:
             raise InvalidValueError("an alias cannot fall back to itself")
+        if len(self.targets) + 1 > MAX_TARGETS:
+            raise InvalidValueError(f"an alias has at most {MAX_TARGETS} targets")
+        check_cache_settings(self.cache_ttl_s, self.cached_response_price_factor)
+
+    @property
+    def primary(self) -> AliasTarget:
+        return AliasTarget(
+            provider=self.provider,
+            provider_model=self.provider_model,
+            customer_prices=self.customer_prices,
+            provider_costs=self.provider_costs,
+        )
+
+    @property
+    def own_targets(self) -> tuple[AliasTarget, ...]:
+        """The primary target, then the alias's further targets, in order."""
+        return (self.primary, *self.targets)
 
     def max_tokens_for(self, requested: int | None) -> int:
         """The max_tokens actually sent to the provider (and used for the hold)."""

@@ -65,8 +65,12 @@ class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
         if not 0 < self.max_calls_per_job <= MAX_CALLS_PER_JOB_LIMIT:
             raise InvalidValueError(f"max_calls_per_job must be between 1 and {MAX_CALLS_PER_JOB_LIMIT}")
 
-    def call_credits(self, usage: TokenUsage, cost: CallCost) -> Decimal:
-        """Credits one call consumes: computed from that call alone, rounded up to 1e-6."""
+    def call_credits(self, usage: TokenUsage, cost: CallCost, *, token_factor: Decimal = Decimal(1)) -> Decimal:
+        """Credits one call consumes: computed from that call alone, rounded up to 1e-6.
+
+        ``token_factor`` scales the tokens a ``consumption_tokens`` team pays for (a cached
+        answer's price factor); the USD modes already see it in ``cost``.
+        """
         match self.mode:
             case BudgetMode.JOB_BASED:
                 return ZERO
@@ -74,7 +78,8 @@ class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
                 with localcontext(EXACT):
                     return ceil_credits(cost.customer_price_usd * self.credits_per_usd)
             case BudgetMode.CONSUMPTION_TOKENS:
-                return ceil_ratio_credits(usage.total_tokens, self.tokens_per_credit)
+                numerator, denominator = token_factor.as_integer_ratio()
+                return ceil_ratio_credits(usage.total_tokens * numerator, self.tokens_per_credit * denominator)
 
     def completion_credits(self, status: JobStatus, *, paid_calls: int = 0) -> Decimal:
         """Credits charged when a job finishes (only job_based charges per job).

@@ -45,6 +45,8 @@ class LlmCall(msgspec.Struct, frozen=True, kw_only=True):
     purpose: str | None = None
     # Captured at its held amount because its outcome could never be recorded.
     unsettled: bool = False
+    # Answered from the response cache: the provider was never called (provider cost 0).
+    cached: bool = False
 
     def summary(self) -> CostSummary:
         """This call as a one-call summary, so job totals are sums of these."""

@@ -143,3 +143,14 @@ def price_call(usage: TokenUsage, *, provider: PriceSheet, customer: PriceSheet)
         provider_cost_usd=ceil_usd(exact_cost_usd(usage, provider)),
         customer_price_usd=ceil_usd(exact_cost_usd(usage, customer)),
     )
+
+
+def price_cached_call(usage: TokenUsage, *, customer: PriceSheet, factor: Decimal) -> CallCost:
+    """A call answered from the response cache: the provider was not called, so it cost us
+    nothing; the customer pays the answer's usage at ``customer`` × ``factor``, rounded once,
+    upward, to 1e-9 USD."""
+    if not factor.is_finite() or factor < 0:
+        raise InvalidValueError("a cached response price factor must be a finite amount >= 0")
+    with localcontext(EXACT):
+        price = exact_cost_usd(usage, customer) * factor
+    return CallCost(provider_cost_usd=Decimal(0), customer_price_usd=ceil_usd(price))

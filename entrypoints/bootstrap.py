@@ -10,6 +10,7 @@ from application.ports.providers import ProviderClients
 from application.ports.rate_limits import TeamRateLimiter
 from application.ports.reference import ReferenceChanges, ReferenceReader
 from application.ports.repositories import CallLedger
+from application.ports.response_cache import ResponseCache
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -29,6 +30,7 @@ from application.services.one_call_jobs import OneCallJobService
 from application.services.openai_compat import OpenAiCompatService
 from application.services.organizations import OrganizationService
 from application.services.rate_limits import CallRateLimits
+from application.services.routing import DEFAULT_COOL_DOWN_S, DEFAULT_FAILURE_THRESHOLD, CircuitBreakers
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
 from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
@@ -78,6 +80,9 @@ def build_services(
     rate_limiter: TeamRateLimiter | None = None,
     reference: ReferenceReader,
     reference_changes: ReferenceChanges | None = None,
+    response_cache: ResponseCache | None = None,
+    breaker_failures: int = DEFAULT_FAILURE_THRESHOLD,
+    breaker_cool_down_s: float = DEFAULT_COOL_DOWN_S,
 ) -> Services:
     # Keys, teams, aliases and credentials: cached in process, forgotten on every change.
     cached = CachedReferenceReader(reference, clock=clock, changes=reference_changes or UnwatchedChanges())
@@ -109,6 +114,8 @@ def build_services(
         metrics=metrics,
         lease_s=call_lease_s,
         rate_limits=CallRateLimits(rate_limiter),
+        breakers=CircuitBreakers(clock, metrics, failure_threshold=breaker_failures, cool_down_s=breaker_cool_down_s),
+        response_cache=response_cache,
     )
     one_call_jobs = OneCallJobService(jobs=jobs, calls=calls)
     organizations = OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets)

@@ -142,8 +142,12 @@ def _import_litellm(args: argparse.Namespace) -> int:
     report = asyncio.run(run())
     # Keys are never printed: a credential is named by its provider and masked hint.
     for alias in report.aliases:
+        targets = "".join(f", {t.provider}/{t.provider_model}" for t in alias.targets)
+        routing = f" ({alias.routing})" if alias.targets else ""
         fallbacks = f" (fallbacks: {', '.join(alias.fallbacks)})" if alias.fallbacks else ""
-        print(f"created model alias {alias.alias} -> {alias.provider}/{alias.provider_model}{fallbacks}")
+        print(
+            f"created model alias {alias.alias} -> {alias.provider}/{alias.provider_model}{targets}{routing}{fallbacks}"
+        )
     for credential in report.credentials:
         print(f"created credential {credential.name!r} ({credential.provider}, {credential.key_hint})")
     for credential in report.rotated:

@@ -7,6 +7,8 @@ from functools import partial
 
 from limits.aio.storage import MemoryStorage, RedisStorage
 
+from adapters.cache.memory import MemoryResponseCache
+from adapters.cache.redis import RedisResponseCache
 from adapters.catalog.genai import GenaiPricesCatalog
 from adapters.memory.call_ledger import MemoryCallLedger
 from adapters.memory.reference import MemoryReferenceReader
@@ -30,6 +32,7 @@ from adapters.vault.fernet import FernetVault
 from adapters.webhooks import HttpWebhookSender
 from application.ports.providers import ProviderClients
 from application.ports.rate_limits import TeamRateLimiter
+from application.ports.response_cache import ResponseCache
 from application.ports.security import LoginThrottle
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
@@ -81,6 +84,9 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         webhook_policy=settings.webhook_policy,
         resolver=SystemHostResolver(),
         rate_limiter=team_rate_limiter(settings),
+        response_cache=MemoryResponseCache(SystemClock()),
+        breaker_failures=settings.breaker_failures,
+        breaker_cool_down_s=settings.breaker_cool_down_s,
     )
     try:
         yield Runtime(services=services, database_ok=always_ok, description="memory", metrics=metrics)
@@ -125,6 +131,9 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
         stack.push_async_callback(sender.aclose)
         metrics = PrometheusMetrics()
         changes = await stack.enter_async_context(PostgresReferenceChanges(url))
+        cache = response_cache(settings)
+        if isinstance(cache, RedisResponseCache):
+            stack.push_async_callback(cache.aclose)
         services = build_services(
             uow=postgres_unit_of_work(pool),
             reference=PostgresReferenceReader(pool),
@@ -150,6 +159,9 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             webhook_policy=settings.webhook_policy,
             resolver=SystemHostResolver(),
             rate_limiter=team_rate_limiter(settings),
+            response_cache=cache,
+            breaker_failures=settings.breaker_failures,
+            breaker_cool_down_s=settings.breaker_cool_down_s,
         )
         where = "postgres" if settings.database_url is not None else "embedded postgres"
         yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics)
@@ -172,6 +184,14 @@ def team_rate_limiter(settings: Settings) -> TeamRateLimiter:
             RedisStorage(limits_redis_uri(settings.redis_url), implementation="redispy", wrap_exceptions=True)
         )
     return LimitsTeamRateLimiter(MemoryStorage())
+
+
+def response_cache(settings: Settings) -> ResponseCache:
+    """Aliases with a ``cache_ttl_s`` keep answers here: in Redis, shared by every instance,
+    when ``REDIS_URL`` is set, else in this process's memory."""
+    if settings.redis_url is not None:
+        return RedisResponseCache.from_url(settings.redis_url)
+    return MemoryResponseCache(SystemClock())
 
 
 def limits_redis_uri(redis_url: str) -> str:

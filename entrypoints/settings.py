@@ -46,6 +46,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_timeout_s: float = 5.0  # per delivery attempt
     webhook_retry_base_s: float = 5.0  # first retry delay, doubling per attempt
     max_body_bytes: int = 1_048_576
+    breaker_failures: int = 3  # BREAKER_FAILURES: consecutive target failures that open its circuit
+    breaker_cool_down_s: float = 30.0  # BREAKER_COOL_DOWN_S: how long an open circuit skips its target
     # In production outbound URLs must be https and reach public addresses only; these let an
     # operator allow private ones (cloud-metadata addresses stay refused), separately for
     # provider api_base URLs and webhook URLs (docs/security.md, "Outbound calls").
@@ -221,6 +223,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_timeout_s=float(_number(env, "WEBHOOK_TIMEOUT_S", 5.0, float)),
         webhook_retry_base_s=float(_number(env, "WEBHOOK_RETRY_BASE_S", 5.0, float)),
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_048_576, int)),
+        breaker_failures=max(1, int(_number(env, "BREAKER_FAILURES", 3, int))),
+        breaker_cool_down_s=float(_number(env, "BREAKER_COOL_DOWN_S", 30.0, float)),
         allow_private_api_base=_flag(env, "ALLOW_PRIVATE_API_BASE"),
         allow_private_webhooks=_flag(env, "ALLOW_PRIVATE_WEBHOOKS"),
         metrics_token=env.get("METRICS_TOKEN") or None,

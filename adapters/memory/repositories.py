@@ -187,7 +187,7 @@ class MemoryAliasRepository:
     async def add(self, alias: ModelAlias) -> None:
         if alias.alias in self._s.aliases:
             raise ConflictError(f"model alias '{alias.alias}' exists")
-        self._s.aliases[alias.alias] = msgspec.structs.replace(alias, access_groups=())
+        self._s.aliases[alias.alias] = msgspec.structs.replace(alias, access_groups=(), fallback_targets=())
         _bump_groups(self._s, {g for g in alias.access_groups if g in self._s.groups})
         for group in alias.access_groups:
             self._s.groups.add(group)
@@ -198,7 +198,14 @@ class MemoryAliasRepository:
         if found is None:
             return None
         groups = tuple(sorted(g for g, a in self._s.memberships if a == alias))
-        return msgspec.structs.replace(found, access_groups=groups)
+        fallback_targets = tuple(
+            target
+            for name in found.fallbacks
+            if (fallback := self._s.aliases.get(name)) is not None
+            and fallback.organization_id in (None, found.organization_id)
+            for target in fallback.own_targets
+        )
+        return msgspec.structs.replace(found, access_groups=groups, fallback_targets=fallback_targets)
 
     async def list(self) -> list[ModelAlias]:
         return [a for name in sorted(self._s.aliases) if (a := await self.get(name)) is not None]

@@ -41,6 +41,7 @@ KINDS_BY_TABLE: dict[str, frozenset[ReferenceKind]] = {
     "teams": frozenset({ReferenceKind.TEAMS}),
     "team_access_groups": frozenset({ReferenceKind.TEAMS}),
     "model_aliases": frozenset({ReferenceKind.ALIASES}),
+    "alias_targets": frozenset({ReferenceKind.ALIASES}),
     "model_access_group_members": frozenset({ReferenceKind.ALIASES}),
     "model_access_groups": frozenset({ReferenceKind.TEAMS, ReferenceKind.ALIASES}),
     "provider_credentials": frozenset({ReferenceKind.CREDENTIALS}),

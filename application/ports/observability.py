@@ -1,9 +1,33 @@
 """Business metrics: what the service reports about calls and jobs (Prometheus, say)."""
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from domain.calls import LlmCall
+from domain.catalog import Provider
 from domain.jobs import CostSummary, JobStatus
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetKey:
+    """A circuit breaker's target: a provider model reached with one credential (one account)."""
+
+    provider: Provider
+    provider_model: str
+    credential: str  # the credential's id, or "none"
+
+
+class BreakerObserver(Protocol):
+    def breaker_state(self, key: TargetKey, state: BreakerState) -> None:
+        """A target's circuit breaker changed state (after the change)."""
+        ...
 
 
 class Metrics(Protocol):
@@ -13,4 +37,8 @@ class Metrics(Protocol):
 
     def job_finished(self, status: JobStatus, summary: CostSummary) -> None:
         """A job reached a final status (after its commit)."""
+        ...
+
+    def breaker_state(self, key: TargetKey, state: BreakerState) -> None:
+        """A target's circuit breaker changed state (after the change)."""
         ...

@@ -18,6 +18,7 @@ from domain.ids import ApiKeyId, CallId, CredentialId, JobId, OrganizationId, Te
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement
 from domain.organizations import Organization, Team, TeamStatus
+from domain.routing import AliasTarget, RoutingStrategy
 
 
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +102,10 @@ class AliasPatch(Patch, frozen=True, kw_only=True):
     access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
     customer_prices: PricePatch = msgspec.field(default_factory=PricePatch)
     provider_costs: PricePatch = msgspec.field(default_factory=PricePatch)
+    targets: tuple[AliasTarget, ...] | msgspec.UnsetType = msgspec.UNSET  # replaces all further targets
+    routing: RoutingStrategy | msgspec.UnsetType = msgspec.UNSET
+    cache_ttl_s: int | msgspec.UnsetType | None = msgspec.UNSET
+    cached_response_price_factor: Decimal | msgspec.UnsetType = msgspec.UNSET
 
 
 class CredentialPatch(Patch, frozen=True, kw_only=True):
@@ -200,14 +205,18 @@ class AliasRepository(Protocol):
         """Insert; raises ``ConflictError`` when the alias name exists."""
         ...
 
-    async def get(self, alias: str) -> ModelAlias | None: ...
+    async def get(self, alias: str) -> ModelAlias | None:
+        """The alias with its further ``targets`` and its ``fallback_targets`` (each fallback
+        alias's primary then its own targets, in fallback order; a fallback bound to another
+        organization than the alias's is left out), read in one go."""
+        ...
 
     async def list(self) -> list[ModelAlias]: ...
 
     async def update(self, alias: str, patch: AliasPatch, *, expected_version: int | None) -> ModelAlias | None:
         """As ``OrganizationRepository.update``; access groups, when given, replace the alias's
         memberships (groups are created if new) and bump the version of every group joined
-        or left."""
+        or left; targets, when given, replace the alias's further targets."""
         ...
 
     async def delete(self, alias: str) -> bool:

@@ -19,25 +19,29 @@ from typing import Any, TypeVar
 import msgspec
 
 from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError, UnavailableError
-from application.ports.observability import Metrics
+from application.ports.observability import Metrics, TargetKey
 from application.ports.providers import ProviderClients, ProviderTarget
 from application.ports.reference import ReferenceReader
 from application.ports.repositories import CallLease, CallLedger
+from application.ports.response_cache import CachedAnswer, ResponseCache
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.principal import TeamPrincipal
 from application.services.rate_limits import Admission, CallRateLimits  # rate limits (issue 12)
+from application.services.response_cache import ResponseCaching  # response cache (issue 12)
+from application.services.routing import CircuitBreakers, counts_against_target, healthy_first, may_fall_back
 from domain.access import ModelAlias, ensure_may_use
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
-from domain.errors import InvalidValueError, ModelNotAllowedError
+from domain.errors import InvalidValueError, ModelNotAllowedError, UnsupportedFeatureError
 from domain.ids import CallId, CredentialId, JobId
 from domain.llm import (
     ChatMessage,
     FinishReason,
     LlmRequest,
     LlmResponse,
+    StreamEnd,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -50,7 +54,8 @@ from domain.llm import (
     tokens_for_bytes,
 )
 from domain.organizations import Team
-from domain.pricing import price_call
+from domain.pricing import CallCost, price_cached_call, price_call
+from domain.routing import AliasTarget, route_order
 from domain.text import ensure_storable, storable
 from domain.usage import NO_USAGE, TokenUsage
 
@@ -124,19 +129,39 @@ class _Credential(msgspec.Struct, frozen=True, kw_only=True):
         return f"_Credential(id={self.id})"
 
 
+class _Route(msgspec.Struct, frozen=True, kw_only=True):
+    """One target of a call's route, with the credential it is reached with."""
+
+    target: AliasTarget
+    provider: ProviderTarget
+    key: TargetKey
+    credential_hint: str = ""
+
+
 class _Prepared(msgspec.Struct, kw_only=True):
     call_id: CallId
     job_id: JobId
     team: Team
     alias: ModelAlias
-    target: ProviderTarget
+    routes: list[_Route]  # in the order they are tried (fallbacks: issue 12)
     request: LlmRequest
     purpose: str | None
     started: float
-    credential_hint: str = ""
     admission: Admission | None = None  # rate limits (issue 12): what was counted for this call
+    route_index: int = 0  # the route being tried, then the one that served
+    attempts_before: int = 0  # provider attempts made at the routes before it
+    cache_key: str | None = None  # response cache (issue 12): None when the alias caches nothing
+    cached: CachedAnswer | None = None  # the cached answer this call replays
     # The one record of this call's outcome, once someone started writing it.
     outcome: "asyncio.Future[LlmCall] | None" = None
+
+    @property
+    def route(self) -> _Route:
+        return self.routes[self.route_index]
+
+    @property
+    def target(self) -> ProviderTarget:
+        return self.route.provider
 
 
 class CallStream(msgspec.Struct, frozen=True, kw_only=True):
@@ -188,6 +213,8 @@ class CallService:
         record_attempts: int = 4,
         record_retry_s: float = 0.25,
         rate_limits: CallRateLimits | None = None,
+        breakers: CircuitBreakers | None = None,
+        response_cache: ResponseCache | None = None,
     ) -> None:
         self._uow = uow
         self._ledger = ledger
@@ -201,6 +228,8 @@ class CallService:
         self._record_retry_s = record_retry_s
         self._reference = reference
         self._rate_limits = rate_limits or CallRateLimits()
+        self._breakers = breakers or CircuitBreakers(clock, metrics)
+        self._caching = ResponseCaching(response_cache)
 
     async def admit(self, principal: TeamPrincipal, request: CallRequest) -> Admission:
         """Count a call against its team's rate limits now (429 ``rate_limited`` when over),
@@ -220,20 +249,54 @@ class CallService:
         return await asyncio.shield(task)
 
     async def _complete(self, prepared: _Prepared) -> CallResult:
-        client = self._providers[prepared.alias.provider]
-        try:
-            response = await client.complete(prepared.target, prepared.request)
-        except ProviderError as exc:
-            await self._record_failure(prepared, exc, received=0, ttft_ms=None, streamed=False)
-            raise
-        except Exception:
-            # A bug below us: the provider may have been reached; record it as failed.
-            await self._record_failure(
-                prepared, ProviderError("the call failed unexpectedly"), received=0, ttft_ms=None, streamed=False
-            )
-            raise
+        cached = await self._caching.lookup(prepared.cache_key)
+        if cached is not None:  # never reaches the provider
+            call = await self._record_cached(prepared, cached, ttft_ms=None, streamed=False)
+            return CallResult(call=call, content=cached.content)
+        while True:
+            client = self._providers[prepared.route.target.provider]
+            try:
+                response = await client.complete(prepared.target, prepared.request)
+            except ProviderError as exc:
+                if self._fall_back(prepared, exc):
+                    continue
+                await self._record_failure(prepared, exc, received=0, ttft_ms=None, streamed=False)
+                raise
+            except Exception:
+                # A bug below us: the provider may have been reached; record it as failed.
+                await self._record_failure(
+                    prepared, ProviderError("the call failed unexpectedly"), received=0, ttft_ms=None, streamed=False
+                )
+                raise
+            break
+        self._breakers.succeeded(prepared.route.key)
         call = await self._record_success(prepared, response, ttft_ms=None, streamed=False)
+        if not response.tool_calls:  # a cached answer is text: tool calls are never replayed
+            await self._caching.keep(prepared.cache_key, prepared.alias, prepared.route.target, call, response.content)
         return CallResult(call=call, content=response.content, tool_calls=response.tool_calls)
+
+    def _fall_back(self, prepared: _Prepared, exc: ProviderError) -> bool:
+        """After ``exc`` at the current route (its own retries done, nothing relayed to the
+        client yet): move to the next route when the error allows it (fallbacks, issue 12)."""
+        if counts_against_target(exc):
+            self._breakers.failed(prepared.route.key)
+        if not may_fall_back(exc) or prepared.route_index + 1 >= len(prepared.routes):
+            return False
+        failed = prepared.route
+        prepared.attempts_before += exc.attempts
+        prepared.route_index += 1
+        log.warning(
+            "provider_fallback",
+            extra={
+                "call_id": str(prepared.call_id),
+                "model": prepared.alias.alias,
+                "from": f"{failed.target.provider}/{failed.target.provider_model}",
+                "to": f"{prepared.route.target.provider}/{prepared.route.target.provider_model}",
+                "code": exc.code,
+                "attempts": exc.attempts,
+            },
+        )
+        return True
 
     async def open_stream(
         self, principal: TeamPrincipal, job_id: JobId, request: CallRequest, *, admitted: Admission | None = None
@@ -244,22 +307,37 @@ class CallService:
         after it, failures arrive as a ``CallFailed`` item.
         """
         prepared = await self._prepare(principal, job_id, request, admitted)
-        upstream = self._providers[prepared.alias.provider].stream(prepared.target, prepared.request)
-        try:
-            first = await anext(aiter(upstream))
-        except ProviderError as exc:
-            await self._record_failure(prepared, exc, received=0, ttft_ms=None, streamed=True)
-            raise
-        except BaseException:
-            # Cancelled (client gone) after the request was sent: the prompt was billed.
-            abandoned = ClientGoneError("stream abandoned before the provider answered")
-            await asyncio.shield(self._abandon(prepared, upstream, 0, None, abandoned))
-            raise
+        cached = await self._caching.lookup(prepared.cache_key)
+        if cached is not None:  # replayed: never reaches the provider
+            prepared.cached = cached
+            upstream: AsyncIterator[StreamEvent] = _replay(cached)
+        else:
+            upstream = self._providers[prepared.route.target.provider].stream(prepared.target, prepared.request)
+        while True:
+            try:
+                first = await anext(aiter(upstream))
+            except ProviderError as exc:
+                # Nothing reached the client yet: another route may still serve (issue 12).
+                if self._fall_back(prepared, exc):
+                    with contextlib.suppress(Exception):
+                        await _close(upstream)
+                    upstream = self._providers[prepared.route.target.provider].stream(prepared.target, prepared.request)
+                    continue
+                await self._record_failure(prepared, exc, received=0, ttft_ms=None, streamed=True)
+                raise
+            except BaseException:
+                # Cancelled (client gone) after the request was sent: the prompt was billed.
+                abandoned = ClientGoneError("stream abandoned before the provider answered")
+                await asyncio.shield(self._abandon(prepared, upstream, 0, None, abandoned))
+                raise
+            break
+        if prepared.cached is None:
+            self._breakers.succeeded(prepared.route.key)
         started = CallStarted(
             call_id=prepared.call_id,
             job_id=prepared.job_id,
             model=prepared.alias.alias,
-            provider=prepared.alias.provider,
+            provider=prepared.route.target.provider,
         )
         items = self._relay(prepared, upstream, first)
 
@@ -279,6 +357,8 @@ class CallService:
         self, prepared: _Prepared, upstream: AsyncIterator[StreamEvent], first: StreamEvent
     ) -> AsyncGenerator[StreamItem, None]:
         received = 0  # bytes of text relayed: all a broken stream's estimate needs, in constant memory
+        # The text itself is kept only for the response cache, and only up to its bound.
+        kept: list[str] | None = [] if prepared.cache_key is not None and prepared.cached is None else None
         ttft_ms: int | None = None
         event: StreamEvent | None = first
         renew_at = self._clock.monotonic() + self._lease.total_seconds() / 3
@@ -289,6 +369,10 @@ class CallService:
                         ttft_ms = self._elapsed_ms(prepared)
                     text = event.content if isinstance(event, TextDelta) else event.arguments + (event.name or "")
                     received += len(text.encode("utf-8"))
+                    if isinstance(event, ToolCallDelta):
+                        kept = None  # an answer with tool calls is not cached
+                    elif kept is not None:
+                        kept = self._caching.collect(kept, event.content, received)
                     yield event
                 else:
                     response = LlmResponse(
@@ -299,7 +383,14 @@ class CallService:
                         usage_estimated=event.usage_estimated,
                         attempts=event.attempts,
                     )
-                    call = await self._record_success(prepared, response, ttft_ms=ttft_ms, streamed=True)
+                    if prepared.cached is not None:
+                        call = await self._record_cached(prepared, prepared.cached, ttft_ms=ttft_ms, streamed=True)
+                    else:
+                        call = await self._record_success(prepared, response, ttft_ms=ttft_ms, streamed=True)
+                        if kept is not None and not event.tool_calls:
+                            await self._caching.keep(
+                                prepared.cache_key, prepared.alias, prepared.route.target, call, "".join(kept)
+                            )
                     yield CallFinished(call=call, tool_calls=event.tool_calls)
                     return
                 if self._clock.monotonic() >= renew_at:
@@ -338,10 +429,8 @@ class CallService:
         record = self._record_failure(
             prepared, reason, received=received, ttft_ms=ttft_ms, streamed=True, estimate=True
         )
-        closer = getattr(upstream, "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(Exception):  # a dead upstream must not keep the call unrecorded
-                await closer()
+        with contextlib.suppress(Exception):  # a dead upstream must not keep the call unrecorded
+            await _close(upstream)
         with contextlib.suppress(Exception):  # failures are logged by the record itself
             await record
 
@@ -365,9 +454,6 @@ class CallService:
         if alias is None or (alias.organization_id not in (None, team.organization_id)):
             raise ModelNotAllowedError(f"model '{request.model}' is not available to this team")
         ensure_may_use(team.access_groups, alias)
-        credential = await self._credential(team, alias.provider)
-        if credential is None and alias.provider is not Provider.FAKE:
-            raise ProviderNotConfiguredError(f"no active {alias.provider} credential for this organization")
         llm_request = LlmRequest(
             messages=request.messages,
             max_tokens=alias.max_tokens_for(request.max_tokens),
@@ -379,13 +465,16 @@ class CallService:
             tool_choice=request.tool_choice,
             parallel_tool_calls=request.parallel_tool_calls,
         )
-        # What the provider cannot take is refused (422 unsupported_feature) before the hold.
-        self._providers[alias.provider].check(alias.provider_model, llm_request)
-        held = team.budget.call_hold(
-            messages=llm_request.messages,
-            max_tokens=llm_request.max_tokens,
-            sheet=alias.customer_prices,
-            tools=llm_request.tools,
+        routes = await self._routes(team, alias, llm_request)
+        # Any route may serve (issue 12): the hold covers the most expensive one.
+        held = max(
+            team.budget.call_hold(
+                messages=llm_request.messages,
+                max_tokens=llm_request.max_tokens,
+                sheet=r.target.customer_prices,
+                tools=llm_request.tools,
+            )
+            for r in routes
         )
         now = self._clock.now()
         lease = CallLease(
@@ -399,25 +488,65 @@ class CallService:
             created_at=now,
         )
         await self._ledger.reserve(lease, at=now)
-        target = ProviderTarget(
-            provider=alias.provider,
-            model=alias.provider_model,
-            api_key=credential.api_key if credential else "",
-            api_base=credential.api_base if credential else None,
-            credential_id=credential.id if credential else None,
-        )
         return _Prepared(
             call_id=call_id,
             job_id=job_id,
             team=team,
             alias=alias,
-            target=target,
+            routes=routes,
             request=llm_request,
             purpose=request.purpose,
             started=self._clock.monotonic(),
-            credential_hint=credential.key_hint if credential else "",
             admission=admission,
+            cache_key=self._caching.key(team.organization_id, alias, llm_request),
         )
+
+    async def _routes(self, team: Team, alias: ModelAlias, request: LlmRequest) -> list[_Route]:
+        """The targets this call may try, in order (issue 12): the alias's route order, then
+        only those the organization has a credential for, healthy ones first."""
+        order = route_order(
+            alias.own_targets,
+            alias.fallback_targets,
+            alias.routing,
+            prompt_tokens=sum(estimate_tokens(m.content) for m in request.messages),
+            max_tokens=request.max_tokens,
+        )
+        routes: list[_Route] = []
+        refusal: UnsupportedFeatureError | None = None
+        for target in order:
+            try:
+                # What a provider cannot take (an image by URL on Gemini, ...) rules its
+                # targets out before anything is held; sends nothing.
+                self._providers[target.provider].check(target.provider_model, request)
+            except UnsupportedFeatureError as exc:
+                refusal = refusal or exc
+                continue
+            credential = await self._credential(team, target.provider)
+            if credential is None and target.provider is not Provider.FAKE:
+                continue  # an organization without this provider cannot use this target
+            routes.append(
+                _Route(
+                    target=target,
+                    provider=ProviderTarget(
+                        provider=target.provider,
+                        model=target.provider_model,
+                        api_key=credential.api_key if credential else "",
+                        api_base=credential.api_base if credential else None,
+                        credential_id=credential.id if credential else None,
+                    ),
+                    key=TargetKey(
+                        provider=target.provider,
+                        provider_model=target.provider_model,
+                        credential=str(credential.id) if credential else "none",
+                    ),
+                    credential_hint=credential.key_hint if credential else "",
+                )
+            )
+        if not routes and refusal is not None:
+            raise refusal  # 422 unsupported_feature: no target can serve the request as asked
+        if not routes:
+            raise ProviderNotConfiguredError(f"no active {alias.provider} credential for this organization")
+        return [routes[i] for i in healthy_first([r.key for r in routes], self._breakers)]
 
     async def _team(self, principal: TeamPrincipal) -> Team:
         team = await self._reference.team(principal.team_id)
@@ -458,8 +587,8 @@ class CallService:
             usage=response.usage,
             usage_estimated=response.usage_estimated,
             finish_reason=response.finish_reason,
-            provider_model=response.provider_model or prepared.alias.provider_model,
-            attempts=response.attempts,
+            provider_model=response.provider_model or prepared.route.target.provider_model,
+            attempts=prepared.attempts_before + response.attempts,
             ttft_ms=ttft_ms,
             streamed=streamed,
             error=None,
@@ -476,6 +605,8 @@ class CallService:
         estimate: bool = False,
     ) -> LlmCall:
         """``received``: bytes of text relayed to the client before the failure."""
+        if prepared.cached is not None:  # a replay the client left: the answer was served from the cache
+            return await self._record_cached(prepared, prepared.cached, ttft_ms=ttft_ms, streamed=streamed)
         usage, estimated = exc.usage, exc.usage_estimated
         if usage is None and (estimate or received):
             usage, estimated = estimate_usage(prepared.request.messages, received), True
@@ -485,11 +616,30 @@ class CallService:
             usage=usage or NO_USAGE,
             usage_estimated=estimated,
             finish_reason=FinishReason.ERROR,
-            provider_model=prepared.alias.provider_model,
-            attempts=exc.attempts,
+            provider_model=prepared.route.target.provider_model,
+            attempts=prepared.attempts_before + exc.attempts,
             ttft_ms=ttft_ms,
             streamed=streamed,
             error=exc,
+        )
+
+    async def _record_cached(
+        self, prepared: _Prepared, answer: CachedAnswer, *, ttft_ms: int | None, streamed: bool
+    ) -> LlmCall:
+        """A call answered from the response cache (issue 12): no provider attempt, provider
+        cost 0, the customer price of the answer × the alias's cached price factor."""
+        return await self._record_once(
+            prepared,
+            status=CallStatus.SUCCEEDED,
+            usage=answer.usage,
+            usage_estimated=False,
+            finish_reason=answer.finish_reason,
+            provider_model=answer.provider_model,
+            attempts=0,
+            ttft_ms=ttft_ms,
+            streamed=streamed,
+            error=None,
+            cached=answer,
         )
 
     async def _record_once(self, prepared: _Prepared, **outcome: Any) -> LlmCall:
@@ -515,10 +665,20 @@ class CallService:
         ttft_ms: int | None,
         streamed: bool,
         error: ProviderError | None,
+        cached: CachedAnswer | None = None,
     ) -> LlmCall:
         alias, team = prepared.alias, prepared.team
-        cost = price_call(usage, provider=alias.provider_costs, customer=alias.customer_prices)
-        actual = team.budget.call_credits(usage, cost)
+        route = prepared.route
+        cost: CallCost
+        if cached is not None:
+            factor = alias.cached_response_price_factor
+            sheet = _served_by(alias, cached).customer_prices
+            cost = price_cached_call(usage, customer=sheet, factor=factor)
+            actual = team.budget.call_credits(usage, cost, token_factor=factor)
+        else:
+            # Priced at the target that served (or failed last), not at the alias's primary.
+            cost = price_call(usage, provider=route.target.provider_costs, customer=route.target.customer_prices)
+            actual = team.budget.call_credits(usage, cost)
         latency_ms = self._elapsed_ms(prepared)
         now = self._clock.now()
         call = LlmCall(
@@ -526,7 +686,7 @@ class CallService:
             job_id=prepared.job_id,
             team_id=team.id,
             alias=alias.alias,
-            provider=alias.provider,
+            provider=cached.provider if cached is not None else route.target.provider,
             provider_model=storable(provider_model)[:200],
             status=status,
             usage=usage,
@@ -541,8 +701,9 @@ class CallService:
             streamed=streamed,
             error_code=error.code if error else None,
             error_message=storable(error.detail[:1000]) if error else None,
-            credential_id=prepared.target.credential_id,
+            credential_id=None if cached is not None else route.provider.credential_id,
             purpose=prepared.purpose,
+            cached=cached is not None,
         )
         for attempt in range(1, self._record_attempts + 1):
             try:
@@ -561,9 +722,9 @@ class CallService:
                 "provider_call_failed",
                 extra={
                     "call_id": str(call.id),
-                    "provider": alias.provider.value,
+                    "provider": route.target.provider.value,
                     "model": alias.alias,
-                    "credential": prepared.credential_hint,
+                    "credential": route.credential_hint,
                     "error": type(error).__name__,
                     "code": error.code,
                     "detail": error.detail[:300],  # the provider's own message, redacted by the adapter
@@ -598,6 +759,28 @@ class CallService:
 def estimate_usage(messages: list[ChatMessage], received_bytes: int) -> TokenUsage:
     """Usage estimated from what was sent and received, when the provider reported none."""
     return TokenUsage(input=sum(estimate_tokens(m.content) for m in messages), output=tokens_for_bytes(received_bytes))
+
+
+def _served_by(alias: ModelAlias, answer: CachedAnswer) -> AliasTarget:
+    """The target of ``alias`` that produced a cached answer (its primary when none matches
+    any more): a replay costs what that target's answer costs, times the cached factor."""
+    for target in (*alias.own_targets, *alias.fallback_targets):
+        if (target.provider, target.provider_model) == (answer.provider, answer.provider_model):
+            return target
+    return alias.primary
+
+
+async def _replay(answer: CachedAnswer) -> AsyncIterator[StreamEvent]:
+    """A cached answer as a stream: its text in one delta, then its end."""
+    if answer.content:
+        yield TextDelta(answer.content)
+    yield StreamEnd(finish_reason=answer.finish_reason, usage=answer.usage, provider_model=answer.provider_model)
+
+
+async def _close(upstream: AsyncIterator[Any]) -> None:
+    closer = getattr(upstream, "aclose", None)
+    if closer is not None:
+        await closer()
 
 
 def _background(work: Awaitable[T]) -> "asyncio.Future[T]":

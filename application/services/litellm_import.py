@@ -3,14 +3,13 @@ team's rate limits, with every setting that is not imported listed with the reas
 
 What maps, and how (docs/api.md, "Importing a LiteLLM config"):
 
-- each chat deployment of ``model_list`` (openai, anthropic, gemini, fireworks) → a model
-  alias. Several deployments under one ``model_name`` (LiteLLM balances between them):
-  the first that can be imported is the alias ``<model_name>``, each other one the alias
-  ``<model_name>@<n>`` (n: its position under that name), and those are the first
-  entries of ``<model_name>``'s fallbacks, in order. An alias has one target here, so the
-  deployments become an ordered chain; the report says so;
-- ``fallbacks`` (``litellm_settings`` or ``router_settings``) → the alias's fallbacks,
-  after its own deployments;
+- each chat ``model_name`` of ``model_list`` (openai, anthropic, gemini, fireworks) → a
+  model alias. Several deployments under one name (LiteLLM balances between them) become
+  one alias with several targets: the first that can be imported is its primary target,
+  the others its further targets, in order, each at its own provider cost; its routing is
+  ``cheapest`` for ``router_settings.routing_strategy: cost-based-routing``, else
+  ``ordered`` (other strategies are reported);
+- ``fallbacks`` (``litellm_settings`` or ``router_settings``) → the alias's fallbacks;
 - keys → one credential per provider, named ``litellm <provider>``: created once, its key
   (and ``api_base``) rotated when the config's changed. Only deployments that are
   imported bring their credential. A provider the organization already serves with a
@@ -40,7 +39,7 @@ from application.ports.catalog import PriceCatalog
 from application.ports.repositories import StoredCredential
 from application.services.credentials import CredentialChanges, CredentialService
 from application.services.litellm_plan import ImportPlan, Note, PlannedAlias, PlannedCredential, Skipped, plan_import
-from application.services.models import AliasChanges, ModelService
+from application.services.models import AliasChanges, ModelService, TargetSpec
 from application.services.organizations import OrganizationService, TeamChanges
 from domain.access import DEFAULT_MAX_TOKENS, ModelAlias
 from domain.admins import AdminPrincipal
@@ -199,7 +198,7 @@ class LiteLlmImporter:
         skipped: list[Skipped],
     ) -> list[ModelAlias]:
         created: list[ModelAlias] = []
-        # Deployments first (the name's alias lists them), config fallbacks once all exist.
+        # Aliases (with their deployments as targets) first, config fallbacks once all exist.
         for alias in planned:
             how = served.get(alias.provider)
             if how is None:
@@ -219,9 +218,23 @@ class LiteLlmImporter:
             if await self._models.get_alias(alias.alias) is not None:
                 skipped.append(Skipped(item=alias.alias, reason="a model alias with this name exists: left as it is"))
                 continue
-            existing = {a.alias for a in created} | {
-                name for name in alias.deployments if await self._models.get_alias(name) is not None
-            }
+            targets: list[TargetSpec] = []
+            for target in alias.targets:
+                reach = served.get(target.provider)
+                if reach is None or reach.api_base != target.api_base:
+                    where = target.api_base or "the default endpoint"
+                    skipped.append(
+                        Skipped(item=target.label, reason=f"{target.provider} at {where} is not served", error=True)
+                    )
+                    continue
+                targets.append(
+                    TargetSpec(
+                        provider=target.provider,
+                        provider_model=target.provider_model,
+                        customer_prices=target.customer_prices,
+                        provider_costs=target.provider_costs,
+                    )
+                )
             try:
                 created.append(
                     await self._models.create_alias(
@@ -232,8 +245,9 @@ class LiteLlmImporter:
                         provider_costs=alias.provider_costs,
                         default_max_tokens=alias.max_tokens or DEFAULT_MAX_TOKENS,
                         access_groups=alias.access_groups,
-                        fallbacks=tuple(name for name in alias.deployments if name in existing),
                         actor=actor,
+                        targets=tuple(targets),
+                        routing=alias.routing,
                     )
                 )
             except ConflictError:  # created concurrently

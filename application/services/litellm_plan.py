@@ -15,11 +15,11 @@ from domain.catalog import Provider
 from domain.errors import DomainError
 from domain.pricing import PriceSheet, marked_up
 from domain.rate_limits import MAX_LIMIT, RateLimits
+from domain.routing import RoutingStrategy
 from domain.secrets import key_hint
 
 MILLION = Decimal(1_000_000)
 DEFAULT_GROUP = "litellm-import"
-DEPLOYMENT_SEPARATOR = "@"
 
 _PREFIXES = {
     "openai": Provider.OPENAI,
@@ -57,7 +57,7 @@ _PARAM_REASONS = {
                               "response_format", "max_completion_tokens", "reasoning_effort")},
 }  # fmt: skip
 _INFO_REASONS = {
-    "id": f"deployment ids are not kept (deployments are named <model_name>{DEPLOYMENT_SEPARATOR}<n>)",
+    "id": "deployment ids are not kept (a deployment is a target of its model_name's alias)",
     "base_model": "provider costs come from the deployment's model in the price catalog, or from its cost_per_token",
 }
 _SETTING_REASONS = {
@@ -71,8 +71,8 @@ _SETTING_REASONS = {
         "success_callback": "logging callbacks are not supported: the service logs JSON and serves /metrics",
         "failure_callback": "logging callbacks are not supported: the service logs JSON and serves /metrics",
         "callbacks": "logging callbacks are not supported: the service logs JSON and serves /metrics",
-        "cache": "the response cache is not built yet",
-        "cache_params": "the response cache is not built yet",
+        "cache": "the response cache is set per alias (cache_ttl_s, admin API), in memory or REDIS_URL",
+        "cache_params": "the response cache is set per alias (cache_ttl_s, admin API), in memory or REDIS_URL",
         "set_verbose": "logging is configured with LOG_LEVEL",
         "json_logs": "logs are JSON in production already",
         "max_budget": "budgets are team credits (POST /api/teams/{team_id}/credits)",
@@ -80,14 +80,12 @@ _SETTING_REASONS = {
         "default_team_settings": "teams are created with the admin API",
     },
     "router_settings": {
-        "routing_strategy": "an alias tries its targets in order (deployments become ordered fallbacks); "
-        "load balancing and cost/latency/usage-based routing are not built yet",
-        "routing_strategy_args": "routing strategies are not built yet",
+        "routing_strategy_args": "routing strategies take no arguments here",
         "num_retries": _RETRIES,
         "timeout": _TIMEOUT,
         "retry_after": _RETRIES,
-        "allowed_fails": "cool-downs of failing deployments (a circuit breaker) are not built yet",
-        "cooldown_time": "cool-downs of failing deployments (a circuit breaker) are not built yet",
+        "allowed_fails": "the circuit breaker of failing targets is set per instance (BREAKER_FAILURES)",
+        "cooldown_time": "the circuit breaker of failing targets is set per instance (BREAKER_COOL_DOWN_S)",
         "context_window_fallbacks": "only fallbacks on errors are modelled (alias fallbacks)",
         "content_policy_fallbacks": "only fallbacks on errors are modelled (alias fallbacks)",
         "default_fallbacks": "only fallbacks named per model are modelled",
@@ -108,6 +106,7 @@ _KEY_PARAMS_IMPORTED = {"rpm_limit", "tpm_limit"}
 _READ_ELSEWHERE = {
     ("litellm_settings", "fallbacks"),
     ("router_settings", "fallbacks"),
+    ("router_settings", "routing_strategy"),
     ("litellm_settings", "default_key_generate_params"),
 }
 
@@ -127,6 +126,17 @@ class Note(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
+class PlannedTarget(msgspec.Struct, frozen=True, kw_only=True):
+    """A further deployment of a model_name: one more target of its alias."""
+
+    label: str
+    provider: Provider
+    provider_model: str
+    api_base: str | None
+    provider_costs: PriceSheet
+    customer_prices: PriceSheet
+
+
 class PlannedAlias(msgspec.Struct, frozen=True, kw_only=True):
     alias: str
     model_name: str
@@ -137,7 +147,8 @@ class PlannedAlias(msgspec.Struct, frozen=True, kw_only=True):
     customer_prices: PriceSheet
     access_groups: tuple[str, ...]
     max_tokens: int | None = None
-    deployments: tuple[str, ...] = ()  # the aliases of the name's other deployments, in order
+    targets: tuple[PlannedTarget, ...] = ()  # the name's other deployments, in order
+    routing: RoutingStrategy = RoutingStrategy.ORDERED
     fallbacks: tuple[str, ...] = ()  # the config's fallbacks (other model names), in order
 
     @property
@@ -225,6 +236,7 @@ class _Planner:
         for name, deployments in by_name.items():
             self._model(name, deployments, prices.get(name))
         self._fallbacks(set(by_name))
+        self._routing_setting()
         team_limits = self._team_limits()
         self._other_settings()
         return ImportPlan(
@@ -238,29 +250,44 @@ class _Planner:
     # -- models -----------------------------------------------------------------------
 
     def _model(self, name: str, deployments: list[tuple[int, Mapping[str, Any]]], price: PriceSheet | None) -> None:
-        planned: list[PlannedAlias] = []
+        planned: list[tuple[str, PlannedAlias]] = []
         for position, (_, entry) in enumerate(deployments, start=1):
             label = name if len(deployments) == 1 else f"{name} (deployment {position})"
-            alias = name if not planned else f"{name}{DEPLOYMENT_SEPARATOR}{position}"
-            found = self._deployment(name, alias, label, entry, price)
+            found = self._deployment(name, name, label, entry, price)
             if found is not None:
-                planned.append(found)
+                planned.append((label, found))
         if not planned:
             return
-        primary, others = planned[0], planned[1:]
-        self.aliases.extend(others)
-        self.aliases.append(msgspec.structs.replace(primary, deployments=tuple(a.alias for a in others)))
+        (_, primary), others = planned[0], planned[1:]
+        routing, how = self._routing()
+        targets = tuple(
+            PlannedTarget(
+                label=label,
+                provider=a.provider,
+                provider_model=a.provider_model,
+                api_base=a.api_base,
+                provider_costs=a.provider_costs,
+                customer_prices=a.customer_prices,
+            )
+            for label, a in others
+        )
+        self.aliases.append(msgspec.structs.replace(primary, targets=targets, routing=routing))
         if others:
-            chain = ", ".join(a.alias for a in others)
             self.notes.append(
                 Note(
                     item=name,
-                    message=f"{len(planned)} deployments: alias '{name}' is the first, and {chain} are its first "
-                    "fallbacks, in order (an alias has one target here; LiteLLM's load balancing between "
-                    "deployments is not built). They have no access group of their own: teams call "
-                    f"'{name}'. Fallbacks are stored and are not tried yet (fallback execution is not built)",
+                    message=f"{len(planned)} deployments: one alias '{name}' with {len(planned)} targets, {how}; "
+                    "each target is priced at its own provider cost",
                 )
             )
+
+    def _routing(self) -> tuple[RoutingStrategy, str]:
+        """``router_settings.routing_strategy`` as an alias's routing, and how it is described."""
+        settings = self.config.get("router_settings")
+        strategy = settings.get("routing_strategy") if isinstance(settings, dict) else None
+        if strategy == "cost-based-routing":
+            return RoutingStrategy.CHEAPEST, "cheapest first (routing_strategy cost-based-routing)"
+        return RoutingStrategy.ORDERED, "tried in their order (routing 'ordered')"
 
     def _deployment(
         self, name: str, alias: str, label: str, entry: Mapping[str, Any], price: PriceSheet | None
@@ -377,6 +404,16 @@ class _Planner:
         return found
 
     # -- fallbacks, limits and the other settings ---------------------------------------
+
+    def _routing_setting(self) -> None:
+        settings = self.config.get("router_settings")
+        strategy = settings.get("routing_strategy") if isinstance(settings, dict) else None
+        if strategy not in (None, "cost-based-routing"):
+            self.skip(
+                "router_settings.routing_strategy",
+                f"'{strategy}' is not built: an alias's targets are tried in order (routing 'ordered'); "
+                "'cost-based-routing' maps to routing 'cheapest'",
+            )
 
     def _fallbacks(self, names: set[str]) -> None:
         by_alias = {a.alias: a for a in self.aliases}

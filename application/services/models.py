@@ -19,6 +19,7 @@ from domain.catalog import Provider
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
 from domain.pricing import PriceSheet, with_derived_cache_prices
+from domain.routing import AliasTarget, RoutingStrategy
 
 T = TypeVar("T")
 MAX_NAME_LENGTH = 200
@@ -37,6 +38,17 @@ class CostOverrides(msgspec.Struct, frozen=True, kw_only=True):
         return all(getattr(self, f) is None for f in self.__struct_fields__)
 
 
+class TargetSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A further target of an alias as an operator gives it: customer prices default to the
+    alias's own, provider costs come from the catalog unless overridden (as for the alias)."""
+
+    provider: Provider
+    provider_model: str
+    customer_prices: PriceSheet | None = None
+    cost_overrides: CostOverrides = msgspec.field(default_factory=CostOverrides)
+    provider_costs: PriceSheet | None = None  # a whole sheet, instead of the catalog and overrides
+
+
 class AliasChanges(msgspec.Struct, frozen=True, kw_only=True):
     """A partial alias update: ``UNSET`` keeps a value; a cache price set to None is derived again."""
 
@@ -53,6 +65,10 @@ class AliasChanges(msgspec.Struct, frozen=True, kw_only=True):
     default_max_tokens: int | msgspec.UnsetType = msgspec.UNSET
     access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
     fallbacks: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+    targets: tuple[TargetSpec, ...] | msgspec.UnsetType = msgspec.UNSET  # replaces every further target
+    routing: RoutingStrategy | msgspec.UnsetType = msgspec.UNSET
+    cache_ttl_s: int | msgspec.UnsetType | None = msgspec.UNSET
+    cached_response_price_factor: Decimal | msgspec.UnsetType = msgspec.UNSET
 
 
 class AliasPricing(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +80,7 @@ class AliasPricing(msgspec.Struct, frozen=True, kw_only=True):
 
 def alias_snapshot(alias: ModelAlias) -> dict[str, Any]:
     built: dict[str, Any] = msgspec.to_builtins(alias)
+    built.pop("fallback_targets", None)  # read from the fallback aliases, not part of this one
     return built
 
 
@@ -99,6 +116,10 @@ class ModelService:
         fallbacks: tuple[str, ...] = (),
         organization_id: OrganizationId | None = None,
         actor: AdminPrincipal | None = None,
+        targets: tuple[TargetSpec, ...] = (),
+        routing: RoutingStrategy = RoutingStrategy.ORDERED,
+        cache_ttl_s: int | None = None,
+        cached_response_price_factor: Decimal = Decimal(1),
     ) -> ModelAlias:
         if actor is not None:
             ensure_platform_wide(actor)
@@ -115,6 +136,10 @@ class ModelService:
             access_groups=tuple(dict.fromkeys(access_groups)),
             fallbacks=tuple(dict.fromkeys(fallbacks)),
             organization_id=organization_id,
+            targets=tuple(self._target(t, customer_prices) for t in targets),
+            routing=routing,
+            cache_ttl_s=cache_ttl_s,
+            cached_response_price_factor=cached_response_price_factor,
         )
         async with self._uow() as uow:
             await _ensure_aliases_exist(uow, model.fallbacks, "fallback")
@@ -275,6 +300,16 @@ class ModelService:
             reasoning_per_million=_attr(listed, "reasoning"),
         )
 
+    def _target(self, spec: TargetSpec, alias_prices: PriceSheet) -> AliasTarget:
+        listed = self._catalog.provider_prices(spec.provider, spec.provider_model)
+        costs = spec.provider_costs or self._costs(spec.provider, spec.provider_model, listed, spec.cost_overrides)
+        return AliasTarget(
+            provider=spec.provider,
+            provider_model=check_name(spec.provider_model, "provider_model"),
+            customer_prices=with_derived_cache_prices(spec.customer_prices or alias_prices, listed),
+            provider_costs=with_derived_cache_prices(costs, listed),
+        )
+
     def _apply(self, current: ModelAlias, c: AliasChanges) -> ModelAlias:
         provider = _given(c.provider, current.provider)
         provider_model = _given(c.provider_model, current.provider_model)
@@ -315,6 +350,12 @@ class ModelService:
             access_groups=tuple(dict.fromkeys(_given(c.access_groups, current.access_groups))),
             fallbacks=tuple(dict.fromkeys(_given(c.fallbacks, current.fallbacks))),
             organization_id=current.organization_id,
+            targets=current.targets
+            if isinstance(c.targets, msgspec.UnsetType)
+            else tuple(self._target(t, customer) for t in c.targets),
+            routing=_given(c.routing, current.routing),
+            cache_ttl_s=_given(c.cache_ttl_s, current.cache_ttl_s),
+            cached_response_price_factor=_given(c.cached_response_price_factor, current.cached_response_price_factor),
         )
 
     async def _audit(
@@ -371,6 +412,10 @@ def alias_patch(before: ModelAlias, after: ModelAlias) -> AliasPatch:
         access_groups=msgspec.UNSET if set(before.access_groups) == set(after.access_groups) else after.access_groups,
         customer_prices=_price_patch(before.customer_prices, after.customer_prices),
         provider_costs=_price_patch(before.provider_costs, after.provider_costs),
+        targets=changed(before.targets, after.targets),
+        routing=changed(before.routing, after.routing),
+        cache_ttl_s=changed(before.cache_ttl_s, after.cache_ttl_s),
+        cached_response_price_factor=changed(before.cached_response_price_factor, after.cached_response_price_factor),
     )
 
 

@@ -144,6 +144,8 @@ async def test_alias_update_replaces_config_and_groups_and_delete_detaches(uow: 
         default_max_tokens=1000,
         fallbacks=("cheap",),
         version=2,
+        # read with the alias: its fallback's targets (the fallback's primary here)
+        fallback_targets=alias("cheap", ("standard",)).own_targets,
     )
     patch = AliasPatch(
         provider=Provider.OPENAI,

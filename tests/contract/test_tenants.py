@@ -14,6 +14,7 @@ from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
 from domain.ledger import EntryType
 from domain.organizations import Organization, Team, TeamStatus
 from domain.pricing import PriceSheet
+from domain.routing import AliasTarget, RoutingStrategy
 from domain.secrets import digest_key
 from tests.contract.conftest import T0, D, UowFactory, at, make_org, make_team
 
@@ -131,14 +132,35 @@ def alias(name: str, groups: tuple[str, ...] = (), **changes: object) -> ModelAl
 
 async def test_alias_round_trips_exact_prices_and_creates_its_groups(uow: UowFactory) -> None:
     org = await make_org(uow)
-    smart = alias("smart", ("standard", "beta"), fallbacks=("cheap",), organization_id=org.id)
+    second = AliasTarget(
+        provider=Provider.OPENAI,
+        provider_model="gpt-second",
+        customer_prices=PriceSheet(input_per_million=D("0.000000001"), output_per_million=D("7")),
+        provider_costs=PriceSheet(
+            input_per_million=D("1.5"), output_per_million=D("6"), cached_input_per_million=D("0.15")
+        ),
+    )
+    cheap = alias("cheap", ("standard",), targets=(second,))
+    smart = alias(
+        "smart",
+        ("standard", "beta"),
+        fallbacks=("cheap",),
+        organization_id=org.id,
+        targets=(msgspec.structs.replace(second, provider_model="gpt-third"),),
+        routing=RoutingStrategy.CHEAPEST,
+        cache_ttl_s=60,
+        cached_response_price_factor=D("0.25"),
+    )
     async with uow() as u:
-        await u.aliases.add(alias("cheap", ("standard",)))
+        await u.aliases.add(cheap)
         await u.aliases.add(smart)
         await u.commit()
     async with uow() as u:
         found = await u.aliases.get("smart")
-        assert found == msgspec.structs.replace(smart, access_groups=("beta", "standard"))
+        # The fallback's targets come with the alias: its primary, then its own targets.
+        assert found == msgspec.structs.replace(
+            smart, access_groups=("beta", "standard"), fallback_targets=cheap.own_targets
+        )
         assert found is not None and found.provider_costs.reasoning_per_million == D("4.000000001")
         assert await u.aliases.get("nope") is None
         assert [a.alias for a in await u.aliases.list()] == ["cheap", "smart"]

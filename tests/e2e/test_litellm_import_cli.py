@@ -140,8 +140,11 @@ async def test_a_realistic_config_imports_what_maps_and_reports_the_rest(
     out = capsys.readouterr()
     assert code == 1, out.out + out.err  # errors below: a non-zero exit
     created = sorted(line.split()[3] for line in lines_starting(out.out, "created model alias"))
-    assert created == ["claude-sonnet", "gemini-flash", "gpt-4o", "gpt-4o@2", "llama-8b"]
-    assert "created model alias gpt-4o -> openai/gpt-4o (fallbacks: gpt-4o@2, claude-sonnet, llama-8b)" in out.out
+    assert created == ["claude-sonnet", "gemini-flash", "gpt-4o", "llama-8b"]
+    assert (
+        "created model alias gpt-4o -> openai/gpt-4o, openai/gpt-4o (ordered) (fallbacks: claude-sonnet, llama-8b)"
+        in out.out
+    )
     assert len(lines_starting(out.out, "created credential")) == 4  # one per provider, only for what was imported
     assert f"set team {team.id} rate limits: rpm_limit 100, tpm_limit 200000" in out.out
     errors = "\n".join(lines_starting(out.out, "error "))
@@ -184,10 +187,9 @@ async def test_a_realistic_config_imports_what_maps_and_reports_the_rest(
         shown = (await http.get(f"/api/teams/{team.id}")).json()
         await http.put(f"/api/teams/{team.id}", json={"access_groups": ["litellm-import"]})
     gpt = models["gpt-4o"]
-    assert gpt["fallbacks"] == ["gpt-4o@2", "claude-sonnet", "llama-8b"] and models["claude-sonnet"]["fallbacks"] == [
-        "gpt-4o"
-    ]
-    assert models["gpt-4o@2"]["access_groups"] == [] and gpt["access_groups"] == ["litellm-import"]
+    assert gpt["fallbacks"] == ["claude-sonnet", "llama-8b"] and models["claude-sonnet"]["fallbacks"] == ["gpt-4o"]
+    assert "gpt-4o@2" not in models and gpt["access_groups"] == ["litellm-import"]
+    assert gpt["routing"] == "ordered" and [t["provider_model"] for t in gpt["targets"]] == ["gpt-4o"]
     assert D(gpt["input_price_per_million"]) == D(gpt["provider_input_cost_per_million"]) * D("1.3")
     assert D(gpt["output_price_per_million"]) == D(gpt["provider_output_cost_per_million"]) * D("1.3")
     assert (

@@ -63,7 +63,7 @@ CALL_COLUMNS = (
     "id, job_id, team_id, alias, provider, provider_model, status, input_tokens, cached_input_tokens, "
     "cache_write_tokens, output_tokens, reasoning_tokens, provider_cost_usd, customer_price_usd, credits, "
     "overdraft_credits, usage_estimated, finish_reason, latency_ms, ttft_ms, attempts, streamed, error_code, "
-    "error_message, credential_id, purpose, created_at, unsettled"
+    "error_message, credential_id, purpose, created_at, unsettled, cached"
 )
 
 # A call recorded after its job finished also joins the per-model usage of the job's
@@ -314,6 +314,7 @@ def _call(row: dict[str, Any]) -> LlmCall:
         credential_id=row["credential_id"],
         purpose=row["purpose"],
         unsettled=row["unsettled"],
+        cached=row["cached"],
     )
 
 
@@ -381,6 +382,7 @@ def call_params(call: LlmCall) -> dict[str, Any]:
         "purpose": call.purpose,
         "created_at": call.created_at,
         "unsettled": call.unsettled,
+        "cached": call.cached,
     }
 
 

@@ -10,23 +10,59 @@ from application.ports.repositories import AliasPatch, PricePatch
 from domain.access import AccessGroup, ModelAlias
 from domain.catalog import Provider
 from domain.pricing import PriceSheet
+from domain.routing import AliasTarget, RoutingStrategy
 
 _PRICES = ("input", "output", "cached_input", "cache_write", "reasoning")
+_PRICE_COLUMNS = tuple(f"{side}_{p}_per_million" for side in ("customer", "provider") for p in _PRICES)
 
+
+def _target_json(row: str) -> str:
+    """A target row as JSON, prices as text (a JSON number would come back as a float)."""
+    prices = ", ".join(f"'{c}', {row}.{c}::text" for c in _PRICE_COLUMNS)
+    return f"json_build_object('provider', {row}.provider, 'provider_model', {row}.provider_model, {prices})"
+
+
+# The alias with its own further targets and its fallbacks' targets (each fallback's
+# primary, then its own targets; fallbacks of another organization are never followed),
+# in one statement: a call's whole route comes with the alias.
 _ALIAS = f"""
 SELECT a.alias, a.provider, a.provider_model, a.default_max_tokens, a.fallbacks, a.organization_id, a.version,
+       a.routing, a.cache_ttl_s, a.cached_response_price_factor,
        {", ".join(f"a.customer_{p}_per_million, a.provider_{p}_per_million" for p in _PRICES)},
        ARRAY(SELECT m.group_name FROM model_access_group_members m WHERE m.alias = a.alias
-             ORDER BY m.group_name COLLATE "C") AS groups
+             ORDER BY m.group_name COLLATE "C") AS groups,
+       COALESCE((SELECT json_agg({_target_json("t")} ORDER BY t.position)
+                 FROM alias_targets t WHERE t.alias = a.alias), '[]'::json) AS targets,
+       COALESCE((SELECT json_agg(x.target ORDER BY f.ord, x.position)
+                 FROM unnest(a.fallbacks) WITH ORDINALITY AS f (name, ord)
+                 JOIN LATERAL (
+                     SELECT 0 AS position, {_target_json("fa")} AS target FROM model_aliases fa
+                     WHERE fa.alias = f.name AND (fa.organization_id IS NULL OR fa.organization_id = a.organization_id)
+                     UNION ALL
+                     SELECT ft.position, {_target_json("ft")} FROM alias_targets ft
+                     JOIN model_aliases fo ON fo.alias = ft.alias
+                     WHERE ft.alias = f.name AND (fo.organization_id IS NULL OR fo.organization_id = a.organization_id)
+                 ) x ON true), '[]'::json) AS fallback_targets
 FROM model_aliases a
+"""
+
+_DELETE_TARGETS = "DELETE FROM alias_targets WHERE alias = %(alias)s"
+_ADD_TARGETS = f"""
+INSERT INTO alias_targets (alias, position, provider, provider_model, {", ".join(_PRICE_COLUMNS)})
+SELECT %(alias)s, t.position, t.provider, t.provider_model, {", ".join(f"t.{c}::numeric" for c in _PRICE_COLUMNS)}
+FROM json_to_recordset(%(targets)s::json) AS t (
+    position integer, provider text, provider_model text, {", ".join(f"{c} text" for c in _PRICE_COLUMNS)}
+)
 """
 
 # The alias, its (possibly new) groups and its memberships in one statement.
 _ADD_ALIAS = f"""
 WITH alias AS (
     INSERT INTO model_aliases (alias, provider, provider_model, default_max_tokens, fallbacks, organization_id,
+                               routing, cache_ttl_s, cached_response_price_factor,
                                {", ".join(f"customer_{p}_per_million, provider_{p}_per_million" for p in _PRICES)})
     VALUES (%(alias)s, %(provider)s, %(provider_model)s, %(default_max_tokens)s, %(fallbacks)s, %(organization_id)s,
+            %(routing)s, %(cache_ttl_s)s, %(cached_response_price_factor)s,
             {", ".join(f"%(customer_{p})s, %(provider_{p})s" for p in _PRICES)})
     RETURNING alias
 ), groups AS (
@@ -135,12 +171,12 @@ DELETE FROM model_access_groups WHERE name = %(name)s
 
 def _sheet(row: dict[str, Any], side: str) -> PriceSheet:
     def price(p: str) -> Decimal | None:
-        value: Decimal | None = row[f"{side}_{p}_per_million"]
-        return value
+        value: Decimal | str | None = row[f"{side}_{p}_per_million"]
+        return Decimal(value) if isinstance(value, str) else value
 
     return PriceSheet(
-        input_per_million=row[f"{side}_input_per_million"],
-        output_per_million=row[f"{side}_output_per_million"],
+        input_per_million=price("input") or Decimal(0),
+        output_per_million=price("output") or Decimal(0),
         cached_input_per_million=price("cached_input"),
         cache_write_per_million=price("cache_write"),
         reasoning_per_million=price("reasoning"),
@@ -159,7 +195,37 @@ def _alias(row: dict[str, Any]) -> ModelAlias:
         fallbacks=tuple(row["fallbacks"]),
         organization_id=row["organization_id"],
         version=row["version"],
+        targets=tuple(_target(t) for t in row["targets"]),
+        routing=RoutingStrategy(row["routing"]),
+        cache_ttl_s=row["cache_ttl_s"],
+        cached_response_price_factor=row["cached_response_price_factor"],
+        fallback_targets=tuple(_target(t) for t in row["fallback_targets"]),
     )
+
+
+def _target(row: dict[str, Any]) -> AliasTarget:
+    return AliasTarget(
+        provider=Provider(row["provider"]),
+        provider_model=row["provider_model"],
+        customer_prices=_sheet(row, "customer"),
+        provider_costs=_sheet(row, "provider"),
+    )
+
+
+def _targets_json(targets: tuple[AliasTarget, ...]) -> str:
+    rows = []
+    for position, target in enumerate(targets, start=1):
+        row: dict[str, Any] = {
+            "position": position,
+            "provider": target.provider.value,
+            "provider_model": target.provider_model,
+        }
+        for side, sheet in (("customer", target.customer_prices), ("provider", target.provider_costs)):
+            for p in _PRICES:
+                value = getattr(sheet, f"{p}_per_million")
+                row[f"{side}_{p}_per_million"] = None if value is None else str(value)
+        rows.append(row)
+    return msgspec.json.encode(rows).decode()
 
 
 def _group(row: dict[str, Any]) -> AccessGroup:
@@ -170,12 +236,13 @@ def _alias_columns(patch: AliasPatch) -> dict[str, Any]:
     """The patch as column values (its price sheets flattened to ``{side}_{price}``)."""
     given = patch.given()
     given.pop("access_groups", None)
+    given.pop("targets", None)
     columns: dict[str, Any] = {}
     for field, value in given.items():
         if isinstance(value, PricePatch):
             side = "customer" if field == "customer_prices" else "provider"
             columns.update({f"{side}_{price}": v for price, v in value.given().items()})
-        elif isinstance(value, Provider):
+        elif isinstance(value, Provider | RoutingStrategy):
             columns[field] = value.value
         elif field == "fallbacks":
             columns[field] = list(value)
@@ -193,6 +260,9 @@ def _alias_params(alias: ModelAlias) -> dict[str, Any]:
         "fallbacks": list(alias.fallbacks),
         "organization_id": alias.organization_id,
         "groups": list(dict.fromkeys(alias.access_groups)),
+        "routing": alias.routing.value,
+        "cache_ttl_s": alias.cache_ttl_s,
+        "cached_response_price_factor": alias.cached_response_price_factor,
     }
     for side, sheet in (("customer", alias.customer_prices), ("provider", alias.provider_costs)):
         for p in _PRICES:
@@ -206,17 +276,25 @@ class PostgresAliasRepository:
 
     async def add(self, alias: ModelAlias) -> None:
         await self._s.run(_ADD_ALIAS, _alias_params(alias))
+        if alias.targets:
+            await self._s.run(_ADD_TARGETS, {"alias": alias.alias, "targets": _targets_json(alias.targets)})
 
     async def update(self, alias: str, patch: AliasPatch, *, expected_version: int | None) -> ModelAlias | None:
         columns = _alias_columns(patch)
-        groups = patch.access_groups
+        groups, targets = patch.access_groups, patch.targets
         sets = "".join(f"{column} = %({column})s, " for column in columns)  # constant column names
-        writes = bool(columns) or not isinstance(groups, msgspec.UnsetType)
+        writes = (
+            bool(columns) or not isinstance(groups, msgspec.UnsetType) or not isinstance(targets, msgspec.UnsetType)
+        )
         query = _UPDATE_ALIAS.format(sets=sets) if writes else _CHECK_ALIAS
         if await self._s.one(query, {**columns, "alias": alias, "expected": expected_version}) is None:
             return None
         if not isinstance(groups, msgspec.UnsetType):
             await self._s.run(_SET_ALIAS_GROUPS, {"alias": alias, "groups": list(dict.fromkeys(groups))})
+        if not isinstance(targets, msgspec.UnsetType):
+            await self._s.run(_DELETE_TARGETS, {"alias": alias})
+            if targets:
+                await self._s.run(_ADD_TARGETS, {"alias": alias, "targets": _targets_json(targets)})
         return await self.get(alias)
 
     async def delete(self, alias: str) -> bool:

@@ -22,6 +22,7 @@ from domain.catalog import Provider
 from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import JobStatus
 from domain.pricing import PriceSheet
+from domain.routing import RoutingStrategy
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.dates import created_window, report_days, thirty_days_ending
@@ -40,6 +41,7 @@ from entrypoints.http.schemas.models import (
     alias_out,
     group_out,
     pricing_out,
+    target_spec,
 )
 from entrypoints.http.schemas.reports import OverviewOut, overview_out
 
@@ -83,6 +85,10 @@ class AdminModelsController(Controller):
             access_groups=tuple(data.access_groups),
             fallbacks=tuple(data.fallbacks),
             actor=admin,
+            targets=tuple(target_spec(t) for t in data.targets),
+            routing=RoutingStrategy(data.routing),
+            cache_ttl_s=data.cache_ttl_s,
+            cached_response_price_factor=data.cached_response_price_factor,
         )
         return alias_out(alias)
 
@@ -122,6 +128,10 @@ class AdminModelsController(Controller):
                 fields[name] = tuple(fields[name])
         if isinstance(fields["provider"], str):
             fields["provider"] = Provider(fields["provider"])
+        if isinstance(fields["routing"], str):
+            fields["routing"] = RoutingStrategy(fields["routing"])
+        if isinstance(fields["targets"], list):
+            fields["targets"] = tuple(target_spec(t) for t in fields["targets"])
         changes = AliasChanges(**fields)
         updated = await services.models.update_alias(
             admin, _name(alias), changes, expected_version=expected_version(request)

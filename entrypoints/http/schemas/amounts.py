@@ -92,3 +92,6 @@ SignedCredits = Annotated[Decimal, _decimal(SIGNED_CREDITS, "credits (negative: 
 Credits = Annotated[Decimal, _decimal(CREDITS, "credits")]
 PricePerMillion = Annotated[Decimal, _decimal(PRICE_PER_MILLION, "USD per 1M tokens")]
 CreditsPerUsd = Annotated[Decimal, _decimal(CREDITS_PER_USD, "credits per USD")]
+
+PRICE_FACTOR = DecimalRule(places=6, minimum=Decimal(0), maximum=Decimal(10))
+PriceFactor = Annotated[Decimal, _decimal(PRICE_FACTOR, "a factor of the customer price")]

@@ -228,6 +228,7 @@ class CallOut(msgspec.Struct, frozen=True, kw_only=True):
     latency_ms: int
     usage_estimated: bool
     attempts: int
+    cached: bool = False  # answered from the alias's response cache: the provider was not called
 
 
 def answer_out(call: LlmCall, content: str, tool_calls: tuple[ToolCall, ...] = ()) -> AnswerOut:
@@ -251,6 +252,7 @@ def call_out(call: LlmCall, content: str, tool_calls: tuple[ToolCall, ...] = ())
         latency_ms=call.latency_ms,
         usage_estimated=call.usage_estimated,
         attempts=call.attempts,
+        cached=call.cached,
     )
 
 
@@ -299,6 +301,7 @@ class CallSummaryOut(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
     error_code: str | None = None
     unsettled: bool = False  # captured at its held credits: its outcome could not be recorded
+    cached: bool = False  # answered from the response cache (provider cost 0)
 
 
 def call_summary_out(call: LlmCall) -> CallSummaryOut:
@@ -321,6 +324,7 @@ def call_summary_out(call: LlmCall) -> CallSummaryOut:
         error=call.error_message,
         error_code=call.error_code,
         unsettled=call.unsettled,
+        cached=call.cached,
     )
 
 

@@ -1,22 +1,72 @@
 """Admin API bodies for model aliases, access groups and the price list (USD per 1M tokens)."""
 
-from decimal import localcontext
-from typing import Annotated
+from decimal import Decimal, localcontext
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
-from application.services.models import AliasPricing
+from application.services.models import AliasPricing, CostOverrides, TargetSpec
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
+from domain.catalog import Provider
+from domain.errors import InvalidValueError
 from domain.money import EXACT
 from domain.pricing import PriceSheet
-from entrypoints.http.schemas.amounts import PricePerMillion
+from domain.routing import MAX_TARGETS, AliasTarget
+from entrypoints.http.schemas.amounts import PriceFactor, PricePerMillion
 from entrypoints.http.schemas.client import dec
 from entrypoints.http.schemas.tenants import Groups, ProviderName
 
 AliasName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Aliases = Annotated[list[AliasName], msgspec.Meta(max_length=500)]
 MaxTokens = Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+CacheTtl = Annotated[int, msgspec.Meta(ge=1, le=2_592_000, description="seconds an answer is replayed")]
+Routing = Literal["ordered", "cheapest"]
+ProviderModel = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+
+
+class TargetBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A further target of an alias: customer prices default to the alias's own (give
+    input and output together), provider costs come from the catalog unless given."""
+
+    provider: ProviderName
+    provider_model: ProviderModel
+    input_price_per_million: PricePerMillion | None = None
+    output_price_per_million: PricePerMillion | None = None
+    cached_input_price_per_million: PricePerMillion | None = None
+    cache_write_price_per_million: PricePerMillion | None = None
+    provider_input_cost_per_million: PricePerMillion | None = None
+    provider_output_cost_per_million: PricePerMillion | None = None
+    provider_cached_input_cost_per_million: PricePerMillion | None = None
+    provider_cache_write_cost_per_million: PricePerMillion | None = None
+
+
+Targets = Annotated[list[TargetBody], msgspec.Meta(max_length=MAX_TARGETS - 1)]
+
+
+def target_spec(body: TargetBody) -> TargetSpec:
+    given = (body.input_price_per_million, body.output_price_per_million)
+    if (given[0] is None) != (given[1] is None):
+        raise InvalidValueError("a target's input_price_per_million and output_price_per_million go together")
+    customer = None
+    if body.input_price_per_million is not None and body.output_price_per_million is not None:
+        customer = PriceSheet(
+            input_per_million=body.input_price_per_million,
+            output_per_million=body.output_price_per_million,
+            cached_input_per_million=body.cached_input_price_per_million,
+            cache_write_per_million=body.cache_write_price_per_million,
+        )
+    return TargetSpec(
+        provider=Provider(body.provider),
+        provider_model=body.provider_model,
+        customer_prices=customer,
+        cost_overrides=CostOverrides(
+            input_per_million=body.provider_input_cost_per_million,
+            output_per_million=body.provider_output_cost_per_million,
+            cached_input_per_million=body.provider_cached_input_cost_per_million,
+            cache_write_per_million=body.provider_cache_write_cost_per_million,
+        ),
+    )
 
 
 class CreateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -34,6 +84,10 @@ class CreateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     default_max_tokens: MaxTokens = DEFAULT_MAX_TOKENS
     access_groups: Groups = msgspec.field(default_factory=list)
     fallbacks: Aliases = msgspec.field(default_factory=list)
+    targets: Targets = msgspec.field(default_factory=list)
+    routing: Routing = "ordered"
+    cache_ttl_s: CacheTtl | None = None
+    cached_response_price_factor: PriceFactor = Decimal(1)
 
 
 class UpdateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -52,6 +106,39 @@ class UpdateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     default_max_tokens: MaxTokens | msgspec.UnsetType = msgspec.UNSET
     access_groups: Groups | msgspec.UnsetType = msgspec.UNSET
     fallbacks: Aliases | msgspec.UnsetType = msgspec.UNSET
+    targets: Targets | msgspec.UnsetType = msgspec.UNSET
+    routing: Routing | msgspec.UnsetType = msgspec.UNSET
+    cache_ttl_s: CacheTtl | msgspec.UnsetType | None = msgspec.UNSET
+    cached_response_price_factor: PriceFactor | msgspec.UnsetType = msgspec.UNSET
+
+
+class TargetOut(msgspec.Struct, frozen=True, kw_only=True):
+    provider: str
+    provider_model: str
+    input_price_per_million: str
+    output_price_per_million: str
+    cached_input_price_per_million: str
+    cache_write_price_per_million: str
+    provider_input_cost_per_million: str
+    provider_output_cost_per_million: str
+    provider_cached_input_cost_per_million: str
+    provider_cache_write_cost_per_million: str
+
+
+def target_out(target: AliasTarget) -> TargetOut:
+    c, p = target.customer_prices, target.provider_costs
+    return TargetOut(
+        provider=target.provider.value,
+        provider_model=target.provider_model,
+        input_price_per_million=dec(c.input_per_million),
+        output_price_per_million=dec(c.output_per_million),
+        cached_input_price_per_million=dec(c.cached_input),
+        cache_write_price_per_million=dec(c.cache_write),
+        provider_input_cost_per_million=dec(p.input_per_million),
+        provider_output_cost_per_million=dec(p.output_per_million),
+        provider_cached_input_cost_per_million=dec(p.cached_input),
+        provider_cache_write_cost_per_million=dec(p.cache_write),
+    )
 
 
 class AliasOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +163,10 @@ class AliasOut(msgspec.Struct, frozen=True, kw_only=True):
     fallbacks: list[str]
     organization_id: UUID | None
     version: int  # also the ETag; send it back in If-Match to update only what you read
+    targets: list[TargetOut]  # after the primary one (the alias's own provider and prices)
+    routing: str
+    cache_ttl_s: int | None
+    cached_response_price_factor: str
 
 
 def alias_out(alias: ModelAlias) -> AliasOut:
@@ -100,6 +191,10 @@ def alias_out(alias: ModelAlias) -> AliasOut:
         fallbacks=list(alias.fallbacks),
         organization_id=alias.organization_id,
         version=alias.version,
+        targets=[target_out(t) for t in alias.targets],
+        routing=alias.routing.value,
+        cache_ttl_s=alias.cache_ttl_s,
+        cached_response_price_factor=dec(alias.cached_response_price_factor),
     )
 
 

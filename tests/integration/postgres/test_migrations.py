@@ -20,6 +20,7 @@ EXPECTED_TABLES = {
     "model_aliases",
     "model_access_groups",
     "model_access_group_members",
+    "alias_targets",  # 0010: an alias's further targets
     "provider_credentials",
     "jobs",
     "llm_calls",

@@ -1,4 +1,4 @@
-"""Carrying out a LiteLLM import on fakes: credentials created once and rotated, fallbacks,
+"""Carrying out a LiteLLM import on fakes: credentials created once and rotated, targets, fallbacks,
 an operator's own credential kept, team limits, zero margin called out."""
 
 from decimal import Decimal
@@ -43,9 +43,12 @@ async def test_an_import_creates_aliases_fallbacks_and_one_credential_per_provid
     org = await world.services.organizations.create_organization(name="Imported")
     report = await world.services.litellm_import.run(CONFIG, ENV, org.id, markup=D("0.5"))
     by_alias = {a.alias: a for a in report.aliases}
-    assert sorted(by_alias) == ["a", "a@2", "b"]
-    assert by_alias["a"].fallbacks == ("a@2", "b") and by_alias["b"].fallbacks == ("a",)
-    assert by_alias["a@2"].access_groups == () and by_alias["a@2"].provider_model == "gpt-a2"
+    assert sorted(by_alias) == ["a", "b"]
+    assert by_alias["a"].fallbacks == ("b",) and by_alias["b"].fallbacks == ("a",)
+    # The second deployment of "a" is its second target, at its own cost and marked-up price.
+    [second] = by_alias["a"].targets
+    assert (second.provider, second.provider_model) == (Provider.OPENAI, "gpt-a2")
+    assert second.customer_prices == PriceSheet(input_per_million=D("1.5"), output_per_million=D(3))
     assert by_alias["a"].provider_costs == PriceSheet(input_per_million=D(1), output_per_million=D(2))
     assert by_alias["a"].customer_prices == PriceSheet(input_per_million=D("1.5"), output_per_million=D(3))
     assert sorted((c.provider, c.name) for c in report.credentials) == [
@@ -59,10 +62,10 @@ async def test_an_import_creates_aliases_fallbacks_and_one_credential_per_provid
 async def test_a_changed_key_rotates_the_credential_and_a_rerun_creates_nothing(world: World) -> None:
     org = await world.services.organizations.create_organization(name="Imported")
     first = await world.services.litellm_import.run(CONFIG, ENV, org.id)
-    assert sorted(first.zero_margin) == ["a", "a@2", "b"]  # no markup, no prices
+    assert sorted(first.zero_margin) == ["a", "b"]  # no markup, no prices
     same = await world.services.litellm_import.run(CONFIG, ENV, org.id)
     assert (same.aliases, same.credentials, same.rotated) == ([], [], [])
-    assert {s.item for s in same.skipped if "exists" in s.reason} == {"a", "a@2", "b"}
+    assert {s.item for s in same.skipped if "exists" in s.reason} == {"a", "b"}
     changed = await world.services.litellm_import.run(CONFIG, {"OPENAI_KEY": "sk-openai-second-2222"}, org.id)
     (rotated,) = changed.rotated
     assert rotated.name == "litellm openai" and rotated.key_hint.endswith("2222") and changed.credentials == []

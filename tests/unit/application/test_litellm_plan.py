@@ -8,6 +8,7 @@ from application.services.litellm_plan import ImportPlan, plan_import
 from domain.catalog import Provider
 from domain.pricing import PriceSheet
 from domain.rate_limits import RateLimits
+from domain.routing import RoutingStrategy
 
 D = Decimal
 
@@ -108,17 +109,20 @@ def reasons(found: ImportPlan) -> dict[str, tuple[str, bool]]:
     return {s.item: (s.reason, s.error) for s in found.skipped}
 
 
-def test_deployments_of_one_name_become_an_alias_and_its_ordered_fallbacks() -> None:
+def test_deployments_of_one_name_become_one_alias_with_ordered_targets() -> None:
     found = plan()
     by_alias = {a.alias: a for a in found.aliases}
-    assert sorted(by_alias) == ["claude-sonnet", "gpt-4o", "gpt-4o@2", "llama"]
+    assert sorted(by_alias) == ["claude-sonnet", "gpt-4o", "llama"]
     gpt = by_alias["gpt-4o"]
-    assert gpt.deployments == ("gpt-4o@2",) and gpt.fallbacks == ("claude-sonnet",)
-    assert gpt.access_groups == ("litellm-import",) and by_alias["gpt-4o@2"].access_groups == ()
+    assert [(t.label, t.provider, t.provider_model) for t in gpt.targets] == [
+        ("gpt-4o (deployment 2)", Provider.OPENAI, "gpt-4o")
+    ]
+    assert gpt.routing is RoutingStrategy.ORDERED and gpt.fallbacks == ("claude-sonnet",)
+    assert gpt.access_groups == ("litellm-import",)
     assert by_alias["claude-sonnet"].access_groups == ("premium",) and by_alias["claude-sonnet"].max_tokens == 8192
     assert by_alias["llama"].provider_model == "accounts/fireworks/models/llama-v3p1-8b-instruct"
     assert by_alias["llama"].provider_costs == PriceSheet(input_per_million=D("0.2"), output_per_million=D("0.2"))
-    assert any(n.item == "gpt-4o" and "gpt-4o@2" in n.message and "one target" in n.message for n in found.notes)
+    assert any(n.item == "gpt-4o" and "one alias 'gpt-4o' with 2 targets" in n.message for n in found.notes)
     # The second key of the same provider and endpoint is not stored (one key per provider).
     assert any(n.item == "gpt-4o (deployment 2)" and "not stored" in n.message for n in found.notes)
 
@@ -200,3 +204,13 @@ def test_a_first_deployment_that_cannot_be_imported_hands_the_name_to_the_next()
 def test_missing_model_list_is_an_error() -> None:
     found = plan_import({"general_settings": {}}, {}, Catalog())
     assert found.aliases == [] and found.skipped[0].reason == "no model_list found" and found.skipped[0].error
+
+
+def test_cost_based_routing_maps_to_cheapest_and_other_strategies_are_reported() -> None:
+    config = yaml.safe_load(CONFIG)
+    config["router_settings"]["routing_strategy"] = "cost-based-routing"
+    found = plan_import(config, ENV, Catalog())  # type: ignore[arg-type]
+    gpt = next(a for a in found.aliases if a.alias == "gpt-4o")
+    assert gpt.routing is RoutingStrategy.CHEAPEST
+    assert "router_settings.routing_strategy" not in reasons(found)
+    assert "'usage-based-routing' is not built" in reasons(plan())["router_settings.routing_strategy"][0]

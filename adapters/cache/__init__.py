@@ -1,0 +1,1 @@
+"""Response caches: in this process's memory, or shared through Redis."""
