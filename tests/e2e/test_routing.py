@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from adapters.providers.fake_server import Reply
+from adapters.providers.fake_server import Reply, ToolCallReply
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
@@ -357,3 +357,33 @@ async def test_the_response_cache_is_never_shared_across_organizations(world: Se
         theirs = (await http.post("/api/jobs/create-and-call", json=body)).json()
     assert mine["cached"] is False and theirs["cached"] is False
     assert len(world.upstream.received) == 2
+
+
+async def test_an_answer_with_tool_calls_is_not_cached(world: Server) -> None:
+    """A kept answer is text only: replaying one that called tools would drop its calls."""
+    await create_alias(
+        world,
+        alias="cached-tools",
+        provider="openai",
+        provider_model="gpt-cached-tools",
+        input_price_per_million="2",
+        output_price_per_million="8",
+        provider_input_cost_per_million="1",
+        provider_output_cost_per_million="4",
+        cache_ttl_s=60,
+    )
+    _, key = await world.team(BudgetMode.CONSUMPTION_USD, groups=("routing",))
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    body = {"job_type": "cache", "model": "cached-tools", "messages": HELLO, "tools": tools}
+    called = Reply(chunks=(), tool_calls=(ToolCallReply(name="get_weather", arguments='{"city":"Lyon"}'),))
+    world.upstream.reset()
+    world.upstream.push(called, called, called, called)
+    async with world.client(key) as http:
+        first = (await http.post("/api/jobs/create-and-call", json=body)).json()
+        second = (await http.post("/api/jobs/create-and-call", json=body)).json()
+        streamed = await http.post("/api/jobs/create-and-call-stream", json=body)
+        again = await http.post("/api/jobs/create-and-call-stream", json=body)
+    assert first["response"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert second["cached"] is False and second["response"]["tool_calls"] == first["response"]["tool_calls"]
+    assert "tool_call" in streamed.text and "tool_call" in again.text
+    assert len(world.upstream.received) == 4  # every one reached the provider
