@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -16,8 +17,9 @@ from adapters.providers.fake_server import Reply
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode
 from domain.economics import percentile_of, reaches_margin, suggested_flat_price
-from tests.e2e.admin_helpers import admin_token
+from tests.e2e.admin_helpers import PASSWORD, admin_token
 from tests.e2e.conftest import Server, openai_usage, serve_world
+from tests.e2e.panel_helpers import Panel
 from tests.postgres import fresh_database
 
 D = Decimal
@@ -234,3 +236,31 @@ async def test_new_endpoints_are_in_the_schema(world: Server) -> None:
         paths = (await http.get("/schema/openapi.json")).json()["paths"]
     for path in ("/api/analytics/job-types", "/api/jobs/export.csv", "/api/quotes", "/api/teams/{team_id}/quote"):
         assert path in paths
+
+
+async def test_panel_economics_page_and_team_forecast(world: Server, history: dict[str, Any]) -> None:
+    email = f"econ-{uuid4().hex[:8]}@example.com"
+    await world.services.admin_auth.create_user(email=email, password=PASSWORD, role=AdminRole.VIEWER)
+    async with Panel(world.url) as panel:
+        await panel.sign_in(email)
+        r = await panel.get(
+            "/admin/economics",
+            params={
+                "organization_id": str(world.organization.id),
+                "target_margin": "0.30",
+                "percentile": "95",
+                "days": "7",
+            },
+        )
+        bad = await panel.get("/admin/economics", params={"target_margin": "2"})
+        team_page = await panel.get(f"/admin/teams/{history['team'].id}")
+    assert r.status_code == 200, r.text
+    price = suggested_flat_price(
+        D(percentile_of(sorted(D(d["costs"]["provider_cost_usd"]) for d in history["costs"]["analyse"]), D(95))),
+        D("0.30"),
+    )
+    assert 'id="economics-chart"' in r.text and "analyse" in r.text and "summarise" in r.text
+    assert f"{price} USD" in r.text  # the exact suggested price, on hover
+    assert bad.status_code == 422
+    assert team_page.status_code == 200 and 'data-testid="burn-rate"' in team_page.text
+    assert 'data-testid="runs-out"' in team_page.text and "not burning" not in team_page.text

@@ -31,6 +31,7 @@ from application.ports.repositories import (
 from domain.ids import JobId, TeamId
 from domain.jobs import JobStatus
 
+WORK_MEM = "SELECT set_config('work_mem', '64MB', true)"  # for this transaction only
 _FRACTION = "(%(p{n})s::numeric / 100 - 0.000000000001)::float8"
 _FRACTIONS = "ARRAY[" + ", ".join(_FRACTION.format(n=n) for n in ("50", "95", "99", "req")) + "]"
 
@@ -139,6 +140,23 @@ ORDER BY s.day, s.job_id
 """
 
 
+def stats_query(scope: EconomicsScope) -> str:
+    """The spreads statement for this scope (also explained by ``make bench-db``)."""
+    return sql.SQL(_STATS).format(fractions=sql.SQL(_FRACTIONS), where=_where(scope)).as_string()
+
+
+def costing_more_query(scope: EconomicsScope) -> str:
+    return sql.SQL(_COSTING_MORE).format(where=_where(scope, "s.")).as_string()
+
+
+def export_query(scope: EconomicsScope) -> str:
+    return sql.SQL(_EXPORT).format(where=_where(scope)).as_string()
+
+
+def stats_params(scope: EconomicsScope, percentile: Decimal) -> dict[str, Any]:
+    return {**_params(scope), "p50": 50, "p95": 95, "p99": 99, "preq": percentile}
+
+
 def _money(total: Decimal, points: list[Decimal], top: Decimal) -> MoneySpread:
     p50, p95, p99, requested = points
     return MoneySpread(total=total, p50=p50, p95=p95, p99=p99, max=top, at_percentile=requested)
@@ -165,19 +183,16 @@ class PostgresEconomicsRepository:
         self._s = session
 
     async def job_type_stats(self, scope: EconomicsScope, *, percentile: Decimal) -> list[JobTypeStats]:
-        query = sql.SQL(_STATS).format(fractions=sql.SQL(_FRACTIONS), where=_where(scope))
-        params = {**_params(scope), "p50": 50, "p95": 95, "p99": 99, "preq": percentile}
         # The sorts of a large window stay in memory (the default 4 MB would spill to disk).
-        rows = await self._s.many(("SELECT set_config('work_mem', '64MB', true)", None), (query.as_string(), params))
+        rows = await self._s.many((WORK_MEM, None), (stats_query(scope), stats_params(scope, percentile)))
         return [_stats(r) for r in rows[1]]
 
     async def jobs_costing_more(self, scope: EconomicsScope, prices: dict[str, Decimal]) -> dict[str, int]:
         if not prices:
             return {}
-        query = sql.SQL(_COSTING_MORE).format(where=_where(scope, "s."))
         types = list(prices)
         rows = await self._s.all(
-            query.as_string(), {**_params(scope), "types": types, "prices": [prices[t] for t in types]}
+            costing_more_query(scope), {**_params(scope), "types": types, "prices": [prices[t] for t in types]}
         )
         return {r["job_type"]: int(r["costing_more"]) for r in rows}
 
@@ -202,14 +217,13 @@ class PostgresEconomicsRepository:
     async def export_page(
         self, scope: EconomicsScope, *, after: tuple[date, JobId] | None, limit: int
     ) -> list[JobExportRow]:
-        query = sql.SQL(_EXPORT).format(where=_where(scope))
         params = {
             **_params(scope),
             "after_day": after[0] if after else None,
             "after_job": after[1] if after else None,
             "limit": limit,
         }
-        rows = await self._s.all(query.as_string(), params)
+        rows = await self._s.all(export_query(scope), params)
         return [
             JobExportRow(
                 job_id=r["job_id"],
