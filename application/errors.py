@@ -12,6 +12,12 @@ class NotFoundError(ApplicationError):
     code = "not_found"
 
 
+class NoHistoryError(NotFoundError):
+    """Nothing to estimate from yet (a quote for a job type the team never finished)."""
+
+    code = "no_history"
+
+
 class UnauthorizedError(ApplicationError):
     code = "unauthorized"
 

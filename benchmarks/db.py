@@ -43,12 +43,16 @@ from adapters.postgres.embedded import ensure_database, start_embedded
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import Pool, open_pool
 from adapters.postgres.repositories import credits as credit_sql
+from adapters.postgres.repositories import economics as economics_sql
 from adapters.postgres.repositories import jobs as job_sql
 from adapters.postgres.repositories import usage as usage_sql
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
+from application.ports.repositories import EconomicsScope
+from application.services.economics import EconomicsService
+from domain.admins import AdminPrincipal, AdminRole
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
-from domain.ids import CallId, JobId, TeamId
+from domain.ids import AdminUserId, CallId, JobId, OrganizationId, TeamId
 from domain.ledger import EntryType
 from domain.pricing import CallCost
 from domain.usage import TokenUsage
@@ -57,9 +61,19 @@ DATABASE = "saasllm_bench"
 CALLS_PER_JOB = 10
 DAYS = 90
 ALIASES = ("smart", "fast", "cheap", "reasoner", "vision")
+JOB_TYPES = ("analyse", "summarise", "translate", "classify", "extract")
+# A job's type is its number modulo 5 (the low 32 bits of its id), so each type's jobs
+# spread over every team and day.
+_JOB_TYPE_OF = (
+    "(ARRAY[" + ", ".join(f"'{t}'" for t in JOB_TYPES) + "])"
+    "[1 + (('x' || right(job_id::text, 8))::bit(32)::int % " + str(len(JOB_TYPES)) + ")]"
+)
 BIG_TABLES = ("llm_calls", "jobs", "credit_ledger", "job_cost_summaries", "team_usage_summaries")
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 WARMUP = 20
+# Bumped when the seed's layout changes (2: job types and organization on the job summaries).
+SEED_VERSION = 2
+REPORT_RUNS = 100  # the job-types report is heavier: fewer runs (its p99 is its worst but one)
 
 # Ids of seeded rows are numbers under a per-table prefix, so the benchmark can pick a
 # random team or job without reading them back.
@@ -135,28 +149,28 @@ def seed_statements(calls: int, teams: int) -> list[tuple[str, list[str]]]:
         (
             f"jobs ({jobs:,}) from their calls",
             [
-                """INSERT INTO jobs (id, team_id, job_type, status, created_at, completed_at, credits_charged,
+                f"""INSERT INTO jobs (id, team_id, job_type, status, created_at, completed_at, credits_charged,
                         total_calls, successful_calls, failed_calls, input_tokens, output_tokens,
-                        provider_cost_usd, customer_cost_usd, credits)
-                    SELECT job_id, team_id, 'bench', 'completed', min(created_at),
+                        provider_cost_usd, customer_cost_usd, credits, last_activity_at)
+                    SELECT job_id, team_id, {_JOB_TYPE_OF}, 'completed', min(created_at),
                            max(created_at) + interval '1 minute', sum(credits),
                            count(*), count(*) FILTER (WHERE status = 'succeeded'),
                            count(*) FILTER (WHERE status = 'failed'),
                            sum(input_tokens + cached_input_tokens + cache_write_tokens),
                            sum(output_tokens + reasoning_tokens), sum(provider_cost_usd),
-                           sum(customer_price_usd), sum(credits)
+                           sum(customer_price_usd), sum(credits), max(created_at)
                     FROM llm_calls GROUP BY job_id, team_id""",
             ],
         ),
         (
             "job_cost_summaries",
             [
-                """INSERT INTO job_cost_summaries (job_id, team_id, status, completed_at, day, total_calls,
+                f"""INSERT INTO job_cost_summaries (job_id, team_id, status, completed_at, day, total_calls,
                         successful_calls, failed_calls, input_tokens, output_tokens, provider_cost_usd,
-                        customer_cost_usd, credits)
+                        customer_cost_usd, credits, organization_id, job_type, job_credits)
                     SELECT id, team_id, status, completed_at, (completed_at AT TIME ZONE 'UTC')::date, total_calls,
                            successful_calls, failed_calls, input_tokens, output_tokens, provider_cost_usd,
-                           customer_cost_usd, credits
+                           customer_cost_usd, credits, {sql_uuid(ORG, "1")}, job_type, 0
                     FROM jobs""",
             ],
         ),
@@ -220,9 +234,13 @@ async def seed(url: str, calls: int, teams: int) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await asyncio.gather(*(vacuum(url, table) for table in (*BIG_TABLES, "team_model_usage_summaries", "teams")))
         await conn.execute(
-            "CREATE TABLE bench_seed (calls bigint NOT NULL, teams int NOT NULL, seconds float8 NOT NULL)"
+            "CREATE TABLE bench_seed (calls bigint NOT NULL, teams int NOT NULL, seconds float8 NOT NULL,"
+            " version int NOT NULL)"
         )
-        await conn.execute("INSERT INTO bench_seed VALUES (%s, %s, %s)", (calls, teams, time.perf_counter() - started))
+        await conn.execute(
+            "INSERT INTO bench_seed VALUES (%s, %s, %s, %s)",
+            (calls, teams, time.perf_counter() - started, SEED_VERSION),
+        )
     print(f"  VACUUM ANALYZE: {time.perf_counter() - t0:.1f} s", flush=True)
     print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
 
@@ -238,7 +256,10 @@ async def seeded_size(url: str) -> tuple[int, int] | None:
         row = await cursor.fetchone()
         if not row or not row[0]:
             return None
-        cursor = await conn.execute("SELECT calls, teams FROM bench_seed")
+        try:
+            cursor = await conn.execute("SELECT calls, teams FROM bench_seed WHERE version = %s", (SEED_VERSION,))
+        except psycopg.errors.UndefinedColumn:  # a seed of an older layout: seed again
+            return None
         found = await cursor.fetchone()
         return (int(found[0]), int(found[1])) if found else None
 
@@ -278,11 +299,11 @@ async def open_jobs(url: str, teams: int) -> list[tuple[TeamId, JobId]]:
     """One fresh active job per team, for the hold and settle measurements."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
         cursor = await conn.execute(
-            f"""INSERT INTO jobs (id, team_id, job_type, status, created_at)
-                SELECT gen_random_uuid(), {sql_uuid(TEAM, "t")}, 'bench-active', 'in_progress', %s
+            f"""INSERT INTO jobs (id, team_id, job_type, status, created_at, last_activity_at)
+                SELECT gen_random_uuid(), {sql_uuid(TEAM, "t")}, 'bench-active', 'in_progress', %s, %s
                 FROM generate_series(0, {teams - 1}) AS t
                 RETURNING team_id, id""",
-            (datetime.now(UTC),),
+            (datetime.now(UTC), datetime.now(UTC)),
         )
         rows = await cursor.fetchall()
         await conn.commit()
@@ -359,7 +380,28 @@ async def measure(url: str, pool: Pool, calls: int, teams: int, runs: int) -> Ti
             await uow.jobs.add_call_totals(job_id, call.summary())
             await uow.commit()
 
+    economics = EconomicsService(uow=lambda: PostgresUnitOfWork(pool))
+    operator = AdminPrincipal(user_id=AdminUserId(uuid4()), email="bench@example.com", role=AdminRole.OWNER)
+    organization = OrganizationId(seq_uuid(ORG, 1))
+
+    async def job_types(_: int) -> None:
+        first = (EPOCH + timedelta(days=rng.randrange(DAYS - 30))).date()
+        report = await economics.job_types(
+            operator,
+            organization_id=organization,
+            team_id=None,
+            first_day=first,
+            last_day=first + timedelta(days=29),
+            target_margin=Decimal("0.30"),
+        )
+        assert len(report.items) == len(JOB_TYPES) and all(i.suggestion for i in report.items)
+
     print("measuring (concurrency 1):", flush=True)
+    await timings.measure(
+        "job-types report, 30 days of one organization, with target_margin (use case)",
+        min(runs, REPORT_RUNS),
+        job_types,
+    )
     await timings.measure("team usage report, 31 days (one unit of work)", runs, usage)
     await timings.measure("one job with its 10 calls (one unit of work)", runs, job_with_calls)
     statement_ms: list[float] = []
@@ -410,6 +452,7 @@ async def explain(url: str, teams: int, calls: int) -> list[tuple[str, str]]:
         "debit_key": f"debit:{seq_uuid(9, 2)}",
         "release_id": seq_uuid(9, 3),
         "debit_id": seq_uuid(9, 4),
+        "reason": None,
     }
     statements: list[tuple[str, str, Any]] = [
         ("usage: days (team_usage_summaries)", usage_sql._DAYS, (team, first, last)),
@@ -417,7 +460,7 @@ async def explain(url: str, teams: int, calls: int) -> list[tuple[str, str]]:
         ("job", f"SELECT {job_sql._JOB_COLUMNS} FROM jobs WHERE id = %s", (job,)),
         (
             "job's calls",
-            f"SELECT {job_sql._CALL_COLUMNS} FROM llm_calls WHERE job_id = %s ORDER BY created_at, id",
+            f"SELECT {job_sql.CALL_COLUMNS} FROM llm_calls WHERE job_id = %s ORDER BY created_at, id",
             (job,),
         ),
         ("hold (credit apply)", credit_sql._APPLY, hold_params),
@@ -429,8 +472,46 @@ async def explain(url: str, teams: int, calls: int) -> list[tuple[str, str]]:
             (team,),
         ),
     ]
+    month = EconomicsScope(
+        organization_id=OrganizationId(seq_uuid(ORG, 1)), team_id=None, first_day=first, last_day=last
+    )
+    month_params = economics_sql.stats_params(month, Decimal(95))
+    stats_sql = economics_sql.stats_query(month)
+    costing_sql = economics_sql.costing_more_query(month)
+    export_sql = economics_sql.export_query(month)
+    statements += [
+        ("job-types report: spreads (job_cost_summaries, 30 days of the organization)", stats_sql, month_params),
+        (
+            "job-types report: jobs costing more than the price",
+            costing_sql,
+            {**month_params, "types": list(JOB_TYPES), "prices": [Decimal("0.05")] * len(JOB_TYPES)},
+        ),
+        (
+            "export page (1,000 jobs)",
+            export_sql,
+            {**month_params, "after_day": None, "after_job": None, "limit": 1000},
+        ),
+        ("job-type quote history", economics_sql._HISTORY, {"team": team, "type": JOB_TYPES[0], "limit": 1000}),
+        (
+            "call quote: the alias's recent output",
+            economics_sql._OUTPUT,
+            {"team": team, "alias": "smart", "limit": 5000},
+        ),
+        (
+            "forecast: debits of 7 days",
+            "SELECT coalesce(-sum(amount), 0) FROM credit_ledger WHERE team_id = %s"
+            " AND created_at >= %s AND type = 'debit'",
+            (team, datetime(2026, 3, 1, tzinfo=UTC)),
+        ),
+        (
+            "live usage: open jobs",
+            usage_sql._OPEN_JOBS,
+            {"team": team, "before": datetime(2026, 4, 1, tzinfo=UTC), "since": datetime(2026, 3, 1, tzinfo=UTC)},
+        ),
+    ]
     plans = []
     async with await psycopg.AsyncConnection.connect(url) as conn:
+        await conn.execute(economics_sql.WORK_MEM)  # as the report sets it
         for label, query, params in statements:
             cursor = await conn.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + query, params)
             plans.append((label, "\n".join(str(r[0]) for r in await cursor.fetchall())))

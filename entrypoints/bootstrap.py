@@ -23,6 +23,7 @@ from application.services.auth import ClientAuthService
 from application.services.calls import CallService
 from application.services.credentials import CredentialService
 from application.services.credits import CreditService
+from application.services.economics import EconomicsService
 from application.services.jobs import JobService
 from application.services.litellm_import import LiteLlmImporter
 from application.services.models import ModelService
@@ -52,6 +53,7 @@ class Services:
     webhooks: WebhookService
     litellm_import: LiteLlmImporter
     openai: OpenAiCompatService
+    economics: EconomicsService
 
 
 def build_services(
@@ -152,4 +154,5 @@ def build_services(
             models=models, credentials=credentials, organizations=organizations, catalog=catalog
         ),
         openai=OpenAiCompatService(uow=uow, calls=calls, one_call_jobs=one_call_jobs, clock=clock),
+        economics=EconomicsService(uow=uow),
     )

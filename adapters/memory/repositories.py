@@ -19,6 +19,7 @@ from application.ports.repositories import (
     JobOutcomes,
     ModelTotals,
     ModelUsage,
+    OpenJobs,
     OrganizationPatch,
     OutstandingHold,
     StoredCredential,
@@ -581,6 +582,12 @@ class MemoryCreditRepository:
                     open_amounts[entry.call_id] -= entry.amount
         return [OutstandingHold(call_id=c, amount=a) for c, a in open_amounts.items() if a > 0]
 
+    async def debited_since(self, team_id: TeamId, since: datetime) -> Decimal:
+        return -sum(
+            (e.amount for e in self._s.ledger.get(team_id, []) if e.type is EntryType.DEBIT and e.created_at >= since),
+            ZERO,
+        )
+
     async def entries(self, team_id: TeamId, *, before: tuple[datetime, int] | None, limit: int) -> list[LedgerEntry]:
         entries = sorted(self._s.ledger.get(team_id, []), key=lambda e: (e.created_at, e.sequence), reverse=True)
         if before is not None:
@@ -592,8 +599,25 @@ class MemoryUsageRepository:
     def __init__(self, store: MemoryStore) -> None:
         self._s = store
 
-    async def record_job(self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime) -> None:
-        self._s.job_summaries[job.id] = JobSummaryRow(job=job, status=status, summary=summary, at=at)
+    async def record_job(
+        self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime, job_credits: Decimal = ZERO
+    ) -> None:
+        if job.id in self._s.job_summaries:  # inserted once, like the Postgres row
+            return
+        self._s.job_summaries[job.id] = JobSummaryRow(
+            job=job, status=status, summary=summary, at=at, job_credits=job_credits
+        )
+
+    async def open_jobs(self, team_id: TeamId, *, created_before: datetime, active_since: datetime) -> OpenJobs:
+        found = [
+            j
+            for j in self._s.jobs.values()
+            if j.team_id == team_id
+            and j.status in ACTIVE_STATUSES
+            and j.created_at < created_before
+            and j.active_since >= active_since
+        ]
+        return OpenJobs(jobs=len(found), totals=sum((j.totals for j in found), EMPTY_SUMMARY))
 
     async def job_outcomes(self, team_id: TeamId) -> JobOutcomes:
         statuses = [r.status for r in self._s.job_summaries.values() if r.job.team_id == team_id]

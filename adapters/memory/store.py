@@ -8,6 +8,7 @@ await anything, so no other task can interleave inside a unit of work.
 import copy
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,6 +29,7 @@ class JobSummaryRow:
     status: JobStatus
     summary: CostSummary
     at: datetime
+    job_credits: Decimal = Decimal(0)  # what the completion charged itself (job_based)
 
 
 @dataclass
@@ -57,6 +59,7 @@ class MemoryStore:
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore) -> None:
         from adapters.memory import admin as a
+        from adapters.memory import economics as e
         from adapters.memory import repositories as r
 
         self._store = store
@@ -71,6 +74,7 @@ class MemoryUnitOfWork:
         self.calls = r.MemoryCallRepository(store)
         self.credits = r.MemoryCreditRepository(store)
         self.usage = r.MemoryUsageRepository(store)
+        self.economics = e.MemoryEconomicsRepository(store)
         self.admin_users = a.MemoryAdminUserRepository(store)
         self.audit = a.MemoryAuditLogRepository(store)
         self.webhooks = a.MemoryWebhookRepository(store)

@@ -20,6 +20,7 @@ from adapters.postgres.repositories.admin import (
 )
 from adapters.postgres.repositories.credentials import PostgresCredentialRepository
 from adapters.postgres.repositories.credits import PostgresCreditRepository
+from adapters.postgres.repositories.economics import PostgresEconomicsRepository
 from adapters.postgres.repositories.jobs import PostgresCallRepository, PostgresJobRepository
 from adapters.postgres.repositories.models import PostgresAccessGroupRepository, PostgresAliasRepository
 from adapters.postgres.repositories.organizations import (
@@ -45,6 +46,7 @@ class PostgresUnitOfWork:
         self.calls = PostgresCallRepository(session)
         self.credits = PostgresCreditRepository(session)
         self.usage = PostgresUsageRepository(session)
+        self.economics = PostgresEconomicsRepository(session)
         self.admin_users = PostgresAdminUserRepository(session)
         self.audit = PostgresAuditLogRepository(session)
         self.webhooks = PostgresWebhookRepository(session)

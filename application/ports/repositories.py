@@ -82,6 +82,7 @@ class TeamPatch(Patch, frozen=True, kw_only=True):
     access_groups: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
     rpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET  # None: unlimited
     tpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET
+    low_credit_threshold: Decimal | msgspec.UnsetType | None = msgspec.UNSET  # None: 10 % of the allocation
 
 
 class PricePatch(Patch, frozen=True, kw_only=True):
@@ -481,6 +482,10 @@ class CreditRepository(Protocol):
         """
         ...
 
+    async def debited_since(self, team_id: TeamId, since: datetime) -> Decimal:
+        """Credits debited from the team since ``since`` (a positive sum of its debits)."""
+        ...
+
     async def outstanding_holds(self, job_id: JobId) -> list[OutstandingHold]:
         """Holds of the job that were never released (calls in flight or crashed)."""
         ...
@@ -566,13 +571,29 @@ class JobOutcomes(msgspec.Struct, frozen=True, kw_only=True):
         return (Decimal(self.failed + self.cancelled) / Decimal(self.finished)).quantize(Decimal("0.0001"))
 
 
+class OpenJobs(msgspec.Struct, frozen=True, kw_only=True):
+    """A team's jobs still open (pending or in progress), with their running totals."""
+
+    jobs: int = 0
+    totals: CostSummary = msgspec.field(default_factory=CostSummary)
+
+
 class UsageRepository(Protocol):
     async def job_outcomes(self, team_id: TeamId) -> JobOutcomes:
         """Counts of the team's finished jobs by final status (from the day summaries)."""
         ...
 
-    async def record_job(self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime) -> None:
-        """Write the job's cost summary and add it to the team's day summary (same transaction)."""
+    async def record_job(
+        self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime, job_credits: Decimal = Decimal(0)
+    ) -> None:
+        """Write the job's cost summary (with its type, organization and ``job_credits``, the
+        credits its completion charged itself) and add it to the team's day summary (same
+        transaction)."""
+        ...
+
+    async def open_jobs(self, team_id: TeamId, *, created_before: datetime, active_since: datetime) -> OpenJobs:
+        """The team's open jobs created before ``created_before`` and active (created, or a
+        call started or recorded) since ``active_since``, with their running totals."""
         ...
 
     async def team_usage(self, team_id: TeamId, *, first_day: date, last_day: date) -> UsageReport: ...
@@ -581,4 +602,118 @@ class UsageRepository(Protocol):
         self, *, organization_id: OrganizationId | None, first_day: date, last_day: date
     ) -> UsageOverview:
         """Every team's usage (``organization_id`` None) or one organization's, by completion day."""
+        ...
+
+
+class EconomicsScope(msgspec.Struct, frozen=True, kw_only=True):
+    """Finished jobs by completion day (UTC, inclusive), of one team, one organization or all."""
+
+    organization_id: OrganizationId | None
+    team_id: TeamId | None
+    first_day: date
+    last_day: date
+
+
+class CountSpread(msgspec.Struct, frozen=True, kw_only=True):
+    """Nearest-rank percentiles of a per-job count."""
+
+    p50: int
+    p95: int
+    max: int
+
+
+class MoneySpread(msgspec.Struct, frozen=True, kw_only=True):
+    """An exact total and the nearest-rank percentiles of a per-job amount (USD);
+    ``at_percentile`` is the one of the report's requested percentile."""
+
+    total: Decimal
+    p50: Decimal
+    p95: Decimal
+    p99: Decimal
+    max: Decimal
+    at_percentile: Decimal
+
+
+class JobTypeStats(msgspec.Struct, frozen=True, kw_only=True):
+    job_type: str
+    jobs: int
+    completed: int
+    failed: int
+    cancelled: int
+    expired: int
+    calls: CountSpread
+    tokens: CountSpread
+    provider_cost_usd: MoneySpread
+    customer_price_usd: MoneySpread
+
+
+class JobTypeHistory(msgspec.Struct, frozen=True, kw_only=True):
+    """A team's recent finished jobs of one type: nearest-rank percentiles per job."""
+
+    jobs: int
+    credits_p50: Decimal
+    credits_p95: Decimal
+    customer_price_p50: Decimal
+    customer_price_p95: Decimal
+
+
+class OutputHistory(msgspec.Struct, frozen=True, kw_only=True):
+    """Output (completion) tokens of an alias's recent successful calls: how many, and the median."""
+
+    calls: int
+    median_output_tokens: int
+
+
+class JobExportRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One finished job as the billing export writes it (tokens by category, disjoint)."""
+
+    job_id: JobId
+    external_id: str | None
+    team_id: TeamId
+    organization_id: OrganizationId
+    job_type: str
+    status: JobStatus
+    created_at: datetime
+    completed_at: datetime
+    day: date
+    calls: int
+    successful_calls: int
+    failed_calls: int
+    input_tokens: int  # uncached prompt
+    cached_input_tokens: int
+    cache_write_tokens: int
+    output_tokens: int  # generated text, thinking excluded
+    reasoning_tokens: int
+    provider_cost_usd: Decimal
+    customer_price_usd: Decimal
+    credits: Decimal  # everything the job was charged (its calls' credits and its own)
+
+
+class EconomicsRepository(Protocol):
+    """Reads of job economics; finished jobs only, from ``job_cost_summaries`` (written in
+    the completion transaction). Percentiles are nearest-rank (``domain/economics.py``)."""
+
+    async def job_type_stats(self, scope: EconomicsScope, *, percentile: Decimal) -> list[JobTypeStats]:
+        """Per job type (by name), the window's job counts and the spreads of calls, tokens,
+        provider cost and customer price per job; ``percentile`` (0 < p ≤ 100) is the one
+        reported as ``at_percentile``. Empty when the window has no finished job."""
+        ...
+
+    async def jobs_costing_more(self, scope: EconomicsScope, prices: dict[str, Decimal]) -> dict[str, int]:
+        """Per job type of ``prices``, how many of the window's jobs cost (provider) more than its price."""
+        ...
+
+    async def job_type_history(self, team_id: TeamId, job_type: str, *, last_jobs: int) -> JobTypeHistory | None:
+        """Percentiles over the team's ``last_jobs`` most recently finished jobs of the type; None without any."""
+        ...
+
+    async def output_history(self, team_id: TeamId, alias: str, *, last_calls: int) -> OutputHistory | None:
+        """The median completion tokens of the alias's successful calls among the team's
+        ``last_calls`` most recent calls; None when there is none."""
+        ...
+
+    async def export_page(
+        self, scope: EconomicsScope, *, after: tuple[date, JobId] | None, limit: int
+    ) -> list[JobExportRow]:
+        """Up to ``limit`` finished jobs of the window in (completion day, job id) order, after the keyset ``after``."""
         ...

@@ -12,6 +12,7 @@ from application.ports.repositories import (
     CallRepository,
     CredentialRepository,
     CreditRepository,
+    EconomicsRepository,
     JobRepository,
     OrganizationRepository,
     TeamRepository,
@@ -49,6 +50,9 @@ class UnitOfWork(Protocol):
 
     @property
     def usage(self) -> UsageRepository: ...
+
+    @property
+    def economics(self) -> EconomicsRepository: ...
 
     @property
     def admin_users(self) -> AdminUserRepository: ...

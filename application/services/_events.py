@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from application.ports.unit_of_work import UnitOfWork
-from domain.alerts import CREDITS_LOW_RATIO, credits_low
+from domain.alerts import credits_low, low_credit_threshold
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import CreditBalance
 from domain.organizations import Team
@@ -66,20 +66,34 @@ async def credits_changed(
     uow: UnitOfWork, team: Team, balance: CreditBalance, *, at: datetime, topped_up: bool
 ) -> None:
     """Raise the team's low-credits flag (and queue ``team.credits_low``) when it first falls
-    below the threshold; lower it after a top-up that lifts it above, so the next fall
-    notifies again. Costs nothing while the team is above the threshold and not topped up."""
-    if credits_low(balance):
-        if await uow.teams.flag_credits_low(team.id, at):
-            payload = {
-                "team_id": str(team.id),
-                "organization_id": str(team.organization_id),
-                "allocated": fixed(balance.allocated),
-                "used": fixed(balance.used),
-                "held": fixed(balance.held),
-                "remaining": fixed(max(balance.available, Decimal(0))),
-                "threshold": fixed(balance.allocated * CREDITS_LOW_RATIO),
-                "at": at.isoformat(),
-            }
-            await uow.webhooks.enqueue(team.organization_id, CREDITS_LOW, payload, at)
+    below its threshold (``low_credit_threshold``, else 10 % of the allocation); lower it
+    after a top-up that lifts it above, so the next fall notifies again: one event per
+    crossing. Costs nothing while the team is above the threshold and not topped up."""
+    if credits_low(balance, team.low_credit_threshold):
+        await _notify_low(uow, team, balance, at=at)
     elif topped_up:
         await uow.teams.clear_credits_low(team.id)
+
+
+async def threshold_changed(uow: UnitOfWork, team: Team, balance: CreditBalance, *, at: datetime) -> None:
+    """The team's threshold moved: below the new one it is a crossing (notified once, as
+    any other); above it the flag is lowered, so the next fall below notifies."""
+    if credits_low(balance, team.low_credit_threshold):
+        await _notify_low(uow, team, balance, at=at)
+    else:
+        await uow.teams.clear_credits_low(team.id)
+
+
+async def _notify_low(uow: UnitOfWork, team: Team, balance: CreditBalance, *, at: datetime) -> None:
+    if await uow.teams.flag_credits_low(team.id, at):
+        payload = {
+            "team_id": str(team.id),
+            "organization_id": str(team.organization_id),
+            "allocated": fixed(balance.allocated),
+            "used": fixed(balance.used),
+            "held": fixed(balance.held),
+            "remaining": fixed(max(balance.available, Decimal(0))),
+            "threshold": fixed(low_credit_threshold(balance, team.low_credit_threshold)),
+            "at": at.isoformat(),
+        }
+        await uow.webhooks.enqueue(team.organization_id, CREDITS_LOW, payload, at)

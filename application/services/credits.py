@@ -1,6 +1,6 @@
 """Credit use cases: allocate (or adjust) a team's credits, read balance and ledger."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import msgspec
@@ -12,15 +12,18 @@ from application.services._audit import audit
 from application.services._events import credits_changed
 from domain.admins import AdminPrincipal, ensure_can_write
 from domain.budgets import BudgetPolicy
+from domain.economics import FORECAST_WINDOW_DAYS, Forecast, forecast
 from domain.errors import InvalidValueError
 from domain.ids import TeamId
 from domain.ledger import CreditBalance, EntryType, LedgerEntry
-from domain.money import CREDIT_QUANTUM
+from domain.money import CREDIT_QUANTUM, ZERO
 
 
 class TeamCredits(msgspec.Struct, frozen=True, kw_only=True):
     budget: BudgetPolicy
     balance: CreditBalance
+    forecast: Forecast | None = None  # when asked for: the burn rate and run-out time
+    low_credit_threshold: Decimal | None = None  # the team's own (None: 10 % of the allocation)
 
 
 class Adjustment(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,12 +96,21 @@ class CreditService:
             await uow.commit()
         return Adjustment(entry=as_shown(entry) if entry is not None else None, balance=balance)
 
-    async def team_credits(self, caller: Caller, team_id: TeamId) -> TeamCredits:
-        """The team's balance, for its key or an admin of its organization."""
+    async def team_credits(self, caller: Caller, team_id: TeamId, *, with_forecast: bool = False) -> TeamCredits:
+        """The team's balance, for its key or an admin of its organization; ``with_forecast``
+        adds the burn rate (debits of the last 7 days, per day) and when, at that pace, the
+        available credits run out."""
         async with self._uow() as uow:
             team = await visible_team(uow, caller, team_id)
             balance = await uow.credits.balance(team.id)
-        return TeamCredits(budget=team.budget, balance=balance)
+            outlook = None
+            if with_forecast:
+                now = self._clock.now()
+                debited = await uow.credits.debited_since(team.id, now - timedelta(days=FORECAST_WINDOW_DAYS))
+                outlook = forecast(remaining=max(balance.available, ZERO), debited=debited, now=now)
+        return TeamCredits(
+            budget=team.budget, balance=balance, forecast=outlook, low_credit_threshold=team.low_credit_threshold
+        )
 
     async def transactions(
         self, caller: Caller, team_id: TeamId, *, before: tuple[datetime, int] | None, limit: int

@@ -346,7 +346,7 @@ async def finish_job(uow: UnitOfWork, job: Job, *, status: JobStatus, at: dateti
         job_debit = settlement.debit
     credits = job.totals.credits + job_debit
     await uow.jobs.finish(job.id, status=status, at=at, credits_charged=credits)
-    await uow.usage.record_job(job, status=status, summary=job.totals, at=at)
+    await uow.usage.record_job(job, status=status, summary=job.totals, at=at, job_credits=job_debit)
     balance = await uow.credits.balance(job.team_id)
     await job_finished(
         uow, team, job, status=status, at=at, costs=job.totals, credits_deducted=credits, balance=balance

@@ -13,6 +13,7 @@ from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._access import visible_organization, visible_team
 from application.services._audit import audit
+from application.services._events import threshold_changed
 from application.services._versions import changed, check_version, stored
 from application.services.credits import has_more_decimals_than_credits
 from domain.admins import AdminPrincipal, ForbiddenError, ensure_can_write, ensure_platform_wide
@@ -20,7 +21,7 @@ from domain.budgets import BudgetMode, BudgetPolicy
 from domain.errors import InvalidValueError
 from domain.ids import ApiKeyId, OrganizationId, TeamId
 from domain.ledger import EntryType
-from domain.organizations import Organization, Team, TeamStatus
+from domain.organizations import Organization, Team, TeamStatus, check_low_credit_threshold
 from domain.rate_limits import UNLIMITED, RateLimits
 from domain.secrets import digest_key
 
@@ -54,6 +55,7 @@ class TeamChanges(msgspec.Struct, frozen=True, kw_only=True):
     charge_failed_jobs: bool | msgspec.UnsetType = msgspec.UNSET
     rpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET  # None: unlimited
     tpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET
+    low_credit_threshold: Decimal | msgspec.UnsetType | None = msgspec.UNSET  # None: 10 % of the allocation
 
 
 def organization_snapshot(organization: Organization) -> dict[str, Any]:
@@ -72,6 +74,7 @@ def team_snapshot(team: Team) -> dict[str, Any]:
         "access_groups": list(team.access_groups),
         "rpm_limit": team.rpm_limit,
         "tpm_limit": team.tpm_limit,
+        "low_credit_threshold": str(team.low_credit_threshold) if team.low_credit_threshold is not None else None,
     }
 
 
@@ -203,6 +206,7 @@ class OrganizationService:
         access_groups: tuple[str, ...] = (),
         rate_limits: RateLimits = UNLIMITED,
         actor: AdminPrincipal | None = None,
+        low_credit_threshold: Decimal | None = None,
     ) -> tuple[Team, IssuedKey]:
         if actor is not None:
             ensure_can_write(actor)
@@ -219,6 +223,7 @@ class OrganizationService:
             access_groups=access_groups,
             rpm_limit=rate_limits.requests_per_minute,
             tpm_limit=rate_limits.tokens_per_minute,
+            low_credit_threshold=low_credit_threshold,
         )
         async with self._uow() as uow:
             await visible_organization(uow, actor, organization_id)
@@ -303,9 +308,16 @@ class OrganizationService:
                 access_groups=changed(before.access_groups, groups),
                 rpm_limit=changed(before.rpm_limit, limits.requests_per_minute),
                 tpm_limit=changed(before.tpm_limit, limits.tokens_per_minute),
+                low_credit_threshold=changed(
+                    before.low_credit_threshold,
+                    check_low_credit_threshold(_given(changes.low_credit_threshold, before.low_credit_threshold)),
+                ),
             )
             after = await self._write_team(uow, before, patch, expected_version)
             await self._audit_team(uow, actor, "team.update", before, after)
+            if after.low_credit_threshold != before.low_credit_threshold:
+                # A new threshold is a crossing of its own: low now → notify (once), not → re-arm.
+                await threshold_changed(uow, after, await uow.credits.balance(team_id), at=self._clock.now())
             await uow.commit()
         return after
 

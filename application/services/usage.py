@@ -1,10 +1,10 @@
 """Usage reporting: a team's, an organization's, and the operator's overview."""
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import msgspec
 
-from application.ports.repositories import JobOutcomes, UsageOverview, UsageReport
+from application.ports.repositories import JobOutcomes, OpenJobs, UsageOverview, UsageReport
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.services._access import Caller, listing_scope, visible_organization, visible_team
 from domain.admins import AdminPrincipal
@@ -23,6 +23,7 @@ class TeamUsage(msgspec.Struct, frozen=True, kw_only=True):
     budget: BudgetPolicy
     report: UsageReport
     balance: CreditBalance
+    in_progress: OpenJobs = msgspec.field(default_factory=OpenJobs)  # open jobs, counted apart
 
 
 class UsageService:
@@ -38,8 +39,21 @@ class UsageService:
             team = await visible_team(uow, caller, team_id)
             report = await uow.usage.team_usage(team.id, first_day=first_day, last_day=last_day)
             balance = await uow.credits.balance(team.id)
+            # Open jobs' calls are debited already: they count too, shown apart (those with
+            # activity in the range, created before its end).
+            live = await uow.usage.open_jobs(
+                team.id,
+                created_before=datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC),
+                active_since=datetime.combine(first_day, time.min, tzinfo=UTC),
+            )
         return TeamUsage(
-            team_id=team.id, first_day=first_day, last_day=last_day, budget=team.budget, report=report, balance=balance
+            team_id=team.id,
+            first_day=first_day,
+            last_day=last_day,
+            budget=team.budget,
+            report=report,
+            balance=balance,
+            in_progress=live,
         )
 
     async def job_outcomes(self, caller: Caller, team_id: TeamId) -> JobOutcomes:

@@ -139,6 +139,7 @@ def route_handlers() -> list[Any]:
     )
     from entrypoints.http.controllers.admin_users import AdminUsersController
     from entrypoints.http.controllers.client import ClientController
+    from entrypoints.http.controllers.economics import EconomicsReportsController, QuotesController
     from entrypoints.http.controllers.openai_compat import OpenAiController
     from entrypoints.http.controllers.operations import health_db, metrics
 
@@ -154,6 +155,8 @@ def route_handlers() -> list[Any]:
         AdminCredentialsController,
         AdminModelsController,
         AdminReportsController,
+        EconomicsReportsController,
+        QuotesController,
     ]
 
 

@@ -22,7 +22,7 @@ from application.principal import TeamPrincipal
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
-from domain.ids import TeamId
+from domain.ids import JobId, TeamId
 from tests.e2e.admin_helpers import PASSWORD, admin_token, claims_of, setup_owner, unsigned, with_claims
 from tests.e2e.conftest import CUSTOMER, PROVIDER, Server
 
@@ -114,6 +114,12 @@ CASES = [
     Case("GET", "/api/jobs/{job}", "read_org"),
     Case("GET", "/api/analytics/overview", "read_any"),
     Case("GET", "/api/analytics/overview?organization_id={org}", "read_org"),
+    # job economics (issue 15)
+    Case("GET", "/api/analytics/job-types", "read_any"),
+    Case("GET", "/api/analytics/job-types?organization_id={org}&target_margin=0.3", "read_org"),
+    Case("GET", "/api/jobs/export.csv", "read_any"),
+    Case("GET", "/api/jobs/export.csv?team_id={team}", "read_org"),
+    Case("GET", "/api/teams/{finished_team}/quote?job_type=matrix", "read_org"),
     # admin users (owner only), audit log, webhooks
     Case("POST", "/api/users/create", "owner_only",
          {"email": "u-{uniq}@example.com", "password": PASSWORD, "role": "viewer"}, ok=201),
@@ -165,6 +171,13 @@ class Fresh:
         )
         self.values["team_key"] = key.api_key
         return str(team.id)
+
+    async def _finished_team(self) -> str:
+        """The team after one finished job of type "matrix" (a history to quote from)."""
+        await self.get("job")
+        principal: TeamPrincipal = await self.server.services.client_auth.authenticate(self.values["team_key"])
+        await self.server.services.jobs.complete_job(principal, JobId(UUID(await self.get("job"))))
+        return await self.get("team")
 
     async def _key(self) -> str:
         key = await self.server.services.organizations.issue_key(TeamId(UUID(await self.get("team"))))
@@ -270,7 +283,9 @@ async def call(http: httpx.AsyncClient, token: str | None, case: Case, fresh: Fr
     body = await fill_body(case.body, fresh) if case.body is not None else None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = await http.request(case.method, path, json=body, headers=headers)
-    payload = response.json() if response.content else {}
+    # Problems are JSON; a successful export is CSV (its rows are tested in test_job_economics).
+    is_json = "json" in response.headers.get("content-type", "")
+    payload = response.json() if response.content and is_json else {}
     return response.status_code, payload
 
 
@@ -302,11 +317,13 @@ NOT_ADMIN = {
     ("POST", "/api/jobs/{job_id:uuid}/complete"),
     ("PATCH", "/api/jobs/{job_id:uuid}/metadata"),
     ("GET", "/api/teams/{team_id:uuid}/jobs"),
+    ("POST", "/api/quotes"),  # team key only
 }
 PLACEHOLDERS = {
     "{org}": "{org_id:uuid}",
     "{empty_org}": "{org_id:uuid}",
     "{team}": "{team_id:uuid}",
+    "{finished_team}": "{team_id:uuid}",
     "{key}": "{key_id:uuid}",
     "{job}": "{job_id:uuid}",
     "{credential}": "{credential_id:uuid}",

@@ -1,6 +1,7 @@
 """The client API over HTTP: every endpoint, every budget mode, every error code."""
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -71,6 +72,8 @@ async def test_consumption_usd_job_flow_is_exact(server: Server) -> None:
         again = await http.post(f"/api/jobs/{job['job_id']}/complete")
         assert again.json()["credits_deducted"] == "0.06062"
         credits = (await http.get(f"/api/teams/{team.id}/credits")).json()
+        runs_out_at = datetime.fromisoformat(credits.pop("runs_out_at"))
+        assert runs_out_at > datetime.now(UTC)  # burning: at 0.06062 per 7 days, decades away
         assert credits == {
             "team_id": str(team.id),
             "budget_mode": "consumption_usd",
@@ -80,6 +83,8 @@ async def test_consumption_usd_job_flow_is_exact(server: Server) -> None:
             "remaining": "99.93938",
             "credits_per_usd": "10",
             "tokens_per_credit": 10000,
+            "low_credit_threshold": None,
+            "burn_rate_per_day": "0.00866",  # 0.06062 debited in the last 7 days, per day
         }
         ledger = (await http.get(f"/api/teams/{team.id}/credits/transactions?limit=3")).json()
         assert len(ledger["items"]) == 3 and ledger["next_cursor"]

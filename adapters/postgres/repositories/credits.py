@@ -249,6 +249,17 @@ class PostgresCreditRepository:
             overdraft = actual - debit
         return Settlement(release=row["release"], debit=debit, overdraft=overdraft)
 
+    async def debited_since(self, team_id: TeamId, since: datetime) -> Decimal:
+        # A range of the team's ledger index (newest entries), debits only.
+        row = await self._s.one(
+            """
+            SELECT coalesce(-sum(amount), 0) AS debited FROM credit_ledger
+            WHERE team_id = %s AND created_at >= %s AND type = 'debit'
+            """,
+            (team_id, since),
+        )
+        return row["debited"] if row is not None else Decimal(0)
+
     async def outstanding_holds(self, job_id: JobId) -> list[OutstandingHold]:
         rows = await self._s.all(_OUTSTANDING, (job_id,))
         return [OutstandingHold(call_id=r["call_id"], amount=r["amount"]) for r in rows]

@@ -72,6 +72,7 @@ def _organization(row: dict[str, Any]) -> Organization:
 _TEAM_SELECT = """
 SELECT t.id, t.organization_id, t.name, t.status, t.budget_mode, t.credits_per_usd, t.tokens_per_credit,
        t.max_calls_per_job, t.charge_failed_jobs, t.created_at, t.version, t.rpm_limit, t.tpm_limit,
+       t.low_credit_threshold,
        ARRAY(SELECT g.group_name FROM team_access_groups g WHERE g.team_id = t.id ORDER BY g.position) AS groups
 FROM teams t
 """
@@ -90,10 +91,11 @@ LIMIT %(limit)s
 _ADD_TEAM = """
 WITH team AS (
     INSERT INTO teams (id, organization_id, name, status, budget_mode, credits_per_usd, tokens_per_credit,
-                       max_calls_per_job, charge_failed_jobs, created_at, rpm_limit, tpm_limit)
+                       max_calls_per_job, charge_failed_jobs, created_at, rpm_limit, tpm_limit,
+                       low_credit_threshold)
     VALUES (%(id)s, %(organization_id)s, %(name)s, %(status)s, %(mode)s, %(credits_per_usd)s,
             %(tokens_per_credit)s, %(max_calls_per_job)s, %(charge_failed_jobs)s, %(created_at)s,
-            %(rpm_limit)s, %(tpm_limit)s)
+            %(rpm_limit)s, %(tpm_limit)s, %(low_credit_threshold)s)
     RETURNING id
 )
 INSERT INTO team_access_groups (team_id, group_name, position)
@@ -114,6 +116,7 @@ _TEAM_COLUMNS = {
     "charge_failed_jobs": "charge_failed_jobs",
     "rpm_limit": "rpm_limit",
     "tpm_limit": "tpm_limit",
+    "low_credit_threshold": "low_credit_threshold",
 }
 _TEAM_VERSIONED = "WHERE id = %(id)s AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)"
 _UPDATE_TEAM = "UPDATE teams SET {sets}version = version + 1 " + _TEAM_VERSIONED + " RETURNING id"
@@ -146,6 +149,7 @@ def _team_params(team: Team) -> dict[str, Any]:
         "groups": list(dict.fromkeys(team.access_groups)),
         "rpm_limit": team.rpm_limit,
         "tpm_limit": team.tpm_limit,
+        "low_credit_threshold": team.low_credit_threshold,
     }
 
 
@@ -216,6 +220,7 @@ def _team(row: dict[str, Any]) -> Team:
         version=row["version"],
         rpm_limit=row["rpm_limit"],
         tpm_limit=row["tpm_limit"],
+        low_credit_threshold=row["low_credit_threshold"],
     )
 
 

@@ -8,6 +8,7 @@ them (see the job and call repositories).
 """
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from adapters.postgres.repositories.jobs import summary_from, summary_params
 from adapters.postgres.session import Session
@@ -16,6 +17,7 @@ from application.ports.repositories import (
     JobOutcomes,
     ModelTotals,
     ModelUsage,
+    OpenJobs,
     TeamTotals,
     UsageOverview,
     UsageReport,
@@ -23,6 +25,7 @@ from application.ports.repositories import (
 from domain.catalog import Provider
 from domain.ids import OrganizationId, TeamId
 from domain.jobs import EMPTY_SUMMARY, CostSummary, Job, JobStatus
+from domain.money import ZERO
 
 _SUMS = (
     "total_calls",
@@ -39,8 +42,11 @@ _SUMS = (
 # added twice); the day and per-model rollups are fed only by that insert.
 _RECORD_JOB = f"""
 WITH summary AS (
-    INSERT INTO job_cost_summaries (job_id, team_id, status, completed_at, day, {", ".join(_SUMS)})
-    VALUES (%(job_id)s, %(team_id)s, %(status)s, %(at)s, %(day)s, {", ".join(f"%({c})s" for c in _SUMS)})
+    INSERT INTO job_cost_summaries (job_id, team_id, status, completed_at, day, organization_id, job_type,
+                                    job_credits, {", ".join(_SUMS)})
+    SELECT %(job_id)s, %(team_id)s, %(status)s, %(at)s, %(day)s, t.organization_id, %(job_type)s,
+           %(job_credits)s, {", ".join(f"%({c})s" for c in _SUMS)}
+    FROM teams t WHERE t.id = %(team_id)s
     ON CONFLICT (job_id) DO NOTHING
     RETURNING team_id, day
 ), day_totals AS (
@@ -110,6 +116,19 @@ ORDER BY m.model COLLATE "C"
 """
 
 
+# Open jobs carry running totals (updated by each recorded call): summing them is live
+# usage, read through the partial index of open jobs (never the team's finished ones).
+_OPEN_SUMS = ", ".join(
+    f"coalesce(sum({c}), 0)::bigint AS {c}" if c in _COUNTS else f"coalesce(sum({c}), 0) AS {c}" for c in _SUMS
+)
+_OPEN_JOBS = f"""
+SELECT count(*)::bigint AS jobs, {_OPEN_SUMS}
+FROM jobs
+WHERE team_id = %(team)s AND status IN ('pending', 'in_progress')
+  AND created_at < %(before)s AND COALESCE(last_activity_at, created_at) >= %(since)s
+"""
+
+
 def usage_day(at: datetime) -> date:
     """The (UTC) day a completion counts in."""
     return at.astimezone(UTC).date() if at.tzinfo is not None else at.date()
@@ -119,12 +138,16 @@ class PostgresUsageRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    async def record_job(self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime) -> None:
+    async def record_job(
+        self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime, job_credits: Decimal = ZERO
+    ) -> None:
         await self._s.run(
             _RECORD_JOB,
             {
                 "job_id": job.id,
                 "team_id": job.team_id,
+                "job_type": job.job_type,
+                "job_credits": job_credits,
                 "status": status.value,
                 "at": at,
                 "day": usage_day(at),
@@ -135,6 +158,11 @@ class PostgresUsageRepository:
                 **summary_params(summary),
             },
         )
+
+    async def open_jobs(self, team_id: TeamId, *, created_before: datetime, active_since: datetime) -> OpenJobs:
+        row = await self._s.one(_OPEN_JOBS, {"team": team_id, "before": created_before, "since": active_since})
+        assert row is not None
+        return OpenJobs(jobs=row["jobs"], totals=summary_from(row))
 
     async def job_outcomes(self, team_id: TeamId) -> JobOutcomes:
         row = await self._s.one(

@@ -15,6 +15,7 @@ from entrypoints.http.admin.auth import PanelAuthController
 from entrypoints.http.admin.credentials import CredentialsController
 from entrypoints.http.admin.csrf import PanelCSRFMiddleware, csrf_config
 from entrypoints.http.admin.dashboard import DashboardController
+from entrypoints.http.admin.economics import EconomicsController
 from entrypoints.http.admin.failures import EXCEPTION_HANDLERS
 from entrypoints.http.admin.jobs import JobsController
 from entrypoints.http.admin.models import AccessGroupsController, AliasesController, PricingController
@@ -35,6 +36,7 @@ def panel_routes(settings: Settings) -> list[Router]:
         route_handlers=[
             PanelAuthController,
             DashboardController,
+            EconomicsController,
             OrganizationsController,
             TeamsController,
             AliasesController,

@@ -87,7 +87,7 @@ class DashboardController(Controller):
         low: list[LowTeam] = []
         for team in teams[:LOW_CREDITS_SCAN]:
             balance = (await services.credits.team_credits(admin, team.id)).balance
-            if credits_low(balance):
+            if credits_low(balance, team.low_credit_threshold):
                 low.append(LowTeam(team=team, balance=balance))
         low.sort(key=lambda t: t.balance.available)
         return page(

@@ -18,6 +18,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from application.services.organizations import TeamChanges
 from domain.admins import AdminPrincipal
+from domain.alerts import low_credit_threshold
 from domain.budgets import (
     DEFAULT_CREDITS_PER_USD,
     DEFAULT_MAX_CALLS_PER_JOB,
@@ -344,12 +345,14 @@ class TeamsController(Controller):
 
     async def _team_context(self, admin: AdminPrincipal, services: Services, team: Team) -> dict[str, Any]:
         """What the team page's fragments show: the balance, the keys, the ledger's first page."""
-        credits = await services.credits.team_credits(admin, team.id)
+        credits = await services.credits.team_credits(admin, team.id, with_forecast=True)
         entries = await services.credits.transactions(admin, team.id, before=None, limit=LEDGER_PAGE + 1)
         shown = entries[:LEDGER_PAGE]
         return {
             "team": team,
             "balance": credits.balance,
+            "forecast": credits.forecast,
+            "low_threshold": low_credit_threshold(credits.balance, team.low_credit_threshold),
             "keys": await services.organizations.list_keys(admin, team.id),
             "entries": shown,
             "ledger_cursor": cursors.encode(shown[-1].created_at, shown[-1].sequence)

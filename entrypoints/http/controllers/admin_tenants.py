@@ -184,6 +184,7 @@ class AdminTeamsController(Controller):
             access_groups=tuple(data.access_groups),
             rate_limits=RateLimits(requests_per_minute=data.rpm_limit, tokens_per_minute=data.tpm_limit),
             actor=admin,
+            low_credit_threshold=data.low_credit_threshold,
         )
         return CreatedTeamOut(team=team_out(team), api_key=key.api_key, key_id=key.key_id)
 
@@ -245,6 +246,7 @@ class AdminTeamsController(Controller):
             charge_failed_jobs=data.charge_failed_jobs,
             rpm_limit=data.rpm_limit,
             tpm_limit=data.tpm_limit,
+            low_credit_threshold=data.low_credit_threshold,
         )
         team = await services.organizations.update_team(
             admin, TeamId(team_id), changes, expected_version=expected_version(request)
@@ -260,8 +262,8 @@ class AdminTeamsController(Controller):
     async def credits(
         self, team_id: FromPath[UUID], caller: NamedDependency[AnyCaller], services: NamedDependency[Services]
     ) -> CreditsOut:
-        result = await services.credits.team_credits(caller, TeamId(team_id))
-        balance, budget = result.balance, result.budget
+        result = await services.credits.team_credits(caller, TeamId(team_id), with_forecast=True)
+        balance, budget, outlook = result.balance, result.budget, result.forecast
         return CreditsOut(
             team_id=team_id,
             budget_mode=budget.mode.value,
@@ -271,6 +273,9 @@ class AdminTeamsController(Controller):
             remaining=dec(max(balance.available, Decimal(0))),
             credits_per_usd=dec(budget.credits_per_usd),
             tokens_per_credit=budget.tokens_per_credit,
+            low_credit_threshold=dec(result.low_credit_threshold) if result.low_credit_threshold is not None else None,
+            burn_rate_per_day=dec(outlook.burn_rate_per_day) if outlook else None,
+            runs_out_at=outlook.runs_out_at if outlook else None,
         )
 
     @post(

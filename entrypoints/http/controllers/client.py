@@ -248,7 +248,9 @@ class ClientController(Controller):
     ) -> TeamUsageOut:
         first, last = report_days(from_, to, today=datetime.now(UTC).date(), default_first=month_start)
         result = await services.usage.team_usage(caller, TeamId(team_id), first_day=first, last_day=last)
-        return usage_report_out(team_id, first, last, result.budget.mode.value, result.report, result.balance)
+        return usage_report_out(
+            team_id, first, last, result.budget.mode.value, result.report, result.balance, result.in_progress
+        )
 
 
 def _job_cursor(cursor: str | None) -> tuple[datetime, JobId] | None:

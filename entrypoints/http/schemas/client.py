@@ -11,7 +11,7 @@ from uuid import UUID
 
 import msgspec
 
-from application.ports.repositories import UsageReport
+from application.ports.repositories import OpenJobs, UsageReport
 from application.services.calls import CallRequest
 from application.services.jobs import JobCompletion
 from domain.calls import LlmCall
@@ -349,6 +349,9 @@ class CreditsOut(msgspec.Struct, frozen=True, kw_only=True):
     remaining: str
     credits_per_usd: str
     tokens_per_credit: int
+    low_credit_threshold: str | None = None  # the team's own; null: 10 % of the allocation
+    burn_rate_per_day: str | None = None  # credits debited over the last 7 days, per day
+    runs_out_at: datetime | None = None  # at that pace; null when not burning
 
 
 class BalanceOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -424,6 +427,18 @@ class DayUsageOut(msgspec.Struct, frozen=True):
     customer_cost_usd: str
 
 
+class InProgressOut(msgspec.Struct, frozen=True, kw_only=True):
+    """Open jobs with activity in the range: their calls so far (already debited)."""
+
+    jobs: int
+    calls: int
+    tokens: TokensOut
+    provider_cost_usd: str
+    customer_cost_usd: str
+    margin_usd: str
+    credits: str
+
+
 class TeamUsageOut(msgspec.Struct, frozen=True, kw_only=True):
     team_id: UUID
     from_: date = msgspec.field(name="from")
@@ -436,14 +451,23 @@ class TeamUsageOut(msgspec.Struct, frozen=True, kw_only=True):
     customer_cost_usd: str
     margin_usd: str
     credits: BalanceOut
-    by_model: list[ModelUsageOut]
-    by_day: list[DayUsageOut]
+    by_model: list[ModelUsageOut]  # finished jobs
+    by_day: list[DayUsageOut]  # finished jobs, by completion day
+    in_progress: InProgressOut  # included in calls, tokens and the amounts above, shown apart
 
 
 def usage_report_out(
-    team_id: UUID, first: date, last: date, mode: str, report: UsageReport, balance: CreditBalance
+    team_id: UUID,
+    first: date,
+    last: date,
+    mode: str,
+    report: UsageReport,
+    balance: CreditBalance,
+    in_progress: OpenJobs | None = None,
 ) -> TeamUsageOut:
-    t = report.totals
+    live = in_progress or OpenJobs()
+    o = live.totals
+    t = report.totals + o
     return TeamUsageOut(
         team_id=team_id,
         from_=first,
@@ -461,4 +485,13 @@ def usage_report_out(
             DayUsageOut(d.day, d.calls, d.tokens, dec(d.provider_cost_usd), dec(d.customer_cost_usd))
             for d in report.by_day
         ],
+        in_progress=InProgressOut(
+            jobs=live.jobs,
+            calls=o.total_calls,
+            tokens=TokensOut(o.input_tokens, o.output_tokens, o.total_tokens),
+            provider_cost_usd=dec(o.provider_cost_usd),
+            customer_cost_usd=dec(o.customer_cost_usd),
+            margin_usd=dec(o.margin_usd),
+            credits=dec(o.credits),
+        ),
     )

@@ -77,6 +77,7 @@ class CreateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     charge_failed_jobs: bool | None = None
     rpm_limit: PerMinute | None = None
     tpm_limit: PerMinute | None = None
+    low_credit_threshold: Credits | None = None  # null: 10 % of the allocation
 
 
 class UpdateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -89,6 +90,7 @@ class UpdateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     charge_failed_jobs: bool | msgspec.UnsetType = msgspec.UNSET
     rpm_limit: PerMinute | msgspec.UnsetType | None = msgspec.UNSET  # null: unlimited
     tpm_limit: PerMinute | msgspec.UnsetType | None = msgspec.UNSET
+    low_credit_threshold: Credits | msgspec.UnsetType | None = msgspec.UNSET  # null: 10 % of the allocation
 
 
 class JobOutcomesOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,6 +128,7 @@ class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     rpm_limit: int | None  # requests per minute; null: unlimited
     tpm_limit: int | None  # tokens per minute; null: unlimited
+    low_credit_threshold: str | None  # credits; null: 10 % of the allocation
     credits: BalanceOut | None = None
     jobs: JobOutcomesOut | None = None
 
@@ -146,6 +149,7 @@ def team_out(team: Team, balance: CreditBalance | None = None, outcomes: JobOutc
         version=team.version,
         rpm_limit=team.rpm_limit,
         tpm_limit=team.tpm_limit,
+        low_credit_threshold=dec(team.low_credit_threshold) if team.low_credit_threshold is not None else None,
         credits=balance_out(balance) if balance is not None else None,
         jobs=job_outcomes_out(outcomes) if outcomes is not None else None,
     )

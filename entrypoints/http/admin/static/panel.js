@@ -46,6 +46,38 @@
     });
   }
 
+  function economicsChart(root) {
+    var canvas = root.querySelector("#economics-chart");
+    var source = document.getElementById("economics-chart-data");
+    if (!canvas || !source || canvas.dataset.drawn || typeof Chart === "undefined") return;
+    var data = JSON.parse(source.textContent);
+    var number = function (s) { return Number(s); };  // for drawing only; the tables show exact amounts
+    var keys = ["p50", "p95", "p99", "max", "price"];
+    canvas.dataset.drawn = "1";
+    new Chart(canvas, {
+      data: {
+        labels: data.labels,
+        datasets: [
+          { type: "bar", label: "Cost p50 (USD)", data: data.p50.map(number), backgroundColor: "#f3c9ad" },
+          { type: "bar", label: "Cost p95 (USD)", data: data.p95.map(number), backgroundColor: "#e6a07a" },
+          { type: "bar", label: "Cost p99 (USD)", data: data.p99.map(number), backgroundColor: "#c9784c" },
+          { type: "bar", label: "Cost max (USD)", data: data.max.map(number), backgroundColor: "#8f4f2f" },
+          { type: "line", label: "Suggested price (USD)", data: data.price.map(number), borderColor: "#2f8f5b", backgroundColor: "#2f8f5b", showLine: false, pointRadius: 6 }
+        ]
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        interaction: { mode: "index", intersect: false },
+        scales: { y: { beginAtZero: true, ticks: { callback: function (v) { return "$" + v; } } } },
+        plugins: { tooltip: { callbacks: { label: function (c) {
+          return c.dataset.label + ": $" + data[keys[c.datasetIndex]][c.dataIndex];
+        } } } }
+      }
+    });
+  }
+
   function sortTable(th) {
     var table = th.closest("table");
     var body = table.tBodies[0];
@@ -84,6 +116,7 @@
   function init(root) {
     localTimes(root);
     charts(root);
+    economicsChart(root);
     sortable(root);
   }
 

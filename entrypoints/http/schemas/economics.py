@@ -1,0 +1,276 @@
+"""Bodies of the job-economics endpoints: job-type spreads and flat-price suggestions,
+quotes, and the CSV export's rows. Amounts leave as fixed-point decimal strings."""
+
+import csv
+import io
+from datetime import date, datetime
+from decimal import Decimal, localcontext
+from uuid import UUID
+
+import msgspec
+
+from application.ports.repositories import JobExportRow
+from application.services.economics import CallQuote, JobTypeEconomics, JobTypeQuote, JobTypesReport
+from domain.economics import WhatIf
+from domain.errors import InvalidValueError
+from domain.money import EXACT
+from entrypoints.http.schemas.amounts import DecimalRule
+from entrypoints.http.schemas.client import dec
+from entrypoints.http.schemas.reports import rate
+
+TARGET_MARGIN = DecimalRule(places=6, minimum=Decimal(0), maximum=Decimal(1))
+PERCENTILE = DecimalRule(places=2, minimum=Decimal(0), maximum=Decimal(100), minimum_excluded=True)
+
+
+def query_decimal(value: str | None, rule: DecimalRule, name: str) -> Decimal | None:
+    """A decimal query parameter in the bodies' notation (422 otherwise)."""
+    if value is None:
+        return None
+    rule.check(value, name)
+    if not value:
+        raise InvalidValueError(f"{name} must not be empty")
+    return Decimal(value)
+
+
+class CountSpreadOut(msgspec.Struct, frozen=True, kw_only=True):
+    p50: int
+    p95: int
+    max: int
+
+
+class MoneySpreadOut(msgspec.Struct, frozen=True, kw_only=True):
+    total: str
+    mean: str  # total / jobs, rounded half-even to 1e-9
+    p50: str
+    p95: str
+    p99: str
+    max: str
+
+
+class MarginOut(msgspec.Struct, frozen=True, kw_only=True):
+    total: str
+    mean: str
+
+
+class WhatIfOut(msgspec.Struct, frozen=True, kw_only=True):
+    price_usd: str
+    jobs: int
+    revenue_usd: str  # jobs × price
+    provider_cost_usd: str
+    margin_usd: str  # revenue − provider cost
+    margin_rate: str | None  # margin / revenue, to 4 places
+    jobs_losing_money: int  # jobs whose provider cost exceeds the price
+
+
+class JobTypeOut(msgspec.Struct, frozen=True, kw_only=True):
+    job_type: str
+    jobs: int
+    completed: int
+    failed: int
+    cancelled: int
+    expired: int
+    calls_per_job: CountSpreadOut
+    tokens_per_job: CountSpreadOut
+    provider_cost_usd: MoneySpreadOut
+    customer_price_usd: MoneySpreadOut
+    margin_usd: MarginOut
+    cost_at_percentile_usd: str  # provider cost of the job at the requested percentile
+    suggested_flat_price_usd: str | None = None  # with target_margin
+    what_if: WhatIfOut | None = None  # with target_margin
+
+
+class JobTypesOut(msgspec.Struct, frozen=True, kw_only=True):
+    organization_id: UUID | None
+    team_id: UUID | None
+    from_: date = msgspec.field(name="from")
+    to: date
+    percentile: str
+    target_margin: str | None
+    items: list[JobTypeOut]
+
+
+def _what_if(w: WhatIf) -> WhatIfOut:
+    return WhatIfOut(
+        price_usd=dec(w.price_usd),
+        jobs=w.jobs,
+        revenue_usd=dec(w.revenue_usd),
+        provider_cost_usd=dec(w.provider_cost_usd),
+        margin_usd=dec(w.margin_usd),
+        margin_rate=rate(w.margin_usd, w.revenue_usd),
+        jobs_losing_money=w.jobs_losing_money,
+    )
+
+
+def _job_type(item: JobTypeEconomics) -> JobTypeOut:
+    s = item.stats
+    cost, price = s.provider_cost_usd, s.customer_price_usd
+    return JobTypeOut(
+        job_type=s.job_type,
+        jobs=s.jobs,
+        completed=s.completed,
+        failed=s.failed,
+        cancelled=s.cancelled,
+        expired=s.expired,
+        calls_per_job=CountSpreadOut(p50=s.calls.p50, p95=s.calls.p95, max=s.calls.max),
+        tokens_per_job=CountSpreadOut(p50=s.tokens.p50, p95=s.tokens.p95, max=s.tokens.max),
+        provider_cost_usd=MoneySpreadOut(
+            total=dec(cost.total),
+            mean=dec(item.provider_cost_mean_usd),
+            p50=dec(cost.p50),
+            p95=dec(cost.p95),
+            p99=dec(cost.p99),
+            max=dec(cost.max),
+        ),
+        customer_price_usd=MoneySpreadOut(
+            total=dec(price.total),
+            mean=dec(item.customer_price_mean_usd),
+            p50=dec(price.p50),
+            p95=dec(price.p95),
+            p99=dec(price.p99),
+            max=dec(price.max),
+        ),
+        margin_usd=MarginOut(total=dec(item.margin_total_usd), mean=dec(item.margin_mean_usd)),
+        cost_at_percentile_usd=dec(cost.at_percentile),
+        suggested_flat_price_usd=dec(item.suggestion.price_usd) if item.suggestion else None,
+        what_if=_what_if(item.suggestion.what_if) if item.suggestion else None,
+    )
+
+
+def job_types_out(report: JobTypesReport) -> JobTypesOut:
+    return JobTypesOut(
+        organization_id=report.organization_id,
+        team_id=report.team_id,
+        from_=report.first_day,
+        to=report.last_day,
+        percentile=dec(report.percentile),
+        target_margin=dec(report.target_margin) if report.target_margin is not None else None,
+        items=[_job_type(i) for i in report.items],
+    )
+
+
+class AmountOut(msgspec.Struct, frozen=True, kw_only=True):
+    usd: str
+    credits: str
+
+
+class CallQuoteOut(msgspec.Struct, frozen=True, kw_only=True):
+    model: str
+    max_tokens: int  # what the call would send (the alias's default_max_tokens when not given)
+    worst_case: AmountOut  # credits: exactly the hold the call places
+    expected: AmountOut
+    expected_input_tokens: int  # ~4 bytes of message text per token
+    expected_output_tokens: int
+    output_basis: str  # "recent_median" (of this alias's recent calls by the team) or "max_tokens"
+    history_calls: int
+
+
+def call_quote_out(q: CallQuote) -> CallQuoteOut:
+    return CallQuoteOut(
+        model=q.model,
+        max_tokens=q.max_tokens,
+        worst_case=AmountOut(usd=dec(q.worst_case.usd), credits=dec(q.worst_case.credits)),
+        expected=AmountOut(usd=dec(q.expected.usd), credits=dec(q.expected.credits)),
+        expected_input_tokens=q.expected_input_tokens,
+        expected_output_tokens=q.expected_output_tokens,
+        output_basis=q.output_basis,
+        history_calls=q.history_calls,
+    )
+
+
+class PercentilesOut(msgspec.Struct, frozen=True, kw_only=True):
+    p50: str
+    p95: str
+
+
+class JobTypeQuoteOut(msgspec.Struct, frozen=True, kw_only=True):
+    team_id: UUID
+    job_type: str
+    jobs: int  # finished jobs the figures come from (the most recent, at most 1,000)
+    credits: PercentilesOut
+    customer_price_usd: PercentilesOut
+
+
+def job_type_quote_out(q: JobTypeQuote) -> JobTypeQuoteOut:
+    return JobTypeQuoteOut(
+        team_id=q.team_id,
+        job_type=q.job_type,
+        jobs=q.jobs,
+        credits=PercentilesOut(p50=dec(q.credits_p50), p95=dec(q.credits_p95)),
+        customer_price_usd=PercentilesOut(p50=dec(q.customer_price_p50_usd), p95=dec(q.customer_price_p95_usd)),
+    )
+
+
+EXPORT_COLUMNS = (
+    "job_id",
+    "external_id",
+    "organization_id",
+    "team_id",
+    "job_type",
+    "status",
+    "created_at",
+    "completed_at",
+    "calls",
+    "successful_calls",
+    "failed_calls",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "provider_cost_usd",
+    "customer_price_usd",
+    "margin_usd",
+    "credits",
+)
+
+
+def _line(values: list[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _time(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _text(value: str) -> str:
+    """A client's free text, never read as a formula by a spreadsheet (OWASP "CSV injection")."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def csv_header() -> bytes:
+    return _line(list(EXPORT_COLUMNS))
+
+
+def csv_row(r: JobExportRow) -> bytes:
+    """One job; the token columns are disjoint categories (``total_tokens`` is their sum)."""
+    with localcontext(EXACT):
+        margin = r.customer_price_usd - r.provider_cost_usd
+    total = r.input_tokens + r.cached_input_tokens + r.cache_write_tokens + r.output_tokens + r.reasoning_tokens
+    return _line(
+        [
+            str(r.job_id),
+            _text(r.external_id or ""),
+            str(r.organization_id),
+            str(r.team_id),
+            _text(r.job_type),
+            r.status.value,
+            _time(r.created_at),
+            _time(r.completed_at),
+            str(r.calls),
+            str(r.successful_calls),
+            str(r.failed_calls),
+            str(r.input_tokens),
+            str(r.cached_input_tokens),
+            str(r.cache_write_tokens),
+            str(r.output_tokens),
+            str(r.reasoning_tokens),
+            str(total),
+            dec(r.provider_cost_usd),
+            dec(r.customer_price_usd),
+            dec(margin),
+            dec(r.credits),
+        ]
+    )
