@@ -91,8 +91,21 @@ class ProviderContentFilteredError(ProviderError):
     """The provider refused the content."""
 
 
-class ProviderNotConfiguredError(ProviderError):
-    """The organization has no active credential for the alias's provider."""
+class ProviderNotConfiguredError(ApplicationError):
+    """The organization has no active credential for the alias's provider: the operator's
+    configuration, not a provider failure (409; nothing was held or sent)."""
+
+    code = "provider_not_configured"
+
+
+class LoginRateLimitedError(ApplicationError):
+    """Too many failed logins: the same 429 ``rate_limited`` shape as any rate limit."""
+
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
 
 
 class ProviderRateLimitedError(ProviderError):

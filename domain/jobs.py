@@ -122,9 +122,6 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     def active_since(self) -> datetime:
         return self.last_activity_at or self.created_at
 
-    def is_expired(self, now: datetime, ttl_s: int) -> bool:
-        return not self.status.is_final and (now - self.active_since).total_seconds() > ttl_s
-
 
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """Metadata that fits its bounds: storable text, at most 64 keys, 16 levels, 16 KiB as JSON."""

@@ -3,7 +3,7 @@
 import secrets
 from uuid import UUID
 
-from application.errors import ConflictError, ProviderRateLimitedError, UnauthorizedError
+from application.errors import ConflictError, LoginRateLimitedError, UnauthorizedError
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -13,10 +13,6 @@ from domain.ids import AdminUserId, OrganizationId
 
 MIN_PASSWORD_LENGTH = 12
 SESSION_MAX_S = 12 * 3600  # a browser session is renewed while in use, for at most this long after sign-in
-
-
-class LoginRateLimitedError(ProviderRateLimitedError):
-    """Too many failed logins: the same 429 ``rate_limited`` shape as any rate limit."""
 
 
 class IssuedToken:

@@ -23,7 +23,7 @@ from litestar.exceptions import (
 from litestar.exceptions.http_exceptions import ClientException, MethodNotAllowedException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from application.errors import ProviderError
+from application.errors import LoginRateLimitedError, ProviderError
 from domain.errors import DomainError
 
 log = structlog.get_logger(__name__)
@@ -48,6 +48,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "payload_too_large": 413,
     "rate_limited": 429,
     "provider_error": 502,
+    "provider_not_configured": 409,
     "provider_timeout": 504,
     "unavailable": 503,
     "unsupported_feature": 422,
@@ -72,6 +73,7 @@ TITLES: dict[str, str] = {
     "payload_too_large": "Payload too large",
     "rate_limited": "Rate limited",
     "provider_error": "Provider error",
+    "provider_not_configured": "Provider not configured",
     "provider_timeout": "Provider timeout",
     "unavailable": "Service unavailable",
     "unsupported_feature": "Unsupported feature",
@@ -123,11 +125,10 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
         return problem_response("internal_error", UNEXPECTED, status=HTTP_500_INTERNAL_SERVER_ERROR)
     if exc.code == "unavailable":
         log.warning("dependency_unavailable", path=request.url.path, error_type=type(exc).__name__)
-    if isinstance(exc, ProviderError):
-        if exc.code == "rate_limited":
-            headers["Retry-After"] = str(max(1, round(exc.retry_after_s or 1)))
-        if exc.code == "invalid_request":
-            status = 400  # the provider refused the request itself: a client error, not a schema one
+    if exc.code == "rate_limited" and isinstance(exc, ProviderError | LoginRateLimitedError):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after_s or 1)))
+    if isinstance(exc, ProviderError) and exc.code == "invalid_request":
+        status = 400  # the provider refused the request itself: a client error, not a schema one
     return problem_response(exc.code, exc.detail, status=status, headers=headers)
 
 

@@ -140,6 +140,6 @@ async def test_a_changed_alias_and_credential_are_used_on_the_other_instance_wit
 
     async def unconfigured() -> bool:
         response = await call_b(pair, key)
-        return response.status_code != 200 and "credential" in response.json()["detail"]
+        return response.status_code == 409 and response.json()["code"] == "provider_not_configured"
 
     await within(unconfigured)

@@ -7,8 +7,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.response import Redirect
 
-from application.errors import ConflictError, UnauthorizedError
-from application.services.admin_auth import LoginRateLimitedError
+from application.errors import ConflictError, LoginRateLimitedError, UnauthorizedError
 from domain.errors import DomainError
 from entrypoints.bootstrap import Services
 from entrypoints.http.admin.forms import Form

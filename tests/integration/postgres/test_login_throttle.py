@@ -11,8 +11,7 @@ from limits.aio.storage import RedisStorage
 from adapters.postgres.limits_storage import PostgresLimitsStorage
 from adapters.postgres.pool import Pool, open_pool
 from adapters.security.login_throttle import LimitsLoginThrottle
-from application.errors import UnauthorizedError
-from application.services.admin_auth import LoginRateLimitedError
+from application.errors import LoginRateLimitedError, UnauthorizedError
 from domain.admins import AdminRole
 from entrypoints.runtime import limits_redis_uri
 from tests.integration.postgres.conftest import OpenInstance
