@@ -12,7 +12,8 @@ from adapters.cache.redis import RedisResponseCache
 from adapters.catalog.genai import GenaiPricesCatalog
 from adapters.memory.call_ledger import MemoryCallLedger
 from adapters.memory.reference import MemoryReferenceReader
-from adapters.memory.store import MemoryStore, MemoryUnitOfWork
+from adapters.memory.store import MemoryStore
+from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.metrics import PrometheusMetrics
 from adapters.network.resolver import SystemHostResolver
 from adapters.postgres.call_ledger import PostgresCallLedger

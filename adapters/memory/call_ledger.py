@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import msgspec
 
-from adapters.memory.store import MemoryStore, MemoryUnitOfWork
+from adapters.memory.store import MemoryStore
+from adapters.memory.unit_of_work import MemoryUnitOfWork
 from application.errors import NotFoundError
 from application.ports.repositories import CallLease
 from domain.calls import LlmCall

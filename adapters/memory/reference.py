@@ -1,6 +1,7 @@
 """Reference data read from the in-memory store, one unit of work per lookup."""
 
-from adapters.memory.store import MemoryStore, MemoryUnitOfWork
+from adapters.memory.store import MemoryStore
+from adapters.memory.unit_of_work import MemoryUnitOfWork
 from application.ports.repositories import ApiKey, StoredCredential
 from domain.access import ModelAlias
 from domain.catalog import Provider

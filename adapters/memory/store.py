@@ -5,12 +5,10 @@ called, so the fakes roll back exactly like Postgres does. Repository methods ne
 await anything, so no other task can interleave inside a unit of work.
 """
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from application.ports.admin import Webhook, WebhookDelivery
 from application.ports.repositories import ApiKey, CallLease, StoredCredential
@@ -54,43 +52,3 @@ class MemoryStore:
     deliveries: dict[Any, WebhookDelivery] = field(default_factory=dict)
     credits_low: dict[TeamId, datetime] = field(default_factory=dict)
     commits: int = 0
-
-
-class MemoryUnitOfWork:
-    def __init__(self, store: MemoryStore) -> None:
-        from adapters.memory import admin as a
-        from adapters.memory import economics as e
-        from adapters.memory import repositories as r
-
-        self._store = store
-        self._snapshot: MemoryStore | None = None
-        self.organizations = r.MemoryOrganizationRepository(store)
-        self.teams = r.MemoryTeamRepository(store)
-        self.api_keys = r.MemoryApiKeyRepository(store)
-        self.aliases = r.MemoryAliasRepository(store)
-        self.access_groups = r.MemoryAccessGroupRepository(store)
-        self.credentials = r.MemoryCredentialRepository(store)
-        self.jobs = r.MemoryJobRepository(store)
-        self.calls = r.MemoryCallRepository(store)
-        self.credits = r.MemoryCreditRepository(store)
-        self.usage = r.MemoryUsageRepository(store)
-        self.economics = e.MemoryEconomicsRepository(store)
-        self.admin_users = a.MemoryAdminUserRepository(store)
-        self.audit = a.MemoryAuditLogRepository(store)
-        self.webhooks = a.MemoryWebhookRepository(store)
-
-    async def __aenter__(self) -> Self:
-        self._snapshot = copy.deepcopy(self._store)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        # Whatever happened after the last commit is undone, like a transaction rollback.
-        if self._snapshot is not None:
-            self._store.__dict__.update(self._snapshot.__dict__)
-        self._snapshot = None
-
-    async def commit(self) -> None:
-        self._store.commits += 1
-        self._snapshot = copy.deepcopy(self._store)

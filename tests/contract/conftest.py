@@ -11,7 +11,8 @@ from uuid import uuid4
 
 import pytest
 
-from adapters.memory.store import MemoryStore, MemoryUnitOfWork
+from adapters.memory.store import MemoryStore
+from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.ports.unit_of_work import UnitOfWorkFactory

@@ -49,3 +49,49 @@ def test_import_linter_contracts_hold() -> None:
     lint_imports = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _module_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _first_cycle(graph: dict[str, set[str]]) -> tuple[str, ...] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, trail: tuple[str, ...]) -> tuple[str, ...] | None:
+        if state.get(name) == 2:
+            return None
+        if state.get(name) == 1:
+            return (*trail, name)
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if (cycle := visit(target, (*trail, name))) is not None:
+                return cycle
+        state[name] = 2
+        return None
+
+    for name in sorted(graph):
+        if (cycle := visit(name, ())) is not None:
+            return cycle
+    return None
+
+
+def test_no_import_cycle_between_modules_of_a_package() -> None:
+    """Within each layer, module imports form no cycle (deferred imports included)."""
+    for layer in ("domain", "application", "adapters", "entrypoints"):
+        modules = {
+            ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+            for path in (ROOT / layer).rglob("*.py")
+        }
+        graph = {
+            name: {m for m in _module_imports(path) if m in modules and m != name} for name, path in modules.items()
+        }
+        cycle = _first_cycle(graph)
+        assert cycle is None, f"import cycle: {' -> '.join(cycle)}"

@@ -11,8 +11,9 @@ from limits.aio.storage import MemoryStorage
 from adapters.memory.call_ledger import MemoryCallLedger
 from adapters.memory.providers import ScriptedProviderClient
 from adapters.memory.reference import MemoryReferenceReader
-from adapters.memory.store import MemoryStore, MemoryUnitOfWork
+from adapters.memory.store import MemoryStore
 from adapters.memory.system import CountingSecrets, FakeClock, SequentialIds
+from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.metrics import PrometheusMetrics
 from adapters.rate_limits.team_limiter import LimitsTeamRateLimiter
 from adapters.security.argon2 import Argon2PasswordHasher

@@ -5,8 +5,9 @@ import asyncio
 import pytest
 from limits.aio.storage import MemoryStorage
 
-from adapters.memory.store import MemoryStore, MemoryUnitOfWork
+from adapters.memory.store import MemoryStore
 from adapters.memory.system import FakeClock, SequentialIds
+from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import JwtTokenCodec
 from adapters.security.login_throttle import LimitsLoginThrottle, LoginLimits

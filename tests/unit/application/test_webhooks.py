@@ -12,8 +12,9 @@ import msgspec
 import pytest
 import uvicorn
 
-from adapters.memory.store import MemoryStore, MemoryUnitOfWork
+from adapters.memory.store import MemoryStore
 from adapters.memory.system import FakeClock, SequentialIds
+from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.vault.fernet import FernetVault
 from adapters.webhooks import HttpWebhookSender
 from application.errors import NotFoundError
