@@ -27,13 +27,13 @@ import httpx
 
 from adapters.providers._http import Dialect, HttpProviderClient, RetryPolicy, Timeouts, Transport, create_http_client
 from adapters.providers.anthropic import AnthropicDialect
-from adapters.providers.fake_server import Reply, render_stream
 from adapters.providers.fireworks import FireworksDialect
 from adapters.providers.gemini import GeminiDialect
 from adapters.providers.openai import OpenAIDialect
 from application.ports.providers import ProviderTarget
 from domain.catalog import Provider
 from domain.llm import ChatMessage, LlmRequest, Role, StreamEnd
+from tests.support.fake_provider import Reply, render_stream
 
 TOKENS = 1_000
 READ_SIZE = 16 * 1024
@@ -120,7 +120,7 @@ async def fake_upstream(chunks: int) -> AsyncIterator[str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "adapters.providers.fake_server",
+        "tests.support.fake_provider",
         "--chunks",
         str(chunks),
         stdout=asyncio.subprocess.PIPE,

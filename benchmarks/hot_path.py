@@ -147,7 +147,7 @@ async def run() -> dict[str, Any]:
     env.setdefault("DATA_DIR", str(ROOT / ".data"))
     python = sys.executable
     upstream = subprocess.Popen(  # noqa: S603 - our own module
-        [python, "-m", "adapters.providers.fake_server", "--port", str(upstream_port)], cwd=ROOT, env=env
+        [python, "-m", "tests.support.fake_provider", "--port", str(upstream_port)], cwd=ROOT, env=env
     )
     gateway: subprocess.Popen[bytes] | None = None
     try:

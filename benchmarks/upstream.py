@@ -1,6 +1,6 @@
 """The benchmark's upstream: a raw-asyncio OpenAI-compatible server, pre-rendered answers.
 
-Cheaper than ``adapters.providers.fake_server`` (which scripts faults and records every
+Cheaper than ``tests.support.fake_provider`` (which scripts faults and records every
 request): it answers ``POST …/chat/completions`` from bytes rendered once per model name,
 so the direct figures measure the loopback and the load generator, not this server.
 

@@ -3,7 +3,7 @@
 With no ``api_base`` it answers in process (no network, no key): the same request always
 gets the same text, one token per word, ``input`` estimated from the prompt like a real
 tokenizer would roughly count it. With an ``api_base`` (a credential pointing at
-``fake_server``), it speaks OpenAI's format over HTTP through the real adapter engine, so
+the test suite's fake provider server), it speaks OpenAI's format over HTTP through the real adapter engine, so
 benchmarks and end-to-end runs exercise the whole provider path.
 """
 

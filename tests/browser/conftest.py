@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.providers.fake_server import FakeUpstream
 from entrypoints.bootstrap import Services
 from entrypoints.settings import Settings, load_settings
 from tests.e2e.conftest import free_port, serve, test_runtime
 from tests.postgres import fresh_database
+from tests.support.fake_provider import FakeUpstream
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]

@@ -5,7 +5,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from adapters.providers.fake_server import Reply
 from domain.admins import AdminPrincipal, AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
@@ -13,6 +12,7 @@ from domain.organizations import TeamStatus
 from domain.pricing import PriceSheet
 from tests.browser.conftest import PASSWORD, World, new_page, screenshot, sign_in
 from tests.e2e.conftest import openai_usage
+from tests.support.fake_provider import Reply
 
 D = Decimal
 OWNER = "owner@example.com"

@@ -14,7 +14,6 @@ import pytest
 import uvicorn
 
 from adapters.providers._http import RetryPolicy
-from adapters.providers.fake_server import FakeUpstream
 from adapters.providers.registry import open_provider_clients
 from application.principal import TeamPrincipal
 from domain.budgets import BudgetMode, BudgetPolicy
@@ -26,6 +25,7 @@ from entrypoints.http.app import create_app
 from entrypoints.runtime import Runtime, open_postgres_runtime
 from entrypoints.settings import Settings, load_settings
 from tests.postgres import fresh_database
+from tests.support.fake_provider import FakeUpstream
 
 D = Decimal
 CUSTOMER = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))

@@ -6,11 +6,11 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.providers.fake_server import Reply
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode
 from tests.e2e.admin_helpers import admin_token, setup_owner
 from tests.e2e.conftest import Server, openai_usage
+from tests.support.fake_provider import Reply
 
 JSON = dict[str, Any]
 

@@ -12,7 +12,6 @@ import httpx
 import pytest
 import structlog
 
-from adapters.providers.fake_server import FakeUpstream
 from adapters.vault.fernet import FernetVault
 from application.ports.vault import VaultError
 from domain.budgets import BudgetMode, BudgetPolicy
@@ -25,6 +24,7 @@ from tests.e2e.admin_helpers import PASSWORD, login
 from tests.e2e.conftest import CUSTOMER, PROVIDER, Server, free_port, serve
 from tests.e2e.conftest import test_runtime as e2e_runtime
 from tests.postgres import fresh_database
+from tests.support.fake_provider import FakeUpstream
 
 PROVIDER_KEY = "sk-upstream-rotation-secret-5150"
 

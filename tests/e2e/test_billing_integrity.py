@@ -18,12 +18,12 @@ import httpx
 import psycopg
 import pytest
 
-from adapters.providers.fake_server import Reply
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode
 from tests.e2e.admin_helpers import admin_token
 from tests.e2e.conftest import Server, openai_usage, serve_world
 from tests.postgres import fresh_database
+from tests.support.fake_provider import Reply
 
 D = Decimal
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import httpx
 
-from adapters.providers.fake_server import Reply
 from domain.budgets import BudgetMode
 from tests.e2e.conftest import Server, openai_usage
+from tests.support.fake_provider import Reply
 
 D = Decimal
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}

@@ -507,7 +507,7 @@ async def test_hostile_tool_and_image_input_is_refused_on_both_surfaces(world: W
     ]
     team = {"authorization": f"Bearer {world.team_key}", "content-type": "application/json"}
     # The control: the same body, valid, is served (on another team, so the snapshot stays).
-    from adapters.providers.fake_server import Reply
+    from tests.support.fake_provider import Reply
 
     _, other_key = await world.server.team(BudgetMode.CONSUMPTION_USD)
     world.server.upstream.push(Reply())

@@ -13,7 +13,6 @@ from uuid import uuid4
 
 import pytest
 
-from adapters.providers.fake_server import Reply
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode
 from domain.economics import percentile_of, reaches_margin, suggested_flat_price
@@ -21,6 +20,7 @@ from tests.e2e.admin_helpers import PASSWORD, admin_token
 from tests.e2e.conftest import Server, openai_usage, serve_world
 from tests.e2e.panel_helpers import Panel
 from tests.postgres import fresh_database
+from tests.support.fake_provider import Reply
 
 D = Decimal
 HISTORY = {"analyse": [(900, 100), (1500, 300), (3000, 700), (1200, 50), (6000, 1200)], "summarise": [(200, 20)] * 3}

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.providers.fake_server import Reply
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from tests.e2e.admin_helpers import admin_token
 from tests.e2e.conftest import Server, openai_usage
 from tests.e2e.test_admin_cli import cli_env, run_cli
+from tests.support.fake_provider import Reply
 
 D = Decimal
 

@@ -14,11 +14,11 @@ import httpx
 import openai
 import pytest
 
-from adapters.providers.fake_server import Reply
 from domain.budgets import BudgetMode
 from domain.catalog import Provider
 from domain.organizations import TeamStatus
 from tests.e2e.conftest import CUSTOMER, PROVIDER, Server, openai_usage
+from tests.support.fake_provider import Reply
 
 D = Decimal
 T = TypeVar("T")

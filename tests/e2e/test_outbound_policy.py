@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.providers.fake_server import Reply
 from adapters.vault.fernet import FernetVault
 from domain.budgets import BudgetMode
 from entrypoints.settings import load_settings
@@ -18,6 +17,7 @@ from tests.e2e.admin_helpers import setup_owner
 from tests.e2e.conftest import Server, free_port, serve
 from tests.e2e.conftest import test_runtime as e2e_runtime
 from tests.postgres import fresh_database
+from tests.support.fake_provider import Reply
 
 UPSTREAM_KEY = "sk-upstream-secret-9876"  # the e2e world's OpenAI credential
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "hi"}]}

@@ -10,7 +10,6 @@ import httpx
 import openai
 import pytest
 
-from adapters.providers.fake_server import Reply
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode
 from entrypoints.settings import load_settings
@@ -19,6 +18,7 @@ from tests.e2e.conftest import Server, free_port, openai_usage, serve, serve_wor
 from tests.e2e.conftest import test_runtime as quick_retry_runtime
 from tests.postgres import fresh_database
 from tests.redis_server import answers, redis_url, started_redis
+from tests.support.fake_provider import Reply
 
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
 

@@ -18,7 +18,6 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from adapters.providers.fake_server import Reply
 from application.services.models import AliasChanges
 from domain.admins import AdminPrincipal, AdminRole
 from domain.budgets import BudgetMode
@@ -29,6 +28,7 @@ from entrypoints.settings import load_settings
 from tests.e2e.conftest import Server, free_port, openai_usage, serve, serve_world
 from tests.e2e.conftest import test_runtime as quick_retry_runtime
 from tests.postgres import fresh_database
+from tests.support.fake_provider import Reply
 
 OWNER = AdminPrincipal(user_id=AdminUserId(uuid4()), email="ops@example.com", role=AdminRole.OWNER)
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}], "job_type": "cache"}

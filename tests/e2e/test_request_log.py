@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 import structlog
 
-from adapters.providers.fake_server import Reply
 from domain.budgets import BudgetMode
 from tests.e2e.conftest import Server, openai_usage
+from tests.support.fake_provider import Reply
 
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
 

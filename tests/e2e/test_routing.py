@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from adapters.providers.fake_server import Reply, ToolCallReply
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from tests.e2e.admin_helpers import admin_token
 from tests.e2e.conftest import Server, openai_usage, serve_world
 from tests.postgres import fresh_database
+from tests.support.fake_provider import Reply, ToolCallReply
 
 D = Decimal
 HELLO = [{"role": "user", "content": "Hello"}]

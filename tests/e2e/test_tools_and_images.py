@@ -14,10 +14,10 @@ from typing import Any
 import openai
 import pytest
 
-from adapters.providers.fake_server import Reply, ToolCallReply
 from domain.budgets import BudgetMode
 from domain.catalog import Provider
 from tests.e2e.conftest import CUSTOMER, PROVIDER, Server, openai_usage
+from tests.support.fake_provider import Reply, ToolCallReply
 
 D = Decimal
 PNG = "data:image/png;base64,iVBORw0KGgoAAAAAAAAAAA=="

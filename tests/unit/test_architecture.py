@@ -95,3 +95,9 @@ def test_no_import_cycle_between_modules_of_a_package() -> None:
         }
         cycle = _first_cycle(graph)
         assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_the_product_imports_no_test_support() -> None:
+    """Test machinery (the fake provider server, fixtures) ships in ``tests/``, never in the product."""
+    for layer in ("domain", "application", "adapters", "entrypoints"):
+        assert "tests" not in imported_roots(layer), f"{layer} imports from tests"

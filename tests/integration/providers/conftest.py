@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import pytest
 
 from adapters.providers._http import RetryPolicy, Transport
-from adapters.providers.fake_server import FakeUpstream
 from adapters.providers.registry import open_provider_clients
 from application.ports.providers import ProviderClient, ProviderTarget
 from domain.catalog import Provider
 from domain.llm import ChatMessage, LlmRequest, Role
+from tests.support.fake_provider import FakeUpstream
 
 TIMEOUT_S = 0.4
 RETRY = RetryPolicy(max_retries=2, base_delay_s=0.001, max_delay_s=0.004, max_retry_after_s=5.0)

@@ -10,7 +10,6 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from adapters.network.guard import guarded_aiohttp_transport
 from adapters.providers._http import HttpProviderClient, Timeouts, Transport
-from adapters.providers.fake_server import FakeUpstream
 from adapters.providers.openai import OpenAIDialect
 from adapters.providers.registry import open_provider_clients
 from application.errors import ProviderError
@@ -19,6 +18,7 @@ from application.services._outbound import OutboundUrlCheck
 from domain.catalog import Provider
 from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
 from tests.integration.providers.conftest import KEY, RETRY, TIMEOUT_S, chat
+from tests.support.fake_provider import FakeUpstream
 
 # Private addresses refused, plain http allowed: the fake upstream speaks no TLS.
 NO_PRIVATE = AddressPolicy(require_https=False, allow_private=False)

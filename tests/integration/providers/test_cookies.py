@@ -3,9 +3,9 @@
 import pytest
 
 from adapters.providers._http import Transport
-from adapters.providers.fake_server import Reply
 from domain.catalog import Provider
 from tests.integration.providers.conftest import UpstreamFor, chat
+from tests.support.fake_provider import Reply
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])

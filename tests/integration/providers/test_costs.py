@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from adapters.catalog.genai import GenaiPricesCatalog
-from adapters.providers.fake_server import Reply
 from domain.catalog import Provider
 from domain.llm import StreamEnd
 from domain.pricing import PriceSheet, exact_cost_usd, price_call
 from domain.usage import TokenUsage
 from tests.integration.providers.conftest import UpstreamFor, chat
+from tests.support.fake_provider import Reply
 
 D = Decimal
 OPENAI_CACHE_HIT = {

@@ -4,9 +4,9 @@ and truncated; a body that is not the provider's error format is never echoed at
 import msgspec
 import pytest
 
-from adapters.providers.fake_server import Reply
 from application.errors import ProviderBadRequestError, ProviderError, ProviderUnavailableError
 from tests.integration.providers.conftest import KEY, Upstream, chat
+from tests.support.fake_provider import Reply
 
 LABELS = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Gemini", "fireworks": "Fireworks"}
 OTHER_TOKEN = "sk-proj-someone-elses-key-5d41402abc4b2a76"

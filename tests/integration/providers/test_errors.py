@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.providers._http import RetryPolicy, Transport
-from adapters.providers.fake_server import FakeUpstream, Reply
 from adapters.providers.registry import open_provider_clients
 from application.errors import (
     ProviderAuthError,
@@ -26,6 +25,7 @@ from application.ports.providers import ProviderClient
 from domain.catalog import Provider
 from domain.llm import StreamEnd
 from tests.integration.providers.conftest import KEY, MODELS, RETRY, Upstream, UpstreamFor, chat
+from tests.support.fake_provider import FakeUpstream, Reply
 
 RETRIED = RETRY.max_retries + 1
 OA, A, G, F = Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI, Provider.FIREWORKS

@@ -2,12 +2,12 @@
 
 import pytest
 
-from adapters.providers.fake_server import Reply
 from application.errors import ProviderContentFilteredError
 from application.ports.providers import ProviderTarget
 from domain.catalog import Provider
 from domain.llm import ChatMessage, FinishReason, LlmRequest, Role, StreamEnd, TextDelta
 from tests.integration.providers.conftest import KEY, MODELS, Upstream, UpstreamFor, chat
+from tests.support.fake_provider import Reply
 
 
 async def collect(upstream: Upstream, request: LlmRequest) -> tuple[list[str], list[StreamEnd]]:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from adapters.providers._http import RetryPolicy, Transport
-from adapters.providers.fake_server import FakeUpstream, Reply
 from adapters.providers.registry import open_provider_clients
 from application.errors import ProviderError, ProviderResponseError, ProviderTimeoutError, ProviderUnavailableError
 from application.ports.providers import ProviderClient, ProviderTarget
@@ -16,6 +15,7 @@ from domain.catalog import Provider
 from domain.llm import StreamEnd, TextDelta, estimate_tokens
 from domain.usage import TokenUsage
 from tests.integration.providers.conftest import MODELS, Upstream, UpstreamFor, chat
+from tests.support.fake_provider import FakeUpstream, Reply
 
 CHUNKS = tuple(f" token{index:03d}" for index in range(12))
 # native final usage with a recognisable prompt side: Anthropic and Gemini report it before the end

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from adapters.providers.fake_server import Reply, ToolCallReply
 from domain.catalog import Provider
 from domain.content import ImagePart, TextPart
 from domain.errors import UnsupportedFeatureError
@@ -28,6 +27,7 @@ from domain.llm import (
     ToolSpec,
 )
 from tests.integration.providers.conftest import MODELS, Upstream, UpstreamFor
+from tests.support.fake_provider import Reply, ToolCallReply
 
 PNG = "data:image/png;base64,iVBORw0KGgoAAAAAAAAAAA=="  # the PNG signature and 8 zero bytes
 PNG_DATA = "iVBORw0KGgoAAAAAAAAAAA=="

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from adapters.providers.fake_server import Reply
 from domain.catalog import Provider
 from domain.llm import StreamEnd, estimate_tokens
 from domain.usage import TokenUsage
 from tests.integration.providers.conftest import Upstream, UpstreamFor, chat
+from tests.support.fake_provider import Reply
 
 CASES: list[tuple[str, Provider, dict[str, Any], TokenUsage]] = [
     (

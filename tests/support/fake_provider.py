@@ -18,7 +18,7 @@ stream cut mid-way or ended early, a stream that stalls, and an error event afte
 
 It is a raw asyncio HTTP/1.1 server (keep-alive, chunked SSE), fast enough to be the
 upstream of benchmarks without being their bottleneck. ``python -m
-adapters.providers.fake_server`` runs it standalone.
+tests.support.fake_provider`` runs it standalone.
 """
 
 import argparse
