@@ -21,6 +21,7 @@ import msgspec
 from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError, UnavailableError
 from application.ports.observability import Metrics, TargetKey
 from application.ports.providers import ProviderClients, ProviderTarget
+from application.ports.rate_limits import RateLimitWindow
 from application.ports.reference import ReferenceReader
 from application.ports.repositories import CallLease, CallLedger
 from application.ports.response_cache import CachedAnswer, ResponseCache
@@ -92,6 +93,7 @@ class CallResult(msgspec.Struct, frozen=True, kw_only=True):
     call: LlmCall
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
+    rate_limits: tuple[RateLimitWindow, ...] = ()  # the team's windows as this call left them
 
 
 class ClientGoneError(ProviderError):
@@ -156,6 +158,10 @@ class _Prepared(msgspec.Struct, kw_only=True):
     outcome: "asyncio.Future[LlmCall] | None" = None
 
     @property
+    def rate_limits(self) -> tuple[RateLimitWindow, ...]:
+        return self.admission.windows if self.admission is not None else ()
+
+    @property
     def route(self) -> _Route:
         return self.routes[self.route_index]
 
@@ -174,6 +180,7 @@ class CallStream(msgspec.Struct, frozen=True, kw_only=True):
     started: CallStarted
     items: AsyncGenerator[StreamItem, None]
     close: Callable[[], Awaitable[None]]
+    rate_limits: tuple[RateLimitWindow, ...] = ()  # the team's windows as this call left them
 
 
 class CallService:
@@ -252,7 +259,7 @@ class CallService:
         cached = await self._caching.lookup(prepared.cache_key)
         if cached is not None:  # never reaches the provider
             call = await self._record_cached(prepared, cached, ttft_ms=None, streamed=False)
-            return CallResult(call=call, content=cached.content)
+            return CallResult(call=call, content=cached.content, rate_limits=prepared.rate_limits)
         while True:
             client = self._providers[prepared.route.target.provider]
             try:
@@ -273,7 +280,9 @@ class CallService:
         call = await self._record_success(prepared, response, ttft_ms=None, streamed=False)
         if not response.tool_calls:  # a cached answer is text: tool calls are never replayed
             await self._caching.keep(prepared.cache_key, prepared.alias, prepared.route.target, call, response.content)
-        return CallResult(call=call, content=response.content, tool_calls=response.tool_calls)
+        return CallResult(
+            call=call, content=response.content, tool_calls=response.tool_calls, rate_limits=prepared.rate_limits
+        )
 
     def _fall_back(self, prepared: _Prepared, exc: ProviderError) -> bool:
         """After ``exc`` at the current route (its own retries done, nothing relayed to the
@@ -351,7 +360,7 @@ class CallService:
             if prepared.outcome is not None:
                 await asyncio.wait([prepared.outcome])  # never raises the record's own error
 
-        return CallStream(started=started, items=items, close=close)
+        return CallStream(started=started, items=items, close=close, rate_limits=prepared.rate_limits)
 
     async def _relay(
         self, prepared: _Prepared, upstream: AsyncIterator[StreamEvent], first: StreamEvent
