@@ -7,8 +7,13 @@ instances never admit more than a limit. A hit the limit refuses is taken back a
 (like the login throttle's refunds), and so is the request's count when its tokens do not
 fit: what stays counted is what was admitted. A window starts with its first count and
 lasts 60 s; its key includes the limit's value, so a changed limit starts a new window.
+
+``windows`` reads each limit's window with the library's ``get_window_stats`` (a read of
+the counter and of its expiry); the limits are read concurrently, so with Redis this is
+one more round trip's wait per admitted call of a team with limits, and none otherwise.
 """
 
+import asyncio
 import time
 
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -17,7 +22,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 from application.errors import UnavailableError
-from application.ports.rate_limits import LimitedResource, RateLimitRefusal
+from application.ports.rate_limits import LimitedResource, RateLimitRefusal, RateLimitWindow
 from domain.ids import TeamId
 from domain.rate_limits import RateLimits
 
@@ -59,7 +64,7 @@ class LimitsTeamRateLimiter:
                         resource=resource,
                         limit=amount,
                         remaining=max(0, stats.remaining),
-                        reset_s=min(max(0.0, stats.reset_time - time.time()), float(item.get_expiry())),
+                        reset_s=_reset_s(stats.reset_time, time.time(), item),
                     )
         except StorageError:
             raise UnavailableError("the rate limit counters are unavailable") from None
@@ -74,6 +79,31 @@ class LimitsTeamRateLimiter:
         except StorageError:
             raise UnavailableError("the rate limit counters are unavailable") from None
 
+    async def windows(self, team_id: TeamId, limits: RateLimits) -> tuple[RateLimitWindow, ...]:
+        team = str(team_id)
+        items = [
+            (resource, _item(resource, amount))
+            for resource, amount in (
+                (LimitedResource.REQUESTS, limits.requests_per_minute),
+                (LimitedResource.TOKENS, limits.tokens_per_minute),
+            )
+            if amount is not None
+        ]
+        try:
+            stats = await asyncio.gather(*(self._limiter.get_window_stats(item, team) for _, item in items))
+        except StorageError:
+            raise UnavailableError("the rate limit counters are unavailable") from None
+        now = time.time()
+        return tuple(
+            RateLimitWindow(
+                resource=resource,
+                limit=item.amount,
+                remaining=max(0, s.remaining),
+                reset_s=_reset_s(s.reset_time, now, item),
+            )
+            for (resource, item), s in zip(items, stats, strict=True)
+        )
+
     async def _take_back(self, counted: list[tuple[RateLimitItem, int]], team: str) -> None:
         for item, cost in counted:
             await self._storage.incr(item.key_for(team), item.get_expiry(), amount=-cost)
@@ -81,3 +111,8 @@ class LimitsTeamRateLimiter:
 
 def _item(resource: LimitedResource, amount: int) -> RateLimitItem:
     return RateLimitItemPerMinute(amount, namespace=_NAMESPACES[resource])
+
+
+def _reset_s(reset_time: float, now: float, item: RateLimitItem) -> float:
+    """Seconds from ``now`` until a window resetting at ``reset_time`` does, within [0, 60]."""
+    return min(max(0.0, reset_time - now), float(item.get_expiry()))

@@ -28,6 +28,15 @@ class RateLimitRefusal(msgspec.Struct, frozen=True, kw_only=True):
     fits_ever: bool = True
 
 
+class RateLimitWindow(msgspec.Struct, frozen=True, kw_only=True):
+    """One limit's current window, as a call admitted under it left it."""
+
+    resource: LimitedResource
+    limit: int
+    remaining: int
+    reset_s: float  # seconds until the window resets
+
+
 class TeamRateLimiter(Protocol):
     """Counters per team and minute. With several instances they are shared only if the
     adapter's storage is (Redis); in-process counters limit each instance on its own."""
@@ -45,6 +54,14 @@ class TeamRateLimiter(Protocol):
         """Count ``tokens`` more against the current minute, even past the limit: what a
         call used beyond what was counted when it was admitted (the money was spent; the
         next calls wait). Does nothing without a tokens-per-minute limit.
+
+        Raises ``UnavailableError`` when the counters cannot be reached.
+        """
+        ...
+
+    async def windows(self, team_id: TeamId, limits: RateLimits) -> tuple[RateLimitWindow, ...]:
+        """The current window of each limit set (requests first, then tokens), for the
+        ``X-RateLimit-*`` headers of an admitted call; empty without limits.
 
         Raises ``UnavailableError`` when the counters cannot be reached.
         """

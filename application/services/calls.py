@@ -18,9 +18,16 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError, UnavailableError
+from application.errors import (
+    NotFoundError,
+    ProviderError,
+    ProviderNotConfiguredError,
+    ProviderResponseError,
+    UnavailableError,
+)
 from application.ports.observability import Metrics, TargetKey
 from application.ports.providers import ProviderClients, ProviderTarget
+from application.ports.rate_limits import RateLimitWindow
 from application.ports.reference import ReferenceReader
 from application.ports.repositories import CallLease, CallLedger
 from application.ports.response_cache import CachedAnswer, ResponseCache
@@ -92,6 +99,7 @@ class CallResult(msgspec.Struct, frozen=True, kw_only=True):
     call: LlmCall
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
+    rate_limits: tuple[RateLimitWindow, ...] = ()  # the team's windows as this call left them
 
 
 class ClientGoneError(ProviderError):
@@ -156,6 +164,10 @@ class _Prepared(msgspec.Struct, kw_only=True):
     outcome: "asyncio.Future[LlmCall] | None" = None
 
     @property
+    def rate_limits(self) -> tuple[RateLimitWindow, ...]:
+        return self.admission.windows if self.admission is not None else ()
+
+    @property
     def route(self) -> _Route:
         return self.routes[self.route_index]
 
@@ -174,6 +186,7 @@ class CallStream(msgspec.Struct, frozen=True, kw_only=True):
     started: CallStarted
     items: AsyncGenerator[StreamItem, None]
     close: Callable[[], Awaitable[None]]
+    rate_limits: tuple[RateLimitWindow, ...] = ()  # the team's windows as this call left them
 
 
 class CallService:
@@ -252,7 +265,7 @@ class CallService:
         cached = await self._caching.lookup(prepared.cache_key)
         if cached is not None:  # never reaches the provider
             call = await self._record_cached(prepared, cached, ttft_ms=None, streamed=False)
-            return CallResult(call=call, content=cached.content)
+            return CallResult(call=call, content=cached.content, rate_limits=prepared.rate_limits)
         while True:
             client = self._providers[prepared.route.target.provider]
             try:
@@ -273,7 +286,9 @@ class CallService:
         call = await self._record_success(prepared, response, ttft_ms=None, streamed=False)
         if not response.tool_calls:  # a cached answer is text: tool calls are never replayed
             await self._caching.keep(prepared.cache_key, prepared.alias, prepared.route.target, call, response.content)
-        return CallResult(call=call, content=response.content, tool_calls=response.tool_calls)
+        return CallResult(
+            call=call, content=response.content, tool_calls=response.tool_calls, rate_limits=prepared.rate_limits
+        )
 
     def _fall_back(self, prepared: _Prepared, exc: ProviderError) -> bool:
         """After ``exc`` at the current route (its own retries done, nothing relayed to the
@@ -331,8 +346,6 @@ class CallService:
                 await asyncio.shield(self._abandon(prepared, upstream, 0, None, abandoned))
                 raise
             break
-        if prepared.cached is None:
-            self._breakers.succeeded(prepared.route.key)
         started = CallStarted(
             call_id=prepared.call_id,
             job_id=prepared.job_id,
@@ -351,7 +364,7 @@ class CallService:
             if prepared.outcome is not None:
                 await asyncio.wait([prepared.outcome])  # never raises the record's own error
 
-        return CallStream(started=started, items=items, close=close)
+        return CallStream(started=started, items=items, close=close, rate_limits=prepared.rate_limits)
 
     async def _relay(
         self, prepared: _Prepared, upstream: AsyncIterator[StreamEvent], first: StreamEvent
@@ -386,6 +399,8 @@ class CallService:
                     if prepared.cached is not None:
                         call = await self._record_cached(prepared, prepared.cached, ttft_ms=ttft_ms, streamed=True)
                     else:
+                        # A stream succeeds at its end: one cut mid-way is the target's failure.
+                        self._breakers.succeeded(prepared.route.key)
                         call = await self._record_success(prepared, response, ttft_ms=ttft_ms, streamed=True)
                         if kept is not None and not event.tool_calls:
                             await self._caching.keep(
@@ -400,10 +415,12 @@ class CallService:
                     event = await anext(upstream)
                 except StopAsyncIteration:
                     event = None
-            exc = ProviderError("the provider ended the stream without a final event")
+            exc = ProviderResponseError("the provider ended the stream without a final event")
+            self._stream_cut(prepared, exc)
             call = await self._record_failure(prepared, exc, received=received, ttft_ms=ttft_ms, streamed=True)
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         except ProviderError as exc:
+            self._stream_cut(prepared, exc)
             call = await self._record_failure(prepared, exc, received=received, ttft_ms=ttft_ms, streamed=True)
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         finally:
@@ -417,6 +434,14 @@ class CallService:
                 # was): let that one record finish; never write a second one.
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.shield(prepared.outcome)
+
+    def _stream_cut(self, prepared: _Prepared, exc: ProviderError) -> None:
+        """A stream the provider broke after its first event: it counts against the target's
+        breaker (a cut stream is the provider's failure) but never falls back, since the
+        client has bytes of this target's answer. A broken or malformed stream counts like a
+        5xx; a content filter or a client gone does not. A replay is the cache's, no target's."""
+        if prepared.cached is None and (counts_against_target(exc) or isinstance(exc, ProviderResponseError)):
+            self._breakers.failed(prepared.route.key)
 
     async def _abandon(
         self,
@@ -488,12 +513,14 @@ class CallService:
             created_at=now,
         )
         await self._ledger.reserve(lease, at=now)
+        # Healthy targets first; this call takes the trial of a half-open one it may try.
+        order = healthy_first([r.key for r in routes], self._breakers, call_id)
         return _Prepared(
             call_id=call_id,
             job_id=job_id,
             team=team,
             alias=alias,
-            routes=routes,
+            routes=[routes[i] for i in order],
             request=llm_request,
             purpose=request.purpose,
             started=self._clock.monotonic(),
@@ -503,7 +530,7 @@ class CallService:
 
     async def _routes(self, team: Team, alias: ModelAlias, request: LlmRequest) -> list[_Route]:
         """The targets this call may try, in order (issue 12): the alias's route order, then
-        only those the organization has a credential for, healthy ones first."""
+        only those the organization has a credential for (healthy ones first: ``_prepare``)."""
         order = route_order(
             alias.own_targets,
             alias.fallback_targets,
@@ -546,7 +573,7 @@ class CallService:
             raise refusal  # 422 unsupported_feature: no target can serve the request as asked
         if not routes:
             raise ProviderNotConfiguredError(f"no active {alias.provider} credential for this organization")
-        return [routes[i] for i in healthy_first([r.key for r in routes], self._breakers)]
+        return routes
 
     async def _team(self, principal: TeamPrincipal) -> Team:
         team = await self._reference.team(principal.team_id)
@@ -669,6 +696,8 @@ class CallService:
     ) -> LlmCall:
         alias, team = prepared.alias, prepared.team
         route = prepared.route
+        # A half-open target's trial this call took and did not decide is handed back.
+        self._breakers.release([r.key for r in prepared.routes], prepared.call_id)
         cost: CallCost
         if cached is not None:
             factor = alias.cached_response_price_factor

@@ -90,8 +90,9 @@ class ModelService:
     - provider costs come from the catalog unless overridden, and an alias whose model the
       catalog does not know must carry explicit provider costs (a model never silently
       costs $0); missing cache prices follow the catalog's ratio to input;
-    - access groups name existing aliases only; fallbacks name existing aliases; an alias
-      another one falls back to cannot be deleted;
+    - access groups name existing aliases only; fallbacks name existing aliases that the
+      alias's organization may use (a fallback bound to another organization is refused:
+      its calls would never use it); an alias another one falls back to cannot be deleted;
     - aliases and access groups are platform-wide: only an unscoped admin changes them,
       every admin reads them (an alias bound to one organization is hidden from others);
     - every write appends an audit entry in its own transaction (``actor`` None: system).
@@ -142,7 +143,7 @@ class ModelService:
             cached_response_price_factor=cached_response_price_factor,
         )
         async with self._uow() as uow:
-            await _ensure_aliases_exist(uow, model.fallbacks, "fallback")
+            await _ensure_usable_fallbacks(uow, model)
             for group in model.access_groups:
                 if await uow.access_groups.get(group) is None:
                     await uow.access_groups.add(AccessGroup(name=check_name(group, "access group")))
@@ -174,7 +175,7 @@ class ModelService:
                 raise NotFoundError("model alias not found")
             check_version(current.version, expected_version)
             wanted = self._apply(current, changes)
-            await _ensure_aliases_exist(uow, wanted.fallbacks, "fallback")
+            await _ensure_usable_fallbacks(uow, wanted)
             for group in wanted.access_groups:
                 check_name(group, "access group")
             updated = stored(
@@ -447,6 +448,22 @@ async def _ensure_aliases_exist(uow: UnitOfWork, names: tuple[str, ...], what: s
     for name in names:
         if await uow.aliases.get(name) is None:
             raise InvalidValueError(f"{what} '{name}' is not a model alias")
+
+
+async def _ensure_usable_fallbacks(uow: UnitOfWork, alias: ModelAlias) -> None:
+    """Every fallback exists, and the alias's organization may use it: a fallback bound to
+    another organization could never serve this alias's calls (the route leaves it out).
+    A platform-wide alias may fall back to one organization's alias (that organization's
+    teams use it)."""
+    for name in alias.fallbacks:
+        fallback = await uow.aliases.get(name)
+        if fallback is None:
+            raise InvalidValueError(f"fallback '{name}' is not a model alias")
+        bound = fallback.organization_id
+        if alias.organization_id is not None and bound not in (None, alias.organization_id):
+            raise InvalidValueError(
+                f"fallback '{name}' belongs to another organization: this alias's calls could never use it"
+            )
 
 
 def check_name(name: str, what: str) -> str:

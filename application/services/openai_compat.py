@@ -21,6 +21,7 @@ from datetime import datetime
 
 import msgspec
 
+from application.ports.rate_limits import RateLimitWindow
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.principal import TeamPrincipal
@@ -62,6 +63,7 @@ class ChatStream(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     items: AsyncGenerator[StreamItem, None]
     close: Callable[[], Awaitable[None]]
+    rate_limits: tuple[RateLimitWindow, ...] = ()  # the team's windows as this call left them
 
 
 class OpenAiCompatService:
@@ -97,6 +99,7 @@ class OpenAiCompatService:
                 created_at=self._clock.now(),
                 items=stream.items,
                 close=stream.close,
+                rate_limits=stream.rate_limits,
             )
         opened = await self._one_call_jobs.open_stream(principal, new_job, request)
         items = _finishing_job(opened)
@@ -106,7 +109,12 @@ class OpenAiCompatService:
             await opened.stream.close()  # finishes the job by the recorded outcome if nobody did
 
         return ChatStream(
-            job_id=opened.job.id, started=opened.stream.started, created_at=self._clock.now(), items=items, close=close
+            job_id=opened.job.id,
+            started=opened.stream.started,
+            created_at=self._clock.now(),
+            items=items,
+            close=close,
+            rate_limits=opened.stream.rate_limits,
         )
 
     async def models(self, principal: TeamPrincipal) -> list[ModelAlias]:

@@ -8,6 +8,9 @@ Rules:
 - once the call is recorded, the tokens it really used (prompt + completion, as billed)
   beyond that estimate are counted too, even past the limit: the next calls wait;
 - a team without limits touches no counter;
+- an admitted call of a team with limits carries each limit's window as it left it
+  (``Admission.windows``: limit, remaining, reset), read once more from the counters,
+  for the ``X-RateLimit-*`` headers of its response; a team without limits has none;
 - counters that cannot be reached let the call through, with a warning in the log:
   rate limits protect capacity and fairness, while the credit hold still bounds spending.
 """
@@ -18,7 +21,7 @@ import math
 import msgspec
 
 from application.errors import RateLimitedError, UnavailableError
-from application.ports.rate_limits import LimitedResource, RateLimitRefusal, TeamRateLimiter
+from application.ports.rate_limits import LimitedResource, RateLimitRefusal, RateLimitWindow, TeamRateLimiter
 from domain.ids import TeamId
 from domain.llm import ChatMessage
 from domain.organizations import Team
@@ -29,11 +32,13 @@ log = logging.getLogger(__name__)
 
 
 class Admission(msgspec.Struct, frozen=True, kw_only=True):
-    """A call let through its team's limits, and the tokens already counted for it."""
+    """A call let through its team's limits, the tokens already counted for it, and the
+    windows of those limits once it was counted (empty: no limits, or unreadable)."""
 
     team_id: TeamId
     limits: RateLimits = UNLIMITED
     tokens: int = 0
+    windows: tuple[RateLimitWindow, ...] = ()
 
 
 class CallRateLimits:
@@ -53,7 +58,12 @@ class CallRateLimits:
             return Admission(team_id=team.id)
         if refusal is not None:
             raise _refused(refusal, tokens)
-        return Admission(team_id=team.id, limits=limits, tokens=tokens)
+        try:
+            windows = await self._limiter.windows(team.id, limits)
+        except UnavailableError:  # admitted all the same, only without the headers
+            log.warning("rate_limit_unavailable", extra={"team_id": str(team.id)})
+            windows = ()
+        return Admission(team_id=team.id, limits=limits, tokens=tokens, windows=windows)
 
     async def settle(self, admission: Admission | None, usage: TokenUsage) -> None:
         """Count what the recorded call used beyond its admission's estimate."""

@@ -323,3 +323,108 @@ async def test_an_expired_session_sends_the_operator_to_login_and_back(world: Wo
 async def owner_principal(world: World) -> AdminPrincipal:
     login = await world.services.admin_auth.login(email=OWNER, password=PASSWORD, address="127.0.0.1")
     return await world.services.admin_auth.authenticate(login.access_token)
+
+
+async def test_an_alias_routing_fallbacks_cache_and_targets_are_shown_and_edited(world: World, context: Any) -> None:
+    await seed_owner_and_team(world)
+    services = world.services
+    sheet = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))
+    await services.models.create_alias(
+        alias="backup",
+        provider=Provider.OPENAI,
+        provider_model="gpt-backup",
+        customer_prices=sheet,
+        provider_costs=sheet,
+    )
+    other = await services.organizations.create_organization(name="Elsewhere")
+    await services.models.create_alias(
+        alias="theirs",
+        provider=Provider.OPENAI,
+        provider_model="gpt-theirs",
+        customer_prices=sheet,
+        provider_costs=sheet,
+        organization_id=other.id,
+    )
+    bound = await services.organizations.list_organizations(await owner_principal(world))
+    acme = next(o for o in bound if o.name == "Acme")
+    await services.models.create_alias(
+        alias="acme-only",
+        provider=Provider.OPENAI,
+        provider_model="gpt-acme",
+        customer_prices=sheet,
+        provider_costs=sheet,
+        organization_id=acme.id,
+    )
+    page = await new_page(context)
+    await sign_in(page, OWNER)
+
+    # The form shows the defaults, then takes routing, ordered fallbacks, the cache and a target.
+    await page.goto("/admin/models/alias/smart")
+    assert await page.input_value("#f-routing") == "ordered"
+    assert await page.input_value("#f-cache_ttl_s") == ""
+    assert await page.input_value("#f-cached_response_price_factor") == "1"
+    assert await page.input_value("#f-targets") == ""
+    await page.select_option("#f-routing", "cheapest")
+    await page.fill("#f-fallbacks", "backup, acme-only")
+    await page.fill("#f-cache_ttl_s", "600")
+    await page.fill("#f-cached_response_price_factor", "0.5")
+    await page.fill(
+        "#f-targets",
+        '[{"provider": "openai", "provider_model": "gpt-second", "provider_input_cost_per_million": "0.5",'
+        ' "provider_output_cost_per_million": "2"}]',
+    )
+    await page.click("button:has-text('Save alias')")
+    await page.wait_for_url(re.compile(r"/admin/models\?notice=saved"))
+    row = page.locator("tr:has(a:text-is('smart'))")
+    text = await row.inner_text()
+    assert "cheapest · 2 targets" in text and "backup → acme-only" in text and "600 s · ×0.5" in text
+    saved = await services.models.get_alias("smart")
+    assert saved is not None and saved.routing.value == "cheapest" and saved.fallbacks == ("backup", "acme-only")
+    assert saved.cache_ttl_s == 600 and saved.cached_response_price_factor == D("0.5")
+    assert [(t.provider_model, t.customer_prices.input_per_million) for t in saved.targets] == [("gpt-second", D(2))]
+
+    # Shown again: the target in its table and as JSON, every price filled in as billed.
+    await page.goto("/admin/models/alias/smart")
+    assert await page.locator("[data-testid=target-row]").count() == 1
+    assert "gpt-second" in await page.locator("[data-testid=targets-table]").inner_text()
+    assert '"provider_input_cost_per_million": "0.5"' in await page.input_value("#f-targets")
+    assert await page.input_value("#f-fallbacks") == "backup, acme-only"
+    await screenshot(page, "alias-routing")
+
+    # Errors from the same use case as the admin API, beside their fields, nothing saved.
+    await page.fill("#f-targets", '[{"provider": "openai", "provider_model": "gpt-unknown-to-catalog"}]')
+    await page.click("button:has-text('Save alias')")
+    assert "does not know openai/gpt-unknown-to-catalog" in await page.locator("#e-targets").inner_text()
+    await page.fill("#f-targets", '[{"provider": "openai"}]')
+    await page.fill("#f-cache_ttl_s", "0")
+    await page.fill("#f-cached_response_price_factor", "11")
+    await page.click("button:has-text('Save alias')")
+    assert "provider_model" in await page.locator("#e-targets").inner_text()
+    assert "between 1" in await page.locator("#e-cache_ttl_s").inner_text()
+    assert "at most 10" in await page.locator("#e-cached_response_price_factor").inner_text()
+    # A platform-wide alias may fall back to one organization's; that organization's alias
+    # may not fall back to another organization's.
+    await page.goto("/admin/models/alias/acme-only")
+    await page.fill("#f-fallbacks", "theirs")
+    await page.click("button:has-text('Save alias')")
+    assert "another organization" in await page.locator("#e-fallbacks").inner_text()
+    assert (await services.models.get_alias("acme-only")).fallbacks == ()  # type: ignore[union-attr]
+    again = await services.models.get_alias("smart")
+    assert again is not None and len(again.targets) == 1 and again.cache_ttl_s == 600
+
+    # A new alias with its routing and cache set from the start.
+    await page.goto("/admin/models/new")
+    await page.fill("#f-alias", "fresh")
+    await page.fill("#f-provider_model", "gpt-fresh")
+    await page.fill("#f-input_price_per_million", "1")
+    await page.fill("#f-output_price_per_million", "2")
+    await page.fill("#f-provider_input_cost_per_million", "0.5")
+    await page.fill("#f-provider_output_cost_per_million", "1")
+    await page.fill("#f-fallbacks", "smart")
+    await page.fill("#f-cache_ttl_s", "60")
+    await page.click("button:has-text('Create alias')")
+    await page.wait_for_url(re.compile(r"/admin/models\?notice=created"))
+    fresh = await services.models.get_alias("fresh")
+    assert fresh is not None and fresh.fallbacks == ("smart",) and fresh.cache_ttl_s == 60
+    assert fresh.cached_response_price_factor == D(1) and fresh.routing.value == "ordered"
+    assert page.script_errors == []

@@ -189,3 +189,89 @@ async def test_a_redis_server_started_by_the_tests_answers() -> None:
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         assert answers("127.0.0.1", port)
     assert not answers("127.0.0.1", port)
+
+
+WINDOW_HEADERS = tuple(
+    f"x-ratelimit-{what}-{resource}" for resource in ("requests", "tokens") for what in ("limit", "remaining", "reset")
+)
+
+
+def windows(response: httpx.Response | Any) -> dict[str, str]:
+    return {k: response.headers[k] for k in WINDOW_HEADERS if k in response.headers}
+
+
+def assert_reset(value: str) -> None:
+    assert value == "1m0s" or (value.endswith("s") and 0 <= int(value[:-1]) < 60), value
+
+
+async def test_successful_calls_carry_where_the_teams_limits_stand_on_both_surfaces(server: Server) -> None:
+    team, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    await set_limits(server, team.id, rpm_limit=10, tpm_limit=10_000)
+    seen: list[dict[str, str]] = []
+    async with server.client(key) as http:
+        job_id = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()["job_id"]
+        plain = await http.post(f"/api/jobs/{job_id}/llm-call", json=CALL)
+        assert plain.status_code == 200, plain.text
+        seen.append(windows(plain))
+        async with http.stream("POST", f"/api/jobs/{job_id}/llm-call-stream", json=CALL) as streamed:
+            assert streamed.status_code == 200
+            seen.append(windows(streamed))
+            assert "event: done" in "".join([chunk async for chunk in streamed.aiter_text()])
+        one = await http.post("/api/jobs/create-and-call", json={**CALL, "job_type": "x"})
+        assert one.status_code == 200, one.text
+        seen.append(windows(one))
+        async with http.stream("POST", "/api/jobs/create-and-call-stream", json={**CALL, "job_type": "x"}) as one_s:
+            assert one_s.status_code == 200
+            seen.append(windows(one_s))
+            assert "event: done" in "".join([chunk async for chunk in one_s.aiter_text()])
+    client = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+    raw = await client.chat.completions.with_raw_response.create(model="smart", messages=CALL["messages"])
+    assert raw.parse().choices[0].message.content
+    seen.append(windows(raw))
+    raw_stream = await client.chat.completions.with_raw_response.create(
+        model="smart", messages=CALL["messages"], stream=True
+    )
+    seen.append(windows(raw_stream))
+    assert [c async for c in raw_stream.parse()]
+    assert [set(s) for s in seen] == [set(WINDOW_HEADERS)] * 6
+    assert [s["x-ratelimit-limit-requests"] for s in seen] == ["10"] * 6
+    assert [s["x-ratelimit-remaining-requests"] for s in seen] == ["9", "8", "7", "6", "5", "4"]
+    assert [s["x-ratelimit-limit-tokens"] for s in seen] == ["10000"] * 6
+    tokens_left = [int(s["x-ratelimit-remaining-tokens"]) for s in seen]
+    assert tokens_left[-1] > 0 and tokens_left == sorted(tokens_left, reverse=True) and tokens_left[0] < 10_000
+    for s in seen:
+        assert_reset(s["x-ratelimit-reset-requests"])
+        assert_reset(s["x-ratelimit-reset-tokens"])
+    # The refusal keeps its own headers, and the 429 after the last admitted call says 0 left.
+    await set_limits(server, team.id, rpm_limit=1)
+    async with server.client(key) as http:
+        admitted = await http.post("/v1/chat/completions", json=CALL)
+        refused = await http.post("/v1/chat/completions", json=CALL)
+    assert windows(admitted)["x-ratelimit-remaining-requests"] == "0"
+    assert "x-ratelimit-limit-tokens" in windows(admitted)
+    assert refused.status_code == 429 and rate_limit_headers(refused)["x-ratelimit-resource"] == "requests"
+
+
+async def test_only_the_limits_a_team_has_are_told_and_none_without_limits(server: Server) -> None:
+    team, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    _, free_key = await server.team(BudgetMode.CONSUMPTION_USD)
+    await set_limits(server, team.id, rpm_limit=100)
+    async with server.client(key) as http:
+        limited = await http.post("/v1/chat/completions", json=CALL)
+        limited_job = await http.post("/api/jobs/create-and-call", json={**CALL, "job_type": "x"})
+    assert (
+        set(windows(limited))
+        == set(windows(limited_job))
+        == {
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+        }
+    )
+    async with server.client(free_key) as http:
+        free = await http.post("/v1/chat/completions", json=CALL)
+        async with http.stream("POST", "/api/jobs/create-and-call-stream", json={**CALL, "job_type": "x"}) as s:
+            free_stream_headers = dict(s.headers)
+            await s.aread()
+    assert free.status_code == 200
+    assert not [h for h in (*free.headers, *free_stream_headers) if h.lower().startswith("x-ratelimit")]

@@ -16,6 +16,7 @@ import pytest
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
+from domain.pricing import PriceSheet
 from tests.e2e.admin_helpers import admin_token
 from tests.e2e.conftest import Server, openai_usage, serve_world
 from tests.postgres import fresh_database
@@ -387,3 +388,27 @@ async def test_an_answer_with_tool_calls_is_not_cached(world: Server) -> None:
     assert second["cached"] is False and second["response"]["tool_calls"] == first["response"]["tool_calls"]
     assert "tool_call" in streamed.text and "tool_call" in again.text
     assert len(world.upstream.received) == 4  # every one reached the provider
+
+
+async def test_a_fallback_bound_to_another_organization_is_refused_with_422(world: Server) -> None:
+    """The admin API binds no alias to an organization; the service (the CLI's import) does."""
+    other_org = await world.services.organizations.create_organization(name="Elsewhere")
+    sheet = PriceSheet(input_per_million=D(2), output_per_million=D(8))
+    for alias, organization in (("fb-theirs", other_org.id), ("fb-ours", world.organization.id)):
+        await world.services.models.create_alias(
+            alias=alias,
+            provider=Provider.OPENAI,
+            provider_model=f"gpt-{alias}",
+            customer_prices=sheet,
+            provider_costs=sheet,
+            organization_id=organization,
+        )
+    token = await admin_token(world, AdminRole.ADMIN)
+    async with world.client(token) as http:
+        refused = await http.put("/api/models/fb-ours", json={"fallbacks": ["fb-theirs"]})
+        kept = (await http.get("/api/models/fb-ours")).json()
+        allowed = await http.put("/api/models/fb-ours", json={"fallbacks": ["smart"]})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "invalid_request" and "another organization" in refused.json()["detail"]
+    assert kept["fallbacks"] == []
+    assert allowed.status_code == 200 and allowed.json()["fallbacks"] == ["smart"]

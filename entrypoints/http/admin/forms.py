@@ -37,6 +37,10 @@ class Form:
         raw = self._data.get(name)
         return raw.strip() if isinstance(raw, str) else default
 
+    def has(self, name: str) -> bool:
+        """Whether the form sent the field at all (an empty value included)."""
+        return name in self._data
+
     def values(self, name: str) -> list[str]:
         return [v.strip() for v in self._data.getall(name, []) if isinstance(v, str) and v.strip()]
 

@@ -12,24 +12,31 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery
 
 from application.errors import NotFoundError
-from application.services.models import AliasChanges, CostOverrides
+from application.services.models import AliasChanges, CostOverrides, TargetSpec
 from domain.access import DEFAULT_MAX_TOKENS, ModelAlias
 from domain.admins import AdminPrincipal
 from domain.catalog import Provider
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidValueError
 from domain.pricing import PriceSheet
+from domain.routing import RoutingStrategy
 from entrypoints.bootstrap import Services
 from entrypoints.http.admin.format import exact
-from entrypoints.http.admin.forms import Form
+from entrypoints.http.admin.forms import CALLER_REFUSALS, Form
 from entrypoints.http.admin.pages import page, see_other
 from entrypoints.http.admin.session import PANEL
 from entrypoints.http.admin.tenants import prefilled
-from entrypoints.http.schemas.models import pricing_out
+from entrypoints.http.inputs import decimal_plan, decode_json_body
+from entrypoints.http.schemas.amounts import PRICE_FACTOR
+from entrypoints.http.schemas.models import Targets, pricing_out, target_out, target_spec
 
 PROVIDERS = tuple(p.value for p in Provider)
+ROUTINGS = tuple(r.value for r in RoutingStrategy)
+MAX_CACHE_TTL_S = 30 * 86400
+MAX_TARGETS_TEXT = 64 * 1024
 CUSTOMER_PRICES = (
     "input_price_per_million",
     "output_price_per_million",
@@ -51,6 +58,7 @@ ALIAS_FIELDS = {
     "default_max_tokens": "default_max_tokens",
     "an alias": "fallbacks",
     "model alias": "alias",
+    "a target": "targets",
 }
 Req = Request[Any, Any, State]
 
@@ -80,10 +88,88 @@ def alias_form(alias: ModelAlias) -> Form:
             "provider_cache_write_cost_per_million": text(p.cache_write_per_million),
             "default_max_tokens": str(alias.default_max_tokens),
             "access_groups": list(alias.access_groups),
-            "fallbacks": list(alias.fallbacks),
+            "fallbacks": ", ".join(alias.fallbacks),
+            "routing": alias.routing.value,
+            "cache_ttl_s": str(alias.cache_ttl_s) if alias.cache_ttl_s is not None else "",
+            "cached_response_price_factor": exact(alias.cached_response_price_factor),
+            "targets": targets_text(alias),
             "version": str(alias.version),
         }
     )
+
+
+def targets_text(alias: ModelAlias) -> str:
+    """The alias's further targets as the admin API's JSON (every price filled in, as billed)."""
+    if not alias.targets:
+        return ""
+    return msgspec.json.format(msgspec.json.encode([target_out(t) for t in alias.targets]), indent=2).decode()
+
+
+def chosen_fallbacks(form: Form) -> tuple[str, ...]:
+    """The fallbacks in the order given (comma-separated; repeated fields are read in turn)."""
+    names = [n.strip() for value in form.values("fallbacks") for n in value.split(",") if n.strip()]
+    return tuple(dict.fromkeys(names))
+
+
+def read_routing(form: Form) -> RoutingStrategy | None:
+    chosen = form.choice("routing", ROUTINGS, required=False)
+    return RoutingStrategy(chosen) if chosen else None
+
+
+def read_cache_ttl(form: Form) -> int | None:
+    return form.integer("cache_ttl_s", minimum=1, maximum=MAX_CACHE_TTL_S)
+
+
+def read_price_factor(form: Form) -> Decimal | None:
+    """The cached answers' price factor, by the admin API's rule (0 to 10, 6 places)."""
+    raw = form.value("cached_response_price_factor")
+    if not raw:
+        return None
+    try:
+        PRICE_FACTOR.check(raw, "cached_response_price_factor")
+    except InvalidValueError as exc:
+        form.add_error("cached_response_price_factor", exc.detail)
+        return None
+    return Decimal(raw)
+
+
+def read_targets(form: Form) -> tuple[TargetSpec, ...] | None:
+    """The further targets typed as the admin API's JSON list (empty: none); None when
+    they cannot be read, with the reason next to the field."""
+    raw = form.value("targets")
+    if not raw:
+        return ()
+    if len(raw) > MAX_TARGETS_TEXT:
+        form.add_error("targets", f"at most {MAX_TARGETS_TEXT:,} characters")
+        return None
+    try:
+        value = decode_json_body(raw.encode(), decimal_plan(Targets))
+        return tuple(target_spec(body) for body in msgspec.convert(value, Targets))
+    except (InvalidValueError, ClientException) as exc:
+        form.add_error("targets", str(getattr(exc, "detail", exc)))
+    except msgspec.ValidationError as exc:
+        form.add_error("targets", f"not a list of targets as the admin API takes them: {exc}")
+    return None
+
+
+def refused(form: Form, exc: DomainError, targets: tuple[TargetSpec, ...] | None) -> None:
+    """A use case's refusal beside its field; one about a further target's model (an
+    unknown model without costs) beside the targets."""
+    if exc.code not in CALLER_REFUSALS and any(
+        f"{t.provider.value}/{t.provider_model}" in exc.detail for t in targets or ()
+    ):
+        form.add_error("targets", exc.detail)
+        return
+    form.refused(exc, ALIAS_FIELDS)
+
+
+def _may_fall_back_to(editing: ModelAlias | None, other: ModelAlias) -> bool:
+    """Whether ``other`` may be a fallback of the alias being edited (of a new one: any)."""
+    if editing is None:
+        return True
+    if other.alias == editing.alias:
+        return False
+    return editing.organization_id is None or other.organization_id in (None, editing.organization_id)
 
 
 def chosen_groups(form: Form) -> tuple[str, ...]:
@@ -122,16 +208,25 @@ class AliasesController(Controller):
             form=form,
             editing=editing,
             providers=PROVIDERS,
+            routings=ROUTINGS,
             catalog=catalog,
             groups=await services.models.list_access_groups(admin),
-            other_aliases=[a.alias for a in aliases if editing is None or a.alias != editing.alias],
+            # The fallbacks this alias may have: its organization's and platform-wide aliases.
+            other_aliases=[a.alias for a in aliases if _may_fall_back_to(editing, a)],
         )
 
     @get("/new", name="panel:new-model")
     async def new(
         self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
     ) -> Response[Any]:
-        form = prefilled({"provider": Provider.OPENAI.value, "default_max_tokens": str(DEFAULT_MAX_TOKENS)})
+        form = prefilled(
+            {
+                "provider": Provider.OPENAI.value,
+                "default_max_tokens": str(DEFAULT_MAX_TOKENS),
+                "routing": RoutingStrategy.ORDERED.value,
+                "cached_response_price_factor": "1",
+            }
+        )
         return await self._form(request, admin, services, form)
 
     @get("/catalog-price", name="panel:catalog-price")
@@ -160,8 +255,20 @@ class AliasesController(Controller):
         prices = {name: form.decimal(name, required=name in CUSTOMER_PRICES[:2]) for name in CUSTOMER_PRICES}
         costs = {name: form.decimal(name) for name in PROVIDER_COSTS}
         max_tokens = form.integer("default_max_tokens", minimum=1, maximum=10_000_000) or DEFAULT_MAX_TOKENS
+        routing = read_routing(form) or RoutingStrategy.ORDERED
+        cache_ttl_s = read_cache_ttl(form)
+        factor = read_price_factor(form)
+        targets = read_targets(form)
         input_price, output_price = prices["input_price_per_million"], prices["output_price_per_million"]
-        if form.ok and alias and provider and provider_model and input_price is not None and output_price is not None:
+        if (
+            form.ok
+            and alias
+            and provider
+            and provider_model
+            and input_price is not None
+            and output_price is not None
+            and targets is not None
+        ):
             try:
                 await services.models.create_alias(
                     alias=alias,
@@ -181,11 +288,15 @@ class AliasesController(Controller):
                     ),
                     default_max_tokens=max_tokens,
                     access_groups=chosen_groups(form),
-                    fallbacks=tuple(form.values("fallbacks")),
+                    fallbacks=chosen_fallbacks(form),
                     actor=admin,
+                    targets=targets,
+                    routing=routing,
+                    cache_ttl_s=cache_ttl_s,
+                    cached_response_price_factor=factor if factor is not None else Decimal(1),
                 )
             except DomainError as exc:
-                form.refused(exc, ALIAS_FIELDS)
+                refused(form, exc, targets)
             else:
                 return see_other(f"{PANEL}/models", "created")
         return await self._form(request, admin, services, form, status=422)
@@ -218,6 +329,13 @@ class AliasesController(Controller):
             form.decimal(name, required=name in CUSTOMER_PRICES[:2])
         max_tokens = form.integer("default_max_tokens", required=True, minimum=1, maximum=10_000_000)
         version = form.integer("version", minimum=1)
+        routing = read_routing(form)
+        cache_ttl_s = read_cache_ttl(form)
+        factor = read_price_factor(form)
+        # The targets are replaced only when their text changed (an unchanged list is not
+        # resent: its prices, shown as billed, would become explicit).
+        targets_changed = form.has("targets") and form.value("targets") != was.value("targets")
+        targets = read_targets(form) if targets_changed else None
         if form.ok and provider and provider_model:
             # Only what the operator changed is sent: an unchanged provider cost shown in the
             # form must not become an override when the model changes (its catalog price applies).
@@ -241,12 +359,16 @@ class AliasesController(Controller):
                 provider_cache_write_cost_per_million=changed("provider_cache_write_cost_per_million"),
                 default_max_tokens=max_tokens if max_tokens is not None else msgspec.UNSET,
                 access_groups=chosen_groups(form),
-                fallbacks=tuple(form.values("fallbacks")),
+                fallbacks=chosen_fallbacks(form),
+                targets=targets if targets is not None else msgspec.UNSET,
+                routing=routing if routing is not None else msgspec.UNSET,
+                cache_ttl_s=cache_ttl_s if form.has("cache_ttl_s") else msgspec.UNSET,
+                cached_response_price_factor=factor if factor is not None else msgspec.UNSET,
             )
             try:
                 await services.models.update_alias(admin, current.alias, changes, expected_version=version)
             except DomainError as exc:
-                form.refused(exc, ALIAS_FIELDS)
+                refused(form, exc, targets)
             else:
                 return see_other(f"{PANEL}/models", "saved")
         return await self._form(request, admin, services, form, editing=current, status=422)

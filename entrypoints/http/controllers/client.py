@@ -19,6 +19,7 @@ from entrypoints.http import cursors
 from entrypoints.http.dates import created_window, month_start, report_days
 from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
 from entrypoints.http.middleware import note_call
+from entrypoints.http.rate_limit_errors import window_headers
 from entrypoints.http.schemas.client import (
     CallBody,
     CallOut,
@@ -75,10 +76,12 @@ class ClientController(Controller):
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
         request: Request[Any, Any, Any],
-    ) -> CallOut:
+    ) -> Response[CallOut]:
         result = await services.calls.call(principal, JobId(job_id), data.to_request())
         note_call(request.scope, result.call)
-        return call_out(result.call, result.content, result.tool_calls)
+        return Response(
+            call_out(result.call, result.content, result.tool_calls), headers=window_headers(result.rate_limits)
+        )
 
     @post(
         "/jobs/{job_id:uuid}/llm-call-stream",
@@ -95,7 +98,8 @@ class ClientController(Controller):
     ) -> Stream:
         stream = await services.calls.open_stream(principal, JobId(job_id), data.to_request())
         events = call_events(stream, on_call=lambda call: note_call(request.scope, call))
-        return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
+        headers = {**SSE_HEADERS, **window_headers(stream.rate_limits)}
+        return Stream(events, media_type="text/event-stream", headers=headers)
 
     @post("/jobs/{job_id:uuid}/complete", status_code=200, summary="Complete a job (idempotent)")
     async def complete_job(
@@ -118,16 +122,17 @@ class ClientController(Controller):
         principal: NamedDependency[TeamPrincipal],
         services: NamedDependency[Services],
         request: Request[Any, Any, Any],
-    ) -> CreateAndCallOut:
+    ) -> Response[CreateAndCallOut]:
         done = await services.one_call_jobs.call(principal, _new_job(data), data.to_request())
         note_call(request.scope, done.result.call)
         out = call_out(done.result.call, done.result.content, done.result.tool_calls)
-        return CreateAndCallOut(
+        body = CreateAndCallOut(
             **{f: getattr(out, f) for f in out.__struct_fields__},
             costs=costs_out(done.completion.costs),
             credits_deducted=dec(done.completion.credits_deducted),
             credits_remaining=dec(done.completion.credits_remaining),
         )
+        return Response(body, headers=window_headers(done.result.rate_limits))
 
     @post("/jobs/create-and-call-stream", status_code=200, summary="A one-call streamed job, completed after the call")
     async def create_and_call_stream(
@@ -154,7 +159,8 @@ class ClientController(Controller):
             on_end=finish,
             on_call=lambda call: note_call(request.scope, call),
         )
-        return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
+        headers = {**SSE_HEADERS, **window_headers(opened.stream.rate_limits)}
+        return Stream(events, media_type="text/event-stream", headers=headers)
 
     @get(
         "/jobs/{job_id:uuid}",

@@ -24,7 +24,7 @@ from entrypoints.bootstrap import Services
 from entrypoints.http.dependencies import provide_principal, provide_services
 from entrypoints.http.openai_errors import openai_exception_handlers
 from entrypoints.http.openai_sse import chat_chunks
-from entrypoints.http.rate_limit_errors import ALL_EXCEPTION_HANDLERS
+from entrypoints.http.rate_limit_errors import ALL_EXCEPTION_HANDLERS, window_headers
 from entrypoints.http.schemas.openai import (
     ChatCompletionBody,
     ChatCompletionOut,
@@ -86,7 +86,8 @@ class OpenAiController(Controller):
         responses={
             200: ResponseSpec(
                 data_container=ChatCompletionOut,
-                description="the completion (headers X-Job-Id, X-Call-Id); with stream: true, "
+                description="the completion (headers X-Job-Id, X-Call-Id; for a team with rate limits "
+                "X-RateLimit-Limit/-Remaining/-Reset-Requests and -Tokens); with stream: true, "
                 "text/event-stream of chat.completion.chunk objects ending with data: [DONE]",
                 generate_examples=False,
             ),
@@ -106,7 +107,12 @@ class OpenAiController(Controller):
         new_job = NewJob(job_type=x_job_type or DEFAULT_JOB_TYPE, metadata=dict(data.metadata or {}))
         if data.stream:
             opened = await services.openai.open_stream(principal, request, job_id=job_id, new_job=new_job)
-            headers = {**SSE_HEADERS, "X-Job-Id": str(opened.job_id), "X-Call-Id": str(opened.started.call_id)}
+            headers = {
+                **SSE_HEADERS,
+                "X-Job-Id": str(opened.job_id),
+                "X-Call-Id": str(opened.started.call_id),
+                **window_headers(opened.rate_limits),
+            }
             return Stream(
                 chat_chunks(opened, include_usage=data.include_usage), media_type="text/event-stream", headers=headers
             )
@@ -114,7 +120,11 @@ class OpenAiController(Controller):
         call = done.result.call
         return Response(
             chat_completion_out(call, done.result.content, done.result.tool_calls),
-            headers={"X-Job-Id": str(done.job_id), "X-Call-Id": str(call.id)},
+            headers={
+                "X-Job-Id": str(done.job_id),
+                "X-Call-Id": str(call.id),
+                **window_headers(done.result.rate_limits),
+            },
         )
 
     @get("/models", summary="The models (aliases) this team may call", responses=_ERRORS)

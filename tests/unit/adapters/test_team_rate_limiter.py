@@ -66,6 +66,9 @@ class BrokenStorage(MemoryStorage):
     async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         raise StorageError(ConnectionError("redis is down"))
 
+    async def get(self, key: str) -> int:
+        raise StorageError(ConnectionError("redis is down"))
+
 
 async def test_an_unreachable_storage_is_unavailable() -> None:
     limiter = LimitsTeamRateLimiter(BrokenStorage())
@@ -73,3 +76,20 @@ async def test_an_unreachable_storage_is_unavailable() -> None:
         await limiter.acquire(TEAM, RateLimits(requests_per_minute=1), tokens=1)
     with pytest.raises(UnavailableError):
         await limiter.add_tokens(TEAM, RateLimits(tokens_per_minute=1), 5)
+    with pytest.raises(UnavailableError):
+        await limiter.windows(TEAM, RateLimits(requests_per_minute=1))
+
+
+async def test_windows_tell_each_limit_set_as_the_admitted_calls_left_it() -> None:
+    limiter = LimitsTeamRateLimiter(MemoryStorage())
+    limits = RateLimits(requests_per_minute=10, tokens_per_minute=100)
+    assert await limiter.acquire(TEAM, limits, tokens=30) is None
+    requests, tokens = await limiter.windows(TEAM, limits)
+    assert (requests.resource, requests.limit, requests.remaining) == (LimitedResource.REQUESTS, 10, 9)
+    assert (tokens.resource, tokens.limit, tokens.remaining) == (LimitedResource.TOKENS, 100, 70)
+    assert 59 < requests.reset_s <= 60 and 59 < tokens.reset_s <= 60
+    await limiter.add_tokens(TEAM, limits, 500)  # past the limit: nothing left, never negative
+    assert (await limiter.windows(TEAM, limits))[1].remaining == 0
+    only_requests = await limiter.windows(TEAM, RateLimits(requests_per_minute=10))
+    assert [w.resource for w in only_requests] == [LimitedResource.REQUESTS]
+    assert await limiter.windows(TEAM, RateLimits()) == ()

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.memory.providers import Reply
 from application.errors import RateLimitedError, UnavailableError
-from application.ports.rate_limits import RateLimitRefusal
+from application.ports.rate_limits import LimitedResource, RateLimitRefusal
 from application.principal import TeamPrincipal
 from application.services.calls import CallRequest
 from application.services.one_call_jobs import NewJob
@@ -138,3 +138,42 @@ async def test_limits_are_set_cleared_and_checked_through_team_updates(world: Wo
     assert (cleared.rpm_limit, cleared.tpm_limit) == (60, None)
     with pytest.raises(InvalidValueError):
         await world.services.organizations.update_team(ADMIN, team.id, TeamChanges(rpm_limit=0))
+
+
+async def test_an_admitted_call_carries_its_teams_windows_to_both_surfaces(world: World) -> None:
+    _, me = await limited(world, rpm_limit=5, tpm_limit=1000)
+    job, _ = await world.services.jobs.create_job(me, job_type="doc")
+    result = await world.services.calls.call(me, job.id, ASK)
+    requests, tokens = result.rate_limits
+    assert (requests.resource, requests.limit, requests.remaining) == (LimitedResource.REQUESTS, 5, 4)
+    assert (tokens.resource, tokens.limit) == (LimitedResource.TOKENS, 1000) and tokens.remaining < 1000
+    stream = await world.services.calls.open_stream(me, job.id, ASK)
+    assert stream.rate_limits[0].remaining == 3
+    await stream.close()
+    one = await world.services.one_call_jobs.call(me, NewJob(job_type="x"), ASK)
+    assert one.result.rate_limits[0].remaining == 2
+    chat = await world.services.openai.open_stream(me, ASK, job_id=None, new_job=NewJob(job_type="x"))
+    assert chat.rate_limits[0].remaining == 1
+    await chat.close()
+    done = await world.services.openai.complete(me, ASK, job_id=job.id, new_job=NewJob(job_type="x"))
+    assert done.result.rate_limits[0].remaining == 0
+
+
+async def test_no_windows_without_limits_or_when_they_cannot_be_read(world: World) -> None:
+    _, free = await world.team(BudgetMode.CONSUMPTION_USD)
+    job, _ = await world.services.jobs.create_job(free, job_type="doc")
+    assert (await world.services.calls.call(free, job.id, ASK)).rate_limits == ()
+
+    class Unreadable:
+        async def acquire(self, team_id: TeamId, limits: RateLimits, *, tokens: int) -> RateLimitRefusal | None:
+            return None
+
+        async def add_tokens(self, team_id: TeamId, limits: RateLimits, tokens: int) -> None:
+            return None
+
+        async def windows(self, team_id: TeamId, limits: RateLimits) -> tuple[Any, ...]:
+            raise UnavailableError("down")
+
+    team, _ = await limited(world, rpm_limit=1)
+    admission = await CallRateLimits(Unreadable()).admit(team, ASK.messages)
+    assert admission.windows == () and admission.limits.requests_per_minute == 1  # admitted all the same

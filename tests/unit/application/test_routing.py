@@ -92,3 +92,30 @@ def test_when_every_target_is_open_all_are_tried_in_order() -> None:
     breakers.failed(KEY)
     breakers.failed(OTHER)
     assert healthy_first([KEY, OTHER], breakers) == [0, 1]
+
+
+def test_a_half_open_target_takes_one_trial_at_a_time() -> None:
+    clock = FakeClock()
+    breakers = CircuitBreakers(clock, failure_threshold=1, cool_down_s=10, trial_timeout_s=60)
+    breakers.failed(KEY)
+    clock.advance(10)
+    assert breakers.state(KEY) is BreakerState.HALF_OPEN
+    assert breakers.allows(KEY, "call-1")  # takes the trial
+    assert not breakers.allows(KEY, "call-2")  # the trial runs: treated as open
+    assert breakers.allows(KEY, "call-1")  # the holder keeps it
+    assert healthy_first([KEY, OTHER], breakers, "call-2") == [1]
+    assert healthy_first([KEY], breakers, "call-2") == [0]  # nothing else: tried anyway, as when all are open
+    breakers.release([KEY, OTHER], "call-2")  # not its trial: nothing changes
+    assert not breakers.allows(KEY, "call-3")
+    breakers.release([KEY], "call-1")  # ended without deciding (served elsewhere, say)
+    assert breakers.allows(KEY, "call-3") and not breakers.allows(KEY, "call-1")
+    clock.advance(60)  # call-3 never ended: its trial is taken to be lost
+    assert breakers.allows(KEY, "call-4") and not breakers.allows(KEY, "call-3")
+    breakers.failed(KEY)  # the trial decided: open for another cool-down, no trial held
+    assert not breakers.allows(KEY, "call-5")
+    clock.advance(10)
+    assert breakers.allows(KEY, "call-5")
+    breakers.succeeded(KEY)
+    assert breakers.state(KEY) is BreakerState.CLOSED
+    assert all(breakers.allows(KEY, f"call-{n}") for n in range(6, 9))  # closed: everyone
+    assert breakers.allows(KEY)  # asking without a call takes nothing
