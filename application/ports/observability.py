@@ -14,3 +14,11 @@ class Metrics(Protocol):
     def job_finished(self, status: JobStatus, summary: CostSummary) -> None:
         """A job reached a final status (after its commit)."""
         ...
+
+    def cache_lookup(self, cache: str, *, hit: bool) -> None:
+        """An in-process reference cache (keys, teams, aliases, credentials) was read."""
+        ...
+
+    def hold_refused(self, provider: str, alias: str) -> None:
+        """A call's hold was refused (not enough credits): the provider was never called."""
+        ...
