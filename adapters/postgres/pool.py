@@ -9,7 +9,8 @@ pool keeps a verdict:
   it), or a checkout timed out without any sign of life from the database (no new
   connection configured, no connection returned healthy) during the whole wait;
 - **up** again when a new connection has been configured (the server accepts
-  connections and answers) or a connection comes back healthy.
+  connections and answers) or a connection comes back healthy; then every idle
+  connection is replaced (``drain``), since those left idle through the outage are dead.
 
 While it is down a checkout waits at most ``fail_fast_s`` (0.5 s), and callers already
 waiting when it went down are failed ``fail_fast_s`` later if it is still down then, so
@@ -54,6 +55,7 @@ class FailFastPool(AsyncConnectionPool[Connection]):
         self._last_alive = time.monotonic()
         self._fail_waiters: asyncio.TimerHandle | None = None
         self._failing: asyncio.Task[None] | None = None
+        self._draining: asyncio.Task[None] | None = None
         super().__init__(conninfo, configure=self._configured, **kwargs)
 
     @property
@@ -90,6 +92,9 @@ class FailFastPool(AsyncConnectionPool[Connection]):
             if self._fail_waiters is not None:
                 self._fail_waiters.cancel()
                 self._fail_waiters = None
+            # Connections left idle through the outage are dead but do not know it yet:
+            # replace them now rather than fail one request on each.
+            self._draining = asyncio.get_running_loop().create_task(self.drain())
 
     def _mark_down(self) -> None:
         if self._down_since is not None:

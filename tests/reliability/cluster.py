@@ -32,6 +32,7 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
+from application.errors import UnavailableError
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
@@ -281,6 +282,14 @@ class Cluster:
         return [i.url for i in self.instances]
 
     async def team(self, credits: Decimal, *, mode: BudgetMode = BudgetMode.CONSUMPTION_TOKENS) -> tuple[str, str]:
+        for _ in range(20):  # the suite's own pool sat idle through the outage: stale connections
+            try:
+                return await self._team(credits, mode)
+            except UnavailableError:
+                await asyncio.sleep(0.2)
+        return await self._team(credits, mode)
+
+    async def _team(self, credits: Decimal, mode: BudgetMode) -> tuple[str, str]:
         team, key = await self.services.organizations.create_team(
             organization_id=self.organization.id,
             name=f"rel-{random.randrange(10**9)}",
