@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint fmt bench bench-litellm bench-transports bench-adapters profile bench-db demo migrate lock clean
+.PHONY: setup run test test-reliability test-reliability-nightly lint fmt bench bench-litellm bench-transports bench-adapters profile bench-db demo migrate lock clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,15 @@ migrate: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Real processes under load and faults (docs/reliability.md): two instances, one Postgres of
+# its own (stopped mid-load), the fake provider server; about 10 minutes on 2 cores.
+test-reliability: setup
+	RELIABILITY=1 $(BIN)/python -m pytest tests/reliability -s -q
+
+# The nightly-style run: a 5-minute soak and ten times the fuzzing examples.
+test-reliability-nightly: setup
+	RELIABILITY=1 RELIABILITY_SOAK_S=300 RELIABILITY_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest tests/reliability -s -q
 
 lint: setup
 	$(BIN)/ruff check .

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
+from application.ports.observability import Metrics
 from application.ports.reference import ReferenceChanges, ReferenceKind, ReferenceReader
 from application.ports.repositories import ApiKey, StoredCredential
 from application.ports.system import Clock
@@ -31,8 +32,11 @@ MAX_ENTRIES = 10_000
 class ReadThroughCache(Generic[V]):
     """Values by key, loaded on a miss by one load however many callers miss at once."""
 
-    def __init__(self, clock: Clock, *, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self, clock: Clock, *, max_entries: int = MAX_ENTRIES, on_lookup: Callable[[bool], None] | None = None
+    ) -> None:
         self._clock = clock
+        self._on_lookup = on_lookup  # told hit (True) or miss (False) on every read
         self._max_entries = max_entries
         self._entries: dict[Hashable, tuple[float, V]] = {}
         self._loading: dict[Hashable, asyncio.Future[V | None]] = {}
@@ -42,7 +46,11 @@ class ReadThroughCache(Generic[V]):
         """The cached value, or ``load()``'s (kept unless ``None``: misses are not cached)."""
         hit = self._entries.get(key)
         if hit is not None and self._clock.monotonic() - hit[0] < ttl_s:
+            if self._on_lookup is not None:
+                self._on_lookup(True)
             return hit[1]
+        if self._on_lookup is not None:
+            self._on_lookup(False)
         loading = self._loading.get(key)
         if loading is None:
             loading = asyncio.ensure_future(self._load(key, load))
@@ -84,15 +92,24 @@ class CachedReferenceReader:
         changes: ReferenceChanges,
         ttl_s: float = WATCHED_TTL_S,
         unwatched_ttl_s: float = UNWATCHED_TTL_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self._inner = inner
         self._changes = changes
         self._ttl_s = ttl_s
         self._unwatched_ttl_s = unwatched_ttl_s
-        self._keys: ReadThroughCache[ApiKey] = ReadThroughCache(clock)
-        self._teams: ReadThroughCache[Team] = ReadThroughCache(clock)
-        self._aliases: ReadThroughCache[ModelAlias] = ReadThroughCache(clock)
-        self._credentials: ReadThroughCache[StoredCredential] = ReadThroughCache(clock)
+
+        def counted(cache: str) -> Callable[[bool], None] | None:
+            if metrics is None:
+                return None
+            return lambda hit: metrics.cache_lookup(cache, hit=hit)
+
+        self._keys: ReadThroughCache[ApiKey] = ReadThroughCache(clock, on_lookup=counted("keys"))
+        self._teams: ReadThroughCache[Team] = ReadThroughCache(clock, on_lookup=counted("teams"))
+        self._aliases: ReadThroughCache[ModelAlias] = ReadThroughCache(clock, on_lookup=counted("aliases"))
+        self._credentials: ReadThroughCache[StoredCredential] = ReadThroughCache(
+            clock, on_lookup=counted("credentials")
+        )
         self._by_kind: dict[ReferenceKind, ReadThroughCache[Any]] = {
             ReferenceKind.KEYS: self._keys,
             ReferenceKind.TEAMS: self._teams,

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from application.caching import CachedReferenceReader, UnwatchedChanges
+from application.metering import MeteredCallLedger
 from application.ports.catalog import PriceCatalog
 from application.ports.network import HostResolver
 from application.ports.observability import Metrics
@@ -87,7 +88,10 @@ def build_services(
     breaker_cool_down_s: float = DEFAULT_COOL_DOWN_S,
 ) -> Services:
     # Keys, teams, aliases and credentials: cached in process, forgotten on every change.
-    cached = CachedReferenceReader(reference, clock=clock, changes=reference_changes or UnwatchedChanges())
+    cached = CachedReferenceReader(
+        reference, clock=clock, changes=reference_changes or UnwatchedChanges(), metrics=metrics
+    )
+    ledger = MeteredCallLedger(ledger, metrics)  # counts holds refused
     models = ModelService(uow=uow, catalog=catalog, clock=clock)
     credentials = CredentialService(
         uow=uow,

@@ -5,6 +5,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -17,7 +18,7 @@ from domain.admins import AdminRole
 from domain.errors import DomainError
 from domain.ids import OrganizationId, TeamId
 from entrypoints.logging import configure_logging
-from entrypoints.settings import SettingsError, load_settings
+from entrypoints.settings import Settings, SettingsError, load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -31,22 +32,30 @@ def _serve(args: argparse.Namespace) -> int:
         "serving", api=f"http://{shown}:{port}", admin_panel=f"http://{shown}:{port}/admin", workers=settings.workers
     )
     uvicorn.run(
-        "entrypoints.http.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        # Each worker is a whole instance (own pool, caches, sweeper): they share the
-        # database as several machines would; the embedded one counts its users.
-        workers=settings.workers,
-        # The app decides whose X-Forwarded-For to believe (TRUSTED_PROXIES); uvicorn's own
-        # handling would believe any local peer's.
-        proxy_headers=False,
+        "entrypoints.http.app:app_from_environment", factory=True, host=host, port=port, **server_options(settings)
     )
     return 0
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's settings for ``serve`` (docs/operations.md, "Keep-alive and load balancers")."""
+    return {
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": None,
+        "access_log": False,
+        # Each worker is a whole instance (own pool, caches, sweeper): they share the
+        # database as several machines would; the embedded one counts its users.
+        "workers": settings.workers,
+        # The app decides whose X-Forwarded-For to believe (TRUSTED_PROXIES); uvicorn's own
+        # handling would believe any local peer's.
+        "proxy_headers": False,
+        # Longer than any client's or load balancer's idle timeout: the client closes an
+        # idle connection first, never the server under a request already on the wire.
+        "timeout_keep_alive": settings.keep_alive_s,
+        "backlog": settings.backlog,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+    }
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -131,6 +131,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
         sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
         stack.push_async_callback(sender.aclose)
         metrics = PrometheusMetrics()
+        metrics.watch_pool(pool.get_stats, lambda: pool.database_down)
         changes = await stack.enter_async_context(PostgresReferenceChanges(url))
         cache = response_cache(settings)
         if isinstance(cache, RedisResponseCache):

@@ -40,6 +40,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     completion_wait_s: float = 10.0  # how long a completion waits for calls in flight (then 409)
     group_commit: bool = True  # GROUP_COMMIT=0: every call's statements commit alone (for comparison)
     workers: int = 1  # WORKERS: server processes on this machine (each a full instance)
+    # KEEP_ALIVE_S: how long an idle client connection stays open. It must outlast the idle
+    # timeout of whatever reuses our connections (load balancers: 60 s on AWS ALB/GCP;
+    # httpx: 5 s), so the client always closes first: a server that closes at the moment
+    # the client sends its next request on the connection leaves that request with a reset
+    # and no HTTP status (uvicorn's default was 5 s, exactly httpx's keepalive_expiry).
+    keep_alive_s: float = 75.0
+    backlog: int = 4096  # BACKLOG: accept queue (the kernel caps it at net.core.somaxconn)
+    shutdown_timeout_s: float | None = None  # SHUTDOWN_TIMEOUT_S: drain limit on SIGTERM (None: wait for streams)
     call_lease_override_s: float | None = None  # CALL_LEASE_S; derived from the provider settings when unset
     sweep_interval_s: float = 60.0
     webhook_poll_interval_s: float = 1.0  # how often an idle delivery worker looks at the outbox
@@ -217,6 +225,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         completion_wait_s=float(_number(env, "COMPLETION_WAIT_S", 10.0, float)),
         group_commit=env.get("GROUP_COMMIT", "1") != "0",
         workers=_workers(env),
+        keep_alive_s=float(_number(env, "KEEP_ALIVE_S", 75.0, float)),
+        backlog=max(1, int(_number(env, "BACKLOG", 4096, int))),
+        shutdown_timeout_s=float(_number(env, "SHUTDOWN_TIMEOUT_S", 0.0, float)) or None,
         call_lease_override_s=float(_number(env, "CALL_LEASE_S", 0.0, float)) or None,
         sweep_interval_s=float(_number(env, "SWEEP_INTERVAL_S", 60.0, float)),
         webhook_poll_interval_s=float(_number(env, "WEBHOOK_POLL_INTERVAL_S", 1.0, float)),

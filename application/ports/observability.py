@@ -42,3 +42,11 @@ class Metrics(Protocol):
     def breaker_state(self, key: TargetKey, state: BreakerState) -> None:
         """A target's circuit breaker changed state (after the change)."""
         ...
+
+    def cache_lookup(self, cache: str, *, hit: bool) -> None:
+        """An in-process reference cache (keys, teams, aliases, credentials) was read."""
+        ...
+
+    def hold_refused(self, provider: str, alias: str) -> None:
+        """A call's hold was refused (not enough credits): the provider was never called."""
+        ...

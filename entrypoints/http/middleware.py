@@ -8,6 +8,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.metrics import PrometheusMetrics
 from domain.calls import LlmCall
 
 log = structlog.get_logger("http")
@@ -24,17 +25,31 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status: dict[str, Any] = {"code": 500}
+        status: dict[str, Any] = {"code": 500, "stream": False}
+        runtime = getattr(scope["app"].state, "runtime", None)
+        metrics: PrometheusMetrics | None = getattr(runtime, "metrics", None)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = message.get("headers", [])
+                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
+                if metrics is not None and any(
+                    name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                    for name, value in headers
+                ):
+                    status["stream"] = True
+                    metrics.stream_opened()
             await send(message)
 
         try:
             await app(scope, receive, send_with_id)
         finally:
+            if metrics is not None:
+                if status["stream"]:
+                    metrics.stream_closed()
+                route = scope.get("path_template") or "unmatched"  # a template: bounded label values
+                metrics.http_request(str(scope.get("method")), route, status["code"], time.perf_counter() - started)
             state = scope.get("state") or {}
             log.info(
                 "request",

@@ -296,6 +296,24 @@ async def test_metrics_expose_calls_tokens_and_costs(server: Server) -> None:
         metrics = await http.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
-    assert 'llm_calls_total{model="gpt-test",provider="openai",status="succeeded"}' in text
-    assert 'llm_tokens_total{category="input",model="gpt-test",provider="openai"}' in text
+    # the alias as well as the provider model
+    assert 'llm_calls_total{alias="smart",model="gpt-test",provider="openai",status="succeeded"}' in text
+    assert 'llm_tokens_total{alias="smart",category="input",model="gpt-test",provider="openai"}' in text
     assert "llm_call_latency_seconds_bucket" in text and 'jobs_finished_total{status="completed"}' in text
+    assert "_created" not in text  # one series per counter, not a second one of timestamps
+
+
+async def test_metrics_expose_http_routes_pool_cache_and_refused_holds(server: Server) -> None:
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD, credits=D("0.000001"))
+    async with server.client(key) as http:
+        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        refused = await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
+        assert refused.status_code == 402
+        text = (await http.get("/metrics")).text
+    assert 'llm_holds_refused_total{alias="smart",provider="openai"}' in text
+    route = 'route="/api/jobs/{job_id}/llm-call"'
+    assert f'http_requests_total{{method="POST",{route},status="402"}}' in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert 'reference_cache_lookups_total{cache="keys",result="hit"}' in text
+    for gauge in ("db_pool_size", "db_pool_in_use", "db_pool_waiting", "db_down 0.0", "http_open_streams"):
+        assert gauge in text, gauge

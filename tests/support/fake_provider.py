@@ -18,7 +18,13 @@ stream cut mid-way or ended early, a stream that stalls, and an error event afte
 
 It is a raw asyncio HTTP/1.1 server (keep-alive, chunked SSE), fast enough to be the
 upstream of benchmarks without being their bottleneck. ``python -m
-tests.support.fake_provider`` runs it standalone.
+tests.support.fake_provider`` runs it standalone; with ``--faults-by-model`` the model
+a request names picks its reply (``by_model``), so a test driving separate processes
+injects faults per alias, with no script to share: ``fault-429`` (retry-after 1 s),
+``fault-500``, ``fault-529``, ``fault-timeout``, ``fault-reset``, ``fault-malformed``,
+``fault-cut`` (stream cut mid-way), ``fault-error_event`` (``event: error`` after 200),
+``slow-<ms>`` (20 chunks, ``<ms>`` apart: long streams), ``usage-<prompt>-<completion>``
+(OpenAI-style usage with exactly those counts); any other model, the default.
 """
 
 import argparse
@@ -28,7 +34,7 @@ import socket
 import struct
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -91,8 +97,15 @@ class Received:
 
 
 class FakeUpstream:
-    def __init__(self, *, default: Reply | None = None, record_limit: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        default: Reply | None = None,
+        record_limit: int = 1000,
+        by_model: "Callable[[str], Reply | None] | None" = None,
+    ) -> None:
         self.default = default or Reply()
+        self.by_model = by_model
         self.received: deque[Received] = deque(maxlen=record_limit)
         self.disconnects = 0  # responses abandoned by the client before they ended
         self._script: deque[Reply] = deque()
@@ -160,6 +173,8 @@ class FakeUpstream:
                     body = None
                 self.received.append(Received(method=method, path=path, query=query, headers=headers, body=body))
                 reply = self._script.popleft() if self._script else self.default
+                if self.by_model is not None and isinstance(body, dict):
+                    reply = self.by_model(str(body.get("model") or "")) or reply
                 if not await self._respond(reader, writer, path, query, body, reply):
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -688,15 +703,43 @@ def render_stream(provider: str, reply: Reply, request: Mapping[str, Any] | None
     return b"".join([*head, *content, *tail])
 
 
+_FAULTS: dict[str, Reply] = {
+    "fault-429": Reply(status=429, error="rate_limit", retry_after="1"),
+    "fault-500": Reply(status=500, error="server"),
+    "fault-529": Reply(status=529, error="overloaded"),
+    "fault-timeout": Reply(fault="timeout"),
+    "fault-reset": Reply(fault="reset"),
+    "fault-malformed": Reply(fault="malformed", fault_after=1),
+    "fault-cut": Reply(chunks=("a", "b", "c", "d", "e"), fault="cut", fault_after=2),
+    "fault-error_event": Reply(chunks=("a", "b", "c"), fault="error_event", fault_after=1),
+}
+
+
+def fault_by_model(model: str) -> Reply | None:
+    """The reply a model name asks for (``--faults-by-model``); None: the default one."""
+    with contextlib.suppress(ValueError):
+        if model.startswith("slow-"):
+            return Reply(chunks=tuple(f" s{i}" for i in range(20)), chunk_delay_s=int(model[5:]) / 1000)
+        if model.startswith("usage-"):
+            prompt, completion = (int(part) for part in model[6:].split("-", 1))
+            usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+            return Reply(chunks=tuple(f" u{i}" for i in range(completion)), usage=usage)
+    return _FAULTS.get(model)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the fake provider upstream on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--chunks", type=int, default=2, help="text chunks in the default reply")
+    parser.add_argument(
+        "--faults-by-model", action="store_true", help="the requested model picks a fault (fault-429, slow-50, …)"
+    )
     args = parser.parse_args(argv)
     default = Reply(chunks=tuple(f" w{index}" for index in range(args.chunks)))
+    by_model = fault_by_model if args.faults_by_model else None
 
     async def serve() -> None:
-        upstream = await FakeUpstream(default=default, record_limit=1).start(port=args.port)
+        upstream = await FakeUpstream(default=default, record_limit=1, by_model=by_model).start(port=args.port)
         try:
             print(f"listening on {upstream.url}", flush=True)
             await asyncio.Event().wait()
