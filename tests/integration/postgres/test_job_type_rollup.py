@@ -16,3 +16,11 @@ async def test_saasllm_bucket_equals_value_bucket(postgres_url: str, ns: list[in
         cursor = await conn.execute("SELECT saasllm_bucket(n) FROM unnest(%s::numeric[]) AS n", (ns,))
         found = [row[0] for row in await cursor.fetchall()]
     assert found == [value_bucket(n) for n in ns]
+
+
+def test_the_benchmark_seed_backfills_the_rollup_as_the_migration_does() -> None:
+    from adapters.postgres.migrate import MIGRATIONS_DIR
+    from adapters.postgres.repositories.economics import ROLLUP_BACKFILL
+
+    migration = (MIGRATIONS_DIR / "0011_job_type_rollup.sql").read_text()
+    assert ROLLUP_BACKFILL.strip() + ";" in migration
