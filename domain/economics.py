@@ -79,7 +79,8 @@ def value_bucket(n: int) -> int:
     if n < EXACT_BELOW:
         return n
     digits = len(str(n))
-    return EXACT_BELOW + (digits - 4) * 900 + n // 10 ** (digits - 3) - 100
+    scale: int = 10 ** (digits - 3)
+    return EXACT_BELOW + (digits - 4) * 900 + n // scale - 100
 
 
 def usd_bucket(usd: Decimal) -> int:

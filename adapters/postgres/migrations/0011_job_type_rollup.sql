@@ -27,13 +27,15 @@ CREATE TABLE job_type_rollups (
     day             date NOT NULL,
     job_type        text NOT NULL,
     bucket          integer NOT NULL,
-    jobs            bigint NOT NULL,
-    completed       bigint NOT NULL,
-    failed          bigint NOT NULL,
-    cancelled       bigint NOT NULL,
-    expired         bigint NOT NULL,
+    jobs            integer NOT NULL,
+    completed       integer NOT NULL,
+    failed          integer NOT NULL,
+    cancelled       integer NOT NULL,
+    expired         integer NOT NULL,
     total           numeric NOT NULL,
+    -- a window of an organization is one range of it, read index-only
     PRIMARY KEY (organization_id, measure, day, job_type, bucket)
+        INCLUDE (jobs, completed, failed, cancelled, expired, total)
 );
 
 INSERT INTO job_type_rollups (organization_id, measure, day, job_type, bucket, jobs, completed, failed, cancelled,

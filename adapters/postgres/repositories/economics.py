@@ -161,9 +161,12 @@ _VALUE = {
 }
 _STATUSES = ("completed", "failed", "cancelled", "expired")
 
+# Statuses are read from the calls rows, totals from the money rows (every measure's rows
+# count the same jobs); counts are integers, so their sums stay bigint.
 _HISTOGRAM = f"""
-SELECT job_type, measure, bucket, sum(jobs)::bigint AS jobs, {", ".join(f"sum({c})::bigint AS {c}" for c in _STATUSES)},
-       sum(total) AS total
+SELECT job_type, measure, bucket, sum(jobs) AS jobs,
+       {", ".join(f"sum({c}) FILTER (WHERE measure = {CALLS}) AS {c}" for c in _STATUSES)},
+       sum(total) FILTER (WHERE measure IN ({COST}, {PRICE})) AS total
 FROM job_type_rollups
 WHERE organization_id = %(org)s AND measure = ANY('{{1,2,3,4}}'::smallint[]) AND day BETWEEN %(first)s AND %(last)s
 GROUP BY job_type, measure, bucket
@@ -198,18 +201,21 @@ def bucket_read_query(measures: list[int]) -> str:
 # its bucket that cost more (read in that bucket only).
 _COST_BUCKET = BUCKETS[COST]
 _ROLLUP_COSTING_MORE = f"""
-SELECT p.job_type,
-       (SELECT coalesce(sum(r.jobs), 0)::bigint FROM job_type_rollups r
-        WHERE r.organization_id = %(org)s AND r.measure = {COST} AND r.day BETWEEN %(first)s AND %(last)s
-          AND r.job_type = p.job_type) AS jobs,
-       (SELECT coalesce(sum(r.jobs), 0)::bigint FROM job_type_rollups r
-        WHERE r.organization_id = %(org)s AND r.measure = {COST} AND r.day BETWEEN %(first)s AND %(last)s
-          AND r.job_type = p.job_type AND r.bucket > {_COST_BUCKET.format(v="p.price")})
-       + (SELECT count(*) FROM job_cost_summaries s
-          WHERE s.organization_id = %(org)s AND s.job_type = p.job_type
-            AND {_COST_BUCKET.format(v="s.provider_cost_usd")} = {_COST_BUCKET.format(v="p.price")}
-            AND s.day BETWEEN %(first)s AND %(last)s AND s.provider_cost_usd > p.price) AS costing_more
-FROM unnest(%(types)s::text[], %(prices)s::numeric[]) AS p (job_type, price)
+WITH p AS (
+    SELECT job_type, price, {_COST_BUCKET.format(v="price")} AS bucket
+    FROM unnest(%(types)s::text[], %(prices)s::numeric[]) AS p (job_type, price)
+)
+SELECT p.job_type, r.jobs,
+       r.above + (SELECT count(*) FROM job_cost_summaries s
+                  WHERE s.organization_id = %(org)s AND s.job_type = p.job_type
+                    AND {_COST_BUCKET.format(v="s.provider_cost_usd")} = p.bucket
+                    AND s.day BETWEEN %(first)s AND %(last)s AND s.provider_cost_usd > p.price) AS costing_more
+FROM p JOIN (
+    SELECT r.job_type, sum(r.jobs) AS jobs, coalesce(sum(r.jobs) FILTER (WHERE r.bucket > p.bucket), 0) AS above
+    FROM job_type_rollups r JOIN p ON p.job_type = r.job_type
+    WHERE r.organization_id = %(org)s AND r.measure = {COST} AND r.day BETWEEN %(first)s AND %(last)s
+    GROUP BY r.job_type
+) AS r ON r.job_type = p.job_type
 """
 
 
@@ -324,7 +330,8 @@ class PostgresEconomicsRepository:
             h = histograms.setdefault(r["job_type"], _Histogram())
             measure = int(r["measure"])
             h.buckets[measure].append((int(r["bucket"]), int(r["jobs"])))
-            h.totals[measure] += r["total"]
+            if r["total"] is not None:
+                h.totals[measure] += r["total"]
             if measure == CALLS:
                 for status in _STATUSES:
                     h.statuses[status] += int(r[status])
@@ -385,7 +392,7 @@ class PostgresEconomicsRepository:
         types = list(prices)
         query = rollup_costing_more_query() if rolled_up(scope) else costing_more_query(scope)
         rows = await self._s.all(query, {**_params(scope), "types": types, "prices": [prices[t] for t in types]})
-        # (the rollup's statement answers every type asked; only those with jobs in the window count)
+        # (a type of the rollup whose jobs all moved to other buckets has rows of 0 jobs)
         return {r["job_type"]: int(r["costing_more"]) for r in rows if r.get("jobs", 1)}
 
     async def job_type_history(self, team_id: TeamId, job_type: str, *, last_jobs: int) -> JobTypeHistory | None:
