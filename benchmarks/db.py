@@ -74,6 +74,8 @@ WARMUP = 20
 # Bumped when the seed's layout changes (2: job types and organization on the job summaries).
 SEED_VERSION = 2
 REPORT_RUNS = 100  # the job-types report is heavier: fewer runs (its p99 is its worst but one)
+REPORT_LABEL = "job-types report, 30 days of one organization, with target_margin (use case)"
+REPORT_P99_MS = 200.0  # the issue's target for that report
 
 # Ids of seeded rows are numbers under a per-table prefix, so the benchmark can pick a
 # random team or job without reading them back.
@@ -174,6 +176,7 @@ def seed_statements(calls: int, teams: int) -> list[tuple[str, list[str]]]:
                     FROM jobs""",
             ],
         ),
+        ("job-type rollup (as 0011_job_type_rollup.sql backfills it)", [economics_sql.ROLLUP_BACKFILL]),
         (
             "team day and model rollups",
             [
@@ -232,7 +235,9 @@ async def seed(url: str, calls: int, teams: int) -> None:
         print(f"  {label}: {time.perf_counter() - t0:.1f} s", flush=True)
     t0 = time.perf_counter()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await asyncio.gather(*(vacuum(url, table) for table in (*BIG_TABLES, "team_model_usage_summaries", "teams")))
+        await asyncio.gather(
+            *(vacuum(url, table) for table in (*BIG_TABLES, "team_model_usage_summaries", "job_type_rollups", "teams"))
+        )
         await conn.execute(
             "CREATE TABLE bench_seed (calls bigint NOT NULL, teams int NOT NULL, seconds float8 NOT NULL,"
             " version int NOT NULL)"
@@ -397,11 +402,7 @@ async def measure(url: str, pool: Pool, calls: int, teams: int, runs: int) -> Ti
         assert len(report.items) == len(JOB_TYPES) and all(i.suggestion for i in report.items)
 
     print("measuring (concurrency 1):", flush=True)
-    await timings.measure(
-        "job-types report, 30 days of one organization, with target_margin (use case)",
-        min(runs, REPORT_RUNS),
-        job_types,
-    )
+    await timings.measure(REPORT_LABEL, min(runs, REPORT_RUNS), job_types)
     await timings.measure("team usage report, 31 days (one unit of work)", runs, usage)
     await timings.measure("one job with its 10 calls (one unit of work)", runs, job_with_calls)
     statement_ms: list[float] = []
@@ -476,15 +477,44 @@ async def explain(url: str, teams: int, calls: int) -> list[tuple[str, str]]:
         organization_id=OrganizationId(seq_uuid(ORG, 1)), team_id=None, first_day=first, last_day=last
     )
     month_params = economics_sql.stats_params(month, Decimal(95))
-    stats_sql = economics_sql.stats_query(month)
-    costing_sql = economics_sql.costing_more_query(month)
     export_sql = economics_sql.export_query(month)
+    team_month = EconomicsScope(organization_id=None, team_id=TeamId(team), first_day=first, last_day=last)
+    # The bucket reads at their worst: each type's most populated bucket of each measure read.
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cursor = await conn.execute(economics_sql.histogram_query(), month_params)
+        densest: dict[tuple[str, int], tuple[int, int]] = {}
+        for job_type, measure, bucket, jobs in (r[:4] for r in await cursor.fetchall()):
+            if densest.get((job_type, measure), (0, -1))[1] < jobs:
+                densest[(job_type, measure)] = (bucket, jobs)
+    measures = [economics_sql.TOKENS, economics_sql.COST, economics_sql.PRICE]
+    read_params: dict[str, Any] = {**month_params}
+    for m in measures:
+        mine = sorted((t, b, n) for (t, mm), (b, n) in densest.items() if mm == m)
+        read_params |= {
+            f"types{m}": [t for t, _, _ in mine],
+            f"buckets{m}": [b for _, b, _ in mine],
+            f"offsets{m}": [n // 2 for _, _, n in mine],
+        }
     statements += [
-        ("job-types report: spreads (job_cost_summaries, 30 days of the organization)", stats_sql, month_params),
         (
-            "job-types report: jobs costing more than the price",
-            costing_sql,
-            {**month_params, "types": list(JOB_TYPES), "prices": [Decimal("0.05")] * len(JOB_TYPES)},
+            "job-types report: the rollup's buckets (30 days of the organization)",
+            economics_sql.histogram_query(),
+            month_params,
+        ),
+        (
+            "job-types report: the densest bucket of each type and measure, read and sorted",
+            economics_sql.bucket_read_query(measures),
+            read_params,
+        ),
+        (
+            "job-types report: jobs costing more than the price (rollup, then the price's bucket)",
+            economics_sql.rollup_costing_more_query(),
+            {**month_params, "types": list(JOB_TYPES), "prices": [Decimal("0.017")] * len(JOB_TYPES)},
+        ),
+        (
+            "job-types report of one team (direct, by the team's index)",
+            economics_sql.stats_query(team_month),
+            economics_sql.stats_params(team_month, Decimal(95)),
         ),
         (
             "export page (1,000 jobs)",
@@ -542,6 +572,10 @@ async def main(argv: list[str] | None = None) -> int:
             await seed(url, args.calls, args.teams)
         else:
             print(f"reusing the seeded {DATABASE} ({args.calls:,} calls, {args.teams:,} teams)", flush=True)
+            applied = await migrate(url)  # a migration added since the seed backfills its tables
+            if applied:
+                print(f"  applied {', '.join(applied)}; VACUUM ANALYZE", flush=True)
+                await asyncio.gather(*(vacuum(url, t) for t in ("job_cost_summaries", "job_type_rollups")))
         async with await psycopg.AsyncConnection.connect(url) as conn:
             cursor = await conn.execute(
                 "SELECT (SELECT count(*) FROM llm_calls), (SELECT count(*) FROM credit_ledger),"
@@ -567,11 +601,19 @@ async def main(argv: list[str] | None = None) -> int:
             for line in plan.splitlines()
             if "Seq Scan on" in line and any(f"Seq Scan on {t}" in line for t in BIG_TABLES)
         ]
+    failed = False
     if sequential:
         print("SEQUENTIAL SCANS OF BIG TABLES:\n" + "\n".join(sequential))
-        return 1
-    print("no plan scans a big table sequentially")
-    return 0
+        failed = True
+    else:
+        print("no plan scans a big table sequentially")
+    report_p99 = next(p99 for label, _, _, p99, _ in timings.rows if label == REPORT_LABEL)
+    if report_p99 >= REPORT_P99_MS:
+        print(f"THE JOB-TYPES REPORT MISSES ITS TARGET: p99 {report_p99:.2f} ms >= {REPORT_P99_MS:.0f} ms")
+        failed = True
+    else:
+        print(f"the job-types report meets its target: p99 {report_p99:.2f} ms < {REPORT_P99_MS:.0f} ms")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

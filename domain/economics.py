@@ -17,7 +17,7 @@ search runs on integers, and only a mean (a quotient) is rounded, half-even to 1
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 import msgspec
 
@@ -63,6 +63,40 @@ def nearest_rank(n: int, percentile: Decimal) -> int:
 def percentile_of(sorted_values: Sequence[Decimal | int], percentile: Decimal) -> Decimal | int:
     """The nearest-rank percentile of values sorted ascending."""
     return sorted_values[nearest_rank(len(sorted_values), percentile) - 1]
+
+
+# Buckets of the job-types rollup (adapters/postgres/migrations/0011_job_type_rollup.sql,
+# ``saasllm_bucket``): a percentile is found by counting jobs per bucket, then sorting only
+# the jobs of the bucket that holds its rank. Exact for any values, because the bucket of
+# a value is monotone in it.
+EXACT_BELOW = 1000  # below, a bucket is one integer value
+NANO_PER_USD = 10**9
+
+
+def value_bucket(n: int) -> int:
+    """The bucket of an integer ``n``: ``n`` itself below 1000, else its three significant
+    digits and its number of digits (900 buckets per decade)."""
+    if n < EXACT_BELOW:
+        return n
+    digits = len(str(n))
+    scale: int = 10 ** (digits - 3)
+    return EXACT_BELOW + (digits - 4) * 900 + n // scale - 100
+
+
+def usd_bucket(usd: Decimal) -> int:
+    """Money is bucketed by its whole nano-USD (``floor(usd · 10⁹)``)."""
+    return value_bucket(int((usd * NANO_PER_USD).to_integral_value(rounding=ROUND_FLOOR)))
+
+
+def locate_rank(counts: Sequence[tuple[int, int]], rank: int) -> tuple[int, int]:
+    """The bucket holding the ``rank``-th smallest value (1-based) and its 0-based offset
+    among that bucket's values, from ``(bucket, count)`` pairs in ascending bucket order."""
+    seen = 0
+    for bucket, count in counts:
+        if rank <= seen + count:
+            return bucket, rank - seen - 1
+        seen += count
+    raise InvalidValueError(f"rank {rank} is beyond the {seen} values counted")
 
 
 def mean_usd(total: Decimal, n: int) -> Decimal:

@@ -149,6 +149,26 @@ async def test_first_run_to_a_job_in_the_drill_down_then_credits_and_suspension(
     assert await page.locator("[data-testid=failed-ratio]").inner_text() == "0.0 %"
     await screenshot(page, "team")
 
+    # The low-credit threshold: refused next to its field when invalid (422, nothing saved),
+    # saved when valid, and emptied back to 10 % of the allocation.
+    assert await page.input_value("#f-low_credit_threshold") == ""
+    await page.fill("#f-low_credit_threshold", "-5")
+    async with page.expect_response(lambda r: r.url.endswith("/settings")) as refused_info:
+        await page.click("button:has-text('Save settings')")
+    assert (await refused_info.value).status == 422
+    error = await page.locator("#e-low_credit_threshold").inner_text()
+    assert "low_credit_threshold must be" in error
+    assert "10 % of the allocation" in await page.locator("#team-credits").inner_text()
+    await page.fill("#f-low_credit_threshold", "12.5")
+    async with page.expect_navigation(url=re.compile(r"notice=saved")):
+        await page.click("button:has-text('Save settings')")
+    assert await money_title(page, "[data-testid=low-threshold]") == "12.5 credits"
+    assert await page.input_value("#f-low_credit_threshold") == "12.5"
+    await page.fill("#f-low_credit_threshold", "")
+    async with page.expect_navigation(url=re.compile(r"notice=saved")):
+        await page.click("button:has-text('Save settings')")
+    assert "10 % of the allocation" in await page.locator("[data-testid=low-threshold]").inner_text()
+
     # Suspension: the status card swaps in place, and the key is refused from then on.
     await page.click("button:has-text('Suspend team')")
     await page.locator("[data-testid=team-status] >> text=suspended").wait_for()

@@ -10,6 +10,14 @@ fraction such as 0.1 is stored a hair above its value, so ``ceil(0.1 · 30)`` wo
 ``p · n / 100`` is an integer or at least 1e-4 above one, so for any n below 10⁸ the
 shift changes no rank but the float error can no longer push one up (the contract tests
 compare these ranks with ``domain.economics.nearest_rank``).
+
+An organization's report (no team filter) does not sort its window: it reads
+``job_type_rollups`` (jobs and exact sums per measure, day, type and log-spaced bucket,
+written in the completion statement), finds in Python the bucket holding each rank
+(``domain.economics.locate_rank``, exact integer ranks) and reads only that bucket's jobs
+in value order through the bucket indexes (0011_job_type_rollup.sql). Calls and tokens
+below 1000 are their bucket and need no read. A team's report, or one of every
+organization, keeps the direct statement (a team's window is read by its own index).
 """
 
 from datetime import date
@@ -18,6 +26,7 @@ from typing import Any
 
 from psycopg import sql
 
+from adapters.postgres.repositories.jobs import BUCKETS
 from adapters.postgres.session import Session
 from application.ports.repositories import (
     CountSpread,
@@ -28,6 +37,7 @@ from application.ports.repositories import (
     MoneySpread,
     OutputHistory,
 )
+from domain.economics import EXACT_BELOW, locate_rank, nearest_rank
 from domain.ids import JobId, TeamId
 from domain.jobs import JobStatus
 
@@ -140,6 +150,130 @@ ORDER BY s.day, s.job_id
 """
 
 
+# The rollup's measures (0011_job_type_rollup.sql): 1 calls, 2 tokens, 3 provider cost,
+# 4 customer price, each with its value over a summary row and its bucket expression.
+CALLS, TOKENS, COST, PRICE = 1, 2, 3, 4
+_VALUE = {
+    CALLS: "total_calls",
+    TOKENS: "input_tokens + output_tokens",
+    COST: "provider_cost_usd",
+    PRICE: "customer_cost_usd",
+}
+_STATUSES = ("completed", "failed", "cancelled", "expired")
+
+# Statuses are read from the calls rows, totals from the money rows (every measure's rows
+# count the same jobs); counts are integers, so their sums stay bigint.
+_HISTOGRAM = f"""
+SELECT job_type, measure, bucket, sum(jobs) AS jobs,
+       {", ".join(f"sum({c}) FILTER (WHERE measure = {CALLS}) AS {c}" for c in _STATUSES)},
+       sum(total) FILTER (WHERE measure IN ({COST}, {PRICE})) AS total
+FROM job_type_rollups
+WHERE organization_id = %(org)s AND measure = ANY('{{1,2,3,4}}'::smallint[]) AND day BETWEEN %(first)s AND %(last)s
+GROUP BY job_type, measure, bucket
+HAVING sum(jobs) > 0
+"""
+
+
+def _bucket_read(measure: int) -> str:
+    """The value at an offset of one bucket's jobs of the window, for each requested
+    (type, bucket, offset): a range of the measure's bucket index, sorted."""
+    value = _VALUE[measure]
+    bucket = BUCKETS[measure].format(v=value)
+    return f"""
+SELECT {measure} AS measure, w.job_type, w.bucket, w.off, v.value
+FROM unnest(%(types{measure})s::text[], %(buckets{measure})s::int[], %(offsets{measure})s::bigint[])
+    AS w (job_type, bucket, off)
+CROSS JOIN LATERAL (
+    SELECT ({value})::numeric AS value FROM job_cost_summaries
+    WHERE organization_id = %(org)s AND job_type = w.job_type AND {bucket} = w.bucket
+      AND day BETWEEN %(first)s AND %(last)s
+    ORDER BY 1
+    OFFSET w.off LIMIT 1
+) AS v
+"""
+
+
+def bucket_read_query(measures: list[int]) -> str:
+    return "UNION ALL".join(_bucket_read(m) for m in measures)
+
+
+# Jobs costing more than a price: every job of the buckets above the price's, and those of
+# its bucket that cost more (read in that bucket only).
+_COST_BUCKET = BUCKETS[COST]
+_ROLLUP_COSTING_MORE = f"""
+WITH p AS (
+    SELECT job_type, price, {_COST_BUCKET.format(v="price")} AS bucket
+    FROM unnest(%(types)s::text[], %(prices)s::numeric[]) AS p (job_type, price)
+)
+SELECT p.job_type, r.jobs,
+       r.above + (SELECT count(*) FROM job_cost_summaries s
+                  WHERE s.organization_id = %(org)s AND s.job_type = p.job_type
+                    AND {_COST_BUCKET.format(v="s.provider_cost_usd")} = p.bucket
+                    AND s.day BETWEEN %(first)s AND %(last)s AND s.provider_cost_usd > p.price) AS costing_more
+FROM p JOIN (
+    SELECT r.job_type, sum(r.jobs) AS jobs, coalesce(sum(r.jobs) FILTER (WHERE r.bucket > p.bucket), 0) AS above
+    FROM job_type_rollups r JOIN p ON p.job_type = r.job_type
+    WHERE r.organization_id = %(org)s AND r.measure = {COST} AND r.day BETWEEN %(first)s AND %(last)s
+    GROUP BY r.job_type
+) AS r ON r.job_type = p.job_type
+"""
+
+
+def rolled_up(scope: EconomicsScope) -> bool:
+    """Whether the report reads the rollup: one organization's, without a team filter."""
+    return scope.organization_id is not None and scope.team_id is None
+
+
+def histogram_query() -> str:
+    return _HISTOGRAM
+
+
+# The rollup from the summaries, as 0011_job_type_rollup.sql backfills it (and the
+# benchmark's seed, which loads the summaries directly).
+ROLLUP_BACKFILL = """
+INSERT INTO job_type_rollups (organization_id, measure, day, job_type, bucket, jobs, completed, failed, cancelled,
+                              expired, total)
+SELECT s.organization_id, m.measure, s.day, s.job_type, m.bucket, count(*),
+       count(*) FILTER (WHERE s.status = 'completed'), count(*) FILTER (WHERE s.status = 'failed'),
+       count(*) FILTER (WHERE s.status = 'cancelled'), count(*) FILTER (WHERE s.status = 'expired'),
+       sum(m.value)
+FROM job_cost_summaries s
+CROSS JOIN LATERAL (VALUES
+    (1::smallint, saasllm_bucket(s.total_calls), s.total_calls::numeric),
+    (2::smallint, saasllm_bucket(s.input_tokens + s.output_tokens), (s.input_tokens + s.output_tokens)::numeric),
+    (3::smallint, saasllm_bucket(s.provider_cost_usd * 1000000000), s.provider_cost_usd),
+    (4::smallint, saasllm_bucket(s.customer_cost_usd * 1000000000), s.customer_cost_usd)
+) AS m (measure, bucket, value)
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+def rollup_costing_more_query() -> str:
+    return _ROLLUP_COSTING_MORE
+
+
+Lookup = tuple[str, int, int, int]  # (job type, measure, bucket, offset in the bucket)
+
+
+class _Histogram:
+    """One job type's rollup rows of the window: per measure, (bucket, jobs) ascending."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, list[tuple[int, int]]] = {m: [] for m in _VALUE}
+        self.totals: dict[int, Decimal] = {m: Decimal(0) for m in _VALUE}
+        self.statuses: dict[str, int] = dict.fromkeys(_STATUSES, 0)
+
+    @property
+    def jobs(self) -> int:
+        return sum(n for _, n in self.buckets[CALLS])
+
+
+def _ranks(n: int, percentile: Decimal) -> dict[int, list[int]]:
+    """The ranks each measure reports: p50, p95 (p99, the requested) and max."""
+    p50, p95, p99, req = (nearest_rank(n, p) for p in (Decimal(50), Decimal(95), Decimal(99), percentile))
+    return {CALLS: [p50, p95, n], TOKENS: [p50, p95, n], COST: [p50, p95, p99, n, req], PRICE: [p50, p95, p99, n, req]}
+
+
 def stats_query(scope: EconomicsScope) -> str:
     """The spreads statement for this scope (also explained by ``make bench-db``)."""
     return sql.SQL(_STATS).format(fractions=sql.SQL(_FRACTIONS), where=_where(scope)).as_string()
@@ -183,18 +317,83 @@ class PostgresEconomicsRepository:
         self._s = session
 
     async def job_type_stats(self, scope: EconomicsScope, *, percentile: Decimal) -> list[JobTypeStats]:
+        if rolled_up(scope):
+            return await self._rolled_up_stats(scope, percentile)
         # The sorts of a large window stay in memory (the default 4 MB would spill to disk).
         rows = await self._s.many((WORK_MEM, None), (stats_query(scope), stats_params(scope, percentile)))
         return [_stats(r) for r in rows[1]]
+
+    async def _rolled_up_stats(self, scope: EconomicsScope, percentile: Decimal) -> list[JobTypeStats]:
+        params = _params(scope)
+        histograms: dict[str, _Histogram] = {}
+        for r in await self._s.all(_HISTOGRAM, params):
+            h = histograms.setdefault(r["job_type"], _Histogram())
+            measure = int(r["measure"])
+            h.buckets[measure].append((int(r["bucket"]), int(r["jobs"])))
+            if r["total"] is not None:
+                h.totals[measure] += r["total"]
+            if measure == CALLS:
+                for status in _STATUSES:
+                    h.statuses[status] += int(r[status])
+        # Every rank's bucket; a bucket of integers below EXACT_BELOW is its value.
+        located: dict[tuple[str, int], list[Lookup]] = {}
+        values: dict[Lookup, Decimal] = {}
+        for job_type, h in histograms.items():
+            for measure, ranks in _ranks(h.jobs, percentile).items():
+                counts = sorted(h.buckets[measure])
+                found = [(job_type, measure, *locate_rank(counts, rank)) for rank in ranks]
+                located[(job_type, measure)] = found
+                for lookup in found:
+                    if measure in (CALLS, TOKENS) and lookup[2] < EXACT_BELOW:
+                        values[lookup] = Decimal(lookup[2])
+        needed = sorted({lk for found in located.values() for lk in found if lk not in values})
+        if needed:
+            read = {**params}
+            measures = sorted({lk[1] for lk in needed})
+            for m in measures:
+                mine = [lk for lk in needed if lk[1] == m]
+                read[f"types{m}"] = [lk[0] for lk in mine]
+                read[f"buckets{m}"] = [lk[2] for lk in mine]
+                read[f"offsets{m}"] = [lk[3] for lk in mine]
+            for r in await self._s.all(bucket_read_query(measures), read):
+                values[(r["job_type"], int(r["measure"]), int(r["bucket"]), int(r["off"]))] = r["value"]
+        stats = []
+        for job_type in sorted(histograms):
+            h = histograms[job_type]
+            calls, tokens, cost, price = ([values[lk] for lk in located[(job_type, m)]] for m in _VALUE)
+            stats.append(
+                JobTypeStats(
+                    job_type=job_type,
+                    jobs=h.jobs,
+                    completed=h.statuses["completed"],
+                    failed=h.statuses["failed"],
+                    cancelled=h.statuses["cancelled"],
+                    expired=h.statuses["expired"],
+                    calls=CountSpread(p50=int(calls[0]), p95=int(calls[1]), max=int(calls[2])),
+                    tokens=CountSpread(p50=int(tokens[0]), p95=int(tokens[1]), max=int(tokens[2])),
+                    provider_cost_usd=MoneySpread(
+                        total=h.totals[COST], p50=cost[0], p95=cost[1], p99=cost[2], max=cost[3], at_percentile=cost[4]
+                    ),
+                    customer_price_usd=MoneySpread(
+                        total=h.totals[PRICE],
+                        p50=price[0],
+                        p95=price[1],
+                        p99=price[2],
+                        max=price[3],
+                        at_percentile=price[4],
+                    ),
+                )
+            )
+        return stats
 
     async def jobs_costing_more(self, scope: EconomicsScope, prices: dict[str, Decimal]) -> dict[str, int]:
         if not prices:
             return {}
         types = list(prices)
-        rows = await self._s.all(
-            costing_more_query(scope), {**_params(scope), "types": types, "prices": [prices[t] for t in types]}
-        )
-        return {r["job_type"]: int(r["costing_more"]) for r in rows}
+        query = rollup_costing_more_query() if rolled_up(scope) else costing_more_query(scope)
+        rows = await self._s.all(query, {**_params(scope), "types": types, "prices": [prices[t] for t in types]})
+        # (a type of the rollup whose jobs all moved to other buckets has rows of 0 jobs)
+        return {r["job_type"]: int(r["costing_more"]) for r in rows if r.get("jobs", 1)}
 
     async def job_type_history(self, team_id: TeamId, job_type: str, *, last_jobs: int) -> JobTypeHistory | None:
         row = await self._s.one(_HISTORY, {"team": team_id, "type": job_type, "limit": last_jobs})

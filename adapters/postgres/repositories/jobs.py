@@ -34,6 +34,37 @@ _JOB_COLUMNS = (
 _ACTIVE = "('pending', 'in_progress')"
 
 
+# The job-types rollup (0011_job_type_rollup.sql): a finished job's four measures, each as
+# (measure, bucket, value). The bucket expressions are the ones the bucket indexes are on.
+BUCKETS = {
+    1: "saasllm_bucket(({v}))",
+    2: "saasllm_bucket(({v}))",
+    3: "saasllm_bucket(({v}) * 1000000000)",
+    4: "saasllm_bucket(({v}) * 1000000000)",
+}
+
+
+def rollup_measures(calls: str, tokens: str, cost: str, price: str) -> str:
+    """``VALUES (1, bucket, value), ...`` of one summary's values (SQL expressions)."""
+    values = {1: calls, 2: tokens, 3: cost, 4: price}
+    return "VALUES " + ", ".join(
+        f"({m}::smallint, {BUCKETS[m].format(v=v)}, ({v})::numeric)" for m, v in values.items()
+    )
+
+
+ROLLUP_MEASURES = rollup_measures(
+    "s.total_calls", "s.input_tokens + s.output_tokens", "s.provider_cost_usd", "s.customer_cost_usd"
+)
+# Before the call was added: the summary's new values minus the call's.
+_ROLLUP_MEASURES_BEFORE = rollup_measures(
+    "s.total_calls - %(total_calls)s",
+    "s.input_tokens - %(input_tokens)s + s.output_tokens - %(output_tokens)s",
+    "s.provider_cost_usd - %(provider_cost_usd)s",
+    "s.customer_cost_usd - %(customer_cost_usd)s",
+)
+_STATUSES = ("completed", "failed", "cancelled", "expired")
+
+
 def _add_totals(table: str) -> str:
     """``SET total_calls = total_calls + %(total_calls)s, ...`` for a summary-shaped table."""
     return ", ".join(f"{c} = {table}.{c} + %({c})s" for c in _TOTALS)
@@ -50,7 +81,29 @@ WITH job AS (
 ), summary AS (
     UPDATE job_cost_summaries SET {_add_totals("job_cost_summaries")}
     WHERE job_id = %(job_id)s
-    RETURNING team_id, day
+    RETURNING team_id, day, organization_id, job_type, status, total_calls, input_tokens, output_tokens,
+              provider_cost_usd, customer_cost_usd
+), moves AS (
+    -- the job leaves its buckets of before the call and joins those of after (one row per
+    -- key, so the upsert below touches each row once)
+    SELECT s.organization_id, m.measure, s.day, s.job_type, m.bucket, s.status, sum(m.jobs) AS jobs,
+           sum(m.value) AS total
+    FROM summary s CROSS JOIN LATERAL (
+        SELECT n.measure, n.bucket, 1 AS jobs, n.value FROM ({ROLLUP_MEASURES}) AS n (measure, bucket, value)
+        UNION ALL
+        SELECT o.measure, o.bucket, -1, -o.value FROM ({_ROLLUP_MEASURES_BEFORE}) AS o (measure, bucket, value)
+    ) AS m
+    GROUP BY s.organization_id, m.measure, s.day, s.job_type, m.bucket, s.status
+), rollup AS (
+    INSERT INTO job_type_rollups AS r (organization_id, measure, day, job_type, bucket, jobs, {", ".join(_STATUSES)},
+                                       total)
+    SELECT organization_id, measure, day, job_type, bucket, jobs,
+           {", ".join(f"CASE WHEN status = '{st}' THEN jobs ELSE 0 END" for st in _STATUSES)}, total
+    FROM moves
+    ORDER BY measure, bucket
+    ON CONFLICT (organization_id, measure, day, job_type, bucket) DO UPDATE
+    SET jobs = r.jobs + excluded.jobs, {", ".join(f"{st} = r.{st} + excluded.{st}" for st in _STATUSES)},
+        total = r.total + excluded.total
 ), day AS (
     UPDATE team_usage_summaries SET {_add_totals("team_usage_summaries")}
     FROM summary

@@ -10,7 +10,7 @@ them (see the job and call repositories).
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from adapters.postgres.repositories.jobs import summary_from, summary_params
+from adapters.postgres.repositories.jobs import ROLLUP_MEASURES, summary_from, summary_params
 from adapters.postgres.session import Session
 from application.ports.repositories import (
     DayUsage,
@@ -48,7 +48,19 @@ WITH summary AS (
            %(job_credits)s, {", ".join(f"%({c})s" for c in _SUMS)}
     FROM teams t WHERE t.id = %(team_id)s
     ON CONFLICT (job_id) DO NOTHING
-    RETURNING team_id, day
+    RETURNING team_id, day, organization_id, job_type, total_calls, input_tokens, output_tokens, provider_cost_usd,
+              customer_cost_usd
+), rollup AS (
+    INSERT INTO job_type_rollups AS r (organization_id, measure, day, job_type, bucket, jobs, completed, failed,
+                                       cancelled, expired, total)
+    SELECT s.organization_id, m.measure, s.day, s.job_type, m.bucket, 1, %(completed)s, %(failed)s,
+           %(cancelled)s, %(expired)s, m.value
+    FROM summary s CROSS JOIN LATERAL ({ROLLUP_MEASURES}) AS m (measure, bucket, value)
+    ORDER BY m.measure
+    ON CONFLICT (organization_id, measure, day, job_type, bucket) DO UPDATE
+    SET jobs = r.jobs + 1, completed = r.completed + excluded.completed, failed = r.failed + excluded.failed,
+        cancelled = r.cancelled + excluded.cancelled, expired = r.expired + excluded.expired,
+        total = r.total + excluded.total
 ), day_totals AS (
     INSERT INTO team_usage_summaries AS u (team_id, day, jobs_total, jobs_completed, jobs_failed, jobs_cancelled,
                                            jobs_expired, {", ".join(_SUMS)})

@@ -29,7 +29,7 @@ from domain.budgets import (
 )
 from domain.errors import DomainError
 from domain.ids import ApiKeyId, OrganizationId, TeamId
-from domain.organizations import Organization, Team, TeamStatus
+from domain.organizations import Organization, Team, TeamStatus, check_low_credit_threshold
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.admin.format import exact
@@ -67,6 +67,7 @@ def team_form(team: Team) -> Form:
             "credits_per_usd": exact(budget.credits_per_usd),
             "tokens_per_credit": str(budget.tokens_per_credit),
             "max_calls_per_job": str(budget.max_calls_per_job),
+            "low_credit_threshold": exact(team.low_credit_threshold) if team.low_credit_threshold is not None else "",
             "charge_failed_jobs": "on" if budget.charge_failed_jobs else "",
             "access_groups": list(team.access_groups),
             "version": str(team.version),
@@ -384,6 +385,12 @@ class TeamsController(Controller):
         credits_per_usd = form.decimal("credits_per_usd", required=True)
         tokens_per_credit = form.integer("tokens_per_credit", required=True, minimum=1, maximum=1_000_000_000)
         max_calls = form.integer("max_calls_per_job", required=True, minimum=1, maximum=MAX_CALLS_PER_JOB_LIMIT)
+        # Empty: back to 10 % of the allocation.
+        threshold = form.decimal("low_credit_threshold")
+        try:
+            check_low_credit_threshold(threshold)
+        except DomainError as exc:
+            form.add_error("low_credit_threshold", exc.detail)
         version = form.integer("version", minimum=1)
         if form.ok and name is not None and mode is not None:
             changes = TeamChanges(
@@ -394,6 +401,7 @@ class TeamsController(Controller):
                 max_calls_per_job=max_calls if max_calls is not None else msgspec.UNSET,
                 charge_failed_jobs=form.flag("charge_failed_jobs"),
                 access_groups=tuple(form.values("access_groups")),
+                low_credit_threshold=threshold,
             )
             try:
                 await services.organizations.update_team(admin, TeamId(team_id), changes, expected_version=version)

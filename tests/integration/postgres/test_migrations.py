@@ -21,6 +21,7 @@ EXPECTED_TABLES = {
     "model_access_groups",
     "model_access_group_members",
     "alias_targets",  # 0010: an alias's further targets
+    "job_type_rollups",  # 0011: the job-types report's buckets
     "provider_credentials",
     "jobs",
     "llm_calls",

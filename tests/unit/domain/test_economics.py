@@ -11,11 +11,14 @@ from domain.economics import (
     check_percentile,
     check_target_margin,
     forecast,
+    locate_rank,
     mean_usd,
     nearest_rank,
     percentile_of,
     reaches_margin,
     suggested_flat_price,
+    usd_bucket,
+    value_bucket,
     what_if_of,
 )
 from domain.errors import InvalidValueError
@@ -113,3 +116,38 @@ def test_forecast_examples() -> None:
     assert idle.runs_out_at is None and idle.burn_rate_per_day == 0
     assert forecast(remaining=D(0), debited=D(1), now=NOW).runs_out_at == NOW
     assert forecast(remaining=D(10**12), debited=D("0.000001"), now=NOW).runs_out_at is not None  # far, no overflow
+
+
+# --- the buckets of the job-types rollup -------------------------------------------------
+
+
+@given(st.integers(0, 10**30), st.integers(0, 10**30))
+def test_buckets_are_monotone(a: int, b: int) -> None:
+    lo, hi = sorted((a, b))
+    assert value_bucket(lo) <= value_bucket(hi)
+    if hi < 1000:
+        assert value_bucket(hi) == hi  # exact below 1000
+
+
+@given(
+    st.lists(
+        st.one_of(st.integers(0, 3000), st.integers(0, 10**15)).map(lambda n: Decimal(n) / 10**9)
+        | st.integers(0, 10**9).map(lambda n: Decimal(n) / 10**12),
+        min_size=1,
+        max_size=60,
+    ),
+    st.sampled_from([Decimal(50), Decimal(95), Decimal(99), Decimal(100), Decimal("0.01"), Decimal("33.33")]),
+)
+def test_the_bucketed_percentile_equals_the_naive_one(values: list[Decimal], percentile: Decimal) -> None:
+    """Count per bucket, find the bucket of the rank, sort only its values: the same value."""
+    counts: dict[int, list[Decimal]] = {}
+    for v in values:
+        counts.setdefault(usd_bucket(v), []).append(v)
+    rank = nearest_rank(len(values), percentile)
+    bucket, offset = locate_rank(sorted((b, len(vs)) for b, vs in counts.items()), rank)
+    assert sorted(counts[bucket])[offset] == percentile_of(sorted(values), percentile)
+
+
+def test_a_rank_beyond_the_counts_is_refused() -> None:
+    with pytest.raises(InvalidValueError):
+        locate_rank([(1, 2), (5, 1)], 4)
