@@ -15,6 +15,7 @@ and httpx's connection errors as their cause); callers find it with ``blocked_re
 Its message says why, never the URL (which could carry a token).
 """
 
+import functools
 import socket
 
 import aiohttp
@@ -72,32 +73,23 @@ class GuardedResolver(AbstractResolver):
             await self._inner.close()
 
 
-MAX_VERDICTS = 1024
-
-
 class GuardedTransport(httpx.AsyncBaseTransport):
     """The policy's scheme rule and IP-literal hosts, checked before ``inner`` connects."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport, policy: AddressPolicy) -> None:
         self._inner = inner
         self._policy = policy
-        self._verdicts: dict[tuple[str, str], str | None] = {}  # (scheme, host) → problem; the policy is fixed
+        # The verdict per (scheme, host) is remembered: the policy is fixed.
+        self._problem = functools.lru_cache(maxsize=1024)(self._judge)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        key = (url.scheme, url.host)
-        try:
-            problem = self._verdicts[key]
-        except KeyError:
-            problem = self._problem(*key)
-            if len(self._verdicts) >= MAX_VERDICTS:
-                self._verdicts.clear()
-            self._verdicts[key] = problem
+        problem = self._problem(url.scheme, url.host)
         if problem is not None:
             raise BlockedAddressError(f"the endpoint {problem}")
         return await self._inner.handle_async_request(request)
 
-    def _problem(self, scheme: str, host: str) -> str | None:
+    def _judge(self, scheme: str, host: str) -> str | None:
         if (problem := self._policy.scheme_problem(scheme)) is not None:
             return problem
         address = parse_address(host)

@@ -43,7 +43,7 @@ import psycopg
 import psycopg_pool
 
 from adapters.postgres.errors import translate, translated
-from adapters.postgres.pool import Pool
+from adapters.postgres.pool import Pool, autocommit_connection
 from adapters.postgres.repositories.jobs import CALL_COLUMNS, call_params
 from adapters.system import Uuid7Ids
 from application.errors import NotFoundError
@@ -236,13 +236,9 @@ class PostgresCallLedger:
 
     async def _alone(self, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
         with translated():
-            async with self._pool.connection() as conn:
-                await conn.set_autocommit(True)  # one statement: its own transaction
-                try:
-                    cursor = await conn.execute(query, params)
-                    return await cursor.fetchone()
-                finally:
-                    await conn.set_autocommit(False)
+            async with autocommit_connection(self._pool) as conn:
+                cursor = await conn.execute(query, params)
+                return await cursor.fetchone()
 
     async def reserve(self, lease: CallLease, *, at: datetime) -> None:
         params = {

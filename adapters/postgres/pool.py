@@ -167,6 +167,18 @@ async def open_pool(
         await pool.close()
 
 
+@asynccontextmanager
+async def autocommit_connection(pool: Pool) -> AsyncIterator[Connection]:
+    """A pooled connection in autocommit mode: each statement is its own transaction (one
+    round trip, no BEGIN or COMMIT); back in the pool in its usual mode."""
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            yield conn
+        finally:
+            await conn.set_autocommit(False)
+
+
 async def database_ok(pool: Pool, *, timeout_s: float = 2.0) -> bool:
     """True when a query succeeds within ``timeout_s`` (for ``/health/db``)."""
     try:

@@ -18,7 +18,7 @@ from typing import Self, TypeVar
 import psycopg
 
 from adapters.postgres.errors import translated
-from adapters.postgres.pool import Pool
+from adapters.postgres.pool import Pool, autocommit_connection
 from adapters.postgres.repositories.credentials import PostgresCredentialRepository
 from adapters.postgres.repositories.models import PostgresAliasRepository
 from adapters.postgres.repositories.organizations import PostgresApiKeyRepository, PostgresTeamRepository
@@ -55,14 +55,10 @@ class PostgresReferenceReader:
 
     async def _read(self, query: Callable[[Session], Awaitable[T]]) -> T:
         with translated():
-            async with self._pool.connection() as conn:
-                await conn.set_autocommit(True)  # a single SELECT needs no transaction of its own
+            async with autocommit_connection(self._pool) as conn:  # one SELECT needs no transaction
                 session = Session()
                 session.attach(conn)
-                try:
-                    return await query(session)
-                finally:
-                    await conn.set_autocommit(False)
+                return await query(session)
 
     async def active_key(self, digest: str) -> ApiKey | None:
         return await self._read(lambda s: PostgresApiKeyRepository(s).find_active(digest))

@@ -5,13 +5,12 @@ number), so the call path, which needs its credential's key on every call, decry
 stored key once: a changed key is a new ciphertext.
 """
 
+import functools
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from application.ports.vault import VaultError
-
-MAX_REMEMBERED = 1024
 
 
 class FernetVault:
@@ -24,7 +23,7 @@ class FernetVault:
             raise ValueError("a configured Fernet key is malformed (expect 32 url-safe base64 bytes)") from None
         self._newest = fernets[0]
         self._fernet = MultiFernet(fernets)
-        self._decrypted: dict[str, str] = {}
+        self._remembered = functools.lru_cache(maxsize=1024)(self._decrypt)
 
     @staticmethod
     def generate_key() -> str:
@@ -34,17 +33,13 @@ class FernetVault:
         return self._fernet.encrypt(secret.encode("utf-8")).decode("ascii")
 
     def decrypt(self, token: str) -> str:
-        known = self._decrypted.get(token)
-        if known is not None:
-            return known
+        return self._remembered(token)
+
+    def _decrypt(self, token: str) -> str:
         try:
-            secret = self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except InvalidToken:
             raise VaultError("a stored credential cannot be decrypted with the configured keys") from None
-        if len(self._decrypted) >= MAX_REMEMBERED:
-            self._decrypted.clear()
-        self._decrypted[token] = secret
-        return secret
 
     def rotate(self, token: str) -> str:
         try:

@@ -23,7 +23,6 @@ from domain.admins import AdminPrincipal, AdminRole
 from domain.budgets import BudgetMode
 from domain.ids import AdminUserId
 from domain.organizations import TeamStatus
-from entrypoints.bootstrap import Services
 from entrypoints.settings import load_settings
 from tests.e2e.conftest import Server, free_port, openai_usage, serve, serve_world
 from tests.e2e.conftest import test_runtime as quick_retry_runtime
@@ -39,7 +38,6 @@ WITHIN_S = 1.0
 class Pair:
     a: Server  # where the admin changes are made
     b_url: str  # the instance whose caches must learn of them
-    b: Services
 
 
 @pytest.fixture
@@ -55,8 +53,8 @@ async def pair(tmp_path: Path, postgres_server_url: str) -> AsyncIterator[Pair]:
             "DATABASE_URL": database_url,
         }
         settings = load_settings(env)
-        async with serve(settings, quick_retry_runtime) as second:
-            yield Pair(a=first, b_url=f"http://127.0.0.1:{settings.port}", b=second)
+        async with serve(settings, quick_retry_runtime):
+            yield Pair(a=first, b_url=f"http://127.0.0.1:{settings.port}")
 
 
 def reply() -> Reply:
