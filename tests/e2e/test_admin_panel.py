@@ -18,8 +18,9 @@ from domain.catalog import Provider
 from domain.ids import AdminUserId, TeamId
 from domain.organizations import TeamStatus
 from tests.e2e.admin_helpers import PASSWORD, admin_token
-from tests.e2e.conftest import CUSTOMER, PROVIDER, Server
+from tests.e2e.conftest import Server
 from tests.e2e.panel_helpers import Panel, csrf_token
+from tests.support.seeding import CUSTOMER, PROVIDER
 
 D = Decimal
 AUTH_ROUTES = {"/admin/setup", "/admin/login", "/admin/logout"}

@@ -17,8 +17,9 @@ import pytest
 from domain.budgets import BudgetMode
 from domain.catalog import Provider
 from domain.organizations import TeamStatus
-from tests.e2e.conftest import CUSTOMER, PROVIDER, Server, openai_usage
+from tests.e2e.conftest import Server, openai_usage
 from tests.support.fake_provider import Reply
+from tests.support.seeding import CUSTOMER, PROVIDER
 
 D = Decimal
 T = TypeVar("T")

@@ -16,8 +16,9 @@ import pytest
 
 from domain.budgets import BudgetMode
 from domain.catalog import Provider
-from tests.e2e.conftest import CUSTOMER, PROVIDER, Server, openai_usage
+from tests.e2e.conftest import Server, openai_usage
 from tests.support.fake_provider import Reply, ToolCallReply
+from tests.support.seeding import CUSTOMER, PROVIDER
 
 D = Decimal
 PNG = "data:image/png;base64,iVBORw0KGgoAAAAAAAAAAA=="
