@@ -4,6 +4,7 @@ One copy, used by the unit, integration and end-to-end fixtures alike, so a chan
 what a fresh organization needs is made once.
 """
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -65,3 +66,32 @@ async def create_team(
         access_groups=groups,
     )
     return team, key.api_key
+
+
+# The aliases of the other three providers: (provider, alias, provider model).
+OTHER_PROVIDERS = (
+    (Provider.ANTHROPIC, "claude", "claude-test"),
+    (Provider.GEMINI, "flash", "gemini-test"),
+    (Provider.FIREWORKS, "llama", "accounts/fireworks/models/llama-test"),
+)
+
+
+async def seed_other_providers(services: Services, organization: Organization, api_base: Callable[[str], str]) -> None:
+    """An alias per other provider, each with a credential at ``api_base(provider)``."""
+    for provider, alias, model in OTHER_PROVIDERS:
+        await services.models.create_alias(
+            alias=alias,
+            provider=provider,
+            provider_model=model,
+            customer_prices=CUSTOMER,
+            provider_costs=PROVIDER,
+            default_max_tokens=100,
+            access_groups=("standard",),
+        )
+        await services.credentials.add_credential(
+            organization_id=organization.id,
+            provider=provider,
+            name=f"{provider} main",
+            api_key=f"key-{provider}-0000",
+            api_base=api_base(str(provider)),
+        )
