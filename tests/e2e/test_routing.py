@@ -21,6 +21,7 @@ from tests.e2e.admin_helpers import admin_token
 from tests.e2e.conftest import Server, openai_usage, serve_world
 from tests.postgres import fresh_database
 from tests.support.fake_provider import Reply, ToolCallReply
+from tests.support.sse import sse_events as events
 
 D = Decimal
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -93,14 +94,6 @@ def breaker_value(text: str, model: str) -> float | None:
         if line.startswith("llm_target_circuit_state{") and f'model="{model}"' in line:
             return float(line.rsplit(" ", 1)[1])
     return None
-
-
-def events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    found = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
 
 
 def seen(server: Server) -> list[tuple[str, str]]:

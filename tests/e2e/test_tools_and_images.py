@@ -6,7 +6,6 @@ the upstream was sent, so a mapping that breaks on either side fails here.
 """
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -19,6 +18,7 @@ from domain.catalog import Provider
 from tests.e2e.conftest import Server, openai_usage
 from tests.support.fake_provider import Reply, ToolCallReply
 from tests.support.seeding import seed_other_providers
+from tests.support.sse import sse_events
 
 D = Decimal
 PNG = "data:image/png;base64,iVBORw0KGgoAAAAAAAAAAA=="
@@ -228,14 +228,6 @@ async def test_sdk_invalid_tool_input_is_a_422_in_openai_shape(server: Server) -
 
 
 # ---- the job API --------------------------------------------------------------------------
-
-
-def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 async def test_job_api_call_and_stream_carry_tool_calls(server: Server) -> None:
