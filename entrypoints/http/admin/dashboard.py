@@ -99,10 +99,7 @@ class DashboardController(Controller):
         low.sort(key=lambda t: t.balance.available)
         return panel.page(
             "dashboard.html",
-            first=first,
-            last=last,
-            days=period.days,
-            organization_id=scope,
+            period=period,
             organizations=organizations,
             overview=overview,
             summary=summary,

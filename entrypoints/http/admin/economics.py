@@ -68,10 +68,7 @@ class EconomicsController(Controller):
         )
         return panel.page(
             "economics.html",
-            first=period.first,
-            last=period.last,
-            days=period.days,
-            organization_id=period.organization_id,
+            period=period,
             organizations=await panel.services.organizations.list_organizations(panel.admin, limit=200),
             report=report,
             chart=chart_of(report),
