@@ -4,12 +4,14 @@ A key goes from the browser to the vault and never back: pages show its masked h
 only, and a refused form is shown again with the key field empty.
 """
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
+from litestar.response import Template
 
 from domain.catalog import Provider
 from domain.ids import CredentialId, OrganizationId
@@ -21,14 +23,29 @@ from entrypoints.http.admin.session import PANEL
 PROVIDERS = tuple(p.value for p in Provider)
 
 
-async def chosen_organization(panel: Panel, requested: UUID | None) -> tuple[list[Organization], Organization | None]:
-    """The organizations to choose from and the one shown: the requested one, else the only one."""
+async def organization_page(
+    panel: Panel,
+    template: str,
+    requested: UUID | None,
+    rows_as: str,
+    rows: Callable[[Organization], Awaitable[Sequence[Any]]],
+    *,
+    status: int = 200,
+    **context: Any,
+) -> Template:
+    """A page of one organization's things (credentials, webhooks): the organizations to
+    choose from, the one shown (the requested one, else the only one) and, once there is
+    one, its ``rows`` (in the template as ``rows_as``)."""
     organizations = await panel.services.organizations.list_organizations(panel.admin, limit=200)
+    organization: Organization | None
     if requested is not None:
-        return organizations, await panel.services.organizations.get_organization(
-            panel.admin, OrganizationId(requested)
-        )
-    return organizations, organizations[0] if len(organizations) == 1 else None
+        organization = await panel.services.organizations.get_organization(panel.admin, OrganizationId(requested))
+    else:
+        organization = organizations[0] if len(organizations) == 1 else None
+    shown = await rows(organization) if organization is not None else []
+    return panel.page(
+        template, status=status, organizations=organizations, organization=organization, **{rows_as: shown}, **context
+    )
 
 
 def credentials_url(organization_id: UUID | None) -> str:
@@ -45,14 +62,16 @@ class CredentialsController(Controller):
         return await self._list(panel, organization_id, Form())
 
     async def _list(self, panel: Panel, organization_id: UUID | None, form: Form, status: int = 200) -> Response[Any]:
-        organizations, organization = await chosen_organization(panel, organization_id)
-        credentials = panel.services.credentials
-        return panel.page(
+        async def credentials(organization: Organization) -> Sequence[Any]:
+            return await panel.services.credentials.list_credentials(panel.admin, organization.id)
+
+        return await organization_page(
+            panel,
             "credentials.html",
+            organization_id,
+            "credentials",
+            credentials,
             status=status,
-            organizations=organizations,
-            organization=organization,
-            credentials=await credentials.list_credentials(panel.admin, organization.id) if organization else [],
             providers=PROVIDERS,
             form=form,
         )

@@ -1,5 +1,6 @@
 """The operator side: the audit log, admin users (owners only) and webhooks."""
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +14,8 @@ from application.ports.admin import Webhook
 from application.services.webhooks import EVENTS, WebhookChanges
 from domain.admins import AdminRole
 from domain.ids import AdminUserId, OrganizationId
-from entrypoints.http.admin.credentials import chosen_organization
+from domain.organizations import Organization
+from entrypoints.http.admin.credentials import organization_page
 from entrypoints.http.admin.forms import Form
 from entrypoints.http.admin.pages import Panel, one_page, see_other
 from entrypoints.http.admin.session import PANEL
@@ -123,14 +125,16 @@ class WebhooksController(Controller):
     async def _list(
         self, panel: Panel, organization_id: UUID | None, form: Form, *, status: int = 200, issued: Any = None
     ) -> Response[Any]:
-        organizations, organization = await chosen_organization(panel, organization_id)
-        webhooks = panel.services.webhooks
-        return panel.page(
+        async def webhooks(organization: Organization) -> Sequence[Any]:
+            return await panel.services.webhooks.list_webhooks(panel.admin, organization.id)
+
+        return await organization_page(
+            panel,
             "webhooks.html",
+            organization_id,
+            "webhooks",
+            webhooks,
             status=status,
-            organizations=organizations,
-            organization=organization,
-            webhooks=await webhooks.list_webhooks(panel.admin, organization.id) if organization is not None else [],
             events=sorted(EVENTS),
             form=form,
             issued=issued,
