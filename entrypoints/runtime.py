@@ -170,7 +170,8 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             breaker_cool_down_s=settings.breaker_cool_down_s,
         )
         where = "postgres" if settings.database_url is not None else "embedded postgres"
-        yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics, clock=clock
+        yield Runtime(
+            services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics, clock=clock
         )
 
 
