@@ -53,7 +53,7 @@ def _scope_state(connection: Connection) -> dict[str, Any]:
 TEAM_KEY_NEEDED = (
     "this route needs a team virtual key (Authorization: Bearer sk-job-...); an admin access token is not accepted here"
 )
-ADMIN_TOKEN_NEEDED = (
+ADMIN_LOGIN_NEEDED = (
     "this route needs an admin access token (Authorization: Bearer <token from POST /api/auth/login>); "
     "a team virtual key is not accepted here"
 )
@@ -79,7 +79,7 @@ async def _admin(connection: Connection) -> AdminPrincipal:
     services: Services = connection.app.state.services
     token = bearer_token(connection)
     if token and token.startswith(KEY_PREFIX):
-        raise UnauthorizedError(ADMIN_TOKEN_NEEDED)
+        raise UnauthorizedError(ADMIN_LOGIN_NEEDED)
     principal = await services.admin_auth.authenticate(token)
     state[_CALLER] = principal
     return principal

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from domain.budgets import BudgetMode
-from entrypoints.http.dependencies import ADMIN_TOKEN_NEEDED, TEAM_KEY_NEEDED
+from entrypoints.http.dependencies import ADMIN_LOGIN_NEEDED, TEAM_KEY_NEEDED
 from tests.e2e.admin_helpers import setup_owner
 from tests.e2e.conftest import Server
 
@@ -29,9 +29,9 @@ def refused(response: httpx.Response, detail: str, secret: str) -> None:
 async def test_a_team_key_on_the_admin_api_is_told_an_admin_token_is_needed(server: Server) -> None:
     team, key = await server.team(BudgetMode.JOB_BASED)
     async with server.client(key) as http:
-        refused(await http.get("/api/organizations"), ADMIN_TOKEN_NEEDED, key)
-        refused(await http.post("/api/organizations/create", json={"name": "x"}), ADMIN_TOKEN_NEEDED, key)
-        refused(await http.post(f"/api/teams/{team.id}/credits", json={"amount": "5"}), ADMIN_TOKEN_NEEDED, key)
+        refused(await http.get("/api/organizations"), ADMIN_LOGIN_NEEDED, key)
+        refused(await http.post("/api/organizations/create", json={"name": "x"}), ADMIN_LOGIN_NEEDED, key)
+        refused(await http.post(f"/api/teams/{team.id}/credits", json={"amount": "5"}), ADMIN_LOGIN_NEEDED, key)
 
 
 async def test_an_admin_token_on_the_client_api_is_told_a_team_key_is_needed(server: Server, owner: str) -> None:
