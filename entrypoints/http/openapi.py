@@ -126,6 +126,17 @@ CONDITIONAL = frozenset(
     }
 )
 
+# Server-sent events (entrypoints/http/sse.py, openai_sse.py; the format is in docs/api.md).
+_JOB_EVENTS = (
+    "text/event-stream: event: start {call_id, model, provider, ...}, event: delta {content} (zero or more), then "
+    "event: done {call_id, finish_reason, usage, latency_ms, ttft_ms, ...} or event: error {code, detail, call_id}"
+)
+STREAMS: dict[str, str] = {
+    "POST /api/jobs/{job_id}/llm-call-stream": _JOB_EVENTS,
+    "POST /api/jobs/create-and-call-stream": f"{_JOB_EVENTS}; job_id in start, the job's costs and credits in done",
+    "POST /v1/chat/completions": "with stream: true, chat.completion.chunk events ending with data: [DONE]",
+}
+
 # Routes that touch nothing that can be down.
 _NO_DEPENDENCY = frozenset({"GET /health", f"GET {PROBLEMS_PAGE}", "GET /metrics"})
 
@@ -344,6 +355,14 @@ def _document_extras(key: str, operation: Operation) -> None:
             description="Prometheus text exposition format",
             content={"text/plain": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
         )
+    if key in STREAMS:
+        answer = responses["200"]
+        assert isinstance(answer, OpenAPIResponse)
+        events = {"text/event-stream": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
+        plain = {} if key.startswith("POST /api/jobs") else dict(answer.content or {})  # /v1: JSON unless stream
+        answer.content = {**plain, **events}
+        if not plain:  # /v1's own description already tells its stream
+            answer.description = STREAMS[key]
     if key in CONDITIONAL:
         operation.parameters = [
             *(operation.parameters or []),

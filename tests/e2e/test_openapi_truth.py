@@ -51,6 +51,15 @@ async def test_a_reused_external_id_answers_200_as_documented(server: Server, sc
     assert first.json()["job_id"] == again.json()["job_id"]
 
 
+def test_streams_are_documented_as_server_sent_events(schema: dict[str, Any]) -> None:
+    def answer(path: str) -> list[str]:
+        return list(schema["paths"][path]["post"]["responses"]["200"]["content"])
+
+    assert answer("/api/jobs/{job_id}/llm-call-stream") == ["text/event-stream"]
+    assert answer("/api/jobs/create-and-call-stream") == ["text/event-stream"]
+    assert answer("/v1/chat/completions") == ["application/json", "text/event-stream"]
+
+
 async def test_metrics_are_documented_and_served_as_prometheus_text(server: Server, schema: dict[str, Any]) -> None:
     documented = schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert list(documented) == ["text/plain"]
@@ -141,4 +150,6 @@ def test_docs_api_md_covers_every_operation(schema: dict[str, Any]) -> None:
     text = API_DOC.read_text()
     missing = [f"{m} {p}" for m, p, _ in operations(schema) if f"`{m} {p}`" not in text]
     assert missing == []
-    assert "../shared" not in text and "http://" not in text and "https://" not in text
+    assert [code for code in PROBLEMS if f"`{code}`" not in text] == []
+    # Nothing outside the repository: no sibling folders, no site but the local service.
+    assert "../" not in text and re.findall(r"https?://(?!127\.0\.0\.1[:/])[^\s)`\"]+", text) == []
