@@ -10,10 +10,9 @@ from application.ports.catalog import PriceCatalog
 from application.ports.repositories import AliasPatch, PricePatch
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from application.services._access import sees
 from application.services._audit import audit
 from application.services._versions import changed, check_version, stored
-from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
+from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias, fallback_usable_by, seen_by
 from domain.admins import AdminPrincipal, ensure_platform_wide
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
@@ -155,12 +154,12 @@ class ModelService:
     async def get_alias(self, alias: str, *, actor: AdminPrincipal | None = None) -> ModelAlias | None:
         async with self._uow() as uow:
             found = await uow.aliases.get(alias)
-        return found if found is not None and _visible(actor, found) else None
+        return found if found is not None and seen_by(actor, found) else None
 
     async def list_aliases(self, *, actor: AdminPrincipal | None = None) -> list[ModelAlias]:
         async with self._uow() as uow:
             aliases = await uow.aliases.list()
-        return [a for a in aliases if _visible(actor, a)]
+        return [a for a in aliases if seen_by(actor, a)]
 
     async def update_alias(
         self, actor: AdminPrincipal | None, alias: str, changes: AliasChanges, *, expected_version: int | None = None
@@ -430,11 +429,6 @@ def _price_patch(before: PriceSheet, after: PriceSheet) -> PricePatch:
     )
 
 
-def _visible(actor: AdminPrincipal | None, alias: ModelAlias) -> bool:
-    """An alias open to every organization is seen by all; one bound to an organization by its admins."""
-    return alias.organization_id is None or sees(actor, alias.organization_id)
-
-
 def _attr(sheet: PriceSheet | None, name: str) -> Decimal | None:
     value: Decimal | None = getattr(sheet, f"{name}_per_million") if sheet is not None else None
     return value
@@ -451,16 +445,12 @@ async def _ensure_aliases_exist(uow: UnitOfWork, names: tuple[str, ...], what: s
 
 
 async def _ensure_usable_fallbacks(uow: UnitOfWork, alias: ModelAlias) -> None:
-    """Every fallback exists, and the alias's organization may use it: a fallback bound to
-    another organization could never serve this alias's calls (the route leaves it out).
-    A platform-wide alias may fall back to one organization's alias (that organization's
-    teams use it)."""
+    """Every fallback exists, and the alias's organization may use it (``fallback_usable_by``)."""
     for name in alias.fallbacks:
         fallback = await uow.aliases.get(name)
         if fallback is None:
             raise InvalidValueError(f"fallback '{name}' is not a model alias")
-        bound = fallback.organization_id
-        if alias.organization_id is not None and bound not in (None, alias.organization_id):
+        if not fallback_usable_by(alias, fallback):
             raise InvalidValueError(
                 f"fallback '{name}' belongs to another organization: this alias's calls could never use it"
             )

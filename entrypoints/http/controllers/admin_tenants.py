@@ -4,7 +4,7 @@ Every handler authenticates the admin token first (401); roles and organization 
 are checked by the use cases (viewer writes → 403, other organizations → 404).
 """
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
@@ -27,11 +27,11 @@ from domain.budgets import (
 )
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
-from domain.organizations import TeamStatus
+from domain.organizations import Organization, Team, TeamStatus
 from domain.rate_limits import RateLimits
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
-from entrypoints.http.dates import month_start, report_days
+from entrypoints.http.dates import month_start, requested_days
 from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_services
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
@@ -67,8 +67,9 @@ def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
     return cursors.decode_uuid(cursor) if cursor else None
 
 
-def _range(from_: date | None, to: date | None) -> tuple[date, date]:
-    return report_days(from_, to, today=datetime.now(UTC).date(), default_first=month_start)
+def _created(row: Organization | Team) -> str:
+    """The cursor of an oldest-first listing's row."""
+    return cursors.encode(row.created_at, row.id)
 
 
 class AdminOrganizationsController(Controller):
@@ -96,15 +97,15 @@ class AdminOrganizationsController(Controller):
         limit: Limit = 50,
     ) -> Page[OrganizationOut]:
         after = _after(cursor)
-        found = await services.organizations.list_organizations(
-            admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=limit + 1
+        items, next_cursor = await cursors.paged(
+            lambda n: services.organizations.list_organizations(
+                admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=n
+            ),
+            limit,
+            shown=organization_out,
+            cursor=_created,
         )
-        page = found[:limit]
-        more = len(found) > limit and page
-        return Page(
-            items=[organization_out(o) for o in page],
-            next_cursor=cursors.encode(page[-1].created_at, page[-1].id) if more else None,
-        )
+        return Page(items=items, next_cursor=next_cursor)
 
     @get("/organizations/{org_id:uuid}", summary="An organization (its version is the ETag)")
     async def get_(
@@ -149,7 +150,7 @@ class AdminOrganizationsController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> OrganizationUsageOut:
-        first, last = _range(from_, to)
+        first, last = requested_days(services.usage, from_, to, default_first=month_start)
         overview = await services.usage.organization_usage(
             admin, OrganizationId(org_id), first_day=first, last_day=last
         )
@@ -176,7 +177,7 @@ class AdminTeamsController(Controller):
             max_calls_per_job=data.max_calls_per_job or DEFAULT_MAX_CALLS_PER_JOB,
             charge_failed_jobs=bool(data.charge_failed_jobs),
         )
-        team, key = await services.organizations.create_team(
+        opened = await services.organizations.open_team(
             organization_id=OrganizationId(data.organization_id),
             name=data.name,
             budget=budget,
@@ -186,7 +187,9 @@ class AdminTeamsController(Controller):
             actor=admin,
             low_credit_threshold=data.low_credit_threshold,
         )
-        return CreatedTeamOut(team=team_out(team), api_key=key.api_key, key_id=key.key_id)
+        return CreatedTeamOut(
+            team=team_out(opened.team, opened.balance), api_key=opened.key.api_key, key_id=opened.key.key_id
+        )
 
     @get("/teams", summary="Teams the admin sees (optionally of one organization), oldest first")
     async def list_(
@@ -198,27 +201,25 @@ class AdminTeamsController(Controller):
         limit: Limit = 50,
     ) -> Page[TeamOut]:
         after = _after(cursor)
-        found = await services.organizations.list_teams(
-            admin,
-            organization_id=OrganizationId(organization_id) if organization_id else None,
-            after=(after[0], TeamId(after[1])) if after else None,
-            limit=limit + 1,
+        items, next_cursor = await cursors.paged(
+            lambda n: services.organizations.list_teams(
+                admin,
+                organization_id=OrganizationId(organization_id) if organization_id else None,
+                after=(after[0], TeamId(after[1])) if after else None,
+                limit=n,
+            ),
+            limit,
+            shown=team_out,
+            cursor=_created,
         )
-        page = found[:limit]
-        more = len(found) > limit and page
-        return Page(
-            items=[team_out(t) for t in page],
-            next_cursor=cursors.encode(page[-1].created_at, page[-1].id) if more else None,
-        )
+        return Page(items=items, next_cursor=next_cursor)
 
     @get("/teams/{team_id:uuid}", summary="A team with its credit balance and how its jobs ended (failed ratio)")
     async def get_(
         self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
     ) -> Response[TeamOut]:
-        credits = await services.credits.team_credits(admin, TeamId(team_id))
-        team = await services.organizations.get_team(admin, TeamId(team_id))
-        outcomes = await services.usage.job_outcomes(admin, TeamId(team_id))
-        return tagged(team_out(team, credits.balance, outcomes), team.version)
+        details = await services.organizations.team_details(admin, TeamId(team_id))
+        return tagged(team_out(details.team, details.balance, details.outcomes), details.team.version)
 
     @put(
         "/teams/{team_id:uuid}",
