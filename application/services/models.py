@@ -1,6 +1,6 @@
 """Operator use cases for models: aliases with prices, access groups, the price list."""
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, TypeVar
 
 import msgspec
@@ -17,6 +17,7 @@ from domain.admins import AdminPrincipal, ensure_platform_wide
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
+from domain.money import EXACT
 from domain.pricing import PriceSheet, with_derived_cache_prices
 from domain.routing import AliasTarget, RoutingStrategy
 
@@ -70,11 +71,39 @@ class AliasChanges(msgspec.Struct, frozen=True, kw_only=True):
     cached_response_price_factor: Decimal | msgspec.UnsetType = msgspec.UNSET
 
 
+class PriceMargins(msgspec.Struct, frozen=True, kw_only=True):
+    """Customer price minus provider cost, USD per 1M tokens of each category (negative: at a loss)."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal
+    cache_write: Decimal
+    reasoning: Decimal
+
+
 class AliasPricing(msgspec.Struct, frozen=True, kw_only=True):
     """An alias's prices next to the built-in catalog's list price of its model (None: unknown)."""
 
     alias: ModelAlias
     catalog: PriceSheet | None
+
+    @property
+    def margin_per_million(self) -> PriceMargins:
+        price, cost = self.alias.customer_prices, self.alias.provider_costs
+        with localcontext(EXACT):
+            return PriceMargins(
+                input=price.input_per_million - cost.input_per_million,
+                output=price.output_per_million - cost.output_per_million,
+                cached_input=price.cached_input - cost.cached_input,
+                cache_write=price.cache_write - cost.cache_write,
+                reasoning=price.reasoning - cost.reasoning,
+            )
+
+
+def listed_models(pricing: list[AliasPricing]) -> list[tuple[Provider, str, PriceSheet]]:
+    """The catalog's list price of each provider model the aliases use, once, by provider and model."""
+    listed = {(p.alias.provider, p.alias.provider_model): p.catalog for p in pricing if p.catalog is not None}
+    return [(provider, model, sheet) for (provider, model), sheet in sorted(listed.items(), key=lambda kv: kv[0])]
 
 
 def alias_snapshot(alias: ModelAlias) -> dict[str, Any]:

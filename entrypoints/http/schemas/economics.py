@@ -4,7 +4,7 @@ quotes, and the CSV export's rows. Amounts leave as fixed-point decimal strings.
 import csv
 import io
 from datetime import date, datetime
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from uuid import UUID
 
 import msgspec
@@ -13,7 +13,6 @@ from application.ports.repositories import JobExportRow
 from application.services.economics import CallQuote, JobTypeEconomics, JobTypeQuote, JobTypesReport
 from domain.economics import WhatIf
 from domain.errors import InvalidValueError
-from domain.money import EXACT
 from entrypoints.http.schemas.amounts import DecimalRule
 from entrypoints.http.schemas.client import dec
 from entrypoints.http.schemas.reports import rate
@@ -96,7 +95,7 @@ def _what_if(w: WhatIf) -> WhatIfOut:
         revenue_usd=dec(w.revenue_usd),
         provider_cost_usd=dec(w.provider_cost_usd),
         margin_usd=dec(w.margin_usd),
-        margin_rate=rate(w.margin_usd, w.revenue_usd),
+        margin_rate=rate(w.margin_rate),
         jobs_losing_money=w.jobs_losing_money,
     )
 
@@ -246,9 +245,6 @@ def csv_header() -> bytes:
 
 def csv_row(r: JobExportRow) -> bytes:
     """One job; the token columns are disjoint categories (``total_tokens`` is their sum)."""
-    with localcontext(EXACT):
-        margin = r.customer_price_usd - r.provider_cost_usd
-    total = r.input_tokens + r.cached_input_tokens + r.cache_write_tokens + r.output_tokens + r.reasoning_tokens
     return _line(
         [
             str(r.job_id),
@@ -267,10 +263,10 @@ def csv_row(r: JobExportRow) -> bytes:
             str(r.cache_write_tokens),
             str(r.output_tokens),
             str(r.reasoning_tokens),
-            str(total),
+            str(r.total_tokens),
             dec(r.provider_cost_usd),
             dec(r.customer_price_usd),
-            dec(margin),
+            dec(r.margin_usd),
             dec(r.credits),
         ]
     )

@@ -1,16 +1,15 @@
 """Admin API bodies for model aliases, access groups and the price list (USD per 1M tokens)."""
 
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
-from application.services.models import AliasPricing, CostOverrides, TargetSpec
+from application.services.models import AliasPricing, CostOverrides, PriceMargins, TargetSpec, listed_models
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
-from domain.money import EXACT
 from domain.pricing import PriceSheet
 from domain.routing import MAX_TARGETS, AliasTarget
 from entrypoints.http.schemas.amounts import PriceFactor, PricePerMillion
@@ -241,15 +240,14 @@ def prices_out(sheet: PriceSheet) -> PricesOut:
     )
 
 
-def margin_out(customer: PriceSheet, provider: PriceSheet) -> PricesOut:
-    with localcontext(EXACT):
-        return PricesOut(
-            input=dec(customer.input_per_million - provider.input_per_million),
-            output=dec(customer.output_per_million - provider.output_per_million),
-            cached_input=dec(customer.cached_input - provider.cached_input),
-            cache_write=dec(customer.cache_write - provider.cache_write),
-            reasoning=dec(customer.reasoning - provider.reasoning),
-        )
+def margin_out(margins: PriceMargins) -> PricesOut:
+    return PricesOut(
+        input=dec(margins.input),
+        output=dec(margins.output),
+        cached_input=dec(margins.cached_input),
+        cache_write=dec(margins.cache_write),
+        reasoning=dec(margins.reasoning),
+    )
 
 
 class AliasPricingOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -275,24 +273,21 @@ class PricingOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def pricing_out(pricing: list[AliasPricing]) -> PricingOut:
-    items: list[AliasPricingOut] = []
-    catalog: dict[tuple[str, str], CatalogEntryOut] = {}
-    for entry in pricing:
-        a = entry.alias
-        listed = prices_out(entry.catalog) if entry.catalog is not None else None
-        items.append(
+    return PricingOut(
+        items=[
             AliasPricingOut(
-                alias=a.alias,
-                provider=a.provider.value,
-                provider_model=a.provider_model,
-                customer_price_per_million=prices_out(a.customer_prices),
-                provider_cost_per_million=prices_out(a.provider_costs),
-                margin_per_million=margin_out(a.customer_prices, a.provider_costs),
-                catalog_price_per_million=listed,
+                alias=entry.alias.alias,
+                provider=entry.alias.provider.value,
+                provider_model=entry.alias.provider_model,
+                customer_price_per_million=prices_out(entry.alias.customer_prices),
+                provider_cost_per_million=prices_out(entry.alias.provider_costs),
+                margin_per_million=margin_out(entry.margin_per_million),
+                catalog_price_per_million=prices_out(entry.catalog) if entry.catalog is not None else None,
             )
-        )
-        if listed is not None:
-            catalog[(a.provider.value, a.provider_model)] = CatalogEntryOut(
-                provider=a.provider.value, model=a.provider_model, price_per_million=listed
-            )
-    return PricingOut(items=items, catalog=[catalog[k] for k in sorted(catalog)])
+            for entry in pricing
+        ],
+        catalog=[
+            CatalogEntryOut(provider=provider.value, model=model, price_per_million=prices_out(sheet))
+            for provider, model, sheet in listed_models(pricing)
+        ],
+    )

@@ -1,27 +1,19 @@
 """Admin API bodies for usage across teams: an organization's usage and the dashboard overview."""
 
-from collections import defaultdict
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import Decimal
 from uuid import UUID
 
 import msgspec
 
 from application.ports.repositories import ModelTotals, UsageOverview
 from domain.jobs import CostSummary
-from domain.money import EXACT, ZERO
 from entrypoints.http.schemas.client import DayUsageOut, TokensOut, dec
 
-RATE_QUANTUM = Decimal("0.0001")
-_RATIO = Context(prec=50, rounding=ROUND_HALF_EVEN)  # a ratio is rounded, unlike money
 
-
-def rate(part: int | Decimal, whole: int | Decimal) -> str | None:
-    """A ratio to 4 decimals ('0.0250'), None when there is nothing to divide by."""
-    if not whole:
-        return None
-    with localcontext(_RATIO):
-        return str((Decimal(part) / Decimal(whole)).quantize(RATE_QUANTUM))
+def rate(ratio: Decimal | None) -> str | None:
+    """A ratio as the read model computed it, to 4 decimals ('0.0250'); None: nothing to divide."""
+    return None if ratio is None else str(ratio)
 
 
 class JobCountsOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,19 +116,18 @@ def _calls(t: CostSummary) -> CallCountsOut:
 
 
 def _models(rows: list[ModelTotals]) -> list[ModelUsageRowOut]:
-    with localcontext(EXACT):
-        return [
-            ModelUsageRowOut(
-                model=m.model,
-                provider=m.provider.value if m.provider is not None else None,
-                calls=m.calls,
-                tokens=m.tokens,
-                provider_cost_usd=dec(m.provider_cost_usd),
-                customer_cost_usd=dec(m.customer_cost_usd),
-                margin_usd=dec(m.customer_cost_usd - m.provider_cost_usd),
-            )
-            for m in rows
-        ]
+    return [
+        ModelUsageRowOut(
+            model=m.model,
+            provider=m.provider.value if m.provider is not None else None,
+            calls=m.calls,
+            tokens=m.tokens,
+            provider_cost_usd=dec(m.provider_cost_usd),
+            customer_cost_usd=dec(m.customer_cost_usd),
+            margin_usd=dec(m.margin_usd),
+        )
+        for m in rows
+    ]
 
 
 def _days(o: UsageOverview) -> list[DayUsageOut]:
@@ -175,30 +166,20 @@ def organization_usage_out(organization_id: UUID, first: date, last: date, o: Us
 
 def overview_out(organization_id: UUID | None, first: date, last: date, o: UsageOverview) -> OverviewOut:
     t = o.totals
-    providers: dict[str, list[ModelTotals]] = defaultdict(list)
-    for m in o.by_model:
-        providers[m.provider.value if m.provider is not None else "unknown"].append(m)
-    by_provider: list[ProviderUsageOut] = []
-    with localcontext(EXACT):
-        for name in sorted(providers):
-            rows = providers[name]
-            cost = sum((m.provider_cost_usd for m in rows), ZERO)
-            price = sum((m.customer_cost_usd for m in rows), ZERO)
-            calls = sum(m.calls for m in rows)
-            failed = sum(m.failed_calls for m in rows)
-            by_provider.append(
-                ProviderUsageOut(
-                    provider=name,
-                    calls=calls,
-                    failed_calls=failed,
-                    error_rate=rate(failed, calls),
-                    tokens=sum(m.tokens for m in rows),
-                    provider_cost_usd=dec(cost),
-                    customer_cost_usd=dec(price),
-                    margin_usd=dec(price - cost),
-                    margin_rate=rate(price - cost, price),
-                )
-            )
+    by_provider = [
+        ProviderUsageOut(
+            provider=p.provider,
+            calls=p.calls,
+            failed_calls=p.failed_calls,
+            error_rate=rate(p.error_rate),
+            tokens=p.tokens,
+            provider_cost_usd=dec(p.provider_cost_usd),
+            customer_cost_usd=dec(p.customer_cost_usd),
+            margin_usd=dec(p.margin_usd),
+            margin_rate=rate(p.margin_rate),
+        )
+        for p in o.by_provider
+    ]
     return OverviewOut(
         from_=first,
         to=last,
@@ -210,10 +191,8 @@ def overview_out(organization_id: UUID | None, first: date, last: date, o: Usage
         provider_cost_usd=dec(t.provider_cost_usd),
         customer_cost_usd=dec(t.customer_cost_usd),
         margin_usd=dec(t.margin_usd),
-        margin_rate=rate(t.margin_usd, t.customer_cost_usd),
-        error_rates=ErrorRatesOut(
-            calls=rate(t.failed_calls, t.total_calls), jobs=rate(o.jobs_failed + o.jobs_expired, o.jobs_total)
-        ),
+        margin_rate=rate(o.margin_rate),
+        error_rates=ErrorRatesOut(calls=rate(o.call_error_rate), jobs=rate(o.job_error_rate)),
         by_provider=by_provider,
         by_model=_models(o.by_model),
         by_day=_days(o),
