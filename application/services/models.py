@@ -393,15 +393,17 @@ class ModelService:
         actor: AdminPrincipal | None,
         action: str,
         alias: str,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
+        before: object,
+        after: object,
         organization_id: OrganizationId | None,
+        *,
+        target_type: str = "model_alias",
     ) -> None:
         await audit(
             uow,
             actor,
             action,
-            target_type="model_alias",
+            target_type=target_type,
             target_id=alias,
             organization_id=organization_id,
             at=self._clock.now(),
@@ -418,17 +420,8 @@ class ModelService:
         before: AccessGroup | None,
         after: AccessGroup | None,
     ) -> None:
-        await audit(
-            uow,
-            actor,
-            action,
-            target_type="model_access_group",
-            target_id=name,
-            organization_id=None,
-            at=self._clock.now(),
-            before=before,
-            after=after,
-        )
+        # Access groups are platform-wide: no organization.
+        await self._audit(uow, actor, action, name, before, after, None, target_type="model_access_group")
 
 
 def alias_patch(before: ModelAlias, after: ModelAlias) -> AliasPatch:

@@ -29,6 +29,7 @@ from entrypoints.http.dates import created_window, requested_days, thirty_days_e
 from entrypoints.http.dependencies import provide_admin, provide_services
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
+from entrypoints.http.schemas.changes import changes_of
 from entrypoints.http.schemas.client import JobPage, job_out
 from entrypoints.http.schemas.models import (
     AliasOut,
@@ -122,17 +123,15 @@ class AdminModelsController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> Response[AliasOut]:
-        fields = {f: getattr(data, f) for f in data.__struct_fields__}
-        for name in ("access_groups", "fallbacks"):
-            if isinstance(fields[name], list):
-                fields[name] = tuple(fields[name])
-        if isinstance(fields["provider"], str):
-            fields["provider"] = Provider(fields["provider"])
-        if isinstance(fields["routing"], str):
-            fields["routing"] = RoutingStrategy(fields["routing"])
-        if isinstance(fields["targets"], list):
-            fields["targets"] = tuple(target_spec(t) for t in fields["targets"])
-        changes = AliasChanges(**fields)
+        changes = changes_of(
+            data,
+            AliasChanges,
+            provider=Provider,
+            routing=RoutingStrategy,
+            access_groups=tuple,
+            fallbacks=tuple,
+            targets=lambda targets: tuple(target_spec(t) for t in targets),
+        )
         updated = await services.models.update_alias(
             admin, _name(alias), changes, expected_version=expected_version(request)
         )

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -35,6 +34,7 @@ from entrypoints.http.dates import month_start, requested_days
 from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_services
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
+from entrypoints.http.schemas.changes import changes_of
 from entrypoints.http.schemas.client import CreditsOut, dec
 from entrypoints.http.schemas.reports import OrganizationUsageOut, organization_usage_out
 from entrypoints.http.schemas.tenants import (
@@ -233,22 +233,7 @@ class AdminTeamsController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> Response[TeamOut]:
-        changes = TeamChanges(
-            name=data.name,
-            budget_mode=msgspec.UNSET
-            if isinstance(data.budget_mode, msgspec.UnsetType)
-            else BudgetMode(data.budget_mode),
-            credits_per_usd=data.credits_per_usd,
-            tokens_per_credit=data.tokens_per_credit,
-            access_groups=msgspec.UNSET
-            if isinstance(data.access_groups, msgspec.UnsetType)
-            else tuple(data.access_groups),
-            max_calls_per_job=data.max_calls_per_job,
-            charge_failed_jobs=data.charge_failed_jobs,
-            rpm_limit=data.rpm_limit,
-            tpm_limit=data.tpm_limit,
-            low_credit_threshold=data.low_credit_threshold,
-        )
+        changes = changes_of(data, TeamChanges, budget_mode=BudgetMode, access_groups=tuple)
         team = await services.organizations.update_team(
             admin, TeamId(team_id), changes, expected_version=expected_version(request)
         )
@@ -382,13 +367,7 @@ class AdminCredentialsController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> Response[CredentialOut]:
-        changes = CredentialChanges(
-            name=data.name,
-            provider=msgspec.UNSET if isinstance(data.provider, msgspec.UnsetType) else Provider(data.provider),
-            api_key=data.api_key,
-            api_base=data.api_base,
-            is_active=data.is_active,
-        )
+        changes = changes_of(data, CredentialChanges, provider=Provider)
         credential = await services.credentials.update_credential(
             admin, CredentialId(credential_id), changes, expected_version=expected_version(request)
         )

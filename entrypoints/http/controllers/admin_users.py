@@ -27,6 +27,7 @@ from entrypoints.http.schemas.admin import (
     user_out,
     webhook_out,
 )
+from entrypoints.http.schemas.changes import changes_of
 
 
 class AdminUsersController(Controller):
@@ -136,11 +137,7 @@ class AdminUsersController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> WebhookOut:
-        changes = WebhookChanges(
-            url=data.url,
-            events=msgspec.UNSET if isinstance(data.events, msgspec.UnsetType) else list(data.events),
-            is_active=data.is_active,
-        )
+        changes = changes_of(data, WebhookChanges, events=list)
         return webhook_out(await services.webhooks.update(admin, webhook_id, changes))
 
     @delete("/webhooks/{webhook_id:uuid}", status_code=204, summary="Delete a webhook and its undelivered events")
