@@ -5,7 +5,6 @@ are checked by the use cases (viewer writes → 403, other organizations → 404
 """
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
@@ -35,7 +34,7 @@ from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_call
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
-from entrypoints.http.schemas.client import CreditsOut, dec
+from entrypoints.http.schemas.client import CreditsOut, credits_out
 from entrypoints.http.schemas.reports import OrganizationUsageOut, organization_usage_out
 from entrypoints.http.schemas.tenants import (
     CreateCredentialBody,
@@ -248,21 +247,7 @@ class AdminTeamsController(Controller):
     async def credits(
         self, team_id: FromPath[UUID], caller: NamedDependency[AnyCaller], services: NamedDependency[Services]
     ) -> CreditsOut:
-        result = await services.credits.team_credits(caller, TeamId(team_id), with_forecast=True)
-        balance, budget, outlook = result.balance, result.budget, result.forecast
-        return CreditsOut(
-            team_id=team_id,
-            budget_mode=budget.mode.value,
-            allocated=dec(balance.allocated),
-            used=dec(balance.used),
-            held=dec(balance.held),
-            remaining=dec(max(balance.available, Decimal(0))),
-            credits_per_usd=dec(budget.credits_per_usd),
-            tokens_per_credit=budget.tokens_per_credit,
-            low_credit_threshold=dec(result.low_credit_threshold) if result.low_credit_threshold is not None else None,
-            burn_rate_per_day=dec(outlook.burn_rate_per_day) if outlook else None,
-            runs_out_at=outlook.runs_out_at if outlook else None,
-        )
+        return credits_out(team_id, await services.credits.team_credits(caller, TeamId(team_id), with_forecast=True))
 
     @post(
         "/teams/{team_id:uuid}/credits",

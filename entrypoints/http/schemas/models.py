@@ -14,6 +14,7 @@ from domain.pricing import PriceSheet
 from domain.routing import MAX_TARGETS, AliasTarget
 from entrypoints.http.schemas.amounts import PriceFactor, PricePerMillion
 from entrypoints.http.schemas.client import dec
+from entrypoints.http.schemas.money import Body, Money
 from entrypoints.http.schemas.tenants import Groups, ProviderName
 
 AliasName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -140,23 +141,23 @@ def target_out(target: AliasTarget) -> TargetOut:
     )
 
 
-class AliasOut(msgspec.Struct, frozen=True, kw_only=True):
+class AliasOut(Body, frozen=True, kw_only=True):
     """An alias with its effective prices (cache prices filled in as they are billed)."""
 
     id: str
     alias: str
     provider: str
     provider_model: str
-    input_price_per_million: str
-    output_price_per_million: str
-    cached_input_price_per_million: str
-    cache_write_price_per_million: str
-    reasoning_price_per_million: str
-    provider_input_cost_per_million: str
-    provider_output_cost_per_million: str
-    provider_cached_input_cost_per_million: str
-    provider_cache_write_cost_per_million: str
-    provider_reasoning_cost_per_million: str
+    input_price_per_million: Money
+    output_price_per_million: Money
+    cached_input_price_per_million: Money
+    cache_write_price_per_million: Money
+    reasoning_price_per_million: Money
+    provider_input_cost_per_million: Money
+    provider_output_cost_per_million: Money
+    provider_cached_input_cost_per_million: Money
+    provider_cache_write_cost_per_million: Money
+    provider_reasoning_cost_per_million: Money
     default_max_tokens: int
     access_groups: list[str]
     fallbacks: list[str]
@@ -165,7 +166,7 @@ class AliasOut(msgspec.Struct, frozen=True, kw_only=True):
     targets: list[TargetOut]  # after the primary one (the alias's own provider and prices)
     routing: str
     cache_ttl_s: int | None
-    cached_response_price_factor: str
+    cached_response_price_factor: Money
 
 
 def alias_out(alias: ModelAlias) -> AliasOut:
@@ -175,16 +176,16 @@ def alias_out(alias: ModelAlias) -> AliasOut:
         alias=alias.alias,
         provider=alias.provider.value,
         provider_model=alias.provider_model,
-        input_price_per_million=dec(c.input_per_million),
-        output_price_per_million=dec(c.output_per_million),
-        cached_input_price_per_million=dec(c.cached_input),
-        cache_write_price_per_million=dec(c.cache_write),
-        reasoning_price_per_million=dec(c.reasoning),
-        provider_input_cost_per_million=dec(p.input_per_million),
-        provider_output_cost_per_million=dec(p.output_per_million),
-        provider_cached_input_cost_per_million=dec(p.cached_input),
-        provider_cache_write_cost_per_million=dec(p.cache_write),
-        provider_reasoning_cost_per_million=dec(p.reasoning),
+        input_price_per_million=c.input_per_million,
+        output_price_per_million=c.output_per_million,
+        cached_input_price_per_million=c.cached_input,
+        cache_write_price_per_million=c.cache_write,
+        reasoning_price_per_million=c.reasoning,
+        provider_input_cost_per_million=p.input_per_million,
+        provider_output_cost_per_million=p.output_per_million,
+        provider_cached_input_cost_per_million=p.cached_input,
+        provider_cache_write_cost_per_million=p.cache_write,
+        provider_reasoning_cost_per_million=p.reasoning,
         default_max_tokens=alias.default_max_tokens,
         access_groups=list(alias.access_groups),
         fallbacks=list(alias.fallbacks),
@@ -193,7 +194,7 @@ def alias_out(alias: ModelAlias) -> AliasOut:
         targets=[target_out(t) for t in alias.targets],
         routing=alias.routing.value,
         cache_ttl_s=alias.cache_ttl_s,
-        cached_response_price_factor=dec(alias.cached_response_price_factor),
+        cached_response_price_factor=alias.cached_response_price_factor,
     )
 
 
@@ -221,7 +222,9 @@ def group_out(group: AccessGroup) -> GroupOut:
 
 
 class PricesOut(msgspec.Struct, frozen=True, kw_only=True):
-    """USD per 1M tokens of each category, as billed (fallbacks applied)."""
+    """USD per 1M tokens of each category, as billed (fallbacks applied).
+
+    Strings, not ``Money``: the panel's price list reads them as text (its sign)."""
 
     input: str
     output: str
@@ -241,13 +244,7 @@ def prices_out(sheet: PriceSheet) -> PricesOut:
 
 
 def margin_out(margins: PriceMargins) -> PricesOut:
-    return PricesOut(
-        input=dec(margins.input),
-        output=dec(margins.output),
-        cached_input=dec(margins.cached_input),
-        cache_write=dec(margins.cache_write),
-        reasoning=dec(margins.reasoning),
-    )
+    return PricesOut(**{category: dec(m) for category, m in msgspec.structs.asdict(margins).items()})
 
 
 class AliasPricingOut(msgspec.Struct, frozen=True, kw_only=True):

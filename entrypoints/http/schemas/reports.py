@@ -9,6 +9,7 @@ import msgspec
 from application.ports.repositories import ModelTotals, UsageOverview
 from domain.jobs import CostSummary
 from entrypoints.http.schemas.client import DayUsageOut, TokensOut, dec
+from entrypoints.http.schemas.money import Body, Money
 
 
 def rate(ratio: Decimal | None) -> str | None:
@@ -30,36 +31,36 @@ class CallCountsOut(msgspec.Struct, frozen=True, kw_only=True):
     failed: int
 
 
-class TeamUsageRowOut(msgspec.Struct, frozen=True, kw_only=True):
+class TeamUsageRowOut(Body, frozen=True, kw_only=True):
     team_id: UUID
     jobs: int
     calls: int
     failed_calls: int
     tokens: int
-    provider_cost_usd: str
-    customer_cost_usd: str
-    margin_usd: str
+    provider_cost_usd: Money
+    customer_cost_usd: Money
+    margin_usd: Money
 
 
-class ModelUsageRowOut(msgspec.Struct, frozen=True, kw_only=True):
+class ModelUsageRowOut(Body, frozen=True, kw_only=True):
     model: str
     provider: str | None  # the alias's provider; None when the alias was deleted since
     calls: int
     tokens: int
-    provider_cost_usd: str
-    customer_cost_usd: str
-    margin_usd: str
+    provider_cost_usd: Money
+    customer_cost_usd: Money
+    margin_usd: Money
 
 
-class ProviderUsageOut(msgspec.Struct, frozen=True, kw_only=True):
+class ProviderUsageOut(Body, frozen=True, kw_only=True):
     provider: str  # "unknown": calls of aliases deleted since
     calls: int
     failed_calls: int
     error_rate: str | None  # failed calls / calls
     tokens: int
-    provider_cost_usd: str
-    customer_cost_usd: str
-    margin_usd: str
+    provider_cost_usd: Money
+    customer_cost_usd: Money
+    margin_usd: Money
     margin_rate: str | None  # margin / customer cost
 
 
@@ -68,22 +69,22 @@ class ErrorRatesOut(msgspec.Struct, frozen=True, kw_only=True):
     jobs: str | None  # failed and expired jobs / finished jobs
 
 
-class OrganizationUsageOut(msgspec.Struct, frozen=True, kw_only=True):
+class OrganizationUsageOut(Body, frozen=True, kw_only=True):
     organization_id: UUID
     from_: date = msgspec.field(name="from")
     to: date
     jobs: JobCountsOut
     calls: CallCountsOut
     tokens: TokensOut
-    provider_cost_usd: str
-    customer_cost_usd: str
-    margin_usd: str
+    provider_cost_usd: Money
+    customer_cost_usd: Money
+    margin_usd: Money
     by_team: list[TeamUsageRowOut]
     by_model: list[ModelUsageRowOut]
     by_day: list[DayUsageOut]
 
 
-class OverviewOut(msgspec.Struct, frozen=True, kw_only=True):
+class OverviewOut(Body, frozen=True, kw_only=True):
     from_: date = msgspec.field(name="from")
     to: date
     organization_id: UUID | None
@@ -91,9 +92,9 @@ class OverviewOut(msgspec.Struct, frozen=True, kw_only=True):
     jobs: JobCountsOut
     calls: CallCountsOut
     tokens: TokensOut
-    provider_cost_usd: str
-    customer_cost_usd: str
-    margin_usd: str
+    provider_cost_usd: Money
+    customer_cost_usd: Money
+    margin_usd: Money
     margin_rate: str | None
     error_rates: ErrorRatesOut
     by_provider: list[ProviderUsageOut]
@@ -122,9 +123,9 @@ def _models(rows: list[ModelTotals]) -> list[ModelUsageRowOut]:
             provider=m.provider.value if m.provider is not None else None,
             calls=m.calls,
             tokens=m.tokens,
-            provider_cost_usd=dec(m.provider_cost_usd),
-            customer_cost_usd=dec(m.customer_cost_usd),
-            margin_usd=dec(m.margin_usd),
+            provider_cost_usd=m.provider_cost_usd,
+            customer_cost_usd=m.customer_cost_usd,
+            margin_usd=m.margin_usd,
         )
         for m in rows
     ]
@@ -143,9 +144,9 @@ def organization_usage_out(organization_id: UUID, first: date, last: date, o: Us
         jobs=_jobs(o),
         calls=_calls(t),
         tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
-        provider_cost_usd=dec(t.provider_cost_usd),
-        customer_cost_usd=dec(t.customer_cost_usd),
-        margin_usd=dec(t.margin_usd),
+        provider_cost_usd=t.provider_cost_usd,
+        customer_cost_usd=t.customer_cost_usd,
+        margin_usd=t.margin_usd,
         by_team=[
             TeamUsageRowOut(
                 team_id=row.team_id,
@@ -153,9 +154,9 @@ def organization_usage_out(organization_id: UUID, first: date, last: date, o: Us
                 calls=row.totals.total_calls,
                 failed_calls=row.totals.failed_calls,
                 tokens=row.totals.total_tokens,
-                provider_cost_usd=dec(row.totals.provider_cost_usd),
-                customer_cost_usd=dec(row.totals.customer_cost_usd),
-                margin_usd=dec(row.totals.margin_usd),
+                provider_cost_usd=row.totals.provider_cost_usd,
+                customer_cost_usd=row.totals.customer_cost_usd,
+                margin_usd=row.totals.margin_usd,
             )
             for row in o.by_team
         ],
@@ -173,9 +174,9 @@ def overview_out(organization_id: UUID | None, first: date, last: date, o: Usage
             failed_calls=p.failed_calls,
             error_rate=rate(p.error_rate),
             tokens=p.tokens,
-            provider_cost_usd=dec(p.provider_cost_usd),
-            customer_cost_usd=dec(p.customer_cost_usd),
-            margin_usd=dec(p.margin_usd),
+            provider_cost_usd=p.provider_cost_usd,
+            customer_cost_usd=p.customer_cost_usd,
+            margin_usd=p.margin_usd,
             margin_rate=rate(p.margin_rate),
         )
         for p in o.by_provider
@@ -188,9 +189,9 @@ def overview_out(organization_id: UUID | None, first: date, last: date, o: Usage
         jobs=_jobs(o),
         calls=_calls(t),
         tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
-        provider_cost_usd=dec(t.provider_cost_usd),
-        customer_cost_usd=dec(t.customer_cost_usd),
-        margin_usd=dec(t.margin_usd),
+        provider_cost_usd=t.provider_cost_usd,
+        customer_cost_usd=t.customer_cost_usd,
+        margin_usd=t.margin_usd,
         margin_rate=rate(o.margin_rate),
         error_rates=ErrorRatesOut(calls=rate(o.call_error_rate), jobs=rate(o.job_error_rate)),
         by_provider=by_provider,
