@@ -131,7 +131,7 @@ def build_services(
         calls=calls,
         one_call_jobs=one_call_jobs,
         credits=CreditService(uow=uow, clock=clock),
-        usage=UsageService(uow=uow),
+        usage=UsageService(uow=uow, clock=clock),
         organizations=organizations,
         models=models,
         credentials=credentials,

@@ -16,7 +16,7 @@ from domain.economics import FORECAST_WINDOW_DAYS, Forecast, forecast
 from domain.errors import InvalidValueError
 from domain.ids import TeamId
 from domain.ledger import CreditBalance, EntryType, LedgerEntry
-from domain.money import CREDIT_QUANTUM, ZERO
+from domain.money import CREDIT_PLACES, ZERO, has_credit_precision
 
 
 class TeamCredits(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,8 +71,8 @@ class CreditService:
             ensure_can_write(actor)
         if not amount.is_finite() or amount == 0:
             raise InvalidValueError("amount must be a non-zero decimal")
-        if has_more_decimals_than_credits(amount):
-            raise InvalidValueError("amount may have at most 6 decimal places")
+        if not has_credit_precision(amount):
+            raise InvalidValueError(f"amount may have at most {CREDIT_PLACES} decimal places")
         kind = EntryType.ALLOCATION if amount > 0 else EntryType.ADJUSTMENT
         async with self._uow() as uow:
             team = await visible_team(uow, actor, team_id)
@@ -142,8 +142,3 @@ def as_shown(entry: LedgerEntry) -> LedgerEntry:
 
 
 _OPERATOR_TYPES = frozenset({EntryType.ALLOCATION, EntryType.ADJUSTMENT})
-
-
-def has_more_decimals_than_credits(amount: Decimal) -> bool:
-    exponent = amount.normalize().as_tuple().exponent
-    return isinstance(exponent, int) and exponent < CREDIT_QUANTUM.as_tuple().exponent  # type: ignore[operator]

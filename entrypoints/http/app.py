@@ -18,6 +18,7 @@ from entrypoints.http.inputs import ScreenedRequest, screen_url_text
 from entrypoints.http.middleware import request_context_middleware
 from entrypoints.http.openapi import asset_routes, document, openapi_config
 from entrypoints.http.rate_limit_errors import ALL_EXCEPTION_HANDLERS
+from entrypoints.http.schemas.money import TYPE_ENCODERS as DECIMAL_ENCODERS
 from entrypoints.logging import configure_logging
 from entrypoints.runtime import Runtime, open_runtime
 from entrypoints.settings import Settings, load_settings
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
         # query and JSON body passes the validated decode step (entrypoints/http/inputs.py).
         guards=[admit],
         request_class=ScreenedRequest,
+        type_encoders=DECIMAL_ENCODERS,  # money leaves in one notation (entrypoints/http/schemas/money.py)
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         state=State({"settings": settings}),

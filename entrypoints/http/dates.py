@@ -9,6 +9,7 @@ year 9999; 1970-01-01, the usual "since the beginning" sentinel, is accepted.
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
+from application.services.usage import UsageService
 from domain.errors import InvalidValueError
 
 FIRST_DAY = date(1970, 1, 1)
@@ -36,12 +37,20 @@ def report_days(
     return first, last
 
 
+def requested_days(
+    usage: UsageService, from_: date | None, to: date | None, *, default_first: Callable[[date], date]
+) -> tuple[date, date]:
+    """The report window of ``from``/``to``: each checked (422), the defaults (today, by the
+    use cases' clock) resolved by the use case."""
+    return usage.report_window(checked_day(from_, "from"), checked_day(to, "to"), default_first=default_first)
+
+
 def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
 def thirty_days_ending(day: date) -> date:
-    return day - timedelta(days=29)
+    return max(day - timedelta(days=29), FIRST_DAY)
 
 
 def _day_start(day: date | None) -> datetime | None:

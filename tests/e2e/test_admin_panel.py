@@ -392,3 +392,42 @@ async def test_report_periods_end_today_by_the_runtime_clock(tmp_path: Path) -> 
         assert "Finished jobs from 2031-02-26 to 2031-03-04" in week.text
         chosen = await panel.get("/admin?from=2031-01-01")
         assert "Finished jobs from 2031-01-01 to 2031-03-04" in chosen.text
+
+
+async def test_only_owners_create_admin_users_on_the_api_and_the_panel_alike(server: Server, owner: str) -> None:
+    """The owner check lives in the use case: a non-owner is refused on both paths, and an
+    organization-scoped owner creates users of its own organization only."""
+    other = await server.services.organizations.create_organization(name=f"Other {uuid4().hex[:6]}")
+    mine = server.organization
+
+    def user(uniq: str, **extra: str) -> dict[str, str]:
+        return {"email": f"new-{uniq}@example.com", "password": PASSWORD, "role": "viewer", **extra}
+
+    async def emails() -> set[str]:
+        return {u.email for u in await server.services.admin_users.list_users(SYSTEM)}
+
+    admin_api = await admin_token(server, AdminRole.ADMIN)  # unscoped, every right but users
+    async with server.client(admin_api) as http:
+        refused = await http.post("/api/users/create", json=user("api-admin"))
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    _, admin_panel = await panel_user(server, AdminRole.ADMIN)
+    async with admin_panel:
+        assert (await admin_panel.post("/admin/users", user("panel-admin"))).status_code == 403
+    assert not {"new-api-admin@example.com", "new-panel-admin@example.com"} & await emails()
+
+    scoped_api = await admin_token(server, AdminRole.OWNER, mine)
+    async with server.client(scoped_api) as http:
+        elsewhere = await http.post("/api/users/create", json=user("api-other", organization_id=str(other.id)))
+        assert elsewhere.status_code == 404
+        unscoped = await http.post("/api/users/create", json=user("api-none"))
+        own = await http.post("/api/users/create", json=user("api-own", organization_id=str(mine.id)))
+        assert unscoped.status_code == own.status_code == 201
+        assert unscoped.json()["organization_id"] == own.json()["organization_id"] == str(mine.id)
+    _, scoped_panel = await panel_user(server, AdminRole.OWNER, mine.id)
+    async with scoped_panel:
+        elsewhere = await scoped_panel.post("/admin/users", user("panel-other", organization_id=str(other.id)))
+        assert elsewhere.status_code == 404  # as on the API: another organization does not exist for it
+        assert (await scoped_panel.post("/admin/users", user("panel-none"))).status_code == 303
+    created = {u.email: u for u in await server.services.admin_users.list_users(SYSTEM)}
+    assert "new-api-other@example.com" not in created and "new-panel-other@example.com" not in created
+    assert created["new-panel-none@example.com"].organization_id == mine.id
