@@ -25,7 +25,6 @@ from domain.budgets import (
     BudgetMode,
     BudgetPolicy,
 )
-from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
 from domain.organizations import TeamStatus
 from domain.rate_limits import RateLimits
@@ -354,7 +353,7 @@ class AdminCredentialsController(Controller):
     ) -> CredentialOut:
         credential = await services.credentials.add_credential(
             organization_id=OrganizationId(data.organization_id),
-            provider=Provider(data.provider),
+            provider=data.provider,
             name=data.name,
             api_key=data.api_key,
             api_base=data.api_base,
@@ -383,7 +382,7 @@ class AdminCredentialsController(Controller):
     ) -> Response[CredentialOut]:
         changes = CredentialChanges(
             name=data.name,
-            provider=msgspec.UNSET if isinstance(data.provider, msgspec.UnsetType) else Provider(data.provider),
+            provider=msgspec.UNSET if isinstance(data.provider, msgspec.UnsetType) else data.provider,
             api_key=data.api_key,
             api_base=data.api_base,
             is_active=data.is_active,

@@ -8,7 +8,6 @@ import msgspec
 
 from application.services.models import AliasPricing, CostOverrides, TargetSpec
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
-from domain.catalog import Provider
 from domain.errors import InvalidValueError
 from domain.money import EXACT
 from domain.pricing import PriceSheet
@@ -57,7 +56,7 @@ def target_spec(body: TargetBody) -> TargetSpec:
             cache_write_per_million=body.cache_write_price_per_million,
         )
     return TargetSpec(
-        provider=Provider(body.provider),
+        provider=body.provider,
         provider_model=body.provider_model,
         customer_prices=customer,
         cost_overrides=CostOverrides(
@@ -128,7 +127,7 @@ class TargetOut(msgspec.Struct, frozen=True, kw_only=True):
 def target_out(target: AliasTarget) -> TargetOut:
     c, p = target.customer_prices, target.provider_costs
     return TargetOut(
-        provider=target.provider.value,
+        provider=str(target.provider),
         provider_model=target.provider_model,
         input_price_per_million=dec(c.input_per_million),
         output_price_per_million=dec(c.output_per_million),
@@ -174,7 +173,7 @@ def alias_out(alias: ModelAlias) -> AliasOut:
     return AliasOut(
         id=alias.alias,
         alias=alias.alias,
-        provider=alias.provider.value,
+        provider=str(alias.provider),
         provider_model=alias.provider_model,
         input_price_per_million=dec(c.input_per_million),
         output_price_per_million=dec(c.output_per_million),
@@ -283,7 +282,7 @@ def pricing_out(pricing: list[AliasPricing]) -> PricingOut:
         items.append(
             AliasPricingOut(
                 alias=a.alias,
-                provider=a.provider.value,
+                provider=str(a.provider),
                 provider_model=a.provider_model,
                 customer_price_per_million=prices_out(a.customer_prices),
                 provider_cost_per_million=prices_out(a.provider_costs),
@@ -292,7 +291,7 @@ def pricing_out(pricing: list[AliasPricing]) -> PricingOut:
             )
         )
         if listed is not None:
-            catalog[(a.provider.value, a.provider_model)] = CatalogEntryOut(
-                provider=a.provider.value, model=a.provider_model, price_per_million=listed
+            catalog[(str(a.provider), a.provider_model)] = CatalogEntryOut(
+                provider=str(a.provider), model=a.provider_model, price_per_million=listed
             )
     return PricingOut(items=items, catalog=[catalog[k] for k in sorted(catalog)])

@@ -128,7 +128,7 @@ def _models(rows: list[ModelTotals]) -> list[ModelUsageRowOut]:
         return [
             ModelUsageRowOut(
                 model=m.model,
-                provider=m.provider.value if m.provider is not None else None,
+                provider=str(m.provider) if m.provider is not None else None,
                 calls=m.calls,
                 tokens=m.tokens,
                 provider_cost_usd=dec(m.provider_cost_usd),
@@ -177,7 +177,7 @@ def overview_out(organization_id: UUID | None, first: date, last: date, o: Usage
     t = o.totals
     providers: dict[str, list[ModelTotals]] = defaultdict(list)
     for m in o.by_model:
-        providers[m.provider.value if m.provider is not None else "unknown"].append(m)
+        providers[str(m.provider) if m.provider is not None else "unknown"].append(m)
     by_provider: list[ProviderUsageOut] = []
     with localcontext(EXACT):
         for name in sorted(providers):
