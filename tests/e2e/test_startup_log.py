@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SAASLLM = ".venv/bin/saasllm"  # as `make run` starts it, from the repository root
 
 
+def text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")  # a few kilobytes: no need for a thread
+
+
 async def start_log(env: dict[str, str], log_path: Path) -> list[dict[str, Any]]:
     """Start ``saasllm serve``, wait for its ``ready`` line (and what follows it), stop it."""
     with log_path.open("wb") as out:
@@ -26,15 +30,15 @@ async def start_log(env: dict[str, str], log_path: Path) -> list[dict[str, Any]]
         )
         try:
             for _ in range(600):
-                if '"ready"' in log_path.read_text(encoding="utf-8"):
+                if '"ready"' in text(log_path):
                     break
-                assert server.poll() is None, log_path.read_text(encoding="utf-8")
+                assert server.poll() is None, text(log_path)
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)  # the line after ``ready``, when there is one
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
-    records = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [json.loads(line) for line in text(log_path).splitlines() if line.strip()]
     # What the start logs, up to its last line (stopping logs its own lines after it).
     last = max(i for i, r in enumerate(records) if r["event"] in {"ready", "next_step"})
     return records[: last + 1]
