@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -39,7 +40,8 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(app, factory=True, host=host, port=port, **options)
         return 0
     server = ReadyServer(uvicorn.Config(app, factory=True, host=host, port=port, **options), base_url=base)
-    server.run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has drained and re-raises it
+        server.run()
     return 0 if server.started else 3  # uvicorn's exit status for a failed startup
 
 
