@@ -37,6 +37,7 @@ from application.ports.reference import ReferenceChanges, ReferenceReader
 from application.ports.repositories import CallLedger
 from application.ports.response_cache import ResponseCache
 from application.ports.security import LoginThrottle
+from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
@@ -52,6 +53,7 @@ class Runtime:
     database_ok: Callable[[], Awaitable[bool]]
     description: str
     metrics: PrometheusMetrics
+    clock: Clock  # the one the use cases were given: the panel takes "today" from it
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,11 @@ class Persistence:
 
 @asynccontextmanager
 async def _runtime(
-    settings: Settings, persistence: Persistence, providers: ProviderClients, metrics: PrometheusMetrics
+    settings: Settings,
+    persistence: Persistence,
+    providers: ProviderClients,
+    metrics: PrometheusMetrics,
+    clock: Clock,
 ) -> AsyncIterator[Runtime]:
     """The one wiring of the service on ``persistence`` (the webhook sender closed on exit)."""
     sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
@@ -84,7 +90,7 @@ async def _runtime(
             offered_providers=offered_providers(demo_provider=settings.demo_provider),
             vault=FernetVault(settings.fernet_keys),
             catalog=GenaiPricesCatalog(),
-            clock=SystemClock(),
+            clock=clock,
             ids=Uuid7Ids(),
             secrets=RandomSecrets(),
             hasher=Argon2PasswordHasher(),
@@ -110,6 +116,7 @@ async def _runtime(
             database_ok=persistence.database_ok,
             description=persistence.description,
             metrics=metrics,
+            clock=clock,
         )
     finally:
         await sender.aclose()
@@ -119,6 +126,7 @@ async def _runtime(
 async def open_memory_runtime(settings: Settings, providers: ProviderClients | None = None) -> AsyncIterator[Runtime]:
     """Everything in process memory: for tests and demos only (nothing is durable)."""
     store = MemoryStore()
+    clock = SystemClock()
 
     async def always_ok() -> bool:
         return True
@@ -128,11 +136,11 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         ledger=MemoryCallLedger(store),
         reference=MemoryReferenceReader(store),
         login_throttle=LimitsLoginThrottle(MemoryStorage()),
-        response_cache=MemoryResponseCache(SystemClock()),
+        response_cache=MemoryResponseCache(clock),
         database_ok=always_ok,
         description="memory",
     )
-    async with _runtime(settings, persistence, providers or {}, PrometheusMetrics()) as runtime:
+    async with _runtime(settings, persistence, providers or {}, PrometheusMetrics(), clock) as runtime:
         yield runtime
 
 
@@ -186,7 +194,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             database_ok=partial(database_ok, pool),
             description="postgres" if settings.database_url is not None else "embedded postgres",
         )
-        yield await stack.enter_async_context(_runtime(settings, persistence, providers, metrics))
+        yield await stack.enter_async_context(_runtime(settings, persistence, providers, metrics, SystemClock()))
 
 
 def login_throttle(settings: Settings, pool: Pool) -> LoginThrottle:

@@ -5,21 +5,29 @@ also where no browser is installed.
 """
 
 import re
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.memory.system import FakeClock
 from domain.admins import AdminPrincipal, AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import AdminUserId, TeamId
 from domain.organizations import TeamStatus
+from entrypoints.runtime import Runtime, open_memory_runtime
+from entrypoints.settings import Settings, load_settings
 from tests.e2e.admin_helpers import PASSWORD, admin_token
-from tests.e2e.conftest import CUSTOMER, PROVIDER, Server
+from tests.e2e.conftest import Server, free_port, serve
 from tests.e2e.panel_helpers import Panel, csrf_token
+from tests.support.seeding import CUSTOMER, PROVIDER
 
 D = Decimal
 AUTH_ROUTES = {"/admin/setup", "/admin/login", "/admin/logout"}
@@ -359,3 +367,28 @@ async def test_a_webhook_secret_and_a_team_key_are_shown_once(server: Server, ow
 
 async def any_team(server: Server) -> Any:
     return (await server.services.organizations.list_teams(SYSTEM, organization_id=server.organization.id))[0]
+
+
+# ---- today comes from the runtime's clock ------------------------------------------------
+
+CLOCKED_NOW = datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
+
+
+@asynccontextmanager
+async def clocked_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The in-memory runtime whose clock (the one the panel reads) stands at ``CLOCKED_NOW``."""
+    async with open_memory_runtime(settings) as runtime:
+        yield replace(runtime, clock=FakeClock(CLOCKED_NOW))
+
+
+async def test_report_periods_end_today_by_the_runtime_clock(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path), "PORT": str(free_port())})
+    async with serve(settings, clocked_runtime) as services, Panel(f"http://127.0.0.1:{settings.port}") as panel:
+        await services.admin_auth.setup(email="owner@example.com", password=PASSWORD)
+        await panel.sign_in("owner@example.com")
+        dashboard = await panel.get("/admin")
+        assert "Finished jobs from 2031-02-03 to 2031-03-04" in dashboard.text  # 30 days by default
+        week = await panel.get("/admin/economics?days=7")
+        assert "Finished jobs from 2031-02-26 to 2031-03-04" in week.text
+        chosen = await panel.get("/admin?from=2031-01-01")
+        assert "Finished jobs from 2031-01-01 to 2031-03-04" in chosen.text
