@@ -65,6 +65,8 @@ profile: setup
 bench-db: setup
 	$(BIN)/python -m benchmarks.db
 
+# The client flow against a running `make run` (BASE_URL, else HOST/PORT as make run uses
+# them), with the built-in fake provider; rerunnable: it reuses its organization, team and alias.
 demo: setup
 	$(BIN)/saasllm demo
 

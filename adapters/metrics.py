@@ -66,7 +66,7 @@ class PrometheusMetrics:
         self._open_streams = Gauge("http_open_streams", "Event streams being sent now", registry=registry)
 
     def call_recorded(self, call: LlmCall) -> None:
-        provider, model, alias = call.provider.value, call.provider_model, call.alias
+        provider, model, alias = str(call.provider), call.provider_model, call.alias
         self._calls.labels(provider, model, alias, call.status.value).inc()
         usage = call.usage
         for category, count in (
@@ -89,7 +89,7 @@ class PrometheusMetrics:
         self._jobs.labels(status.value).inc()
 
     def breaker_state(self, key: TargetKey, state: BreakerState) -> None:
-        self._breakers.labels(key.provider.value, key.provider_model, key.credential).set(BREAKER_VALUES[state])
+        self._breakers.labels(str(key.provider), key.provider_model, key.credential).set(BREAKER_VALUES[state])
 
     def cache_lookup(self, cache: str, *, hit: bool) -> None:
         self._cache.labels(cache, "hit" if hit else "miss").inc()

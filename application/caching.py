@@ -18,7 +18,7 @@ from application.ports.reference import ReferenceChanges, ReferenceKind, Referen
 from application.ports.repositories import ApiKey, StoredCredential
 from application.ports.system import Clock
 from domain.access import ModelAlias
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.ids import OrganizationId, TeamId
 from domain.organizations import Team
 
@@ -135,7 +135,9 @@ class CachedReferenceReader:
     async def alias(self, name: str) -> ModelAlias | None:
         return await self._aliases.get_or_load(name, lambda: self._inner.alias(name), ttl_s=self._ttl)
 
-    async def active_credential(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
+    async def active_credential(
+        self, organization_id: OrganizationId, provider: ProviderName
+    ) -> StoredCredential | None:
         return await self._credentials.get_or_load(
             (organization_id, provider),
             lambda: self._inner.active_credential(organization_id, provider),

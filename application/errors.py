@@ -98,6 +98,13 @@ class ProviderNotConfiguredError(ApplicationError):
     code = "provider_not_configured"
 
 
+class ProviderNotOfferedError(ApplicationError):
+    """This instance does not offer the provider named (the demo's ``fake`` in production,
+    unless ``ENABLE_DEMO_PROVIDER=1``): 422, nothing was written, held or sent."""
+
+    code = "provider_not_offered"
+
+
 class LoginRateLimitedError(ApplicationError):
     """Too many failed logins: the same 429 ``rate_limited`` shape as any rate limit."""
 

@@ -19,7 +19,7 @@ class MeteredCallLedger:
         try:
             await self._inner.reserve(lease, at=at)
         except InsufficientCreditsError:
-            self._metrics.hold_refused(lease.provider.value, lease.alias)
+            self._metrics.hold_refused(str(lease.provider), lease.alias)
             raise
 
     async def record(

@@ -6,7 +6,7 @@ from decimal import Decimal
 import msgspec
 
 from domain.admins import AdminPrincipal, sees
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.errors import InvalidValueError, ModelNotAllowedError
 from domain.ids import OrganizationId
 from domain.pricing import PriceSheet
@@ -26,7 +26,7 @@ class ModelAlias(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     alias: str
-    provider: Provider
+    provider: ProviderName
     provider_model: str
     customer_prices: PriceSheet
     provider_costs: PriceSheet

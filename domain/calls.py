@@ -6,7 +6,7 @@ from enum import StrEnum
 
 import msgspec
 
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.ids import CallId, CredentialId, JobId, TeamId
 from domain.jobs import CostSummary
 from domain.llm import FinishReason
@@ -25,7 +25,7 @@ class LlmCall(msgspec.Struct, frozen=True, kw_only=True):
     job_id: JobId
     team_id: TeamId
     alias: str
-    provider: Provider
+    provider: ProviderName
     provider_model: str
     status: CallStatus
     usage: TokenUsage
@@ -72,7 +72,7 @@ def unsettled_call(
     job_id: JobId,
     team_id: TeamId,
     alias: str,
-    provider: Provider,
+    provider: ProviderName,
     credits: Decimal,
     started_at: datetime,
     at: datetime,

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import msgspec
 
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.errors import InvalidValueError
 from domain.pricing import PriceSheet, exact_cost_usd
 from domain.usage import TokenUsage
@@ -27,7 +27,7 @@ class AliasTarget(msgspec.Struct, frozen=True, kw_only=True):
     """One provider model an alias's call may be served by, with the prices of that target:
     a call is priced at the prices of the target that served it."""
 
-    provider: Provider
+    provider: ProviderName
     provider_model: str
     customer_prices: PriceSheet
     provider_costs: PriceSheet
@@ -64,7 +64,7 @@ def route_order(
 
 
 def _unique(targets: Iterable[AliasTarget]) -> list[AliasTarget]:
-    seen: set[tuple[Provider, str]] = set()
+    seen: set[tuple[ProviderName, str]] = set()
     found: list[AliasTarget] = []
     for target in targets:
         key = (target.provider, target.provider_model)

@@ -1,5 +1,6 @@
 """The composition root: the only place where adapters meet use cases."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from application.caching import CachedReferenceReader, UnwatchedChanges
@@ -18,6 +19,7 @@ from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.ports.webhooks import WebhookSender
 from application.services._outbound import OutboundUrlCheck
+from application.services._providers import OfferedProviders
 from application.services.admin_auth import AdminAuthService
 from application.services.admin_users import AdminUserService
 from application.services.auth import ClientAuthService
@@ -35,6 +37,7 @@ from application.services.rate_limits import CallRateLimits
 from application.services.routing import DEFAULT_COOL_DOWN_S, DEFAULT_FAILURE_THRESHOLD, CircuitBreakers
 from application.services.usage import UsageService
 from application.services.webhooks import WebhookService
+from domain.catalog import ProviderName
 from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
 
 
@@ -61,6 +64,7 @@ def build_services(
     *,
     uow: UnitOfWorkFactory,
     providers: ProviderClients,
+    offered_providers: Iterable[ProviderName] | None = None,
     vault: CredentialVault,
     catalog: PriceCatalog,
     clock: Clock,
@@ -92,9 +96,12 @@ def build_services(
         reference, clock=clock, changes=reference_changes or UnwatchedChanges(), metrics=metrics
     )
     ledger = MeteredCallLedger(ledger, metrics)  # counts holds refused
-    models = ModelService(uow=uow, catalog=catalog, clock=clock)
+    # The provider names credentials and alias targets may use (None: any, for tests).
+    offered = OfferedProviders(offered_providers)
+    models = ModelService(uow=uow, catalog=catalog, clock=clock, offered=offered)
     credentials = CredentialService(
         uow=uow,
+        offered=offered,
         vault=vault,
         clock=clock,
         ids=ids,

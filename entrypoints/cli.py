@@ -2,8 +2,9 @@
 
 import argparse
 import asyncio
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
@@ -11,12 +12,13 @@ from uuid import UUID
 import structlog
 
 from adapters.postgres.migrate import MigrationError
+from application.errors import UnavailableError
 from application.ports.vault import VaultError
 from application.services.credentials import Rotation
 from application.services.litellm_import import ImportReport
 from domain.admins import AdminRole
 from domain.errors import DomainError
-from domain.ids import OrganizationId, TeamId
+from domain.ids import TeamId
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, SettingsError, load_settings
 
@@ -24,17 +26,48 @@ from entrypoints.settings import Settings, SettingsError, load_settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from entrypoints.serving import ReadyServer
+
     settings = load_settings()
     configure_logging(settings.log_level)
     host, port = args.host or settings.host, args.port or settings.port
-    shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104 - a listen-all address is not a URL
+    base = local_url(host, port)
     structlog.get_logger("saasllm").info(
-        "serving", api=f"http://{shown}:{port}", admin_panel=f"http://{shown}:{port}/admin", workers=settings.workers
+        "serving", api=base, api_docs=f"{base}/schema", admin_panel=f"{base}/admin", workers=settings.workers
     )
-    uvicorn.run(
-        "entrypoints.http.app:app_from_environment", factory=True, host=host, port=port, **server_options(settings)
-    )
-    return 0
+    app, options = "entrypoints.http.app:app_from_environment", server_options(settings)
+    if settings.workers > 1:  # uvicorn's supervisor runs the workers (each logs its own start)
+        uvicorn.run(app, factory=True, host=host, port=port, **options)
+        return 0
+    server = ReadyServer(uvicorn.Config(app, factory=True, host=host, port=port, **options), base_url=base)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has drained and re-raises it
+        server.run()
+    return 0 if server.started else 3  # uvicorn's exit status for a failed startup
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL of a server listening on ``host:port``, as a client on this machine reaches it."""
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104 - a listen-all address is not a URL
+    return f"http://{shown}:{port}"
+
+
+def demo_base_url(env: Mapping[str, str], settings: Settings) -> str:
+    """``BASE_URL``, else the server ``make run`` starts with the same ``HOST``/``PORT``."""
+    return (env.get("BASE_URL") or local_url(settings.host, settings.port)).rstrip("/")
+
+
+def database_location(settings: Settings) -> str:
+    """Which database a command uses, for messages: host, port and name, never the password."""
+    if settings.database_url is None:
+        return f"the embedded database under {settings.data_dir / 'pg'}"
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        info = conninfo_to_dict(settings.database_url)
+    except Exception:  # noqa: BLE001 - a malformed URL: say nothing of it
+        return "DATABASE_URL (unparseable)"
+    host, port, name = info.get("host") or "localhost", info.get("port") or "5432", info.get("dbname") or "?"
+    return f"database {name} at {host}:{port} (DATABASE_URL)"
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -84,17 +117,44 @@ def _sweep_jobs(args: argparse.Namespace) -> int:
 def _create_owner(args: argparse.Namespace) -> int:
     from entrypoints.runtime import open_postgres_runtime
 
+    password = owner_password(args)
+    if password is None:
+        return 2
+
     async def create() -> str:
         settings = load_settings()
         configure_logging(settings.log_level)
         async with open_postgres_runtime(settings, providers={}) as runtime:
             user = await runtime.services.admin_auth.create_user(
-                email=args.email, password=args.password, role=AdminRole.OWNER
+                email=args.email, password=password, role=AdminRole.OWNER
             )
         return user.email
 
     print(f"created owner {asyncio.run(create())}")
     return 0
+
+
+def owner_password(args: argparse.Namespace) -> str | None:
+    """The password from ``--password-stdin`` (its first line), ``--password``, or a prompt
+    asked twice; None (with the reason on standard error) when there is none to use."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif args.password is not None:
+        password = args.password
+    elif sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("password (at least 12 characters): ")
+        if getpass.getpass("password again: ") != password:
+            print("error: the two passwords differ", file=sys.stderr)
+            return None
+    else:
+        print("error: no terminal to ask the password on: pipe it in with --password-stdin", file=sys.stderr)
+        return None
+    if not password:
+        print("error: the password is empty", file=sys.stderr)
+        return None
+    return password
 
 
 def _rotate_keys(args: argparse.Namespace) -> int:
@@ -127,10 +187,9 @@ def _import_litellm(args: argparse.Namespace) -> int:
     if config is None or prices is None:
         return 1
     try:
-        organization_id = OrganizationId(UUID(args.organization))
         team_id = TeamId(UUID(args.team)) if args.team else None
     except ValueError:
-        print("error: --organization and --team must be ids (UUIDs)", file=sys.stderr)
+        print("error: --team must be an id (UUID)", file=sys.stderr)
         return 2
     try:
         markup = Decimal(args.markup) if args.markup is not None else None
@@ -140,15 +199,25 @@ def _import_litellm(args: argparse.Namespace) -> int:
         print("error: --markup must be a number >= 0 (0.3: customer prices 30 % over provider cost)", file=sys.stderr)
         return 2
 
-    async def run() -> ImportReport:
+    async def run() -> ImportReport | None:
         settings = load_settings()
         configure_logging(settings.log_level)
         async with open_postgres_runtime(settings, providers={}) as runtime:
+            organization = await runtime.services.organizations.find_organization(args.organization)
+            if organization is None:
+                return None
             return await runtime.services.litellm_import.run(
-                config, dict(os.environ), organization_id, markup=markup, prices=prices, team_id=team_id
+                config, dict(os.environ), organization.id, markup=markup, prices=prices, team_id=team_id
             )
 
     report = asyncio.run(run())
+    if report is None:
+        print(
+            f"error: no organization {args.organization!r}: --organization must be ids (UUIDs) or slugs "
+            "of an existing organization",
+            file=sys.stderr,
+        )
+        return 2
     # Keys are never printed: a credential is named by its provider and masked hint.
     for alias in report.aliases:
         targets = "".join(f", {t.provider}/{t.provider_model}" for t in alias.targets)
@@ -202,21 +271,39 @@ def _read_yaml(path: str, what: str) -> dict[str, object] | None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from entrypoints.demo import drive, seed
+    import os
+
+    import httpx
+
+    from entrypoints.demo import DemoError, drive, next_steps, seed, server_answers
     from entrypoints.runtime import open_postgres_runtime
 
     settings = load_settings()
     configure_logging("WARNING")
+    base_url = (args.url or demo_base_url(os.environ, settings)).rstrip("/")
 
-    async def run() -> None:
+    async def run() -> int:
+        if not await server_answers(base_url):
+            print(
+                f"error: no saasllm server answers at {base_url}: start it with `make run` "
+                "(with the same HOST and PORT), or point BASE_URL at it",
+                file=sys.stderr,
+            )
+            return 1
         # Seed as an operator would (straight through the use cases, on the server's
         # database), then play the client application against the running server.
         async with open_postgres_runtime(settings, providers={}) as runtime:
             team_id, api_key = await seed(runtime.services)
-        await drive(args.url or f"http://{settings.host}:{settings.port}", team_id, api_key)
+        try:
+            await drive(base_url, team_id, api_key)
+        except (DemoError, httpx.HTTPError) as exc:
+            print(f"error: the demo stopped: {exc or type(exc).__name__}", file=sys.stderr)
+            return 1
+        for line in next_steps(base_url, team_id, api_key):
+            print(line)
+        return 0
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,9 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep-jobs", help="expire jobs left open past their TTL, releasing their holds")
     sweep.add_argument("--limit", type=int, default=500)
     sweep.set_defaults(handler=_sweep_jobs)
-    owner = commands.add_parser("create-owner", help="create an owner admin user (also when others exist)")
+    owner = commands.add_parser(
+        "create-owner",
+        help="create an owner admin user (also when others exist); asks the password twice on the terminal",
+    )
     owner.add_argument("--email", required=True)
-    owner.add_argument("--password", required=True, help="at least 12 characters")
+    given = owner.add_mutually_exclusive_group()
+    given.add_argument(
+        "--password-stdin", action="store_true", help="read the password (at least 12 characters) from standard input"
+    )
+    given.add_argument(
+        "--password", default=None, help="the password on the command line (visible to ps and shell history: avoid)"
+    )
     owner.set_defaults(handler=_create_owner)
     rotate = commands.add_parser(
         "rotate-keys", help="re-encrypt provider keys and webhook secrets under the newest FERNET_KEYS key"
@@ -245,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
         "exits 1 when something was skipped for an error",
     )
     litellm.add_argument("file", help="the LiteLLM proxy config.yaml (os.environ/ keys are read from the environment)")
-    litellm.add_argument("--organization", required=True, help="the organization that gets the credentials")
+    litellm.add_argument(
+        "--organization", required=True, help="the organization that gets the credentials: its id or its slug"
+    )
     litellm.add_argument(
         "--markup", default=None, help="customer prices = provider cost × (1 + MARKUP), e.g. 0.3 (default: 0)"
     )
@@ -260,7 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     litellm.set_defaults(handler=_import_litellm)
     demo = commands.add_parser("demo", help="seed a demo team and run a job against the running server")
-    demo.add_argument("--url", default=None, help="the server's base URL (default: from HOST and PORT)")
+    demo.add_argument(
+        "--url", default=None, help="the server's base URL (default: BASE_URL, else from HOST and PORT as make run)"
+    )
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -272,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except UnavailableError as exc:
+        print(f"error: {exc}: {database_location(load_settings())}", file=sys.stderr)
+        return 1
     except (DomainError, MigrationError, VaultError) as exc:  # e.g. the database is unreachable
         print(f"error: {exc}", file=sys.stderr)
         return 1

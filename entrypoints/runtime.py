@@ -23,7 +23,7 @@ from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import Pool, database_ok, open_pool
 from adapters.postgres.reference import PostgresReferenceChanges, PostgresReferenceReader
 from adapters.postgres.unit_of_work import postgres_unit_of_work
-from adapters.providers.registry import open_provider_clients
+from adapters.providers.registry import offered_providers, open_provider_clients
 from adapters.rate_limits.team_limiter import LimitsTeamRateLimiter
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import JwtTokenCodec
@@ -33,9 +33,12 @@ from adapters.vault.fernet import FernetVault
 from adapters.webhooks import HttpWebhookSender
 from application.ports.providers import ProviderClients
 from application.ports.rate_limits import TeamRateLimiter
+from application.ports.reference import ReferenceChanges, ReferenceReader
+from application.ports.repositories import CallLedger
 from application.ports.response_cache import ResponseCache
 from application.ports.security import LoginThrottle
 from application.ports.system import Clock
+from application.ports.unit_of_work import UnitOfWorkFactory
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
 
@@ -53,49 +56,92 @@ class Runtime:
     clock: Clock  # the one the use cases were given: the panel takes "today" from it
 
 
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """What the memory and the Postgres runtimes differ in; everything else is wired alike."""
+
+    uow: UnitOfWorkFactory
+    ledger: CallLedger
+    reference: ReferenceReader
+    login_throttle: LoginThrottle
+    response_cache: ResponseCache
+    database_ok: Callable[[], Awaitable[bool]]
+    description: str
+    reference_changes: ReferenceChanges | None = None
+
+
+@asynccontextmanager
+async def _runtime(
+    settings: Settings,
+    persistence: Persistence,
+    providers: ProviderClients,
+    metrics: PrometheusMetrics,
+    clock: Clock,
+) -> AsyncIterator[Runtime]:
+    """The one wiring of the service on ``persistence`` (the webhook sender closed on exit)."""
+    sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
+    try:
+        services = build_services(
+            uow=persistence.uow,
+            ledger=persistence.ledger,
+            reference=persistence.reference,
+            reference_changes=persistence.reference_changes,
+            providers=providers,
+            offered_providers=offered_providers(demo_provider=settings.demo_provider),
+            vault=FernetVault(settings.fernet_keys),
+            catalog=GenaiPricesCatalog(),
+            clock=clock,
+            ids=Uuid7Ids(),
+            secrets=RandomSecrets(),
+            hasher=Argon2PasswordHasher(),
+            tokens=JwtTokenCodec(settings.jwt_secret, ttl_s=ADMIN_TOKEN_TTL_S),
+            token_ttl_s=ADMIN_TOKEN_TTL_S,
+            login_throttle=persistence.login_throttle,
+            webhook_sender=sender,
+            metrics=metrics,
+            job_ttl_s=settings.job_ttl_s,
+            webhook_retry_base_s=settings.webhook_retry_base_s,
+            call_lease_s=settings.call_lease_s,
+            completion_wait_s=settings.completion_wait_s,
+            api_base_policy=settings.api_base_policy,
+            webhook_policy=settings.webhook_policy,
+            resolver=SystemHostResolver(),
+            rate_limiter=team_rate_limiter(settings),
+            response_cache=persistence.response_cache,
+            breaker_failures=settings.breaker_failures,
+            breaker_cool_down_s=settings.breaker_cool_down_s,
+        )
+        yield Runtime(
+            services=services,
+            database_ok=persistence.database_ok,
+            description=persistence.description,
+            metrics=metrics,
+            clock=clock,
+        )
+    finally:
+        await sender.aclose()
+
+
 @asynccontextmanager
 async def open_memory_runtime(settings: Settings, providers: ProviderClients | None = None) -> AsyncIterator[Runtime]:
     """Everything in process memory: for tests and demos only (nothing is durable)."""
     store = MemoryStore()
-    sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
-    metrics = PrometheusMetrics()
     clock = SystemClock()
 
     async def always_ok() -> bool:
         return True
 
-    services = build_services(
+    persistence = Persistence(
         uow=lambda: MemoryUnitOfWork(store),
         ledger=MemoryCallLedger(store),
         reference=MemoryReferenceReader(store),
-        providers=providers or {},
-        vault=FernetVault(settings.fernet_keys),
-        catalog=GenaiPricesCatalog(),
-        clock=clock,
-        ids=Uuid7Ids(),
-        secrets=RandomSecrets(),
-        hasher=Argon2PasswordHasher(),
-        tokens=JwtTokenCodec(settings.jwt_secret, ttl_s=ADMIN_TOKEN_TTL_S),
-        token_ttl_s=ADMIN_TOKEN_TTL_S,
         login_throttle=LimitsLoginThrottle(MemoryStorage()),
-        webhook_sender=sender,
-        metrics=metrics,
-        job_ttl_s=settings.job_ttl_s,
-        webhook_retry_base_s=settings.webhook_retry_base_s,
-        call_lease_s=settings.call_lease_s,
-        completion_wait_s=settings.completion_wait_s,
-        api_base_policy=settings.api_base_policy,
-        webhook_policy=settings.webhook_policy,
-        resolver=SystemHostResolver(),
-        rate_limiter=team_rate_limiter(settings),
         response_cache=MemoryResponseCache(clock),
-        breaker_failures=settings.breaker_failures,
-        breaker_cool_down_s=settings.breaker_cool_down_s,
+        database_ok=always_ok,
+        description="memory",
     )
-    try:
-        yield Runtime(services=services, database_ok=always_ok, description="memory", metrics=metrics, clock=clock)
-    finally:
-        await sender.aclose()
+    async with _runtime(settings, persistence, providers or {}, PrometheusMetrics(), clock) as runtime:
+        yield runtime
 
 
 @asynccontextmanager
@@ -129,50 +175,26 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
                     max_retries=settings.provider_max_retries,
                     max_connections=settings.provider_max_connections,
                     address_policy=settings.api_base_policy,
+                    demo_provider=settings.demo_provider,
                 )
             )
-        sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
-        stack.push_async_callback(sender.aclose)
         metrics = PrometheusMetrics()
-        clock = SystemClock()
         metrics.watch_pool(pool.get_stats, lambda: pool.database_down)
         changes = await stack.enter_async_context(PostgresReferenceChanges(url))
         cache = response_cache(settings)
         if isinstance(cache, RedisResponseCache):
             stack.push_async_callback(cache.aclose)
-        services = build_services(
+        persistence = Persistence(
             uow=postgres_unit_of_work(pool),
+            ledger=PostgresCallLedger(pool, group_commit=settings.group_commit),
             reference=PostgresReferenceReader(pool),
             reference_changes=changes,
-            ledger=PostgresCallLedger(pool, group_commit=settings.group_commit),
-            providers=providers,
-            vault=FernetVault(settings.fernet_keys),
-            catalog=GenaiPricesCatalog(),
-            clock=clock,
-            ids=Uuid7Ids(),
-            secrets=RandomSecrets(),
-            hasher=Argon2PasswordHasher(),
-            tokens=JwtTokenCodec(settings.jwt_secret, ttl_s=ADMIN_TOKEN_TTL_S),
-            token_ttl_s=ADMIN_TOKEN_TTL_S,
             login_throttle=login_throttle(settings, pool),
-            webhook_sender=sender,
-            metrics=metrics,
-            job_ttl_s=settings.job_ttl_s,
-            webhook_retry_base_s=settings.webhook_retry_base_s,
-            call_lease_s=settings.call_lease_s,
-            completion_wait_s=settings.completion_wait_s,
-            api_base_policy=settings.api_base_policy,
-            webhook_policy=settings.webhook_policy,
-            resolver=SystemHostResolver(),
-            rate_limiter=team_rate_limiter(settings),
             response_cache=cache,
-            breaker_failures=settings.breaker_failures,
-            breaker_cool_down_s=settings.breaker_cool_down_s,
+            database_ok=partial(database_ok, pool),
+            description="postgres" if settings.database_url is not None else "embedded postgres",
         )
-        where = "postgres" if settings.database_url is not None else "embedded postgres"
-        yield Runtime(
-            services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics, clock=clock
-        )
+        yield await stack.enter_async_context(_runtime(settings, persistence, providers, metrics, SystemClock()))
 
 
 def login_throttle(settings: Settings, pool: Pool) -> LoginThrottle:

@@ -17,6 +17,8 @@ from domain.outbound import AddressPolicy
 from entrypoints.http.client_address import Network, parse_networks
 
 DEFAULT_DATA_DIR = Path(".data")
+# The file under the data directory that keeps each secret generated outside production.
+SECRET_FILES = {"JWT_SECRET": "jwt_secret", "FERNET_KEYS": "fernet_key"}
 
 
 class SettingsError(Exception):
@@ -61,10 +63,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # provider api_base URLs and webhook URLs (docs/security.md, "Outbound calls").
     allow_private_api_base: bool = False
     allow_private_webhooks: bool = False
+    # ENABLE_DEMO_PROVIDER=1: offer the ``fake`` demo provider in production too (it always is elsewhere).
+    enable_demo_provider: bool = False
     metrics_token: str | None = None  # when set, GET /metrics needs it as a bearer token
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For is believed (entrypoints/http/client_address.py)
     data_dir: Path = DEFAULT_DATA_DIR
-    generated_secrets: tuple[str, ...] = ()  # names (never values) of secrets generated on first run
+    # Names (never values) of the secrets read from ``data_dir`` (generated there on the first
+    # start, reused by every later one) because the environment does not set them.
+    generated_secrets: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"Settings(app_env={self.app_env!r}, host={self.host!r}, port={self.port})"
@@ -72,6 +78,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    def secret_path(self, name: str) -> Path:
+        """Where a generated secret (``JWT_SECRET``, ``FERNET_KEYS``) is kept."""
+        return self.data_dir / SECRET_FILES[name]
+
+    @property
+    def demo_provider(self) -> bool:
+        """Whether the ``fake`` provider is offered: outside production, or when enabled."""
+        return not self.is_production or self.enable_demo_provider
 
     @property
     def call_lease_s(self) -> float:
@@ -191,10 +206,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if not fernet_raw:
             raise SettingsError("FERNET_KEYS is required when APP_ENV=production")
     if not jwt_secret:
-        jwt_secret = _secret_file(data_dir, "jwt_secret", secrets.token_urlsafe(48))
+        jwt_secret = _secret_file(data_dir, SECRET_FILES["JWT_SECRET"], secrets.token_urlsafe(48))
         generated.append("JWT_SECRET")
     if not fernet_raw:
-        fernet_raw = _secret_file(data_dir, "fernet_key", Fernet.generate_key().decode("ascii"))
+        fernet_raw = _secret_file(data_dir, SECRET_FILES["FERNET_KEYS"], Fernet.generate_key().decode("ascii"))
         generated.append("FERNET_KEYS")
     keys = tuple(k.strip() for k in fernet_raw.split(",") if k.strip())
     for key in keys:
@@ -238,6 +253,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         breaker_cool_down_s=float(_number(env, "BREAKER_COOL_DOWN_S", 30.0, float)),
         allow_private_api_base=_flag(env, "ALLOW_PRIVATE_API_BASE"),
         allow_private_webhooks=_flag(env, "ALLOW_PRIVATE_WEBHOOKS"),
+        enable_demo_provider=_flag(env, "ENABLE_DEMO_PROVIDER"),
         metrics_token=env.get("METRICS_TOKEN") or None,
         trusted_proxies=trusted_proxies,
         data_dir=data_dir,

@@ -24,16 +24,16 @@ from typing import Any
 
 from genai_prices import data_snapshot
 
-from domain.catalog import Provider
+from domain.catalog import Provider, ProviderName
 from domain.pricing import PriceSheet
 
-_PROVIDER_IDS = {
+_PROVIDER_IDS: dict[ProviderName, str] = {  # a provider not listed (the demo's fake) has no prices
     Provider.OPENAI: "openai",
     Provider.ANTHROPIC: "anthropic",
     Provider.GEMINI: "google",
     Provider.FIREWORKS: "fireworks",
 }
-_PREFIXES = {
+_PREFIXES: dict[ProviderName, tuple[str, ...]] = {
     Provider.OPENAI: ("openai/",),
     Provider.ANTHROPIC: ("anthropic/",),
     Provider.GEMINI: ("gemini/", "google/", "models/"),
@@ -50,15 +50,15 @@ def _base(price: Any) -> Decimal | None:
     return Decimal(base)
 
 
-def model_names(provider: Provider, model: str) -> list[str]:
+def model_names(provider: ProviderName, model: str) -> list[str]:
     """The spellings of ``model`` to try, most specific first."""
     name = model.strip()
     for prefix in _PREFIXES.get(provider, ()):
         name = name.removeprefix(prefix)
-    if provider is Provider.GEMINI:
+    if provider == Provider.GEMINI:
         name = name.removeprefix("models/")
     names = [name]
-    if provider is Provider.FIREWORKS and "/" not in name:
+    if provider == Provider.FIREWORKS and "/" not in name:
         names.append(FIREWORKS_MODELS + name)
     return names
 
@@ -66,15 +66,15 @@ def model_names(provider: Provider, model: str) -> list[str]:
 class GenaiPricesCatalog:
     def __init__(self) -> None:
         self._snapshot = data_snapshot.get_snapshot()
-        self._cache: dict[tuple[Provider, str], PriceSheet | None] = {}
+        self._cache: dict[tuple[ProviderName, str], PriceSheet | None] = {}
 
-    def provider_prices(self, provider: Provider, model: str) -> PriceSheet | None:
+    def provider_prices(self, provider: ProviderName, model: str) -> PriceSheet | None:
         key = (provider, model)
         if key not in self._cache:
             self._cache[key] = self._lookup(provider, model)
         return self._cache[key]
 
-    def _lookup(self, provider: Provider, model: str) -> PriceSheet | None:
+    def _lookup(self, provider: ProviderName, model: str) -> PriceSheet | None:
         provider_id = _PROVIDER_IDS.get(provider)
         if provider_id is None:
             return None

@@ -4,7 +4,7 @@ from adapters.memory.store import MemoryStore
 from adapters.memory.unit_of_work import MemoryUnitOfWork
 from application.ports.repositories import ApiKey, StoredCredential
 from domain.access import ModelAlias
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.ids import OrganizationId, TeamId
 from domain.organizations import Team
 
@@ -25,6 +25,8 @@ class MemoryReferenceReader:
         async with MemoryUnitOfWork(self._store) as uow:
             return await uow.aliases.get(name)
 
-    async def active_credential(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
+    async def active_credential(
+        self, organization_id: OrganizationId, provider: ProviderName
+    ) -> StoredCredential | None:
         async with MemoryUnitOfWork(self._store) as uow:
             return await uow.credentials.active_for(organization_id, provider)

@@ -30,7 +30,7 @@ from application.ports.repositories import (
 )
 from domain.access import AccessGroup, ModelAlias
 from domain.calls import CallStatus, LlmCall
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.ids import ApiKeyId, CallId, CredentialId, JobId, LedgerEntryId, OrganizationId, TeamId
 from domain.jobs import ACTIVE_STATUSES, EMPTY_SUMMARY, CostSummary, Job, JobStatus
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, settle, settlement_keys
@@ -307,7 +307,7 @@ class MemoryCredentialRepository:
     async def add(self, credential: StoredCredential) -> None:
         self._s.credentials[credential.id] = credential
 
-    async def active_for(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
+    async def active_for(self, organization_id: OrganizationId, provider: ProviderName) -> StoredCredential | None:
         candidates = [
             c
             for c in self._s.credentials.values()

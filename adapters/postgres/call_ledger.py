@@ -247,7 +247,7 @@ class PostgresCallLedger:
             "team_id": lease.team_id,
             "held": lease.held,
             "alias": lease.alias,
-            "provider": lease.provider.value,
+            "provider": str(lease.provider),
             "expires_at": lease.expires_at,
             "at": at,
             "entry_id": _ids.new_id(),

@@ -26,7 +26,7 @@ from adapters.postgres.session import Session
 from application.ports.reference import ChangeListener, ReferenceKind
 from application.ports.repositories import ApiKey, StoredCredential
 from domain.access import ModelAlias
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.ids import OrganizationId, TeamId
 from domain.organizations import Team
 
@@ -69,7 +69,9 @@ class PostgresReferenceReader:
     async def alias(self, name: str) -> ModelAlias | None:
         return await self._read(lambda s: PostgresAliasRepository(s).get(name))
 
-    async def active_credential(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
+    async def active_credential(
+        self, organization_id: OrganizationId, provider: ProviderName
+    ) -> StoredCredential | None:
         return await self._read(lambda s: PostgresCredentialRepository(s).active_for(organization_id, provider))
 
 

@@ -5,6 +5,11 @@ gets the same text, one token per word, ``input`` estimated from the prompt like
 tokenizer would roughly count it. With an ``api_base`` (a credential pointing at
 the test suite's fake provider server), it speaks OpenAI's format over HTTP through the real adapter engine, so
 benchmarks and end-to-end runs exercise the whole provider path.
+
+It is no provider of the domain's (``domain.catalog.Provider``): the registry offers it
+under ``FAKE_PROVIDER`` outside production, and in production only when
+``ENABLE_DEMO_PROVIDER=1``. Like any provider, a target of it is used only by an
+organization holding a credential for it (the key is not checked; ``make demo`` adds one).
 """
 
 import asyncio
@@ -14,8 +19,11 @@ import msgspec
 
 from adapters.providers.openai import OpenAIDialect
 from application.ports.providers import ProviderClient, ProviderTarget
+from domain.catalog import ProviderName
 from domain.llm import FinishReason, LlmRequest, LlmResponse, Role, StreamEnd, StreamEvent, TextDelta, estimate_tokens
 from domain.usage import TokenUsage
+
+FAKE_PROVIDER: ProviderName = "fake"
 
 FILLER = [
     "the",

@@ -5,7 +5,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from domain.calls import LlmCall
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.jobs import CostSummary, JobStatus
 
 
@@ -19,7 +19,7 @@ class BreakerState(StrEnum):
 class TargetKey:
     """A circuit breaker's target: a provider model reached with one credential (one account)."""
 
-    provider: Provider
+    provider: ProviderName
     provider_model: str
     credential: str  # the credential's id, or "none"
 

@@ -5,7 +5,7 @@ from typing import Protocol
 
 import msgspec
 
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.ids import CredentialId
 from domain.llm import LlmRequest, LlmResponse, StreamEvent
 
@@ -13,7 +13,7 @@ from domain.llm import LlmRequest, LlmResponse, StreamEvent
 class ProviderTarget(msgspec.Struct, frozen=True, kw_only=True):
     """Where and as whom to call: the decrypted key lives only in memory, only here."""
 
-    provider: Provider
+    provider: ProviderName
     model: str
     api_key: str = msgspec.field(default="")
     api_base: str | None = None
@@ -50,4 +50,4 @@ class ProviderClient(Protocol):
         ...
 
 
-ProviderClients = Mapping[Provider, ProviderClient]
+ProviderClients = Mapping[ProviderName, ProviderClient]

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from application.ports.repositories import ApiKey, StoredCredential
 from domain.access import ModelAlias
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.ids import OrganizationId, TeamId
 from domain.organizations import Team
 
@@ -34,7 +34,9 @@ class ReferenceReader(Protocol):
 
     async def alias(self, name: str) -> ModelAlias | None: ...
 
-    async def active_credential(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
+    async def active_credential(
+        self, organization_id: OrganizationId, provider: ProviderName
+    ) -> StoredCredential | None:
         """The organization's newest active credential for the provider."""
         ...
 

@@ -13,7 +13,7 @@ import msgspec
 from domain.access import AccessGroup, ModelAlias
 from domain.budgets import BudgetMode
 from domain.calls import LlmCall
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.economics import ratio
 from domain.ids import ApiKeyId, CallId, CredentialId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
@@ -40,7 +40,7 @@ class StoredCredential(msgspec.Struct, frozen=True, kw_only=True):
 
     id: CredentialId
     organization_id: OrganizationId
-    provider: Provider
+    provider: ProviderName
     name: str
     encrypted_key: str
     key_hint: str
@@ -98,7 +98,7 @@ class PricePatch(Patch, frozen=True, kw_only=True):
 
 
 class AliasPatch(Patch, frozen=True, kw_only=True):
-    provider: Provider | msgspec.UnsetType = msgspec.UNSET
+    provider: ProviderName | msgspec.UnsetType = msgspec.UNSET
     provider_model: str | msgspec.UnsetType = msgspec.UNSET
     default_max_tokens: int | msgspec.UnsetType = msgspec.UNSET
     fallbacks: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
@@ -114,7 +114,7 @@ class AliasPatch(Patch, frozen=True, kw_only=True):
 class CredentialPatch(Patch, frozen=True, kw_only=True):
     """``encrypted_key`` is given only with a new key: never written back as it was read."""
 
-    provider: Provider | msgspec.UnsetType = msgspec.UNSET
+    provider: ProviderName | msgspec.UnsetType = msgspec.UNSET
     name: str | msgspec.UnsetType = msgspec.UNSET
     encrypted_key: str | msgspec.UnsetType = msgspec.UNSET
     key_hint: str | msgspec.UnsetType = msgspec.UNSET
@@ -279,7 +279,7 @@ class CredentialRepository(Protocol):
 
     async def delete(self, credential_id: CredentialId) -> bool: ...
 
-    async def active_for(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
+    async def active_for(self, organization_id: OrganizationId, provider: ProviderName) -> StoredCredential | None:
         """The newest active credential of the organization for the provider, or None."""
         ...
 
@@ -371,7 +371,7 @@ class CallLease(msgspec.Struct, frozen=True, kw_only=True):
     team_id: TeamId
     held: Decimal
     alias: str
-    provider: Provider
+    provider: ProviderName
     expires_at: datetime
     created_at: datetime
 
@@ -534,7 +534,7 @@ class ModelTotals(msgspec.Struct, frozen=True, kw_only=True):
     """One alias's calls; ``provider`` is the alias's current provider (None: alias deleted)."""
 
     model: str
-    provider: Provider | None
+    provider: ProviderName | None
     calls: int
     tokens: int
     provider_cost_usd: Decimal
@@ -575,7 +575,7 @@ def provider_totals(rows: list[ModelTotals]) -> list[ProviderTotals]:
     """The aliases' rows summed per provider, by provider name."""
     groups: dict[str, list[ModelTotals]] = {}
     for row in rows:
-        groups.setdefault(row.provider.value if row.provider is not None else "unknown", []).append(row)
+        groups.setdefault(str(row.provider) if row.provider is not None else "unknown", []).append(row)
     with localcontext(EXACT):
         return [
             ProviderTotals(

@@ -4,7 +4,7 @@ from typing import Protocol
 
 import msgspec
 
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.llm import FinishReason
 from domain.usage import TokenUsage
 
@@ -16,7 +16,7 @@ class CachedAnswer(msgspec.Struct, frozen=True, kw_only=True):
     content: str
     finish_reason: FinishReason
     usage: TokenUsage
-    provider: Provider
+    provider: ProviderName
     provider_model: str
 
 

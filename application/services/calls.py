@@ -40,7 +40,7 @@ from application.services.response_cache import ResponseCaching  # response cach
 from application.services.routing import CircuitBreakers, counts_against_target, healthy_first, may_fall_back
 from domain.access import ModelAlias, ensure_may_use
 from domain.calls import CallStatus, LlmCall
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.errors import InvalidValueError, ModelNotAllowedError, UnsupportedFeatureError
 from domain.ids import CallId, CredentialId, JobId
 from domain.llm import (
@@ -110,7 +110,7 @@ class CallStarted(msgspec.Struct, frozen=True, kw_only=True):
     call_id: CallId
     job_id: JobId
     model: str
-    provider: Provider
+    provider: ProviderName
 
 
 class CallFinished(msgspec.Struct, frozen=True, kw_only=True):
@@ -549,7 +549,7 @@ class CallService:
                 refusal = refusal or exc
                 continue
             credential = await self._credential(team, target.provider)
-            if credential is None and target.provider is not Provider.FAKE:
+            if credential is None:
                 continue  # an organization without this provider cannot use this target
             routes.append(
                 _Route(
@@ -557,16 +557,16 @@ class CallService:
                     provider=ProviderTarget(
                         provider=target.provider,
                         model=target.provider_model,
-                        api_key=credential.api_key if credential else "",
-                        api_base=credential.api_base if credential else None,
-                        credential_id=credential.id if credential else None,
+                        api_key=credential.api_key,
+                        api_base=credential.api_base,
+                        credential_id=credential.id,
                     ),
                     key=TargetKey(
                         provider=target.provider,
                         provider_model=target.provider_model,
-                        credential=str(credential.id) if credential else "none",
+                        credential=str(credential.id),
                     ),
-                    credential_hint=credential.key_hint if credential else "",
+                    credential_hint=credential.key_hint,
                 )
             )
         if not routes and refusal is not None:
@@ -581,7 +581,7 @@ class CallService:
             raise NotFoundError("team not found")
         return team
 
-    async def _credential(self, team: Team, provider: Provider) -> "_Credential | None":
+    async def _credential(self, team: Team, provider: ProviderName) -> "_Credential | None":
         stored = await self._reference.active_credential(team.organization_id, provider)
         if stored is None:
             return None
@@ -751,7 +751,7 @@ class CallService:
                 "provider_call_failed",
                 extra={
                     "call_id": str(call.id),
-                    "provider": route.target.provider.value,
+                    "provider": str(route.target.provider),
                     "model": alias.alias,
                     "credential": route.credential_hint,
                     "error": type(error).__name__,

@@ -12,9 +12,10 @@ from application.ports.vault import CredentialVault, VaultError
 from application.services._access import sees, visible_organization
 from application.services._audit import audit
 from application.services._outbound import OutboundUrlCheck
+from application.services._providers import EVERY_PROVIDER, OfferedProviders
 from application.services._versions import changed, check_version, stored
 from domain.admins import AdminPrincipal, ensure_can_write
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.errors import InvalidValueError
 from domain.ids import CredentialId, OrganizationId
 from domain.secrets import key_hint
@@ -27,7 +28,7 @@ class CredentialChanges(msgspec.Struct, frozen=True, kw_only=True):
     """A partial credential update: ``UNSET`` keeps a value; ``api_base`` None removes it."""
 
     name: str | msgspec.UnsetType = msgspec.UNSET
-    provider: Provider | msgspec.UnsetType = msgspec.UNSET
+    provider: ProviderName | msgspec.UnsetType = msgspec.UNSET
     api_key: str | msgspec.UnsetType = msgspec.UNSET
     api_base: str | msgspec.UnsetType | None = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
@@ -47,7 +48,7 @@ class Rotation(msgspec.Struct, frozen=True, kw_only=True):
 def credential_snapshot(credential: StoredCredential) -> dict[str, Any]:
     """What the audit log keeps of a credential: never the key, not even encrypted."""
     return {
-        "provider": credential.provider.value,
+        "provider": str(credential.provider),
         "name": credential.name,
         "key_hint": credential.key_hint,
         "api_base": credential.api_base,
@@ -62,7 +63,8 @@ class CredentialService:
     credential's provider or ``api_base`` needs its ``api_key`` in the same change, so a
     stored key can never be pointed at another host by someone who does not hold it; an
     admin manages only the credentials of organizations it sees (others answer 404),
-    viewers none; every write is audited in its own transaction (``actor`` None: the system)."""
+    viewers none; the provider must be one this instance offers (422 ``provider_not_offered``);
+    every write is audited in its own transaction (``actor`` None: the system)."""
 
     def __init__(
         self,
@@ -72,8 +74,10 @@ class CredentialService:
         clock: Clock,
         ids: IdGenerator,
         api_base_check: OutboundUrlCheck | None = None,
+        offered: OfferedProviders | None = None,
     ) -> None:
         self._uow = uow
+        self._offered = offered or EVERY_PROVIDER
         self._vault = vault
         self._clock = clock
         self._ids = ids
@@ -83,7 +87,7 @@ class CredentialService:
         self,
         *,
         organization_id: OrganizationId,
-        provider: Provider,
+        provider: ProviderName,
         name: str,
         api_key: str,
         api_base: str | None = None,
@@ -91,6 +95,7 @@ class CredentialService:
     ) -> StoredCredential:
         if actor is not None:
             ensure_can_write(actor)
+        self._offered.require(provider)
         checked_base = await self._api_base(api_base)  # may resolve a name: before the unit of work
         credential = StoredCredential(
             id=CredentialId(self._ids.new_id()),
@@ -127,6 +132,8 @@ class CredentialService:
         ``actor`` None is the system (the CLI)."""
         if actor is not None:
             ensure_can_write(actor)
+        if not isinstance(changes.provider, msgspec.UnsetType):
+            self._offered.require(changes.provider)
         new_key = None if isinstance(changes.api_key, msgspec.UnsetType) else check_key(changes.api_key)
         new_base = None if isinstance(changes.api_base, msgspec.UnsetType) else await self._api_base(changes.api_base)
         async with self._uow() as uow:
@@ -176,7 +183,7 @@ class CredentialService:
             await self._audit(uow, actor, "credential.delete", before, before, None)
             await uow.commit()
 
-    async def stored_keys(self, organization_id: OrganizationId) -> dict[tuple[Provider, str, str | None], str]:
+    async def stored_keys(self, organization_id: OrganizationId) -> dict[tuple[ProviderName, str, str | None], str]:
         """The organization's decrypted keys, by (provider, key, api_base) → credential name.
 
         For de-duplicating imports; the keys live only in this process's memory.
@@ -184,7 +191,7 @@ class CredentialService:
         async with self._uow() as uow:
             await visible_organization(uow, None, organization_id)
             stored = await uow.credentials.list_for_organization(organization_id)
-        found: dict[tuple[Provider, str, str | None], str] = {}
+        found: dict[tuple[ProviderName, str, str | None], str] = {}
         for credential in stored:
             try:
                 found[(credential.provider, self._vault.decrypt(credential.encrypted_key), credential.api_base)] = (

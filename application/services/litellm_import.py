@@ -43,7 +43,7 @@ from application.services.models import AliasChanges, ModelService, TargetSpec
 from application.services.organizations import OrganizationService, TeamChanges
 from domain.access import DEFAULT_MAX_TOKENS, ModelAlias
 from domain.admins import AdminPrincipal
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.errors import DomainError
 from domain.ids import OrganizationId, TeamId
 from domain.organizations import Team
@@ -109,7 +109,7 @@ class LiteLlmImporter:
         stored = await self._credentials.decrypted_credentials(organization_id)  # 404: unknown organization
         created: list[StoredCredential] = []
         rotated: list[StoredCredential] = []
-        served: dict[Provider, _Served] = {}
+        served: dict[ProviderName, _Served] = {}
         for planned in plan.credentials:
             outcome = await self._credential(organization_id, planned, stored, actor, notes, skipped)
             if isinstance(outcome, tuple):
@@ -142,7 +142,7 @@ class LiteLlmImporter:
         skipped: list[Skipped],
     ) -> tuple[str, StoredCredential] | _Served | None:
         """Make sure the provider is served: (created|rotated, credential), or how it already is."""
-        mine = [(c, k) for c, k in stored if c.provider is planned.provider]
+        mine = [(c, k) for c, k in stored if c.provider == planned.provider]
         active = [(c, k) for c, k in mine if c.is_active]
         serving = active[-1] if active else None  # the call path uses the newest active one
         own = next(((c, k) for c, k in reversed(mine) if c.name == planned.name), None)
@@ -193,7 +193,7 @@ class LiteLlmImporter:
     async def _aliases(
         self,
         planned: list[PlannedAlias],
-        served: dict[Provider, _Served],
+        served: dict[ProviderName, _Served],
         actor: AdminPrincipal | None,
         skipped: list[Skipped],
     ) -> list[ModelAlias]:

@@ -11,10 +11,11 @@ from application.ports.repositories import AliasPatch, PricePatch
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._audit import audit
+from application.services._providers import EVERY_PROVIDER, OfferedProviders
 from application.services._versions import changed, check_version, stored
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias, fallback_usable_by, seen_by
 from domain.admins import AdminPrincipal, ensure_platform_wide
-from domain.catalog import Provider
+from domain.catalog import ProviderName
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
 from domain.money import EXACT
@@ -42,7 +43,7 @@ class TargetSpec(msgspec.Struct, frozen=True, kw_only=True):
     """A further target of an alias as an operator gives it: customer prices default to the
     alias's own, provider costs come from the catalog unless overridden (as for the alias)."""
 
-    provider: Provider
+    provider: ProviderName
     provider_model: str
     customer_prices: PriceSheet | None = None
     cost_overrides: CostOverrides = msgspec.field(default_factory=CostOverrides)
@@ -52,7 +53,7 @@ class TargetSpec(msgspec.Struct, frozen=True, kw_only=True):
 class AliasChanges(msgspec.Struct, frozen=True, kw_only=True):
     """A partial alias update: ``UNSET`` keeps a value; a cache price set to None is derived again."""
 
-    provider: Provider | msgspec.UnsetType = msgspec.UNSET
+    provider: ProviderName | msgspec.UnsetType = msgspec.UNSET
     provider_model: str | msgspec.UnsetType = msgspec.UNSET
     input_price_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
     output_price_per_million: Decimal | msgspec.UnsetType = msgspec.UNSET
@@ -100,7 +101,7 @@ class AliasPricing(msgspec.Struct, frozen=True, kw_only=True):
             )
 
 
-def listed_models(pricing: list[AliasPricing]) -> list[tuple[Provider, str, PriceSheet]]:
+def listed_models(pricing: list[AliasPricing]) -> list[tuple[ProviderName, str, PriceSheet]]:
     """The catalog's list price of each provider model the aliases use, once, by provider and model."""
     listed = {(p.alias.provider, p.alias.provider_model): p.catalog for p in pricing if p.catalog is not None}
     return [(provider, model, sheet) for (provider, model), sheet in sorted(listed.items(), key=lambda kv: kv[0])]
@@ -123,19 +124,23 @@ class ModelService:
       its calls would never use it); an alias another one falls back to cannot be deleted;
     - aliases and access groups are platform-wide: only an unscoped admin changes them,
       every admin reads them (an alias bound to one organization is hidden from others);
+    - every target names a provider this instance offers (422 ``provider_not_offered``);
     - every write appends an audit entry in its own transaction (``actor`` None: system).
     """
 
-    def __init__(self, *, uow: UnitOfWorkFactory, catalog: PriceCatalog, clock: Clock) -> None:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, catalog: PriceCatalog, clock: Clock, offered: OfferedProviders | None = None
+    ) -> None:
         self._uow = uow
         self._catalog = catalog
         self._clock = clock
+        self._offered = offered or EVERY_PROVIDER
 
     async def create_alias(
         self,
         *,
         alias: str,
-        provider: Provider,
+        provider: ProviderName,
         provider_model: str,
         customer_prices: PriceSheet,
         provider_costs: PriceSheet | None = None,
@@ -152,6 +157,7 @@ class ModelService:
     ) -> ModelAlias:
         if actor is not None:
             ensure_platform_wide(actor)
+        self._offered.require(provider)
         listed = self._catalog.provider_prices(provider, provider_model)
         costs = provider_costs or self._costs(provider, provider_model, listed, cost_overrides or CostOverrides())
         # Missing cache prices follow the catalog's ratio to input (API.md), else equal input.
@@ -236,7 +242,7 @@ class ModelService:
             await self._audit(uow, actor, "model.delete", alias, alias_snapshot(current), None, current.organization_id)
             await uow.commit()
 
-    def catalog_price(self, provider: Provider, provider_model: str) -> PriceSheet | None:
+    def catalog_price(self, provider: ProviderName, provider_model: str) -> PriceSheet | None:
         """The built-in catalog's list price of a provider model; None when the catalog does not know it."""
         return self._catalog.provider_prices(provider, provider_model)
 
@@ -302,7 +308,7 @@ class ModelService:
     # ---- helpers -------------------------------------------------------------------
 
     def _costs(
-        self, provider: Provider, provider_model: str, listed: PriceSheet | None, overrides: CostOverrides
+        self, provider: ProviderName, provider_model: str, listed: PriceSheet | None, overrides: CostOverrides
     ) -> PriceSheet:
         """The catalog's list price with the operator's overrides; a cache price not given is
         left to be derived from the (possibly overridden) input price."""
@@ -330,6 +336,7 @@ class ModelService:
         )
 
     def _target(self, spec: TargetSpec, alias_prices: PriceSheet) -> AliasTarget:
+        self._offered.require(spec.provider)
         listed = self._catalog.provider_prices(spec.provider, spec.provider_model)
         costs = spec.provider_costs or self._costs(spec.provider, spec.provider_model, listed, spec.cost_overrides)
         return AliasTarget(
@@ -340,6 +347,8 @@ class ModelService:
         )
 
     def _apply(self, current: ModelAlias, c: AliasChanges) -> ModelAlias:
+        if not isinstance(c.provider, msgspec.UnsetType):
+            self._offered.require(c.provider)
         provider = _given(c.provider, current.provider)
         provider_model = _given(c.provider_model, current.provider_model)
         listed = self._catalog.provider_prices(provider, provider_model)

@@ -1,9 +1,12 @@
 """Operator use cases for tenants: organizations, teams and their virtual keys."""
 
+import contextlib
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
 import msgspec
 
@@ -29,6 +32,7 @@ T = TypeVar("T")
 
 KEY_PREFIX_LENGTH = 12
 MAX_NAME_LENGTH = 200
+SCAN_PAGE = 500
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
 
 
@@ -151,6 +155,28 @@ class OrganizationService:
     async def get_organization(self, actor: AdminPrincipal, organization_id: OrganizationId) -> Organization:
         async with self._uow() as uow:
             return await visible_organization(uow, actor, organization_id)
+
+    async def find_organization(self, reference: str) -> Organization | None:
+        """The organization with this id or slug, for the system (the CLI, the demo); None
+        when there is none. Slugs are found by a keyset scan: organizations are the
+        operator's customers, a few thousand at most, and this is no request path."""
+        async with self._uow() as uow:
+            with contextlib.suppress(ValueError):
+                found = await uow.organizations.get(OrganizationId(UUID(reference)))
+                if found is not None:
+                    return found
+            return await _first(
+                lambda after: uow.organizations.list(only=None, after=after, limit=SCAN_PAGE),
+                lambda o: o.slug == reference,
+            )
+
+    async def find_team(self, organization_id: OrganizationId, name: str) -> Team | None:
+        """The organization's oldest team of this name, for the system (the demo); None when none."""
+        async with self._uow() as uow:
+            return await _first(
+                lambda after: uow.teams.list(organization_id=organization_id, after=after, limit=SCAN_PAGE),
+                lambda t: t.name == name,
+            )
 
     async def update_organization(
         self,
@@ -501,3 +527,25 @@ def check_slug(slug: str) -> str:
 def slugify(name: str) -> str:
     cleaned = "".join(c if c.isalnum() else "-" for c in name.lower())
     return "-".join(part for part in cleaned.split("-") if part)[:60].strip("-") or "org"
+
+
+class _Listed(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> Any: ...
+
+
+L = TypeVar("L", bound=_Listed)
+
+
+async def _first(page: Callable[[Any], Awaitable[list[L]]], wanted: Callable[[L], bool]) -> L | None:
+    """The first row ``wanted`` picks from a keyset-paged listing, oldest first."""
+    after = None
+    while rows := await page(after):
+        for row in rows:
+            if wanted(row):
+                return row
+        after = (rows[-1].created_at, rows[-1].id)
+    return None

@@ -53,7 +53,13 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
             app.state.runtime = rt
             app.state.services = rt.services
             for name in settings.generated_secrets:
-                log.warning("secret_generated", name=name, where=str(settings.data_dir), hint="set it in production")
+                log.warning(
+                    "secret_generated",
+                    name=name,
+                    path=str(settings.secret_path(name)),
+                    hint=f"kept in this file and reused by every later start; set {name} to choose it "
+                    "(required in production)",
+                )
             workers = [
                 asyncio.create_task(sweep_jobs_forever(rt, settings.sweep_interval_s)),
                 asyncio.create_task(deliver_webhooks_forever(rt, settings.webhook_poll_interval_s)),

@@ -152,6 +152,12 @@ PROBLEMS: dict[str, ProblemKind] = {
         "The organization has no active credential for the alias's providers. An admin must add or activate "
         "one; nothing was held or sent.",
     ),
+    "provider_not_offered": ProblemKind(
+        422,
+        "Provider not offered",
+        "This instance does not offer that provider (the demo provider is off in production unless the "
+        "operator sets ENABLE_DEMO_PROVIDER=1). Use one of openai, anthropic, gemini or fireworks.",
+    ),
     "provider_timeout": ProblemKind(
         504,
         "Provider timeout",

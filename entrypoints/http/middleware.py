@@ -72,7 +72,7 @@ def note_call(scope: Scope, call: LlmCall) -> None:
     scope.setdefault("state", {})[CALL_FACTS] = {
         "job_id": str(call.job_id),
         "call_id": str(call.id),
-        "provider": call.provider.value,
+        "provider": str(call.provider),
         "model": call.alias,
         "call_status": call.status.value,
         "latency_ms": call.latency_ms,

@@ -61,11 +61,13 @@ _CALL = (
     "provider_error",
     "provider_timeout",
     "provider_not_configured",
+    "provider_not_offered",
     "unsupported_feature",
     "payload_too_large",
 )
 _IN_JOB = ("not_found", "job_not_active", "job_call_limit", "team_suspended")
 _ADMIN_WRITE = ("conflict", "not_found")
+_NAMES_PROVIDER = (*_ADMIN_WRITE, "provider_not_offered")  # the demo provider is refused in production
 
 # What an operation answers besides what its shape implies (see ``_codes``).
 EXTRA_CODES: dict[str, tuple[str, ...]] = {
@@ -91,11 +93,11 @@ EXTRA_CODES: dict[str, tuple[str, ...]] = {
     "POST /api/teams/create": _ADMIN_WRITE,
     "PUT /api/teams/{team_id}": ("conflict",),
     "POST /api/teams/{team_id}/credits": ("insufficient_credits", "conflict"),
-    "POST /api/provider-credentials/create": _ADMIN_WRITE,
-    "PUT /api/provider-credentials/{credential_id}": ("conflict",),
+    "POST /api/provider-credentials/create": _NAMES_PROVIDER,
+    "PUT /api/provider-credentials/{credential_id}": ("conflict", "provider_not_offered"),
     "PUT /api/provider-credentials/{credential_id}/activate": ("conflict",),
-    "POST /api/models/create": _ADMIN_WRITE,
-    "PUT /api/models/{alias}": ("conflict",),
+    "POST /api/models/create": _NAMES_PROVIDER,
+    "PUT /api/models/{alias}": ("conflict", "provider_not_offered"),
     "DELETE /api/models/{alias}": ("conflict",),
     "POST /api/model-access-groups/create": _ADMIN_WRITE,
     "PUT /api/model-access-groups/{name}": ("conflict",),

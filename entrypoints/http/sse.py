@@ -46,7 +46,7 @@ async def call_events(
             {
                 "call_id": started.call_id,
                 "model": started.model,
-                "provider": started.provider.value,
+                "provider": str(started.provider),
                 **(start_extra or {}),
             },
         )

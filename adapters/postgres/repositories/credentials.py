@@ -4,7 +4,7 @@ from typing import Any
 
 from adapters.postgres.session import Session
 from application.ports.repositories import CredentialPatch, StoredCredential
-from domain.catalog import Provider
+from domain.catalog import Provider, ProviderName
 from domain.ids import CredentialId, OrganizationId
 
 _COLUMNS = "id, organization_id, provider, name, encrypted_key, key_hint, is_active, created_at, api_base"
@@ -26,7 +26,7 @@ class PostgresCredentialRepository:
             (
                 c.id,
                 c.organization_id,
-                c.provider.value,
+                str(c.provider),
                 c.name,
                 c.encrypted_key,
                 c.key_hint,
@@ -36,7 +36,7 @@ class PostgresCredentialRepository:
             ),
         )
 
-    async def active_for(self, organization_id: OrganizationId, provider: Provider) -> StoredCredential | None:
+    async def active_for(self, organization_id: OrganizationId, provider: ProviderName) -> StoredCredential | None:
         row = await self._s.one(
             f"""
             SELECT {_READ_COLUMNS} FROM provider_credentials
@@ -44,7 +44,7 @@ class PostgresCredentialRepository:
             ORDER BY created_at DESC
             LIMIT 1
             """,
-            (organization_id, provider.value),
+            (organization_id, str(provider)),
         )
         return _credential(row) if row is not None else None
 
@@ -101,7 +101,7 @@ def _credential(row: dict[str, Any]) -> StoredCredential:
     return StoredCredential(
         id=row["id"],
         organization_id=row["organization_id"],
-        provider=Provider(row["provider"]),
+        provider=row["provider"],
         name=row["name"],
         encrypted_key=row["encrypted_key"],
         key_hint=row["key_hint"],

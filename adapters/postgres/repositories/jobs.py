@@ -10,7 +10,6 @@ from psycopg.types.json import Jsonb
 from adapters.postgres.session import Session
 from application.ports.repositories import CallLease
 from domain.calls import CallStatus, LlmCall
-from domain.catalog import Provider
 from domain.ids import CallId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.llm import FinishReason
@@ -342,7 +341,7 @@ def _call(row: dict[str, Any]) -> LlmCall:
         job_id=row["job_id"],
         team_id=row["team_id"],
         alias=row["alias"],
-        provider=Provider(row["provider"]),
+        provider=row["provider"],
         provider_model=row["provider_model"],
         status=CallStatus(row["status"]),
         usage=TokenUsage(
@@ -410,7 +409,7 @@ def call_params(call: LlmCall) -> dict[str, Any]:
         "job_id": call.job_id,
         "team_id": call.team_id,
         "alias": call.alias,
-        "provider": call.provider.value,
+        "provider": str(call.provider),
         "provider_model": call.provider_model,
         "status": call.status.value,
         "input_tokens": usage.input,
@@ -446,7 +445,7 @@ def _lease(row: dict[str, Any]) -> CallLease:
         team_id=row["team_id"],
         held=row["held"],
         alias=row["alias"],
-        provider=Provider(row["provider"]),
+        provider=row["provider"],
         expires_at=row["expires_at"],
         created_at=row["created_at"],
     )

@@ -186,7 +186,7 @@ def _sheet(row: dict[str, Any], side: str) -> PriceSheet:
 def _alias(row: dict[str, Any]) -> ModelAlias:
     return ModelAlias(
         alias=row["alias"],
-        provider=Provider(row["provider"]),
+        provider=row["provider"],
         provider_model=row["provider_model"],
         customer_prices=_sheet(row, "customer"),
         provider_costs=_sheet(row, "provider"),
@@ -205,7 +205,7 @@ def _alias(row: dict[str, Any]) -> ModelAlias:
 
 def _target(row: dict[str, Any]) -> AliasTarget:
     return AliasTarget(
-        provider=Provider(row["provider"]),
+        provider=row["provider"],
         provider_model=row["provider_model"],
         customer_prices=_sheet(row, "customer"),
         provider_costs=_sheet(row, "provider"),
@@ -217,7 +217,7 @@ def _targets_json(targets: tuple[AliasTarget, ...]) -> str:
     for position, target in enumerate(targets, start=1):
         row: dict[str, Any] = {
             "position": position,
-            "provider": target.provider.value,
+            "provider": str(target.provider),
             "provider_model": target.provider_model,
         }
         for side, sheet in (("customer", target.customer_prices), ("provider", target.provider_costs)):
@@ -254,7 +254,7 @@ def _alias_columns(patch: AliasPatch) -> dict[str, Any]:
 def _alias_params(alias: ModelAlias) -> dict[str, Any]:
     params: dict[str, Any] = {
         "alias": alias.alias,
-        "provider": alias.provider.value,
+        "provider": str(alias.provider),
         "provider_model": alias.provider_model,
         "default_max_tokens": alias.default_max_tokens,
         "fallbacks": list(alias.fallbacks),

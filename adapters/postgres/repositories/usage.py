@@ -22,7 +22,6 @@ from application.ports.repositories import (
     UsageOverview,
     UsageReport,
 )
-from domain.catalog import Provider
 from domain.ids import OrganizationId, TeamId
 from domain.jobs import EMPTY_SUMMARY, CostSummary, Job, JobStatus
 from domain.money import ZERO
@@ -238,7 +237,7 @@ class PostgresUsageRepository:
             by_model=[
                 ModelTotals(
                     model=r["model"],
-                    provider=Provider(r["provider"]) if r["provider"] is not None else None,
+                    provider=r["provider"] if r["provider"] is not None else None,
                     calls=r["calls"],
                     failed_calls=r["failed_calls"],
                     tokens=r["tokens"],

@@ -88,7 +88,7 @@ class CredentialsController(Controller):
             added = await form.attempt(
                 panel.services.credentials.add_credential(
                     organization_id=OrganizationId(organization_id),
-                    provider=Provider(provider),
+                    provider=provider,
                     name=name,
                     api_key=api_key,
                     api_base=api_base,

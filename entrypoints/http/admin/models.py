@@ -71,7 +71,7 @@ def alias_form(alias: ModelAlias) -> Form:
     return prefilled(
         {
             "alias": alias.alias,
-            "provider": alias.provider.value,
+            "provider": str(alias.provider),
             "provider_model": alias.provider_model,
             "input_price_per_million": text(c.input_per_million),
             "output_price_per_million": text(c.output_per_million),
@@ -151,7 +151,7 @@ def refused(form: Form, exc: DomainError, targets: tuple[TargetSpec, ...] | None
     """A use case's refusal beside its field; one about a further target's model (an
     unknown model without costs) beside the targets."""
     if exc.code not in CALLER_REFUSALS and any(
-        f"{t.provider.value}/{t.provider_model}" in exc.detail for t in targets or ()
+        f"{t.provider!s}/{t.provider_model}" in exc.detail for t in targets or ()
     ):
         form.add_error("targets", exc.detail)
         return
@@ -185,7 +185,7 @@ class AliasesController(Controller):
         models = panel.services.models
         provider = form.value("provider")
         model = form.value("provider_model")
-        catalog = models.catalog_price(Provider(provider), model) if provider in PROVIDERS and model else None
+        catalog = models.catalog_price(provider, model) if provider in PROVIDERS and model else None
         aliases = await models.list_aliases(actor=panel.admin)
         return panel.page(
             "model_form.html",
@@ -219,7 +219,7 @@ class AliasesController(Controller):
         """The catalog's list price of the model being typed (an htmx fragment of the alias form)."""
         name = provider_model.strip()
         known = provider in PROVIDERS and name
-        catalog = panel.services.models.catalog_price(Provider(provider), name) if known else None
+        catalog = panel.services.models.catalog_price(provider, name) if known else None
         return panel.page("model/_catalog.html", catalog=catalog, asked=bool(known))
 
     @post("/", status_code=200)
@@ -248,7 +248,7 @@ class AliasesController(Controller):
             await form.attempt(
                 panel.services.models.create_alias(
                     alias=alias,
-                    provider=Provider(provider),
+                    provider=provider,
                     provider_model=provider_model,
                     customer_prices=PriceSheet(
                         input_per_million=input_price,
@@ -311,7 +311,7 @@ class AliasesController(Controller):
                 return parsed if parsed is not None or name.startswith(("cached", "cache_write")) else msgspec.UNSET
 
             changes = AliasChanges(
-                provider=Provider(provider) if provider != current.provider.value else msgspec.UNSET,
+                provider=provider if provider != str(current.provider) else msgspec.UNSET,
                 provider_model=provider_model if provider_model != current.provider_model else msgspec.UNSET,
                 **{name: changed(name) for name in CUSTOMER_PRICES + PROVIDER_COSTS},
                 default_max_tokens=max_tokens if max_tokens is not None else msgspec.UNSET,

@@ -18,7 +18,6 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from application.errors import NotFoundError
 from application.services.models import AliasChanges, CostOverrides
 from domain.admins import AdminPrincipal
-from domain.catalog import Provider
 from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import JobStatus
 from domain.pricing import PriceSheet
@@ -68,7 +67,7 @@ class AdminModelsController(Controller):
     ) -> AliasOut:
         alias = await services.models.create_alias(
             alias=data.alias,
-            provider=Provider(data.provider),
+            provider=data.provider,
             provider_model=data.provider_model,
             customer_prices=PriceSheet(
                 input_per_million=data.input_price_per_million,
@@ -126,7 +125,6 @@ class AdminModelsController(Controller):
         changes = changes_of(
             data,
             AliasChanges,
-            provider=Provider,
             routing=RoutingStrategy,
             access_groups=tuple,
             fallbacks=tuple,

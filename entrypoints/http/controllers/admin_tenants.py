@@ -23,7 +23,6 @@ from domain.budgets import (
     BudgetMode,
     BudgetPolicy,
 )
-from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
 from domain.organizations import Organization, Team, TeamStatus
 from domain.rate_limits import RateLimits
@@ -325,7 +324,7 @@ class AdminCredentialsController(Controller):
     ) -> CredentialOut:
         credential = await services.credentials.add_credential(
             organization_id=OrganizationId(data.organization_id),
-            provider=Provider(data.provider),
+            provider=data.provider,
             name=data.name,
             api_key=data.api_key,
             api_base=data.api_base,
@@ -352,7 +351,7 @@ class AdminCredentialsController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> Response[CredentialOut]:
-        changes = changes_of(data, CredentialChanges, provider=Provider)
+        changes = changes_of(data, CredentialChanges)
         credential = await services.credentials.update_credential(
             admin, CredentialId(credential_id), changes, expected_version=expected_version(request)
         )

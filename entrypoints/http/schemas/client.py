@@ -243,7 +243,7 @@ def call_out(call: LlmCall, content: str, tool_calls: tuple[ToolCall, ...] = ())
         call_id=call.id,
         job_id=call.job_id,
         model=call.alias,
-        provider=call.provider.value,
+        provider=str(call.provider),
         provider_model=call.provider_model,
         response=answer_out(call, content, tool_calls),
         usage=usage_out(call.usage),
@@ -306,7 +306,7 @@ def call_summary_out(call: LlmCall) -> CallSummaryOut:
     return CallSummaryOut(
         id=call.id,
         model=call.alias,
-        provider=call.provider.value,
+        provider=str(call.provider),
         provider_model=call.provider_model,
         status=call.status.value,
         usage=usage_out(call.usage),

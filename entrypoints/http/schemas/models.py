@@ -8,7 +8,6 @@ import msgspec
 
 from application.services.models import AliasPricing, CostOverrides, PriceMargins, TargetSpec, listed_models
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
-from domain.catalog import Provider
 from domain.errors import InvalidValueError
 from domain.pricing import PriceSheet
 from domain.routing import MAX_TARGETS, AliasTarget
@@ -57,7 +56,7 @@ def target_spec(body: TargetBody) -> TargetSpec:
             cache_write_per_million=body.cache_write_price_per_million,
         )
     return TargetSpec(
-        provider=Provider(body.provider),
+        provider=body.provider,
         provider_model=body.provider_model,
         customer_prices=customer,
         cost_overrides=CostOverrides(
@@ -128,7 +127,7 @@ class TargetOut(msgspec.Struct, frozen=True, kw_only=True):
 def target_out(target: AliasTarget) -> TargetOut:
     c, p = target.customer_prices, target.provider_costs
     return TargetOut(
-        provider=target.provider.value,
+        provider=str(target.provider),
         provider_model=target.provider_model,
         input_price_per_million=dec(c.input_per_million),
         output_price_per_million=dec(c.output_per_million),
@@ -174,7 +173,7 @@ def alias_out(alias: ModelAlias) -> AliasOut:
     return AliasOut(
         id=alias.alias,
         alias=alias.alias,
-        provider=alias.provider.value,
+        provider=str(alias.provider),
         provider_model=alias.provider_model,
         input_price_per_million=c.input_per_million,
         output_price_per_million=c.output_per_million,
@@ -274,7 +273,7 @@ def pricing_out(pricing: list[AliasPricing]) -> PricingOut:
         items=[
             AliasPricingOut(
                 alias=entry.alias.alias,
-                provider=entry.alias.provider.value,
+                provider=str(entry.alias.provider),
                 provider_model=entry.alias.provider_model,
                 customer_price_per_million=prices_out(entry.alias.customer_prices),
                 provider_cost_per_million=prices_out(entry.alias.provider_costs),
@@ -284,7 +283,7 @@ def pricing_out(pricing: list[AliasPricing]) -> PricingOut:
             for entry in pricing
         ],
         catalog=[
-            CatalogEntryOut(provider=provider.value, model=model, price_per_million=prices_out(sheet))
+            CatalogEntryOut(provider=str(provider), model=model, price_per_million=prices_out(sheet))
             for provider, model, sheet in listed_models(pricing)
         ],
     )

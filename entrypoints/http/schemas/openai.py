@@ -400,7 +400,7 @@ class ModelOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def model_out(alias: ModelAlias) -> ModelOut:
-    return ModelOut(id=alias.alias, object="model", created=0, owned_by=alias.provider.value)
+    return ModelOut(id=alias.alias, object="model", created=0, owned_by=str(alias.provider))
 
 
 class ModelList(msgspec.Struct, frozen=True, kw_only=True):

@@ -120,7 +120,7 @@ def _models(rows: list[ModelTotals]) -> list[ModelUsageRowOut]:
     return [
         ModelUsageRowOut(
             model=m.model,
-            provider=m.provider.value if m.provider is not None else None,
+            provider=str(m.provider) if m.provider is not None else None,
             calls=m.calls,
             tokens=m.tokens,
             provider_cost_usd=m.provider_cost_usd,

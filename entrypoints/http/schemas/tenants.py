@@ -262,7 +262,7 @@ def credential_out(credential: StoredCredential) -> CredentialOut:
     return CredentialOut(
         id=credential.id,
         organization_id=credential.organization_id,
-        provider=credential.provider.value,
+        provider=str(credential.provider),
         name=credential.name,
         key_hint=credential.key_hint,
         api_base=credential.api_base,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from adapters.providers._http import RetryPolicy, Transport
+from adapters.providers.fake import FAKE_PROVIDER
 from adapters.providers.registry import open_provider_clients
 from application.errors import ProviderError, ProviderResponseError, ProviderTimeoutError, ProviderUnavailableError
 from application.ports.providers import ProviderClient, ProviderTarget
@@ -174,8 +175,8 @@ async def test_the_fake_provider_with_an_api_base_streams_through_the_real_engin
     upstream_for: UpstreamFor, clients: dict[Transport, dict[Provider, ProviderClient]]
 ) -> None:
     server = upstream_for(Provider.OPENAI).server
-    fake = clients["aiohttp"][Provider.FAKE]
-    target = ProviderTarget(provider=Provider.FAKE, model="fake-fast", api_base=server.api_base("openai"))
+    fake = clients["aiohttp"][FAKE_PROVIDER]
+    target = ProviderTarget(provider=FAKE_PROVIDER, model="fake-fast", api_base=server.api_base("openai"))
     server.push(Reply(chunks=tuple(f" w{n}" for n in range(500)), chunk_delay_s=0.01))
     stream = fake.stream(target, chat())
     assert isinstance(await anext(aiter(stream)), TextDelta)
@@ -191,8 +192,8 @@ async def test_the_fake_provider_with_an_api_base_streams_through_the_real_engin
 async def test_the_fake_provider_without_an_api_base_answers_in_process(
     server: FakeUpstream, clients: dict[Transport, dict[Provider, ProviderClient]]
 ) -> None:
-    fake = clients["aiohttp"][Provider.FAKE]
-    target = ProviderTarget(provider=Provider.FAKE, model="fake-fast")
+    fake = clients["aiohttp"][FAKE_PROVIDER]
+    target = ProviderTarget(provider=FAKE_PROVIDER, model="fake-fast")
     response = await fake.complete(target, chat(max_tokens=5))
     events = [event async for event in fake.stream(target, chat(max_tokens=5))]
     end = events[-1]

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from adapters.catalog.genai import GenaiPricesCatalog, model_names
+from adapters.providers.fake import FAKE_PROVIDER
 from domain.catalog import Provider
 
 D = Decimal
@@ -57,7 +58,7 @@ def test_missing_cache_prices_stay_missing(catalog: GenaiPricesCatalog) -> None:
     [
         (Provider.OPENAI, "gpt-does-not-exist"),
         (Provider.FIREWORKS, "accounts/me/models/my-fine-tune"),
-        (Provider.FAKE, "x"),
+        (FAKE_PROVIDER, "x"),
     ],
 )
 def test_unknown_models_have_no_price(catalog: GenaiPricesCatalog, provider: Provider, model: str) -> None:

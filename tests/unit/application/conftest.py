@@ -15,6 +15,7 @@ from adapters.memory.store import MemoryStore
 from adapters.memory.system import CountingSecrets, FakeClock, SequentialIds
 from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.metrics import PrometheusMetrics
+from adapters.providers.fake import FAKE_PROVIDER
 from adapters.rate_limits.team_limiter import LimitsTeamRateLimiter
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import JwtTokenCodec
@@ -66,7 +67,7 @@ async def world() -> World:
         uow=lambda: MemoryUnitOfWork(store),
         ledger=MemoryCallLedger(store),
         reference=MemoryReferenceReader(store),
-        providers={Provider.OPENAI: provider, Provider.FAKE: provider},
+        providers={Provider.OPENAI: provider, FAKE_PROVIDER: provider},
         vault=FernetVault([FernetVault.generate_key()]),
         catalog=StaticCatalog(),
         clock=clock,
