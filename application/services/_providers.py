@@ -8,7 +8,7 @@ composition root, from the provider clients the instance was built with.
 from collections.abc import Iterable
 
 from application.errors import ProviderNotOfferedError
-from domain.catalog import ProviderName
+from domain.catalog import Provider, ProviderName
 
 
 class OfferedProviders:
@@ -21,6 +21,12 @@ class OfferedProviders:
 
     def __contains__(self, name: object) -> bool:
         return self._names is None or name in self._names
+
+    def names(self) -> tuple[ProviderName, ...]:
+        """What may be chosen: the domain's providers in their order, then any others offered."""
+        known = tuple(p.value for p in Provider if p.value in self)
+        extra = () if self._names is None else tuple(sorted(self._names - set(known)))
+        return (*known, *extra)
 
     def require(self, name: ProviderName) -> ProviderName:
         if self._names is not None and name not in self._names:

@@ -83,6 +83,10 @@ class CredentialService:
         self._ids = ids
         self._check_url = api_base_check or OutboundUrlCheck()
 
+    def offered_providers(self) -> tuple[ProviderName, ...]:
+        """The provider names a credential may name on this instance."""
+        return self._offered.names()
+
     async def add_credential(
         self,
         *,

@@ -15,6 +15,7 @@ from entrypoints.runtime import open_postgres_runtime
 from entrypoints.settings import load_settings
 from tests.e2e.admin_helpers import PASSWORD, login
 from tests.e2e.conftest import Server, free_port, serve
+from tests.e2e.panel_helpers import Panel
 from tests.postgres import fresh_database
 
 FAKE_ALIAS = {
@@ -95,6 +96,16 @@ async def call_fake(base_url: str, key: str) -> httpx.Response:
         return await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
 
 
+async def panel_offers_fake(base_url: str) -> bool:
+    """Whether the panel's alias and credential forms offer the demo provider (each must agree)."""
+    async with Panel(base_url) as panel:
+        await panel.sign_in("owner@example.com")
+        pages = [(await panel.get(path)).text for path in ("/admin/models/new", "/admin/credentials")]
+    offered = ['value="fake"' in page for page in pages]
+    assert offered[0] == offered[1] and all('value="openai"' in page for page in pages)
+    return offered[0]
+
+
 def refused(response: httpx.Response) -> bool:
     return response.status_code == 422 and response.json()["code"] == "provider_not_offered"
 
@@ -115,6 +126,7 @@ async def test_production_refuses_the_fake_provider_unless_enabled(postgres_serv
         async with instance(tmp_path, database_url) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
             http.headers["Authorization"] = f"Bearer {await owner_token(http)}"
             organization_id, key = await seed_fake(http)
+            assert await panel_offers_fake(url)
 
         # ...which production, without the flag, neither extends nor calls through.
         async with instance(tmp_path, database_url, APP_ENV="production") as url:

@@ -13,14 +13,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from domain.catalog import Provider
 from domain.ids import CredentialId, OrganizationId
 from domain.organizations import Organization
 from entrypoints.http.admin.forms import Form
 from entrypoints.http.admin.pages import Panel, see_other
 from entrypoints.http.admin.session import PANEL
-
-PROVIDERS = tuple(p.value for p in Provider)
 
 
 async def organization_page(
@@ -72,7 +69,7 @@ class CredentialsController(Controller):
             "credentials",
             credentials,
             status=status,
-            providers=PROVIDERS,
+            providers=panel.providers,
             form=form,
         )
 
@@ -80,7 +77,7 @@ class CredentialsController(Controller):
     async def create(self, panel: NamedDependency[Panel]) -> Response[Any]:
         form = await panel.form(secret_fields=frozenset({"api_key"}))
         organization_id = form.uuid("organization_id")
-        provider = form.choice("provider", PROVIDERS)
+        provider = form.choice("provider", panel.providers)
         name = form.text("name")
         api_key = form.text("api_key", max_length=4096, keep_spaces=True)
         api_base = form.text("api_base", required=False, max_length=2000)

@@ -29,7 +29,6 @@ from entrypoints.http.inputs import decimal_plan, decode_json_body
 from entrypoints.http.schemas.amounts import PRICE_FACTOR
 from entrypoints.http.schemas.models import Targets, pricing_out, target_out, target_spec
 
-PROVIDERS = tuple(p.value for p in Provider)
 ROUTINGS = tuple(r.value for r in RoutingStrategy)
 MAX_CACHE_TTL_S = 30 * 86400
 MAX_TARGETS_TEXT = 64 * 1024
@@ -185,14 +184,14 @@ class AliasesController(Controller):
         models = panel.services.models
         provider = form.value("provider")
         model = form.value("provider_model")
-        catalog = models.catalog_price(provider, model) if provider in PROVIDERS and model else None
+        catalog = models.catalog_price(provider, model) if provider in panel.providers and model else None
         aliases = await models.list_aliases(actor=panel.admin)
         return panel.page(
             "model_form.html",
             status=status,
             form=form,
             editing=editing,
-            providers=PROVIDERS,
+            providers=panel.providers,
             routings=ROUTINGS,
             catalog=catalog,
             groups=await models.list_access_groups(panel.admin),
@@ -218,7 +217,7 @@ class AliasesController(Controller):
     ) -> Response[Any]:
         """The catalog's list price of the model being typed (an htmx fragment of the alias form)."""
         name = provider_model.strip()
-        known = provider in PROVIDERS and name
+        known = provider in panel.providers and name
         catalog = panel.services.models.catalog_price(provider, name) if known else None
         return panel.page("model/_catalog.html", catalog=catalog, asked=bool(known))
 
@@ -226,7 +225,7 @@ class AliasesController(Controller):
     async def create(self, panel: NamedDependency[Panel]) -> Response[Any]:
         form = await panel.form()
         alias = form.text("alias")
-        provider = form.choice("provider", PROVIDERS)
+        provider = form.choice("provider", panel.providers)
         provider_model = form.text("provider_model")
         prices = {name: form.decimal(name, required=name in CUSTOMER_PRICES[:2]) for name in CUSTOMER_PRICES}
         costs = {name: form.decimal(name) for name in PROVIDER_COSTS}
@@ -287,7 +286,7 @@ class AliasesController(Controller):
         current = await self._alias(panel, _name(alias))
         was = alias_form(current)
         form = await panel.form()
-        provider = form.choice("provider", PROVIDERS)
+        provider = form.choice("provider", panel.providers)
         provider_model = form.text("provider_model")
         for name in CUSTOMER_PRICES + PROVIDER_COSTS:
             form.decimal(name, required=name in CUSTOMER_PRICES[:2])

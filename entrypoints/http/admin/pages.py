@@ -158,6 +158,11 @@ class Panel:
     def htmx(self) -> bool:
         return is_htmx(self.request)
 
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The providers a credential or an alias may name here (the demo one only where offered)."""
+        return self.services.credentials.offered_providers()
+
     def today(self) -> date:
         """Today's UTC date, from the runtime's clock."""
         return self.clock.now().date()
