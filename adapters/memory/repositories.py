@@ -548,19 +548,13 @@ class MemoryCreditRepository:
         previous = self._find(team_id, debit_key)
         if previous is not None:
             return Settlement(release=ZERO, debit=-previous.amount, overdraft=ZERO)
-        released = ZERO
-        if held > 0 and self._find(team_id, release_key) is None:
+        # A hold already released (by a completion or the sweeper) is not released again.
+        release = held if self._find(team_id, release_key) is None else ZERO
+        outcome = settle(await self.balance(team_id), held=release, actual=actual)
+        if outcome.release > 0:
             await self.apply(
-                team_id,
-                EntryType.RELEASE,
-                held,
-                at=at,
-                job_id=job_id,
-                call_id=call_id,
-                idempotency_key=release_key,
+                team_id, EntryType.RELEASE, release, at=at, job_id=job_id, call_id=call_id, idempotency_key=release_key
             )
-            released = held
-        outcome = settle(await self.balance(team_id), held=ZERO, actual=actual)
         if outcome.debit > 0:
             await self.apply(
                 team_id,
@@ -572,7 +566,7 @@ class MemoryCreditRepository:
                 reason=reason,
                 idempotency_key=debit_key,
             )
-        return Settlement(release=released, debit=outcome.debit, overdraft=outcome.overdraft)
+        return outcome
 
     async def outstanding_holds(self, job_id: JobId) -> list[OutstandingHold]:
         open_amounts: dict[CallId | None, Decimal] = defaultdict(Decimal)
