@@ -317,3 +317,14 @@ async def test_metrics_expose_http_routes_pool_cache_and_refused_holds(server: S
     assert 'reference_cache_lookups_total{cache="keys",result="hit"}' in text
     for gauge in ("db_pool_size", "db_pool_in_use", "db_pool_waiting", "db_down 0.0", "http_open_streams"):
         assert gauge in text, gauge
+
+
+async def test_completing_with_a_null_metadata_key_removes_it_like_a_patch(server: Server) -> None:
+    team, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    async with server.client(key) as http:
+        created = await http.post("/api/jobs/create", json={"job_type": "doc", "metadata": {"k": 1, "keep": "x"}})
+        job_id = created.json()["job_id"]
+        done = await http.post(f"/api/jobs/{job_id}/complete", json={"metadata": {"k": None, "added": 2}})
+        assert done.status_code == 200, done.text
+        job = (await http.get(f"/api/jobs/{job_id}")).json()
+        assert job["metadata"] == {"keep": "x", "added": 2}
