@@ -7,6 +7,7 @@ call's lease) by the one statement of ``CallLedger.reserve``.
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 import msgspec
@@ -112,37 +113,31 @@ class PreparedCall(msgspec.Struct, kw_only=True):
         return True
 
 
+@dataclass(frozen=True, kw_only=True)
+class CallPath:
+    """What every step of the call path shares."""
+
+    ledger: CallLedger
+    clock: Clock
+    lease: timedelta
+    rate_limits: CallRateLimits
+    breakers: CircuitBreakers
+    caching: ResponseCaching
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallPreparer:
     """Prepares calls: see the module docstring and ``CallService``'s rules."""
 
-    def __init__(
-        self,
-        *,
-        providers: ProviderClients,
-        vault: CredentialVault,
-        clock: Clock,
-        ids: IdGenerator,
-        ledger: CallLedger,
-        reference: ReferenceReader,
-        lease: timedelta,
-        rate_limits: CallRateLimits,
-        breakers: CircuitBreakers,
-        caching: ResponseCaching,
-    ) -> None:
-        self._providers = providers
-        self._vault = vault
-        self._clock = clock
-        self._ids = ids
-        self._ledger = ledger
-        self._reference = reference
-        self._lease = lease
-        self._rate_limits = rate_limits
-        self._breakers = breakers
-        self._caching = caching
+    path: CallPath
+    providers: ProviderClients
+    vault: CredentialVault
+    ids: IdGenerator
+    reference: ReferenceReader
 
     def client(self, prepared: PreparedCall) -> ProviderClient:
         """The provider client of the route being tried."""
-        return self._providers[prepared.route.target.provider]
+        return self.providers[prepared.route.target.provider]
 
     async def prepare(
         self, principal: TeamPrincipal, job_id: JobId, request: CallRequest, admitted: Admission | None = None
@@ -152,14 +147,14 @@ class CallPreparer:
                 raise InvalidValueError("purpose must be at most 500 characters")
             ensure_storable(request.purpose, "purpose")
         ensure_storable(request.model, "model")
-        call_id = CallId(self._ids.new_id())
+        call_id = CallId(self.ids.new_id())
         # Reference data comes from the reference reader (cached, invalidated on change);
         # the job and the credits are always checked in the database, by the statement
         # that holds.
         team = await self.active_team(principal)
         # Rate limits (issue 12): counted before anything is held; a refusal records no call.
-        admission = admitted if admitted is not None else await self._rate_limits.admit(team, request.messages)
-        alias = await self._reference.alias(request.model)
+        admission = admitted if admitted is not None else await self.path.rate_limits.admit(team, request.messages)
+        alias = await self.reference.alias(request.model)
         if alias is None or (alias.organization_id not in (None, team.organization_id)):
             raise ModelNotAllowedError(f"model '{request.model}' is not available to this team")
         ensure_may_use(team.access_groups, alias)
@@ -185,7 +180,7 @@ class CallPreparer:
             )
             for r in routes
         )
-        now = self._clock.now()
+        now = self.path.clock.now()
         lease = CallLease(
             call_id=call_id,
             job_id=job_id,
@@ -193,12 +188,12 @@ class CallPreparer:
             held=held,
             alias=alias.alias,
             provider=alias.provider,
-            expires_at=now + self._lease,
+            expires_at=now + self.path.lease,
             created_at=now,
         )
-        await self._ledger.reserve(lease, at=now)
+        await self.path.ledger.reserve(lease, at=now)
         # Healthy targets first; this call takes the trial of a half-open one it may try.
-        order = healthy_first([r.key for r in routes], self._breakers, call_id)
+        order = healthy_first([r.key for r in routes], self.path.breakers, call_id)
         return PreparedCall(
             call_id=call_id,
             job_id=job_id,
@@ -207,13 +202,13 @@ class CallPreparer:
             routes=[routes[i] for i in order],
             request=llm_request,
             purpose=request.purpose,
-            started=self._clock.monotonic(),
+            started=self.path.clock.monotonic(),
             admission=admission,
-            cache_key=self._caching.key(team.organization_id, alias, llm_request),
+            cache_key=self.path.caching.key(team.organization_id, alias, llm_request),
         )
 
     async def active_team(self, principal: TeamPrincipal) -> Team:
-        team = await self._reference.team(principal.team_id)
+        team = await self.reference.team(principal.team_id)
         if team is None:
             raise NotFoundError("team not found")
         team.ensure_active()
@@ -235,7 +230,7 @@ class CallPreparer:
             try:
                 # What a provider cannot take (an image by URL on Gemini, ...) rules its
                 # targets out before anything is held; sends nothing.
-                self._providers[target.provider].check(target.provider_model, request)
+                self.providers[target.provider].check(target.provider_model, request)
             except UnsupportedFeatureError as exc:
                 refusal = refusal or exc
                 continue
@@ -267,12 +262,12 @@ class CallPreparer:
         return routes
 
     async def _credential(self, team: Team, provider: Provider) -> Credential | None:
-        stored = await self._reference.active_credential(team.organization_id, provider)
+        stored = await self.reference.active_credential(team.organization_id, provider)
         if stored is None:
             return None
         return Credential(
             id=stored.id,
-            api_key=self._vault.decrypt(stored.encrypted_key),
+            api_key=self.vault.decrypt(stored.encrypted_key),
             api_base=stored.api_base,
             key_hint=stored.key_hint,
         )

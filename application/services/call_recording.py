@@ -11,21 +11,17 @@ once it expires the sweeper captures the hold as ``unsettled``.
 import asyncio
 import logging
 from collections.abc import Awaitable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from application.errors import ProviderError, UnavailableError
 from application.ports.observability import Metrics
-from application.ports.repositories import CallLedger
 from application.ports.response_cache import CachedAnswer
-from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
-from application.services.call_preparation import PreparedCall
+from application.services.call_preparation import CallPath, PreparedCall
 from application.services.call_values import ClientGoneError
-from application.services.rate_limits import CallRateLimits
-from application.services.response_cache import ResponseCaching
-from application.services.routing import CircuitBreakers
 from domain.access import ModelAlias
 from domain.calls import CallStatus, LlmCall
 from domain.llm import FinishReason, LlmResponse, estimate_usage
@@ -38,40 +34,22 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, kw_only=True)
 class CallRecorder:
     """Records outcomes of prepared calls (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        ledger: CallLedger,
-        clock: Clock,
-        metrics: Metrics,
-        rate_limits: CallRateLimits,
-        breakers: CircuitBreakers,
-        caching: ResponseCaching,
-        lease: timedelta,
-        record_attempts: int,
-        record_retry_s: float,
-    ) -> None:
-        self._uow = uow
-        self._ledger = ledger
-        self._clock = clock
-        self._metrics = metrics
-        self._rate_limits = rate_limits
-        self._breakers = breakers
-        self._caching = caching
-        self._lease = lease
-        self._record_attempts = max(1, record_attempts)
-        self._record_retry_s = record_retry_s
+    path: CallPath
+    uow: UnitOfWorkFactory
+    metrics: Metrics
+    record_attempts: int = 4
+    record_retry_s: float = 0.25
 
     async def succeeded(
         self, prepared: PreparedCall, response: LlmResponse, *, ttft_ms: int | None, streamed: bool, answer: str | None
     ) -> LlmCall:
         """The provider answered in full: the target is healthy, the call is recorded, and
         ``answer`` (the text, None when it may not be cached) kept in the response cache."""
-        self._breakers.succeeded(prepared.route.key)
+        self.path.breakers.succeeded(prepared.route.key)
         call = await self._once(
             prepared,
             status=CallStatus.SUCCEEDED,
@@ -85,7 +63,7 @@ class CallRecorder:
             error=None,
         )
         if answer is not None:
-            await self._caching.keep(prepared.cache_key, prepared.alias, prepared.route.target, call, answer)
+            await self.path.caching.keep(prepared.cache_key, prepared.alias, prepared.route.target, call, answer)
         return call
 
     async def failed(
@@ -139,16 +117,16 @@ class CallRecorder:
 
     async def renew(self, prepared: PreparedCall) -> None:
         """Keep a running stream's lease alive; a database blip only shortens it."""
-        now = self._clock.now()
+        now = self.path.clock.now()
         try:
-            async with self._uow() as uow:
-                await uow.calls.renew_lease(prepared.job_id, prepared.call_id, until=now + self._lease, at=now)
+            async with self.uow() as uow:
+                await uow.calls.renew_lease(prepared.job_id, prepared.call_id, until=now + self.path.lease, at=now)
                 await uow.commit()
         except UnavailableError:
             log.warning("lease_renewal_failed", extra={"call_id": str(prepared.call_id)})
 
     def elapsed_ms(self, prepared: PreparedCall) -> int:
-        return max(0, round((self._clock.monotonic() - prepared.started) * 1000))
+        return max(0, round((self.path.clock.monotonic() - prepared.started) * 1000))
 
     async def _once(self, prepared: PreparedCall, **outcome: Any) -> LlmCall:
         """Record the call's outcome unless one is already being recorded (then wait for it).
@@ -177,7 +155,7 @@ class CallRecorder:
     ) -> LlmCall:
         alias, team, route = prepared.alias, prepared.team, prepared.route
         # A half-open target's trial this call took and did not decide is handed back.
-        self._breakers.release([r.key for r in prepared.routes], prepared.call_id)
+        self.path.breakers.release([r.key for r in prepared.routes], prepared.call_id)
         cost: CallCost
         if cached is not None:
             factor = alias.cached_response_price_factor
@@ -188,7 +166,7 @@ class CallRecorder:
             # Priced at the target that served (or failed last), not at the alias's primary.
             cost = price_call(usage, provider=route.target.provider_costs, customer=route.target.customer_prices)
             actual = team.budget.call_credits(usage, cost)
-        now = self._clock.now()
+        now = self.path.clock.now()
         call = LlmCall(
             id=prepared.call_id,
             job_id=prepared.job_id,
@@ -214,7 +192,7 @@ class CallRecorder:
             cached=cached is not None,
         )
         recorded = await self._write_retrying(call, actual, now)
-        self._metrics.call_recorded(recorded)
+        self.metrics.call_recorded(recorded)
         if error is not None and not isinstance(error, ClientGoneError):
             log.warning(
                 "provider_call_failed",
@@ -229,7 +207,7 @@ class CallRecorder:
                     "attempts": attempts,
                 },
             )
-        await self._rate_limits.settle(prepared.admission, recorded.usage)  # rate limits (issue 12)
+        await self.path.rate_limits.settle(prepared.admission, recorded.usage)  # rate limits (issue 12)
         if recorded.overdraft_credits > 0:
             log.warning(
                 "call used more credits than its hold allowed",
@@ -242,19 +220,19 @@ class CallRecorder:
         return recorded
 
     async def _write_retrying(self, call: LlmCall, actual: Decimal, now: datetime) -> LlmCall:
-        for attempt in range(1, self._record_attempts + 1):
+        for attempt in range(1, max(1, self.record_attempts) + 1):
             try:
                 return await self._write(call, actual, now)
             except UnavailableError:
-                if attempt == self._record_attempts:
+                if attempt == max(1, self.record_attempts):
                     # The lease stays: once it expires the sweeper captures the hold.
                     log.error("call_record_failed", extra={"call_id": str(call.id), "attempts": attempt})
                     raise
-                await asyncio.sleep(self._record_retry_s * 2 ** (attempt - 1))
+                await asyncio.sleep(self.record_retry_s * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _write(self, call: LlmCall, actual: Decimal, now: datetime) -> LlmCall:
-        recorded = await self._ledger.record(call, actual=actual, at=now)
+        recorded = await self.path.ledger.record(call, actual=actual, at=now)
         if recorded is None:
             # The sweeper captured this call's hold (its lease expired while the record
             # could not be written): the captured debit stands, for an operator to review.

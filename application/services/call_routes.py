@@ -11,7 +11,6 @@ from typing import TypeVar
 from application.errors import ProviderError
 from application.services.call_preparation import PreparedCall
 from application.services.call_recording import CallRecorder
-from application.services.routing import CircuitBreakers
 
 T = TypeVar("T")
 
@@ -20,7 +19,6 @@ async def first_answer(
     prepared: PreparedCall,
     ask: Callable[[], Awaitable[T]],
     *,
-    breakers: CircuitBreakers,
     recorder: CallRecorder,
     streamed: bool,
 ) -> T:
@@ -30,7 +28,7 @@ async def first_answer(
         try:
             return await ask()
         except ProviderError as exc:
-            if prepared.fall_back(exc, breakers):
+            if prepared.fall_back(exc, recorder.path.breakers):
                 continue
             await recorder.failed(prepared, exc, streamed=streamed)
             raise

@@ -10,13 +10,12 @@ far, estimated when the provider had not reported it.
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any
 
 from application.errors import ProviderError, ProviderResponseError
 from application.ports.response_cache import CachedAnswer
-from application.ports.system import Clock
-from application.services.call_preparation import CallPreparer, PreparedCall
+from application.services.call_preparation import CallPath, CallPreparer, PreparedCall
 from application.services.call_recording import CallRecorder
 from application.services.call_routes import first_answer
 from application.services.call_values import (
@@ -27,33 +26,22 @@ from application.services.call_values import (
     ClientGoneError,
     StreamItem,
 )
-from application.services.response_cache import ResponseCaching
-from application.services.routing import CircuitBreakers, counts_against_target
+from application.services.routing import counts_against_target
 from domain.calls import LlmCall
 from domain.llm import LlmResponse, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
 
 
+@dataclass(frozen=True, kw_only=True)
 class StreamRelay:
-    def __init__(
-        self,
-        *,
-        preparer: CallPreparer,
-        recorder: CallRecorder,
-        breakers: CircuitBreakers,
-        caching: ResponseCaching,
-        clock: Clock,
-        lease: timedelta,
-    ) -> None:
-        self._preparer = preparer
-        self._recorder = recorder
-        self._breakers = breakers
-        self._caching = caching
-        self._clock = clock
-        self._lease = lease
+    """Opens and relays streams of prepared calls (see the module docstring)."""
+
+    path: CallPath
+    preparer: CallPreparer
+    recorder: CallRecorder
 
     async def open(self, prepared: PreparedCall) -> CallStream:
         """Wait for the first event of a prepared call (see the module docstring)."""
-        prepared.cached = await self._caching.lookup(prepared.cache_key)
+        prepared.cached = await self.path.caching.lookup(prepared.cache_key)
         upstream: AsyncIterator[StreamEvent] | None = None
 
         async def first() -> StreamEvent:
@@ -64,11 +52,11 @@ class StreamRelay:
             if prepared.cached is not None:  # replayed: never reaches the provider
                 upstream = _replay(prepared.cached)
             else:
-                upstream = self._preparer.client(prepared).stream(prepared.target, prepared.request)
+                upstream = self.preparer.client(prepared).stream(prepared.target, prepared.request)
             return await anext(aiter(upstream))
 
         try:
-            event = await first_answer(prepared, first, breakers=self._breakers, recorder=self._recorder, streamed=True)
+            event = await first_answer(prepared, first, recorder=self.recorder, streamed=True)
         except ProviderError:
             raise  # recorded as the call's outcome
         except BaseException:
@@ -111,20 +99,20 @@ class StreamRelay:
             while event is not None:
                 if isinstance(event, TextDelta | ToolCallDelta):
                     if ttft_ms is None:
-                        ttft_ms = self._recorder.elapsed_ms(prepared)
+                        ttft_ms = self.recorder.elapsed_ms(prepared)
                     text = event.content if isinstance(event, TextDelta) else event.arguments + (event.name or "")
                     received += len(text.encode("utf-8"))
                     if isinstance(event, ToolCallDelta):
                         kept = None  # an answer with tool calls is not cached
                     elif kept is not None:
-                        kept = self._caching.collect(kept, event.content, received)
+                        kept = self.path.caching.collect(kept, event.content, received)
                     yield event
                 else:
                     call = await self._finished(prepared, event, ttft_ms, kept)
                     yield CallFinished(call=call, tool_calls=event.tool_calls)
                     return
-                if self._clock.monotonic() >= renew_at:
-                    await self._recorder.renew(prepared)
+                if self.path.clock.monotonic() >= renew_at:
+                    await self.recorder.renew(prepared)
                     renew_at = self._next_renewal()
                 try:
                     event = await anext(upstream)
@@ -133,7 +121,7 @@ class StreamRelay:
             raise ProviderResponseError("the provider ended the stream without a final event")
         except ProviderError as exc:
             self._stream_cut(prepared, exc)
-            call = await self._recorder.failed(prepared, exc, received=received, ttft_ms=ttft_ms, streamed=True)
+            call = await self.recorder.failed(prepared, exc, received=received, ttft_ms=ttft_ms, streamed=True)
             yield CallFailed(call=call, code=exc.code, detail=exc.detail)
         finally:
             if prepared.outcome is None:
@@ -152,7 +140,7 @@ class StreamRelay:
     ) -> LlmCall:
         """The stream's last event: its call recorded (and its text kept in the cache)."""
         if prepared.cached is not None:
-            return await self._recorder.replayed(prepared, ttft_ms=ttft_ms, streamed=True)
+            return await self.recorder.replayed(prepared, ttft_ms=ttft_ms, streamed=True)
         response = LlmResponse(
             content="",
             finish_reason=end.finish_reason,
@@ -163,10 +151,10 @@ class StreamRelay:
         )
         # A stream succeeds at its end: one cut mid-way is the target's failure.
         answer = "".join(kept) if kept is not None and not end.tool_calls else None
-        return await self._recorder.succeeded(prepared, response, ttft_ms=ttft_ms, streamed=True, answer=answer)
+        return await self.recorder.succeeded(prepared, response, ttft_ms=ttft_ms, streamed=True, answer=answer)
 
     def _next_renewal(self) -> float:
-        return self._clock.monotonic() + self._lease.total_seconds() / 3
+        return self.path.clock.monotonic() + self.path.lease.total_seconds() / 3
 
     def _stream_cut(self, prepared: PreparedCall, exc: ProviderError) -> None:
         """A stream the provider broke after its first event: it counts against the target's
@@ -174,7 +162,7 @@ class StreamRelay:
         client has bytes of this target's answer. A broken or malformed stream counts like a
         5xx; a content filter or a client gone does not. A replay is the cache's, no target's."""
         if prepared.cached is None and (counts_against_target(exc) or isinstance(exc, ProviderResponseError)):
-            self._breakers.failed(prepared.route.key)
+            self.path.breakers.failed(prepared.route.key)
 
     async def _abandon(
         self,
@@ -184,7 +172,7 @@ class StreamRelay:
         ttft_ms: int | None,
         reason: ProviderError,
     ) -> None:
-        record = self._recorder.failed(
+        record = self.recorder.failed(
             prepared, reason, received=received, ttft_ms=ttft_ms, streamed=True, estimate=True
         )
         if upstream is not None:

@@ -26,7 +26,7 @@ from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.vault import CredentialVault
 from application.principal import TeamPrincipal
-from application.services.call_preparation import CallPreparer, PreparedCall
+from application.services.call_preparation import CallPath, CallPreparer, PreparedCall
 from application.services.call_recording import CallRecorder, background
 from application.services.call_routes import first_answer
 from application.services.call_streams import StreamRelay
@@ -102,50 +102,27 @@ class CallService:
         breakers: CircuitBreakers | None = None,
         response_cache: ResponseCache | None = None,
     ) -> None:
-        lease = timedelta(seconds=lease_s)
-        limits = rate_limits or CallRateLimits()
-        self._breakers = breakers or CircuitBreakers(clock, metrics)
-        self._caching = ResponseCaching(response_cache)
-        self._rate_limits = limits
-        self._preparer = CallPreparer(
-            providers=providers,
-            vault=vault,
-            clock=clock,
-            ids=ids,
+        path = CallPath(
             ledger=ledger,
-            reference=reference,
-            lease=lease,
-            rate_limits=limits,
-            breakers=self._breakers,
-            caching=self._caching,
+            clock=clock,
+            lease=timedelta(seconds=lease_s),
+            rate_limits=rate_limits or CallRateLimits(),
+            breakers=breakers or CircuitBreakers(clock, metrics),
+            caching=ResponseCaching(response_cache),
         )
+        self._path = path
+        self._preparer = CallPreparer(path=path, providers=providers, vault=vault, ids=ids, reference=reference)
         self._recorder = CallRecorder(
-            uow=uow,
-            ledger=ledger,
-            clock=clock,
-            metrics=metrics,
-            rate_limits=limits,
-            breakers=self._breakers,
-            caching=self._caching,
-            lease=lease,
-            record_attempts=record_attempts,
-            record_retry_s=record_retry_s,
+            path=path, uow=uow, metrics=metrics, record_attempts=record_attempts, record_retry_s=record_retry_s
         )
-        self._streams = StreamRelay(
-            preparer=self._preparer,
-            recorder=self._recorder,
-            breakers=self._breakers,
-            caching=self._caching,
-            clock=clock,
-            lease=lease,
-        )
+        self._streams = StreamRelay(path=path, preparer=self._preparer, recorder=self._recorder)
 
     async def admit(self, principal: TeamPrincipal, request: CallRequest) -> Admission:
         """Count a call against its team's rate limits now (429 ``rate_limited`` when over),
         for a caller that must know before it creates the call's job; pass the admission on
         to ``call`` or ``open_stream`` so the call is not counted twice."""
         team = await self._preparer.active_team(principal)
-        return await self._rate_limits.admit(team, request.messages)
+        return await self._path.rate_limits.admit(team, request.messages)
 
     async def call(
         self, principal: TeamPrincipal, job_id: JobId, request: CallRequest, *, admitted: Admission | None = None
@@ -168,7 +145,7 @@ class CallService:
         return await self._streams.open(prepared)
 
     async def _complete(self, prepared: PreparedCall) -> CallResult:
-        prepared.cached = await self._caching.lookup(prepared.cache_key)
+        prepared.cached = await self._path.caching.lookup(prepared.cache_key)
         if prepared.cached is not None:  # never reaches the provider
             call = await self._recorder.replayed(prepared, ttft_ms=None, streamed=False)
             return CallResult(call=call, content=prepared.cached.content, rate_limits=prepared.rate_limits)
@@ -176,7 +153,6 @@ class CallService:
             response = await first_answer(
                 prepared,
                 lambda: self._preparer.client(prepared).complete(prepared.target, prepared.request),
-                breakers=self._breakers,
                 recorder=self._recorder,
                 streamed=False,
             )
