@@ -55,6 +55,7 @@ class Services:
     litellm_import: LiteLlmImporter
     openai: OpenAiCompatService
     economics: EconomicsService
+    clock: Clock  # for handlers that need today (report windows), never the system clock directly
 
 
 def build_services(
@@ -126,6 +127,7 @@ def build_services(
     one_call_jobs = OneCallJobService(jobs=jobs, calls=calls)
     organizations = OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets)
     return Services(
+        clock=clock,
         client_auth=ClientAuthService(reference=cached),
         jobs=jobs,
         calls=calls,

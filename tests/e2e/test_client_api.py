@@ -328,3 +328,18 @@ async def test_completing_with_a_null_metadata_key_removes_it_like_a_patch(serve
         assert done.status_code == 200, done.text
         job = (await http.get(f"/api/jobs/{job_id}")).json()
         assert job["metadata"] == {"keep": "x", "added": 2}
+
+
+async def test_a_one_call_stream_cut_by_the_provider_fails_its_job_and_says_what_it_cost(server: Server) -> None:
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    server.upstream.push(Reply(chunks=("a", "b", "c"), fault="cut", fault_after=1))
+    async with server.client(key) as http:
+        streamed = await http.post("/api/jobs/create-and-call-stream", json={"job_type": "quick", **CALL})
+        events = sse_events(streamed.text)
+        assert events[0][0] == "start" and events[1][0] == "delta"
+        last, data = events[-1]
+        assert last == "error", streamed.text
+        assert data["job_id"] == events[0][1]["job_id"] and "credits_remaining" in data  # finished before the event
+        job = (await http.get(f"/api/jobs/{data['job_id']}")).json()
+        assert job["status"] == "failed" and len(job["calls"]) == 1
+        assert job["credits_deducted"] == data["credits_deducted"]
