@@ -390,28 +390,6 @@ class MemoryJobRepository:
     async def update_metadata(self, job_id: JobId, metadata: dict[str, object]) -> None:
         self._replace(job_id, metadata=dict(metadata))
 
-    async def list_for_team(
-        self,
-        team_id: TeamId,
-        *,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
-    ) -> list[Job]:
-        jobs = [
-            j
-            for j in self._s.jobs.values()
-            if j.team_id == team_id
-            and (status is None or j.status == status)
-            and (created_from is None or j.created_at >= created_from)
-            and (created_to is None or j.created_at < created_to)
-            and (before is None or (j.created_at, j.id) < before)
-        ]
-        jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
-        return jobs[:limit]
-
     async def search(
         self,
         *,

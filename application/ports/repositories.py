@@ -315,19 +315,6 @@ class JobRepository(Protocol):
         """Replace the job's metadata (callers merge)."""
         ...
 
-    async def list_for_team(
-        self,
-        team_id: TeamId,
-        *,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
-    ) -> list[Job]:
-        """Newest first; ``before`` is the (created_at, id) keyset cursor."""
-        ...
-
     async def search(
         self,
         *,
@@ -339,7 +326,8 @@ class JobRepository(Protocol):
         before: tuple[datetime, JobId] | None,
         limit: int,
     ) -> list[Job]:
-        """Jobs across teams (the admin listing), newest first; None filters are not applied."""
+        """Jobs newest first, of one team or across teams (the admin listing); None filters are
+        not applied; ``before`` is the (created_at, id) keyset cursor."""
         ...
 
     async def list_stale(self, active_before: datetime, limit: int) -> list[JobId]:

@@ -206,8 +206,14 @@ class JobService:
     ) -> list[Job]:
         async with self._uow() as uow:
             team = await own_team(uow, principal, team_id)
-            return await uow.jobs.list_for_team(
-                team.id, status=status, created_from=created_from, created_to=created_to, before=before, limit=limit
+            return await uow.jobs.search(
+                organization_id=None,
+                team_id=team.id,
+                status=status,
+                created_from=created_from,
+                created_to=created_to,
+                before=before,
+                limit=limit,
             )
 
     async def complete_job(
