@@ -17,16 +17,8 @@ from domain.llm import FinishReason
 from domain.pricing import CallCost
 from domain.usage import TokenUsage
 
-_TOTALS = (
-    "total_calls",
-    "successful_calls",
-    "failed_calls",
-    "input_tokens",
-    "output_tokens",
-    "provider_cost_usd",
-    "customer_cost_usd",
-    "credits",
-)
+# The jobs table has one column per CostSummary field, of the same name.
+_TOTALS: tuple[str, ...] = CostSummary.__struct_fields__
 _JOB_COLUMNS = (
     "id, team_id, job_type, status, metadata, external_id, created_at, completed_at, held_credits, credits_charged, "
     "last_activity_at, calls_started, closing_status, " + ", ".join(_TOTALS)
