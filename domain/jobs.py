@@ -130,6 +130,11 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     def active_since(self) -> datetime:
         return self.last_activity_at or self.created_at
 
+    def is_idle_since(self, cutoff: datetime) -> bool:
+        """An active job with no activity since ``cutoff``: the sweeper expires it (unless a
+        call of it still holds a live lease)."""
+        return not self.status.is_final and self.active_since < cutoff
+
     def start(self, *, at: datetime) -> "Job":
         """The job once one more call started in it (``JobNotActiveError`` when it accepts none)."""
         self.ensure_accepts_calls()

@@ -293,7 +293,7 @@ class JobService:
         for job_id in stale:
             async with self._uow() as uow:
                 job = await uow.jobs.get(job_id, for_update=True)
-                if job is None or job.status.is_final or job.active_since >= cutoff:
+                if job is None or not job.is_idle_since(cutoff):
                     continue
                 if await uow.calls.in_flight(job_id) > 0:
                     continue  # a live lease: the call is running, so the job is not idle

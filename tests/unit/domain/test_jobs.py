@@ -170,3 +170,11 @@ class JobLifecycle(RuleBasedStateMachine):
 
 
 TestJobLifecycle = JobLifecycle.TestCase
+
+
+def test_only_an_active_job_idle_past_the_cutoff_is_stale() -> None:
+    cutoff = T0 + timedelta(hours=1)
+    assert new_job(last_activity_at=T0).is_idle_since(cutoff)
+    assert not new_job(last_activity_at=cutoff).is_idle_since(cutoff)
+    assert not new_job(status=JobStatus.COMPLETED, last_activity_at=T0).is_idle_since(cutoff)
+    assert new_job().is_idle_since(cutoff)  # never active: counts from its creation
