@@ -320,7 +320,7 @@ async def test_metrics_expose_http_routes_pool_cache_and_refused_holds(server: S
 
 
 async def test_completing_with_a_null_metadata_key_removes_it_like_a_patch(server: Server) -> None:
-    team, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD)
     async with server.client(key) as http:
         created = await http.post("/api/jobs/create", json={"job_type": "doc", "metadata": {"k": 1, "keep": "x"}})
         job_id = created.json()["job_id"]

@@ -432,7 +432,7 @@ async def test_an_open_stream_holds_constant_memory_whatever_the_answers_length(
 
 
 async def test_completion_metadata_merges_like_a_patch_and_a_null_removes_its_key(world: World) -> None:
-    team, me = await world.team(BudgetMode.CONSUMPTION_USD)
+    _, me = await world.team(BudgetMode.CONSUMPTION_USD)
     job, _ = await world.services.jobs.create_job(me, job_type="doc", metadata={"k": 1, "keep": "x"})
     patched = await world.services.jobs.update_metadata(me, job.id, {"keep": None, "p": 2})
     assert patched.metadata == {"k": 1, "p": 2}
