@@ -3,7 +3,7 @@
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeVar, Unpack
 from uuid import UUID
 
 import msgspec
@@ -11,11 +11,13 @@ import msgspec
 from adapters.memory.store import JobSummaryRow, MemoryStore
 from application.errors import ConflictError, NotFoundError
 from application.ports.repositories import (
+    DEFAULT_JOB_PAGE,
     AliasPatch,
     ApiKey,
     CallLease,
     CredentialPatch,
     DayUsage,
+    JobFilters,
     JobOutcomes,
     ModelTotals,
     ModelUsage,
@@ -391,16 +393,11 @@ class MemoryJobRepository:
         self._replace(job_id, metadata=dict(metadata))
 
     async def search(
-        self,
-        *,
-        organization_id: OrganizationId | None,
-        team_id: TeamId | None,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
+        self, *, organization_id: OrganizationId | None, team_id: TeamId | None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
+        status, before = filters.get("status"), filters.get("before")
+        created_from, created_to = filters.get("created_from"), filters.get("created_to")
+        limit = filters.get("limit", DEFAULT_JOB_PAGE)
         teams = self._s.teams
         jobs = [
             j

@@ -4,13 +4,13 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 import msgspec
 
 from application.errors import ConflictError, NotFoundError
 from application.ports.observability import Metrics
-from application.ports.repositories import CallLease, CallLedger
+from application.ports.repositories import CallLease, CallLedger, JobFilters
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
@@ -161,29 +161,13 @@ class JobService:
         return JobView(job=job, calls=calls)
 
     async def search_jobs(
-        self,
-        actor: AdminPrincipal,
-        *,
-        team_id: TeamId | None = None,
-        status: JobStatus | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        before: tuple[datetime, JobId] | None = None,
-        limit: int = 50,
+        self, actor: AdminPrincipal, *, team_id: TeamId | None = None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
         """Jobs across teams, newest first: a scoped admin sees its organization's only."""
         async with self._uow() as uow:
             if team_id is not None:
                 await visible_team(uow, actor, team_id)
-            return await uow.jobs.search(
-                organization_id=listing_scope(actor, None),
-                team_id=team_id,
-                status=status,
-                created_from=created_from,
-                created_to=created_to,
-                before=before,
-                limit=limit,
-            )
+            return await uow.jobs.search(organization_id=listing_scope(actor, None), team_id=team_id, **filters)
 
     async def update_metadata(self, principal: TeamPrincipal, job_id: JobId, metadata: dict[str, Any]) -> Job:
         """Merge keys into the job's metadata (a key set to null is removed)."""
@@ -193,28 +177,11 @@ class JobService:
             await uow.commit()
         return job
 
-    async def list_jobs(
-        self,
-        principal: TeamPrincipal,
-        team_id: TeamId,
-        *,
-        status: JobStatus | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        before: tuple[datetime, JobId] | None = None,
-        limit: int = 50,
-    ) -> list[Job]:
+    async def list_jobs(self, principal: TeamPrincipal, team_id: TeamId, **filters: Unpack[JobFilters]) -> list[Job]:
+        """A team's jobs, newest first."""
         async with self._uow() as uow:
             team = await own_team(uow, principal, team_id)
-            return await uow.jobs.search(
-                organization_id=None,
-                team_id=team.id,
-                status=status,
-                created_from=created_from,
-                created_to=created_to,
-                before=before,
-                limit=limit,
-            )
+            return await uow.jobs.search(organization_id=None, team_id=team.id, **filters)
 
     async def complete_job(
         self,

@@ -2,13 +2,13 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from adapters.postgres.session import Session
-from application.ports.repositories import CallLease
+from application.ports.repositories import DEFAULT_JOB_PAGE, CallLease, JobFilters
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
 from domain.ids import CallId, JobId, OrganizationId, TeamId
@@ -228,17 +228,11 @@ class PostgresJobRepository:
         await self._s.run("UPDATE jobs SET metadata = %s WHERE id = %s", (Jsonb(metadata), job_id))
 
     async def search(
-        self,
-        *,
-        organization_id: OrganizationId | None,
-        team_id: TeamId | None,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
+        self, *, organization_id: OrganizationId | None, team_id: TeamId | None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
-        """Only the filters in use are in the statement, so its plan fits them."""
+        status, before = filters.get("status"), filters.get("before")
+        created_from, created_to = filters.get("created_from"), filters.get("created_to")
+        limit = filters.get("limit", DEFAULT_JOB_PAGE)
         params = {
             "team_id": team_id,
             "org": organization_id,
@@ -249,7 +243,7 @@ class PostgresJobRepository:
             "before_id": before[1] if before else None,
             "limit": limit,
         }
-        filters = {
+        clauses = {
             "team_id": "team_id = %(team_id)s",
             "org": "team_id IN (SELECT id FROM teams WHERE organization_id = %(org)s)",
             "status": "status = %(status)s",
@@ -257,7 +251,7 @@ class PostgresJobRepository:
             "created_to": "created_at < %(created_to)s",
             "before_at": "(created_at, id) < (%(before_at)s, %(before_id)s)",
         }
-        where = [sql.SQL("TRUE")] + [sql.SQL(f) for name, f in filters.items() if params[name] is not None]
+        where = [sql.SQL("TRUE")] + [sql.SQL(f) for name, f in clauses.items() if params[name] is not None]
         query = sql.SQL("SELECT {columns} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
         composed = query.format(columns=sql.SQL(_JOB_COLUMNS), where=sql.SQL(" AND ").join(where))
         rows = await self._s.all(composed.as_string(), params)
