@@ -30,52 +30,40 @@ class PrometheusMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        labels = ("provider", "model", "alias", "status")
-        self._calls = Counter("llm_calls", "LLM calls recorded", labels, registry=self.registry)
-        self._tokens = Counter(
-            "llm_tokens", "Tokens by category", ("provider", "model", "alias", "category"), registry=self.registry
-        )
-        self._provider_cost = Counter(
-            "llm_provider_cost_usd",
-            "What providers charge us (USD)",
-            ("provider", "model", "alias"),
-            registry=self.registry,
-        )
-        self._customer_price = Counter(
-            "llm_customer_price_usd", "What customers pay (USD)", ("provider", "model", "alias"), registry=self.registry
-        )
-        self._errors = Counter(
-            "llm_provider_errors",
-            "Failed calls by error code",
-            ("provider", "model", "alias", "code"),
-            registry=self.registry,
-        )
+        registry = self.registry
+
+        def counter(name: str, documentation: str, *labels: str) -> Counter:
+            return Counter(name, documentation, labels, registry=registry)
+
+        call = ("provider", "model", "alias")  # the labels of a call's series
+        self._calls = counter("llm_calls", "LLM calls recorded", *call, "status")
+        self._tokens = counter("llm_tokens", "Tokens by category", *call, "category")
+        self._provider_cost = counter("llm_provider_cost_usd", "What providers charge us (USD)", *call)
+        self._customer_price = counter("llm_customer_price_usd", "What customers pay (USD)", *call)
+        self._errors = counter("llm_provider_errors", "Failed calls by error code", *call, "code")
         self._latency = Histogram(
-            "llm_call_latency_seconds", "Call latency", ("provider", "model", "alias"), buckets=LATENCY_BUCKETS_S,
-            registry=self.registry,
-        )  # fmt: skip
-        self._jobs = Counter("jobs_finished", "Jobs by final status", ("status",), registry=self.registry)
+            "llm_call_latency_seconds", "Call latency", call, buckets=LATENCY_BUCKETS_S, registry=registry
+        )
+        self._jobs = counter("jobs_finished", "Jobs by final status", "status")
         self._breakers = Gauge(
             "llm_target_circuit_state",
             "Circuit breaker of each provider target in this instance: 0 closed, 1 open, 2 half-open",
             ("provider", "model", "credential"),
-            registry=self.registry,
+            registry=registry,
         )
-        self._holds_refused = Counter(
-            "llm_holds_refused", "Calls refused for lack of credits (provider never called)", ("provider", "alias"),
-            registry=self.registry,
-        )  # fmt: skip
-        self._cache = Counter(
-            "reference_cache_lookups", "In-process reference cache reads", ("cache", "result"), registry=self.registry
+        self._holds_refused = counter(
+            "llm_holds_refused", "Calls refused for lack of credits (provider never called)", "provider", "alias"
         )
-        self._http = Counter(
-            "http_requests", "HTTP requests by route and status", ("method", "route", "status"), registry=self.registry
-        )
+        self._cache = counter("reference_cache_lookups", "In-process reference cache reads", "cache", "result")
+        self._http = counter("http_requests", "HTTP requests by route and status", "method", "route", "status")
         self._http_latency = Histogram(
-            "http_request_duration_seconds", "HTTP request duration (streams: to their end)", ("method", "route"),
-            buckets=HTTP_BUCKETS_S, registry=self.registry,
-        )  # fmt: skip
-        self._open_streams = Gauge("http_open_streams", "Event streams being sent now", registry=self.registry)
+            "http_request_duration_seconds",
+            "HTTP request duration (streams: to their end)",
+            ("method", "route"),
+            buckets=HTTP_BUCKETS_S,
+            registry=registry,
+        )
+        self._open_streams = Gauge("http_open_streams", "Event streams being sent now", registry=registry)
 
     def call_recorded(self, call: LlmCall) -> None:
         provider, model, alias = call.provider.value, call.provider_model, call.alias

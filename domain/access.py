@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import msgspec
 
+from domain.admins import AdminPrincipal, sees
 from domain.catalog import Provider
 from domain.errors import InvalidValueError, ModelNotAllowedError
 from domain.ids import OrganizationId
@@ -76,6 +77,19 @@ class AccessGroup(msgspec.Struct, frozen=True, kw_only=True):
     version: int = 1  # bumped by every change of its members
 
 
+def open_to(alias: ModelAlias, organization_id: OrganizationId | None) -> bool:
+    """Whether an organization may see the alias at all: a platform-wide alias (organization
+    None) is open to every organization, a bound one to its own only. ``organization_id``
+    None asks for "every organization" (an unscoped admin, the system): it sees them all."""
+    return organization_id is None or alias.organization_id in (None, organization_id)
+
+
+def seen_by(actor: AdminPrincipal | None, alias: ModelAlias) -> bool:
+    """Whether an admin (None: the system) sees the alias: the organization scope rule
+    (``domain.admins.sees``) applied to aliases, where platform-wide ones are everyone's."""
+    return alias.organization_id is None or sees(actor, alias.organization_id)
+
+
 def may_use(team_groups: Iterable[str], alias: ModelAlias) -> bool:
     """A team may use an alias only through an access group assigned to it."""
     return not set(team_groups).isdisjoint(alias.access_groups)
@@ -84,9 +98,23 @@ def may_use(team_groups: Iterable[str], alias: ModelAlias) -> bool:
 def offered_to(organization_id: OrganizationId, team_groups: Iterable[str], alias: ModelAlias) -> bool:
     """Whether a team of this organization, with these access groups, may call the alias:
     the alias is platform-wide or its organization's own, and one of the team's groups has it."""
-    return alias.organization_id in (None, organization_id) and may_use(team_groups, alias)
+    return open_to(alias, organization_id) and may_use(team_groups, alias)
 
 
 def ensure_may_use(team_groups: Iterable[str], alias: ModelAlias) -> None:
     if not may_use(team_groups, alias):
         raise ModelNotAllowedError(f"model '{alias.alias}' is not available to this team")
+
+
+def ensure_offered_to(organization_id: OrganizationId, team_groups: Iterable[str], alias: ModelAlias) -> None:
+    """``offered_to`` as a check: another organization's alias answers exactly like one the
+    team's groups lack, so a team learns nothing about other organizations' aliases."""
+    if not offered_to(organization_id, team_groups, alias):
+        raise ModelNotAllowedError(f"model '{alias.alias}' is not available to this team")
+
+
+def fallback_usable_by(alias: ModelAlias, fallback: ModelAlias) -> bool:
+    """Whether the alias's calls could ever fall back to ``fallback``: a fallback bound to
+    another organization never serves them (the route leaves it out). A platform-wide alias
+    may fall back to one organization's alias (that organization's teams use it)."""
+    return open_to(fallback, alias.organization_id)

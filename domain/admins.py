@@ -64,18 +64,30 @@ def ensure_platform_wide(actor: AdminPrincipal) -> None:
         raise ForbiddenError("organization-scoped admins cannot change platform-wide configuration")
 
 
-def ensure_sees(actor: AdminPrincipal, organization_id: OrganizationId) -> None:
-    """An admin scoped to one organization sees nothing of the others (404, not 403)."""
-    if actor.organization_id is not None and actor.organization_id != organization_id:
-        raise HiddenError("not found")
+# ---- organization scope: the one rule ------------------------------------------------
+# An unscoped admin (organization_id None) sees every organization; a scoped one sees its
+# own only, and what it may not see answers exactly like what does not exist (404, not
+# 403), so ids of other tenants' resources leak nothing. ``None`` as the actor is the
+# system (CLI, seeding): trusted, it sees everything.
 
 
-def visible_scope(actor: AdminPrincipal, requested: OrganizationId | None) -> OrganizationId | None:
-    """The organization a listing is limited to: the actor's own scope wins."""
-    if actor.organization_id is None:
+def sees(actor: AdminPrincipal | None, organization_id: OrganizationId | None) -> bool:
+    """Whether the actor (None: the system) sees this organization's resources."""
+    return actor is None or actor.organization_id is None or actor.organization_id == organization_id
+
+
+def ensure_sees(actor: AdminPrincipal | None, organization_id: OrganizationId | None, what: str = "resource") -> None:
+    """Refuse, as "<what> not found", a resource of an organization the actor does not see."""
+    if not sees(actor, organization_id):
+        raise HiddenError(f"{what} not found")
+
+
+def visible_scope(actor: AdminPrincipal | None, requested: OrganizationId | None) -> OrganizationId | None:
+    """The organization a listing (or a new resource) is limited to: the actor's own scope
+    wins; asking for another organization answers 404. None: every organization."""
+    if actor is None or actor.organization_id is None:
         return requested
-    if requested is not None and requested != actor.organization_id:
-        raise HiddenError("not found")
+    ensure_sees(actor, requested or actor.organization_id, "organization")
     return actor.organization_id
 
 

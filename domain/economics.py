@@ -30,6 +30,17 @@ DEFAULT_PERCENTILE = Decimal(95)
 PERCENTILE_PLACES = 2
 MARGIN_PLACES = 6
 _MEAN = Context(prec=120, rounding=ROUND_HALF_EVEN)
+RATIO_QUANTUM = Decimal("0.0001")
+_RATIO = Context(prec=50, rounding=ROUND_HALF_EVEN)  # a ratio is rounded (half-even), unlike money
+
+
+def ratio(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
+    """``part / whole`` to 4 decimals (``0.0250``: error rates, margin rates); None when
+    there is nothing to divide by."""
+    if not whole:
+        return None
+    with localcontext(_RATIO):
+        return (Decimal(part) / Decimal(whole)).quantize(RATIO_QUANTUM)
 
 
 def _places(value: Decimal) -> int:
@@ -143,6 +154,11 @@ class WhatIf(msgspec.Struct, frozen=True, kw_only=True):
     provider_cost_usd: Decimal
     margin_usd: Decimal
     jobs_losing_money: int  # jobs whose provider cost exceeds the price
+
+    @property
+    def margin_rate(self) -> Decimal | None:
+        """Margin / revenue, to 4 places; None without revenue."""
+        return ratio(self.margin_usd, self.revenue_usd)
 
 
 def what_if(*, price_usd: Decimal, jobs: int, provider_cost_usd: Decimal, jobs_costing_more: int) -> WhatIf:

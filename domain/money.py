@@ -19,7 +19,9 @@ from decimal import (
 from domain.errors import InvalidValueError
 
 USD_QUANTUM = Decimal("1e-9")
-CREDIT_QUANTUM = Decimal("1e-6")
+CREDIT_PLACES = 6  # credits are exact to 1e-6: every stored amount has at most 6 decimals
+CREDIT_QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
+MAX_CREDITS = Decimal(10**12)  # any amount an operator gives: far inside numeric and EXACT
 TOKENS_PER_MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)
 
@@ -58,3 +60,17 @@ def to_decimal(value: Decimal | int | str, *, what: str = "amount") -> Decimal:
     if not result.is_finite():
         raise InvalidValueError(f"{what} must be finite")
     return result
+
+
+def has_credit_precision(amount: Decimal) -> bool:
+    """Whether ``amount`` is a finite credit amount with at most ``CREDIT_PLACES`` decimals
+    (trailing zeros do not count: ``1.5000000`` is 1.5)."""
+    if not amount.is_finite():
+        return False
+    exponent = amount.normalize().as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -CREDIT_PLACES
+
+
+def is_credit_amount(amount: Decimal, *, minimum: Decimal = ZERO, maximum: Decimal = MAX_CREDITS) -> bool:
+    """A credit amount an operator may give: exact to 1e-6, from ``minimum`` to ``maximum``."""
+    return has_credit_precision(amount) and minimum <= amount <= maximum

@@ -9,6 +9,7 @@ import msgspec
 from domain.budgets import BudgetPolicy
 from domain.errors import InvalidValueError, TeamSuspendedError
 from domain.ids import OrganizationId, TeamId
+from domain.money import is_credit_amount
 from domain.rate_limits import RateLimits
 
 
@@ -52,19 +53,24 @@ class Team(msgspec.Struct, frozen=True, kw_only=True):
         if self.status is not TeamStatus.ACTIVE:
             raise TeamSuspendedError("this team is suspended")
 
+    def suspend(self) -> "Team":
+        """The team with its client calls refused (403); its keys, credits and configuration
+        stay. Suspending a suspended team changes nothing (the same team, nothing to write)."""
+        return (
+            self if self.status is TeamStatus.SUSPENDED else msgspec.structs.replace(self, status=TeamStatus.SUSPENDED)
+        )
 
-MAX_LOW_CREDIT_THRESHOLD = Decimal(10**12)
+    def resume(self) -> "Team":
+        """The team serving calls again; resuming an active team changes nothing."""
+        return self if self.status is TeamStatus.ACTIVE else msgspec.structs.replace(self, status=TeamStatus.ACTIVE)
+
+    def with_status(self, status: TeamStatus) -> "Team":
+        """``suspend()`` or ``resume()``, as the status asked for."""
+        return self.suspend() if status is TeamStatus.SUSPENDED else self.resume()
 
 
 def check_low_credit_threshold(threshold: Decimal | None) -> Decimal | None:
     """None (10 % of the allocation), or credits from 0 to 10¹² with at most 6 decimals."""
-    if threshold is None:
-        return None
-    exponent = threshold.as_tuple().exponent if threshold.is_finite() else None
-    if (
-        not isinstance(exponent, int)
-        or not 0 <= threshold <= MAX_LOW_CREDIT_THRESHOLD
-        or threshold.normalize().as_tuple().exponent < -6  # type: ignore[operator]
-    ):
+    if threshold is not None and not is_credit_amount(threshold):
         raise InvalidValueError("low_credit_threshold must be credits from 0 to 10^12 with at most 6 decimals")
     return threshold

@@ -55,7 +55,6 @@ class Services:
     litellm_import: LiteLlmImporter
     openai: OpenAiCompatService
     economics: EconomicsService
-    clock: Clock  # for handlers that need today (report windows), never the system clock directly
 
 
 def build_services(
@@ -127,13 +126,12 @@ def build_services(
     one_call_jobs = OneCallJobService(jobs=jobs, calls=calls)
     organizations = OrganizationService(uow=uow, clock=clock, ids=ids, secrets=secrets)
     return Services(
-        clock=clock,
         client_auth=ClientAuthService(reference=cached),
         jobs=jobs,
         calls=calls,
         one_call_jobs=one_call_jobs,
         credits=CreditService(uow=uow, clock=clock),
-        usage=UsageService(uow=uow),
+        usage=UsageService(uow=uow, clock=clock),
         organizations=organizations,
         models=models,
         credentials=credentials,

@@ -35,6 +35,7 @@ from application.ports.providers import ProviderClients
 from application.ports.rate_limits import TeamRateLimiter
 from application.ports.response_cache import ResponseCache
 from application.ports.security import LoginThrottle
+from application.ports.system import Clock
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
 
@@ -49,6 +50,7 @@ class Runtime:
     database_ok: Callable[[], Awaitable[bool]]
     description: str
     metrics: PrometheusMetrics
+    clock: Clock  # the one the use cases were given: the panel takes "today" from it
 
 
 @asynccontextmanager
@@ -57,6 +59,7 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
     store = MemoryStore()
     sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
     metrics = PrometheusMetrics()
+    clock = SystemClock()
 
     async def always_ok() -> bool:
         return True
@@ -68,7 +71,7 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         providers=providers or {},
         vault=FernetVault(settings.fernet_keys),
         catalog=GenaiPricesCatalog(),
-        clock=SystemClock(),
+        clock=clock,
         ids=Uuid7Ids(),
         secrets=RandomSecrets(),
         hasher=Argon2PasswordHasher(),
@@ -85,12 +88,12 @@ async def open_memory_runtime(settings: Settings, providers: ProviderClients | N
         webhook_policy=settings.webhook_policy,
         resolver=SystemHostResolver(),
         rate_limiter=team_rate_limiter(settings),
-        response_cache=MemoryResponseCache(SystemClock()),
+        response_cache=MemoryResponseCache(clock),
         breaker_failures=settings.breaker_failures,
         breaker_cool_down_s=settings.breaker_cool_down_s,
     )
     try:
-        yield Runtime(services=services, database_ok=always_ok, description="memory", metrics=metrics)
+        yield Runtime(services=services, database_ok=always_ok, description="memory", metrics=metrics, clock=clock)
     finally:
         await sender.aclose()
 
@@ -131,6 +134,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
         sender = HttpWebhookSender(timeout_s=settings.webhook_timeout_s, policy=settings.webhook_policy)
         stack.push_async_callback(sender.aclose)
         metrics = PrometheusMetrics()
+        clock = SystemClock()
         metrics.watch_pool(pool.get_stats, lambda: pool.database_down)
         changes = await stack.enter_async_context(PostgresReferenceChanges(url))
         cache = response_cache(settings)
@@ -144,7 +148,7 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             providers=providers,
             vault=FernetVault(settings.fernet_keys),
             catalog=GenaiPricesCatalog(),
-            clock=SystemClock(),
+            clock=clock,
             ids=Uuid7Ids(),
             secrets=RandomSecrets(),
             hasher=Argon2PasswordHasher(),
@@ -166,7 +170,9 @@ async def open_postgres_runtime(settings: Settings, providers: ProviderClients |
             breaker_cool_down_s=settings.breaker_cool_down_s,
         )
         where = "postgres" if settings.database_url is not None else "embedded postgres"
-        yield Runtime(services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics)
+        yield Runtime(
+            services=services, database_ok=partial(database_ok, pool), description=where, metrics=metrics, clock=clock
+        )
 
 
 def login_throttle(settings: Settings, pool: Pool) -> LoginThrottle:

@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import aiohttp
 import httpx
@@ -54,6 +54,7 @@ from domain.llm import (
     TextDelta,
     ToolCall,
     ToolCallDelta,
+    ToolSpec,
     estimate_prompt_tokens,
     estimate_usage,
     tokens_for_bytes,
@@ -367,6 +368,15 @@ class StreamState:
         ``add_tool_delta``). Raises ``ProviderError`` on an error event."""
         raise NotImplementedError
 
+    def counted(self, text: str) -> str:
+        """Visible text passed on to the consumer, counted for the output estimate."""
+        self.text_bytes += len(text.encode())
+        return text
+
+    def count_thinking(self, text: str) -> None:
+        """Reasoning text, never passed on: counted for the reasoning estimate only."""
+        self.thinking_bytes += len(text.encode())
+
     def add_tool_delta(self, delta: ToolCallDelta) -> None:
         """Queue a piece of a tool call for the consumer and add it to the assembled call."""
         call = self._calls.setdefault(delta.index, ["", "", ""])
@@ -451,6 +461,41 @@ def decode_error_body(body: bytes) -> dict[str, object]:
     except msgspec.DecodeError:
         return {}
     return decoded if isinstance(decoded, dict) else {}
+
+
+def error_object(body: bytes, *, text_is_message: bool = False) -> dict[str, Any]:
+    """The ``error`` object OpenAI, Anthropic and Gemini wrap an error in; empty when there
+    is none. ``text_is_message``: a plain-text ``error`` is the message (OpenAI-compatible
+    proxies send that)."""
+    envelope = decode_error_body(body).get("error")
+    if isinstance(envelope, dict):
+        return envelope
+    return {"message": envelope} if text_is_message else {}
+
+
+# -- request pieces the formats share, under each provider's names ------------------------
+
+
+def sampling_fields(request: LlmRequest, *, top_p: str, stop: str) -> dict[str, Any]:
+    """The sampling settings the request sets (temperature, top-p, stop sequences); unset ones are not sent."""
+    fields: dict[str, Any] = {}
+    if request.temperature is not None:
+        fields["temperature"] = request.temperature
+    if request.top_p is not None:
+        fields[top_p] = request.top_p
+    if request.stop:
+        fields[stop] = request.stop
+    return fields
+
+
+def declaration(tool: ToolSpec, *, parameters: str) -> dict[str, Any]:
+    """A tool's name, description and JSON Schema parameters (the last two when given)."""
+    declared: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        declared["description"] = tool.description
+    if tool.parameters is not None:
+        declared[parameters] = tool.parameters
+    return declared
 
 
 # -- the engine -----------------------------------------------------------------------

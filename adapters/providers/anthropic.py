@@ -26,15 +26,14 @@ import msgspec
 
 from adapters.providers._http import (
     Dialect,
-    HttpProviderClient,
     Parsed,
-    RetryPolicy,
     StreamState,
-    Timeouts,
-    decode_error_body,
+    declaration,
+    error_object,
     http_error,
     provider_message,
     retry_after_header_s,
+    sampling_fields,
 )
 from adapters.providers._sse import ServerSentEvent
 from application.errors import ProviderError, ProviderQuotaError
@@ -49,6 +48,7 @@ from domain.llm import (
     ToolCallDelta,
     ToolChoice,
     ToolChoiceMode,
+    ToolSpec,
 )
 from domain.tools import arguments_object
 from domain.usage import TokenUsage
@@ -189,8 +189,7 @@ class AnthropicStream(StreamState):
             block_delta = _block_delta_decoder.decode(event.data)
             delta = block_delta.delta
             if delta.type == "text_delta" and delta.text:
-                self.text_bytes += len(delta.text.encode())
-                return delta.text
+                return self.counted(delta.text)
             if delta.type == "input_json_delta":
                 tool = self.tool_blocks.get(block_delta.index)
                 if tool is not None and delta.partial_json:
@@ -198,7 +197,7 @@ class AnthropicStream(StreamState):
                     self.add_tool_delta(ToolCallDelta(index=tool[0], arguments=delta.partial_json))
                 return None
             if delta.thinking:
-                self.thinking_bytes += len(delta.thinking.encode())
+                self.count_thinking(delta.thinking)
             return None
         if name == "message_start":
             message = _start_decoder.decode(event.data).message
@@ -212,8 +211,7 @@ class AnthropicStream(StreamState):
             opened = _block_start_decoder.decode(event.data)
             block = opened.content_block
             if block.type == "text" and block.text:
-                self.text_bytes += len(block.text.encode())
-                return block.text
+                return self.counted(block.text)
             if block.type == "tool_use":
                 index = len(self.tool_blocks)
                 self.tool_blocks[opened.index] = [index, 0]
@@ -264,25 +262,13 @@ class AnthropicDialect(Dialect):
             "messages": messages_out(request.messages),
         }
         if request.tools:
-            payload["tools"] = [
-                {
-                    "name": tool.name,
-                    **({"description": tool.description} if tool.description is not None else {}),
-                    "input_schema": tool.parameters or {"type": "object", "properties": {}},
-                }
-                for tool in request.tools
-            ]
+            payload["tools"] = [tool_out(tool) for tool in request.tools]
         choice = tool_choice_out(request.tool_choice, request.parallel_tool_calls, bool(request.tools))
         if choice is not None:
             payload["tool_choice"] = choice
         if system:
             payload["system"] = "\n\n".join(system)
-        if request.temperature is not None:
-            payload["temperature"] = request.temperature
-        if request.top_p is not None:
-            payload["top_p"] = request.top_p
-        if request.stop:
-            payload["stop_sequences"] = request.stop
+        payload.update(sampling_fields(request, top_p="top_p", stop="stop_sequences"))
         if stream:
             payload["stream"] = True
         return msgspec.json.encode(payload)
@@ -299,9 +285,7 @@ class AnthropicDialect(Dialect):
         )
 
     def error(self, status: int, headers: httpx.Headers, body: bytes, api_key: str) -> ProviderError:
-        envelope = decode_error_body(body).get("error")
-        error: dict[str, Any] = envelope if isinstance(envelope, dict) else {}
-        message = provider_message(error.get("message"), api_key)
+        message = provider_message(error_object(body).get("message"), api_key)
         retry_after = retry_after_header_s(headers)
         if status == 400 and message and "credit balance" in message.lower():
             return ProviderQuotaError(f"{self.label} credit balance exhausted: {message}")
@@ -359,6 +343,13 @@ def blocks_out(message: ChatMessage) -> list[dict[str, Any]]:
     return [{"type": "text", "text": message.content}]
 
 
+def tool_out(tool: ToolSpec) -> dict[str, Any]:
+    declared = declaration(tool, parameters="input_schema")
+    # Also when blank: "input_schema" is required (a tool without parameters takes an empty object).
+    declared["input_schema"] = tool.parameters or {"type": "object", "properties": {}}
+    return declared
+
+
 def tool_choice_out(choice: ToolChoice | None, parallel: bool | None, has_tools: bool) -> dict[str, Any] | None:
     if not has_tools or (choice is None and parallel is None):
         return None
@@ -373,7 +364,3 @@ def tool_choice_out(choice: ToolChoice | None, parallel: bool | None, has_tools:
     if parallel is False:
         out["disable_parallel_tool_use"] = True
     return out
-
-
-def anthropic_client(http: httpx.AsyncClient, *, timeouts: Timeouts, retry: RetryPolicy) -> HttpProviderClient:
-    return HttpProviderClient(AnthropicDialect(), http, timeouts=timeouts, retry=retry)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import httpx
 
-from adapters.providers._http import HttpProviderClient, RetryPolicy, StreamState, Timeouts
+from adapters.providers._http import StreamState
 from adapters.providers._sse import ServerSentEvent
 from adapters.providers.openai import Delta, OpenAIDialect, OpenAIStream
 from application.ports.providers import ProviderTarget
@@ -98,9 +98,7 @@ class FireworksStream(OpenAIStream):
             return super().feed(event)
         self.finished = True
         rest = self._filtered(self.filter.flush)
-        if rest:
-            self.text_bytes += len(rest.encode())
-        return rest or None
+        return self.counted(rest) if rest else None
 
     def visible(self, delta: Delta) -> str | None:
         piece = super().visible(delta)
@@ -127,7 +125,3 @@ class FireworksDialect(OpenAIDialect):
 
     def stream_state(self, request: LlmRequest, target: ProviderTarget, headers: httpx.Headers) -> StreamState:
         return FireworksStream(request, target.model, cached_fallback=self.cached_header(headers))
-
-
-def fireworks_client(http: httpx.AsyncClient, *, timeouts: Timeouts, retry: RetryPolicy) -> HttpProviderClient:
-    return HttpProviderClient(FireworksDialect(), http, timeouts=timeouts, retry=retry)

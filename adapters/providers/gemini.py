@@ -31,17 +31,16 @@ import msgspec
 
 from adapters.providers._http import (
     Dialect,
-    HttpProviderClient,
     Parsed,
-    RetryPolicy,
     StreamState,
-    Timeouts,
-    decode_error_body,
+    declaration,
+    error_object,
     estimate_bytes,
     http_error,
     parse_proto_duration,
     provider_message,
     retry_after_header_s,
+    sampling_fields,
 )
 from adapters.providers._sse import ServerSentEvent
 from application.errors import (
@@ -217,7 +216,7 @@ class GeminiStream(StreamState):
                     if not part.text:
                         continue
                     if part.thought:
-                        self.thinking_bytes += len(part.text.encode())
+                        self.count_thinking(part.text)
                     else:
                         text = part.text if text is None else text + part.text
             if candidate.finish_reason is not None:
@@ -225,7 +224,7 @@ class GeminiStream(StreamState):
                 if self.finish_reason is FinishReason.STOP and self.tool_calls:
                     self.finish_reason = FinishReason.TOOL_CALLS
         if text:
-            self.text_bytes += len(text.encode())
+            self.counted(text)
         if chunk.usage_metadata is not None:
             self.reported = map_usage(chunk.usage_metadata)
         if self.finish_reason is not None and self.reported is not None:
@@ -297,27 +296,17 @@ class GeminiDialect(Dialect):
                 contents[-1]["parts"].extend(parts)
             else:
                 contents.append({"role": role, "parts": parts})
-        config: dict[str, Any] = {"maxOutputTokens": request.max_tokens}
-        if request.temperature is not None:
-            config["temperature"] = request.temperature
-        if request.top_p is not None:
-            config["topP"] = request.top_p
-        if request.stop:
-            config["stopSequences"] = request.stop
+        config: dict[str, Any] = {
+            "maxOutputTokens": request.max_tokens,
+            **sampling_fields(request, top_p="topP", stop="stopSequences"),
+        }
         if request.json_mode:
             config["responseMimeType"] = "application/json"
         payload: dict[str, Any] = {"contents": contents, "generationConfig": config}
         if system:
             payload["systemInstruction"] = {"parts": system}
         if request.tools:
-            declarations = []
-            for tool in request.tools:
-                declaration: dict[str, Any] = {"name": tool.name}
-                if tool.description is not None:
-                    declaration["description"] = tool.description
-                if tool.parameters is not None:
-                    declaration["parametersJsonSchema"] = tool.parameters
-                declarations.append(declaration)
+            declarations = [declaration(tool, parameters="parametersJsonSchema") for tool in request.tools]
             payload["tools"] = [{"functionDeclarations": declarations}]
         if request.tool_choice is not None and request.tools:
             payload["toolConfig"] = {"functionCallingConfig": calling_config(request.tool_choice)}
@@ -345,8 +334,7 @@ class GeminiDialect(Dialect):
         )
 
     def error(self, status: int, headers: httpx.Headers, body: bytes, api_key: str) -> ProviderError:
-        envelope = decode_error_body(body).get("error")
-        error: dict[str, Any] = envelope if isinstance(envelope, dict) else {}
+        error = error_object(body)
         message = provider_message(error.get("message"), api_key)
         return status_error(self.label, status, error, message, headers)
 
@@ -390,7 +378,3 @@ def calling_config(choice: ToolChoice) -> dict[str, Any]:
         return {"mode": "ANY", "allowedFunctionNames": [choice.name]}
     mode = {ToolChoiceMode.AUTO: "AUTO", ToolChoiceMode.NONE: "NONE", ToolChoiceMode.REQUIRED: "ANY"}[choice.mode]
     return {"mode": mode}
-
-
-def gemini_client(http: httpx.AsyncClient, *, timeouts: Timeouts, retry: RetryPolicy) -> HttpProviderClient:
-    return HttpProviderClient(GeminiDialect(), http, timeouts=timeouts, retry=retry)

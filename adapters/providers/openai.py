@@ -13,16 +13,15 @@ import msgspec
 
 from adapters.providers._http import (
     Dialect,
-    HttpProviderClient,
     Parsed,
-    RetryPolicy,
     StreamState,
-    Timeouts,
-    decode_error_body,
+    declaration,
+    error_object,
     http_error,
     parse_go_duration,
     provider_message,
     retry_after_header_s,
+    sampling_fields,
 )
 from adapters.providers._sse import ServerSentEvent
 from application.errors import (
@@ -97,38 +96,25 @@ class Message(msgspec.Struct):
     tool_calls: list[WireToolCall] | None = None
 
 
+Delta = Message  # a streamed chunk's delta carries a message's fields, in pieces
+
+
 class Choice(msgspec.Struct):
-    message: Message | None = None
+    message: Message | None = None  # of a completion
+    delta: Delta | None = None  # of a stream chunk
     finish_reason: str | None = None
 
 
 class Completion(msgspec.Struct):
+    """A completion, or one chunk of a streamed one: the same object, in pieces."""
+
     choices: list[Choice] = []
     usage: Usage | None = None
     model: str = ""
+    error: dict[str, Any] | None = None  # a stream's error, inside its 200
 
 
-class Delta(msgspec.Struct):
-    content: str | None = None
-    refusal: str | None = None
-    reasoning_content: str | None = None
-    tool_calls: list[WireToolCall] | None = None
-
-
-class ChunkChoice(msgspec.Struct):
-    delta: Delta | None = None
-    finish_reason: str | None = None
-
-
-class Chunk(msgspec.Struct):
-    choices: list[ChunkChoice] = []
-    usage: Usage | None = None
-    model: str = ""
-    error: dict[str, Any] | None = None
-
-
-_completion_decoder = msgspec.json.Decoder(Completion)
-_chunk_decoder = msgspec.json.Decoder(Chunk)
+_decoder = msgspec.json.Decoder(Completion)
 
 
 def map_usage(usage: Usage, *, cached_fallback: int = 0) -> TokenUsage:
@@ -184,11 +170,7 @@ def part_out(part: Any) -> dict[str, Any]:
 
 
 def tool_out(tool: ToolSpec) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name}
-    if tool.description is not None:
-        function["description"] = tool.description
-    if tool.parameters is not None:
-        function["parameters"] = tool.parameters
+    function = declaration(tool, parameters="parameters")
     if tool.strict is not None:
         function["strict"] = tool.strict
     return {"type": "function", "function": function}
@@ -221,7 +203,7 @@ class OpenAIStream(StreamState):
             return None
         if not data:
             return None
-        chunk = _chunk_decoder.decode(data)
+        chunk = _decoder.decode(data)
         if chunk.error is not None:
             raise stream_error(chunk.error)
         if chunk.model:
@@ -236,7 +218,7 @@ class OpenAIStream(StreamState):
             if delta is None:
                 continue
             if delta.reasoning_content:
-                self.thinking_bytes += len(delta.reasoning_content.encode())
+                self.count_thinking(delta.reasoning_content)
             for position, call in enumerate(delta.tool_calls or []):
                 function = call.function or Function()
                 self.add_tool_delta(
@@ -249,8 +231,7 @@ class OpenAIStream(StreamState):
                 )
             piece = self.visible(delta)
             if piece:
-                self.text_bytes += len(piece.encode())
-                text = piece if text is None else text + piece
+                text = self.counted(piece) if text is None else text + self.counted(piece)
         return text
 
     def visible(self, delta: Delta) -> str | None:
@@ -299,12 +280,7 @@ class OpenAIDialect(Dialect):
                 payload["parallel_tool_calls"] = request.parallel_tool_calls
             if request.tool_choice is not None:  # only beside tools: OpenAI refuses it alone
                 payload["tool_choice"] = tool_choice_out(request.tool_choice)
-        if request.temperature is not None:
-            payload["temperature"] = request.temperature
-        if request.top_p is not None:
-            payload["top_p"] = request.top_p
-        if request.stop:
-            payload["stop"] = request.stop
+        payload.update(sampling_fields(request, top_p="top_p", stop="stop"))
         if request.json_mode:
             payload["response_format"] = {"type": "json_object"}
         if stream:
@@ -313,7 +289,7 @@ class OpenAIDialect(Dialect):
         return msgspec.json.encode(payload)
 
     def parse(self, body: bytes, headers: httpx.Headers) -> Parsed:
-        completion = _completion_decoder.decode(body)
+        completion = _decoder.decode(body)
         choice = completion.choices[0] if completion.choices else None
         message = choice.message if choice is not None else None
         if choice is None or message is None:
@@ -340,8 +316,7 @@ class OpenAIDialect(Dialect):
         return 0
 
     def error(self, status: int, headers: httpx.Headers, body: bytes, api_key: str) -> ProviderError:
-        envelope = decode_error_body(body).get("error")
-        error: dict[str, Any] = envelope if isinstance(envelope, dict) else {"message": envelope}
+        error = error_object(body, text_is_message=True)
         message = provider_message(error.get("message"), api_key)
         code = str(error.get("code") or "").lower()
         kind = str(error.get("type") or "").lower()
@@ -371,10 +346,4 @@ class OpenAIDialect(Dialect):
         return OpenAIStream(request, target.model, cached_fallback=self.cached_header(headers))
 
 
-def openai_client(
-    http: httpx.AsyncClient, *, timeouts: Timeouts, retry: RetryPolicy, dialect: OpenAIDialect | None = None
-) -> HttpProviderClient:
-    return HttpProviderClient(dialect or OpenAIDialect(), http, timeouts=timeouts, retry=retry)
-
-
-__all__ = ["OpenAIDialect", "OpenAIStream", "map_usage", "openai_client"]
+__all__ = ["OpenAIDialect", "OpenAIStream", "map_usage"]

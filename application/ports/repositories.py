@@ -5,7 +5,7 @@ until ``UnitOfWork.commit``.
 """
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Protocol, TypedDict, Unpack
 
 import msgspec
@@ -14,9 +14,11 @@ from domain.access import AccessGroup, ModelAlias
 from domain.budgets import BudgetMode
 from domain.calls import LlmCall
 from domain.catalog import Provider
+from domain.economics import ratio
 from domain.ids import ApiKeyId, CallId, CredentialId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement
+from domain.money import EXACT, ZERO
 from domain.organizations import Organization, Team, TeamStatus
 from domain.routing import AliasTarget, RoutingStrategy
 
@@ -532,9 +534,58 @@ class ModelTotals(msgspec.Struct, frozen=True, kw_only=True):
     customer_cost_usd: Decimal
     failed_calls: int = 0
 
+    @property
+    def margin_usd(self) -> Decimal:
+        with localcontext(EXACT):
+            return self.customer_cost_usd - self.provider_cost_usd
+
+
+class ProviderTotals(msgspec.Struct, frozen=True, kw_only=True):
+    """The calls of every alias of one provider (``"unknown"``: aliases deleted since)."""
+
+    provider: str
+    calls: int
+    failed_calls: int
+    tokens: int
+    provider_cost_usd: Decimal
+    customer_cost_usd: Decimal
+
+    @property
+    def margin_usd(self) -> Decimal:
+        with localcontext(EXACT):
+            return self.customer_cost_usd - self.provider_cost_usd
+
+    @property
+    def error_rate(self) -> Decimal | None:
+        return ratio(self.failed_calls, self.calls)
+
+    @property
+    def margin_rate(self) -> Decimal | None:
+        return ratio(self.margin_usd, self.customer_cost_usd)
+
+
+def provider_totals(rows: list[ModelTotals]) -> list[ProviderTotals]:
+    """The aliases' rows summed per provider, by provider name."""
+    groups: dict[str, list[ModelTotals]] = {}
+    for row in rows:
+        groups.setdefault(row.provider.value if row.provider is not None else "unknown", []).append(row)
+    with localcontext(EXACT):
+        return [
+            ProviderTotals(
+                provider=name,
+                calls=sum(m.calls for m in group),
+                failed_calls=sum(m.failed_calls for m in group),
+                tokens=sum(m.tokens for m in group),
+                provider_cost_usd=sum((m.provider_cost_usd for m in group), ZERO),
+                customer_cost_usd=sum((m.customer_cost_usd for m in group), ZERO),
+            )
+            for name, group in sorted(groups.items())
+        ]
+
 
 class UsageOverview(msgspec.Struct, frozen=True, kw_only=True):
-    """Usage of many teams (one organization, or all) over a date range, from the rollups."""
+    """Usage of many teams (one organization, or all) over a date range, from the rollups,
+    with the margins, rates and per-provider sums a report shows."""
 
     jobs_total: int
     jobs_completed: int
@@ -545,6 +596,25 @@ class UsageOverview(msgspec.Struct, frozen=True, kw_only=True):
     by_team: list[TeamTotals]
     by_model: list[ModelTotals]
     by_day: list[DayUsage]
+
+    @property
+    def by_provider(self) -> list[ProviderTotals]:
+        return provider_totals(self.by_model)
+
+    @property
+    def margin_rate(self) -> Decimal | None:
+        """Margin / customer cost."""
+        return ratio(self.totals.margin_usd, self.totals.customer_cost_usd)
+
+    @property
+    def call_error_rate(self) -> Decimal | None:
+        """Failed calls / calls."""
+        return ratio(self.totals.failed_calls, self.totals.total_calls)
+
+    @property
+    def job_error_rate(self) -> Decimal | None:
+        """Failed and expired jobs / jobs."""
+        return ratio(self.jobs_failed + self.jobs_expired, self.jobs_total)
 
 
 class JobOutcomes(msgspec.Struct, frozen=True, kw_only=True):
@@ -559,9 +629,7 @@ class JobOutcomes(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def failed_ratio(self) -> Decimal:
         """Failed and cancelled jobs over finished ones (0 with no finished job), to 4 places."""
-        if self.finished == 0:
-            return Decimal(0)
-        return (Decimal(self.failed + self.cancelled) / Decimal(self.finished)).quantize(Decimal("0.0001"))
+        return ratio(self.failed + self.cancelled, self.finished) or Decimal(0)
 
 
 class OpenJobs(msgspec.Struct, frozen=True, kw_only=True):
@@ -680,6 +748,22 @@ class JobExportRow(msgspec.Struct, frozen=True, kw_only=True):
     provider_cost_usd: Decimal
     customer_price_usd: Decimal
     credits: Decimal  # everything the job was charged (its calls' credits and its own)
+
+    @property
+    def margin_usd(self) -> Decimal:
+        with localcontext(EXACT):
+            return self.customer_price_usd - self.provider_cost_usd
+
+    @property
+    def total_tokens(self) -> int:
+        """Every category's tokens (they are disjoint)."""
+        return (
+            self.input_tokens
+            + self.cached_input_tokens
+            + self.cache_write_tokens
+            + self.output_tokens
+            + (self.reasoning_tokens)
+        )
 
 
 class EconomicsRepository(Protocol):

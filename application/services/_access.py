@@ -1,14 +1,15 @@
 """Loading helpers shared by the use cases: ownership and scope are checked here, once.
 
 A client key sees only its team; an admin scoped to an organization sees only that
-organization. Either way, what the caller may not see answers exactly like what does
-not exist (the same 404 and message), so ids of other tenants' resources leak nothing.
+organization (the rule is ``domain.admins.sees``). Either way, what the caller may not see
+answers exactly like what does not exist (the same 404 and message), so ids of other
+tenants' resources leak nothing.
 """
 
 from application.errors import NotFoundError
 from application.ports.unit_of_work import UnitOfWork
 from application.principal import TeamPrincipal
-from domain.admins import AdminPrincipal
+from domain.admins import AdminPrincipal, HiddenError, sees, visible_scope
 from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import Job
 from domain.organizations import Organization, Team
@@ -34,18 +35,24 @@ async def own_job(uow: UnitOfWork, principal: TeamPrincipal, job_id: JobId, *, f
     return job
 
 
-def sees(actor: AdminPrincipal | None, organization_id: OrganizationId | None) -> bool:
-    """Whether the actor (None: the system) sees this organization's resources."""
-    return actor is None or actor.organization_id is None or actor.organization_id == organization_id
+__all__ = [
+    "Caller",
+    "listing_scope",
+    "own_job",
+    "own_team",
+    "sees",
+    "visible_job",
+    "visible_organization",
+    "visible_team",
+]
 
 
 def listing_scope(actor: AdminPrincipal, requested: OrganizationId | None) -> OrganizationId | None:
-    """The organization a listing is limited to; the actor's own scope wins."""
-    if actor.organization_id is None:
-        return requested
-    if requested is not None and requested != actor.organization_id:
-        raise NotFoundError("organization not found")
-    return actor.organization_id
+    """``domain.admins.visible_scope`` (the one rule), refusing as the use cases' 404."""
+    try:
+        return visible_scope(actor, requested)
+    except HiddenError:
+        raise NotFoundError("organization not found") from None
 
 
 async def visible_organization(

@@ -9,7 +9,7 @@ from application.ports.security import PasswordHasher
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services.admin_auth import check_password
-from domain.admins import AdminPrincipal, AdminRole, AdminUser, AuditEntry, ensure_owner, visible_scope
+from domain.admins import AdminPrincipal, AdminRole, AdminUser, AuditEntry, ensure_owner, sees, visible_scope
 from domain.ids import AdminUserId, OrganizationId
 
 
@@ -35,16 +35,12 @@ class AdminUserService:
         ensure_owner(actor)
         async with self._uow() as uow:
             users = await uow.admin_users.list()
-        if actor.organization_id is None:
-            return users
-        return [u for u in users if u.organization_id == actor.organization_id]
+        return [u for u in users if sees(actor, u.organization_id)]
 
     async def _load(self, uow: UnitOfWork, actor: AdminPrincipal, user_id: AdminUserId) -> AdminUser:
         ensure_owner(actor)
         user = await uow.admin_users.get(user_id)
-        if user is None:
-            raise NotFoundError("admin user not found")
-        if actor.organization_id is not None and user.organization_id != actor.organization_id:
+        if user is None or not sees(actor, user.organization_id):
             raise NotFoundError("admin user not found")  # a scoped owner sees only its organization's users
         return user
 

@@ -15,8 +15,8 @@ from domain.budgets import BudgetPolicy
 from domain.economics import FORECAST_WINDOW_DAYS, Forecast, forecast
 from domain.errors import InvalidValueError
 from domain.ids import TeamId
-from domain.ledger import CreditBalance, EntryType, LedgerEntry
-from domain.money import CREDIT_QUANTUM, ZERO
+from domain.ledger import CreditBalance, EntryType, LedgerEntry, operator_key, operator_key_as_given
+from domain.money import CREDIT_PLACES, ZERO, has_credit_precision
 
 
 class TeamCredits(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,8 +71,8 @@ class CreditService:
             ensure_can_write(actor)
         if not amount.is_finite() or amount == 0:
             raise InvalidValueError("amount must be a non-zero decimal")
-        if has_more_decimals_than_credits(amount):
-            raise InvalidValueError("amount may have at most 6 decimal places")
+        if not has_credit_precision(amount):
+            raise InvalidValueError(f"amount may have at most {CREDIT_PLACES} decimal places")
         kind = EntryType.ALLOCATION if amount > 0 else EntryType.ADJUSTMENT
         async with self._uow() as uow:
             team = await visible_team(uow, actor, team_id)
@@ -121,14 +121,6 @@ class CreditService:
         return [as_shown(e) for e in entries]
 
 
-OPERATOR_KEY_PREFIX = "op:"
-
-
-def operator_key(key: str | None) -> str | None:
-    """How an operator's idempotency key is stored: in its own namespace (see ``as_shown``)."""
-    return None if key is None else OPERATOR_KEY_PREFIX + key
-
-
 def as_shown(entry: LedgerEntry) -> LedgerEntry:
     """The entry with its idempotency key as its author gave it (the operator's prefix removed).
 
@@ -136,14 +128,8 @@ def as_shown(entry: LedgerEntry) -> LedgerEntry:
     system's own and is shown as stored.
     """
     key = entry.idempotency_key
-    if key is None or entry.type not in _OPERATOR_TYPES or not key.startswith(OPERATOR_KEY_PREFIX):
-        return entry
-    return msgspec.structs.replace(entry, idempotency_key=key.removeprefix(OPERATOR_KEY_PREFIX))
+    given = operator_key_as_given(key) if key is not None and entry.type in _OPERATOR_TYPES else None
+    return entry if given is None else msgspec.structs.replace(entry, idempotency_key=given)
 
 
 _OPERATOR_TYPES = frozenset({EntryType.ALLOCATION, EntryType.ADJUSTMENT})
-
-
-def has_more_decimals_than_credits(amount: Decimal) -> bool:
-    exponent = amount.normalize().as_tuple().exponent
-    return isinstance(exponent, int) and exponent < CREDIT_QUANTUM.as_tuple().exponent  # type: ignore[operator]

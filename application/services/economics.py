@@ -14,7 +14,7 @@ from application.principal import TeamPrincipal
 from application.services._access import Caller, listing_scope, own_team, visible_organization, visible_team
 from application.services.calls import CallRequest
 from application.services.usage import check_range
-from domain.access import ensure_may_use
+from domain.access import ensure_offered_to
 from domain.admins import AdminPrincipal
 from domain.budgets import prompt_token_upper_bound
 from domain.economics import (
@@ -210,9 +210,9 @@ class EconomicsService:
         async with self._uow() as uow:
             team = await own_team(uow, principal)
             alias = await uow.aliases.get(request.model)
-            if alias is None or alias.organization_id not in (None, team.organization_id):
+            if alias is None:
                 raise ModelNotAllowedError(f"model '{request.model}' is not available to this team")
-            ensure_may_use(team.access_groups, alias)
+            ensure_offered_to(team.organization_id, team.access_groups, alias)
             history = await uow.economics.output_history(team.id, alias.alias, last_calls=QUOTE_CALLS)
         max_tokens = alias.max_tokens_for(request.max_tokens)
         # The very computation the call's hold uses (CallService._prepare).

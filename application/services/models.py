@@ -1,6 +1,6 @@
 """Operator use cases for models: aliases with prices, access groups, the price list."""
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, TypeVar
 
 import msgspec
@@ -10,14 +10,14 @@ from application.ports.catalog import PriceCatalog
 from application.ports.repositories import AliasPatch, PricePatch
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from application.services._access import sees
 from application.services._audit import audit
 from application.services._versions import changed, check_version, stored
-from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
+from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias, fallback_usable_by, seen_by
 from domain.admins import AdminPrincipal, ensure_platform_wide
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
+from domain.money import EXACT
 from domain.pricing import PriceSheet, with_derived_cache_prices
 from domain.routing import AliasTarget, RoutingStrategy
 
@@ -71,11 +71,39 @@ class AliasChanges(msgspec.Struct, frozen=True, kw_only=True):
     cached_response_price_factor: Decimal | msgspec.UnsetType = msgspec.UNSET
 
 
+class PriceMargins(msgspec.Struct, frozen=True, kw_only=True):
+    """Customer price minus provider cost, USD per 1M tokens of each category (negative: at a loss)."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal
+    cache_write: Decimal
+    reasoning: Decimal
+
+
 class AliasPricing(msgspec.Struct, frozen=True, kw_only=True):
     """An alias's prices next to the built-in catalog's list price of its model (None: unknown)."""
 
     alias: ModelAlias
     catalog: PriceSheet | None
+
+    @property
+    def margin_per_million(self) -> PriceMargins:
+        price, cost = self.alias.customer_prices, self.alias.provider_costs
+        with localcontext(EXACT):
+            return PriceMargins(
+                input=price.input_per_million - cost.input_per_million,
+                output=price.output_per_million - cost.output_per_million,
+                cached_input=price.cached_input - cost.cached_input,
+                cache_write=price.cache_write - cost.cache_write,
+                reasoning=price.reasoning - cost.reasoning,
+            )
+
+
+def listed_models(pricing: list[AliasPricing]) -> list[tuple[Provider, str, PriceSheet]]:
+    """The catalog's list price of each provider model the aliases use, once, by provider and model."""
+    listed = {(p.alias.provider, p.alias.provider_model): p.catalog for p in pricing if p.catalog is not None}
+    return [(provider, model, sheet) for (provider, model), sheet in sorted(listed.items(), key=lambda kv: kv[0])]
 
 
 def alias_snapshot(alias: ModelAlias) -> dict[str, Any]:
@@ -155,12 +183,12 @@ class ModelService:
     async def get_alias(self, alias: str, *, actor: AdminPrincipal | None = None) -> ModelAlias | None:
         async with self._uow() as uow:
             found = await uow.aliases.get(alias)
-        return found if found is not None and _visible(actor, found) else None
+        return found if found is not None and seen_by(actor, found) else None
 
     async def list_aliases(self, *, actor: AdminPrincipal | None = None) -> list[ModelAlias]:
         async with self._uow() as uow:
             aliases = await uow.aliases.list()
-        return [a for a in aliases if _visible(actor, a)]
+        return [a for a in aliases if seen_by(actor, a)]
 
     async def update_alias(
         self, actor: AdminPrincipal | None, alias: str, changes: AliasChanges, *, expected_version: int | None = None
@@ -365,15 +393,17 @@ class ModelService:
         actor: AdminPrincipal | None,
         action: str,
         alias: str,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
+        before: object,
+        after: object,
         organization_id: OrganizationId | None,
+        *,
+        target_type: str = "model_alias",
     ) -> None:
         await audit(
             uow,
             actor,
             action,
-            target_type="model_alias",
+            target_type=target_type,
             target_id=alias,
             organization_id=organization_id,
             at=self._clock.now(),
@@ -390,17 +420,8 @@ class ModelService:
         before: AccessGroup | None,
         after: AccessGroup | None,
     ) -> None:
-        await audit(
-            uow,
-            actor,
-            action,
-            target_type="model_access_group",
-            target_id=name,
-            organization_id=None,
-            at=self._clock.now(),
-            before=before,
-            after=after,
-        )
+        # Access groups are platform-wide: no organization.
+        await self._audit(uow, actor, action, name, before, after, None, target_type="model_access_group")
 
 
 def alias_patch(before: ModelAlias, after: ModelAlias) -> AliasPatch:
@@ -430,11 +451,6 @@ def _price_patch(before: PriceSheet, after: PriceSheet) -> PricePatch:
     )
 
 
-def _visible(actor: AdminPrincipal | None, alias: ModelAlias) -> bool:
-    """An alias open to every organization is seen by all; one bound to an organization by its admins."""
-    return alias.organization_id is None or sees(actor, alias.organization_id)
-
-
 def _attr(sheet: PriceSheet | None, name: str) -> Decimal | None:
     value: Decimal | None = getattr(sheet, f"{name}_per_million") if sheet is not None else None
     return value
@@ -451,16 +467,12 @@ async def _ensure_aliases_exist(uow: UnitOfWork, names: tuple[str, ...], what: s
 
 
 async def _ensure_usable_fallbacks(uow: UnitOfWork, alias: ModelAlias) -> None:
-    """Every fallback exists, and the alias's organization may use it: a fallback bound to
-    another organization could never serve this alias's calls (the route leaves it out).
-    A platform-wide alias may fall back to one organization's alias (that organization's
-    teams use it)."""
+    """Every fallback exists, and the alias's organization may use it (``fallback_usable_by``)."""
     for name in alias.fallbacks:
         fallback = await uow.aliases.get(name)
         if fallback is None:
             raise InvalidValueError(f"fallback '{name}' is not a model alias")
-        bound = fallback.organization_id
-        if alias.organization_id is not None and bound not in (None, alias.organization_id):
+        if not fallback_usable_by(alias, fallback):
             raise InvalidValueError(
                 f"fallback '{name}' belongs to another organization: this alias's calls could never use it"
             )

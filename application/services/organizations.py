@@ -8,19 +8,19 @@ from typing import Any, TypeVar
 import msgspec
 
 from application.errors import ConflictError, NotFoundError
-from application.ports.repositories import ApiKey, OrganizationPatch, TeamPatch
+from application.ports.repositories import ApiKey, JobOutcomes, OrganizationPatch, TeamPatch
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from application.services._access import visible_organization, visible_team
+from application.services._access import listing_scope, visible_organization, visible_team
 from application.services._audit import audit
 from application.services._events import threshold_changed
 from application.services._versions import changed, check_version, stored
-from application.services.credits import has_more_decimals_than_credits
-from domain.admins import AdminPrincipal, ForbiddenError, ensure_can_write, ensure_platform_wide
+from domain.admins import AdminPrincipal, ForbiddenError, ensure_can_write, ensure_platform_wide, visible_scope
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.errors import InvalidValueError
 from domain.ids import ApiKeyId, OrganizationId, TeamId
-from domain.ledger import EntryType
+from domain.ledger import CreditBalance, EntryType, initial_allocation_key
+from domain.money import CREDIT_PLACES, has_credit_precision
 from domain.organizations import Organization, Team, TeamStatus, check_low_credit_threshold
 from domain.rate_limits import UNLIMITED, RateLimits
 from domain.secrets import digest_key
@@ -41,6 +41,22 @@ class IssuedKey(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:  # the key stays out of logs and tracebacks
         return f"IssuedKey(key_id={self.key_id}, prefix={self.prefix!r})"
+
+
+class OpenedTeam(msgspec.Struct, frozen=True, kw_only=True):
+    """A new team, its first key (shown once) and its balance after the initial allocation."""
+
+    team: Team
+    key: IssuedKey
+    balance: CreditBalance
+
+
+class TeamDetails(msgspec.Struct, frozen=True, kw_only=True):
+    """A team as an operator inspects it: its balance and how its finished jobs ended."""
+
+    team: Team
+    balance: CreditBalance
+    outcomes: JobOutcomes
 
 
 class TeamChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,7 +146,7 @@ class OrganizationService:
         self, actor: AdminPrincipal, *, after: tuple[datetime, OrganizationId] | None = None, limit: int = 50
     ) -> list[Organization]:
         async with self._uow() as uow:
-            return await uow.organizations.list(only=actor.organization_id, after=after, limit=limit)
+            return await uow.organizations.list(only=visible_scope(actor, None), after=after, limit=limit)
 
     async def get_organization(self, actor: AdminPrincipal, organization_id: OrganizationId) -> Organization:
         async with self._uow() as uow:
@@ -196,7 +212,12 @@ class OrganizationService:
 
     # ---- teams ---------------------------------------------------------------------
 
-    async def create_team(
+    async def create_team(self, **team: Any) -> tuple[Team, IssuedKey]:
+        """``open_team`` (same keyword arguments) for callers that show no balance (CLI, seeding, the panel)."""
+        opened = await self.open_team(**team)
+        return opened.team, opened.key
+
+    async def open_team(
         self,
         *,
         organization_id: OrganizationId,
@@ -207,11 +228,13 @@ class OrganizationService:
         rate_limits: RateLimits = UNLIMITED,
         actor: AdminPrincipal | None = None,
         low_credit_threshold: Decimal | None = None,
-    ) -> tuple[Team, IssuedKey]:
+    ) -> OpenedTeam:
+        """A team with a first virtual key and, when ``credits`` is given, its initial
+        allocation, in one transaction; the balance is read in that transaction."""
         if actor is not None:
             ensure_can_write(actor)
-        if credits is not None and (not credits.is_finite() or credits < 0 or has_more_decimals_than_credits(credits)):
-            raise InvalidValueError("credits must be a positive amount with at most 6 decimal places")
+        if credits is not None and (not has_credit_precision(credits) or credits < 0):
+            raise InvalidValueError(f"credits must be a positive amount with at most {CREDIT_PLACES} decimal places")
         now = self._clock.now()
         team = Team(
             id=TeamId(self._ids.new_id()),
@@ -237,7 +260,7 @@ class OrganizationService:
                     credits,
                     at=now,
                     reason="initial credits",
-                    idempotency_key=f"initial:{team.id}",
+                    idempotency_key=initial_allocation_key(team.id),
                 )
             await audit(
                 uow,
@@ -249,8 +272,9 @@ class OrganizationService:
                 at=now,
                 after={**team_snapshot(team), "credits": str(credits or 0), "key_prefix": key.prefix},
             )
+            balance = await uow.credits.balance(team.id)
             await uow.commit()
-        return team, key
+        return OpenedTeam(team=team, key=key, balance=balance)
 
     async def list_teams(
         self,
@@ -260,15 +284,23 @@ class OrganizationService:
         after: tuple[datetime, TeamId] | None = None,
         limit: int = 50,
     ) -> list[Team]:
+        scope = listing_scope(actor, organization_id)
         async with self._uow() as uow:
             if organization_id is not None:
-                await visible_organization(uow, actor, organization_id)
-            scope = organization_id if actor.organization_id is None else actor.organization_id
+                await visible_organization(uow, actor, organization_id)  # 404 for an unknown one too
             return await uow.teams.list(organization_id=scope, after=after, limit=limit)
 
     async def get_team(self, actor: AdminPrincipal | None, team_id: TeamId) -> Team:
         async with self._uow() as uow:
             return await visible_team(uow, actor, team_id)
+
+    async def team_details(self, actor: AdminPrincipal, team_id: TeamId) -> TeamDetails:
+        """The team with its credit balance and its jobs' outcomes (all time), read together."""
+        async with self._uow() as uow:
+            team = await visible_team(uow, actor, team_id)
+            balance = await uow.credits.balance(team.id)
+            outcomes = await uow.usage.job_outcomes(team.id)
+        return TeamDetails(team=team, balance=balance, outcomes=outcomes)
 
     async def update_team(
         self,
@@ -335,8 +367,9 @@ class OrganizationService:
         async with self._uow() as uow:
             before = await visible_team(uow, actor, team_id)
             check_version(before.version, expected_version)
+            wanted = before.with_status(status)
             after = await self._write_team(
-                uow, before, TeamPatch(status=changed(before.status, status)), expected_version
+                uow, before, TeamPatch(status=changed(before.status, wanted.status)), expected_version
             )
             action = "team.suspend" if status is TeamStatus.SUSPENDED else "team.resume"
             await self._audit_team(uow, actor, action, before, after)

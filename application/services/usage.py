@@ -1,10 +1,12 @@
 """Usage reporting: a team's, an organization's, and the operator's overview."""
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 import msgspec
 
 from application.ports.repositories import JobOutcomes, OpenJobs, UsageOverview, UsageReport
+from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.services._access import Caller, listing_scope, visible_organization, visible_team
 from domain.admins import AdminPrincipal
@@ -28,10 +30,20 @@ class TeamUsage(msgspec.Struct, frozen=True, kw_only=True):
 
 class UsageService:
     """Rules: a team key sees only its own team's usage, an admin its organization's (a
-    scoped admin) or everyone's; ranges are inclusive and at most a year."""
+    scoped admin) or everyone's; ranges are inclusive and at most a year; a report ends
+    today (UTC, by the clock) unless told otherwise."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
+        self._clock = clock
+
+    def report_window(
+        self, first_day: date | None, last_day: date | None, *, default_first: Callable[[date], date]
+    ) -> tuple[date, date]:
+        """The inclusive days of a report: ``last_day`` defaults to today (UTC), ``first_day``
+        to ``default_first(last day)`` (e.g. the first of its month)."""
+        last = last_day or self._clock.now().astimezone(UTC).date()
+        return first_day or default_first(last), last
 
     async def team_usage(self, caller: Caller, team_id: TeamId, *, first_day: date, last_day: date) -> TeamUsage:
         check_range(first_day, last_day)

@@ -11,13 +11,14 @@ from litestar import Litestar, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers import BaseRouteHandler
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
+from entrypoints.http.allow import answer_options_with_every_method
 from entrypoints.http.dependencies import authenticate_first
 from entrypoints.http.inputs import ScreenedRequest, screen_url_text
 from entrypoints.http.middleware import request_context_middleware
+from entrypoints.http.openapi import asset_routes, document, openapi_config
 from entrypoints.http.rate_limit_errors import ALL_EXCEPTION_HANDLERS
+from entrypoints.http.schemas.money import TYPE_ENCODERS as DECIMAL_ENCODERS
 from entrypoints.logging import configure_logging
 from entrypoints.runtime import Runtime, open_runtime
 from entrypoints.settings import Settings, load_settings
@@ -71,8 +72,8 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
 
     from entrypoints.http.admin import panel_routes, template_config
 
-    return Litestar(
-        route_handlers=[health, *route_handlers(), *panel_routes(settings)],
+    app = Litestar(
+        route_handlers=[health, *route_handlers(), *panel_routes(settings), *asset_routes()],
         template_config=template_config(),
         lifespan=[lifespan],
         exception_handlers=ALL_EXCEPTION_HANDLERS,
@@ -81,17 +82,8 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
         # query and JSON body passes the validated decode step (entrypoints/http/inputs.py).
         guards=[admit],
         request_class=ScreenedRequest,
-        openapi_config=OpenAPIConfig(
-            title="SaaS LLM gateway",
-            version="0.1.0",
-            path="/schema",
-            components=Components(
-                security_schemes={
-                    "TeamKey": SecurityScheme(type="http", scheme="bearer", description="team virtual key"),
-                    "AdminJWT": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
-                }
-            ),
-        ),
+        type_encoders=DECIMAL_ENCODERS,  # money leaves in one notation (entrypoints/http/schemas/money.py)
+        openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         state=State({"settings": settings}),
         debug=False,
@@ -99,6 +91,9 @@ def create_app(settings: Settings | None = None, *, runtime: RuntimeFactory | No
         # library (Litestar's own config would add a plain-text handler of its own).
         logging_config=None,
     )
+    answer_options_with_every_method(app)
+    document(app)
+    return app
 
 
 async def sweep_jobs_forever(rt: Runtime, interval_s: float) -> None:
@@ -139,6 +134,7 @@ def route_handlers() -> list[Any]:
     )
     from entrypoints.http.controllers.admin_users import AdminUsersController
     from entrypoints.http.controllers.client import ClientController
+    from entrypoints.http.controllers.docs import problem_docs
     from entrypoints.http.controllers.economics import EconomicsReportsController, QuotesController
     from entrypoints.http.controllers.openai_compat import OpenAiController
     from entrypoints.http.controllers.operations import health_db, metrics
@@ -146,6 +142,7 @@ def route_handlers() -> list[Any]:
     return [
         health_db,
         metrics,
+        problem_docs,
         ClientController,
         OpenAiController,
         AdminAuthController,

@@ -1,10 +1,16 @@
-"""Opaque keyset cursors for paginated lists."""
+"""Opaque keyset cursors for paginated lists, and the one way a handler pages a listing."""
 
 import base64
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
+from application.services._paging import one_page
 from domain.errors import InvalidValueError
+
+T = TypeVar("T")
+Shown = TypeVar("Shown")
 
 
 def encode(at: datetime, tiebreak: UUID | int) -> str:
@@ -42,3 +48,17 @@ def decode_id(cursor: str) -> int:
     if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
         raise InvalidValueError("cursor is not valid")
     return int(cursor)
+
+
+async def paged(
+    fetch: Callable[[int], Awaitable[list[T]]],
+    limit: int,
+    *,
+    shown: Callable[[T], Shown],
+    cursor: Callable[[T], str],
+) -> tuple[list[Shown], str | None]:
+    """One page of a listing as a response shows it: its rows mapped by ``shown``, and the
+    cursor of its last row (``cursor``) when another page follows, else None."""
+    page = await one_page(fetch, limit)
+    last = page.last
+    return [shown(row) for row in page.items], cursor(last) if last is not None else None

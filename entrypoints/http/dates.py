@@ -9,6 +9,7 @@ year 9999; 1970-01-01, the usual "since the beginning" sentinel, is accepted.
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
+from application.services.usage import UsageService
 from domain.errors import InvalidValueError
 
 FIRST_DAY = date(1970, 1, 1)
@@ -27,13 +28,12 @@ def created_window(from_: date | None, to: date | None) -> tuple[datetime | None
     return _day_start(first), _day_start(last + timedelta(days=1) if last else None)
 
 
-def report_days(
-    from_: date | None, to: date | None, *, today: date, default_first: Callable[[date], date]
+def requested_days(
+    usage: UsageService, from_: date | None, to: date | None, *, default_first: Callable[[date], date]
 ) -> tuple[date, date]:
-    """The inclusive days of a report: ``to`` defaults to today, ``from`` to ``default_first(to)``."""
-    last = checked_day(to, "to") or today
-    first = checked_day(from_, "from") or max(default_first(last), FIRST_DAY)
-    return first, last
+    """The report window of ``from``/``to``: each checked (422), the defaults (today, by the
+    use cases' clock) resolved by the use case."""
+    return usage.report_window(checked_day(from_, "from"), checked_day(to, "to"), default_first=default_first)
 
 
 def month_start(day: date) -> date:
@@ -41,7 +41,7 @@ def month_start(day: date) -> date:
 
 
 def thirty_days_ending(day: date) -> date:
-    return day - timedelta(days=29)
+    return max(day - timedelta(days=29), FIRST_DAY)
 
 
 def _day_start(day: date | None) -> datetime | None:

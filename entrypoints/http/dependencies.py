@@ -17,6 +17,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
 
+from application.errors import UnauthorizedError
 from application.principal import TeamPrincipal
 from application.services.auth import KEY_PREFIX
 from domain.admins import AdminPrincipal
@@ -47,12 +48,26 @@ def _scope_state(connection: Connection) -> dict[str, Any]:
     return state
 
 
+# A credential of the other kind gets a 401 that says which one the route needs (and never
+# repeats what was sent): told apart by the team key's prefix, as ``_either`` does.
+TEAM_KEY_NEEDED = (
+    "this route needs a team virtual key (Authorization: Bearer sk-job-...); an admin access token is not accepted here"
+)
+ADMIN_LOGIN_NEEDED = (
+    "this route needs an admin access token (Authorization: Bearer <token from POST /api/auth/login>); "
+    "a team virtual key is not accepted here"
+)
+
+
 async def _team(connection: Connection) -> TeamPrincipal:
     state = _scope_state(connection)
     if isinstance(known := state.get(_CALLER), TeamPrincipal):
         return known
     services: Services = connection.app.state.services
-    principal = await services.client_auth.authenticate(bearer_token(connection))
+    token = bearer_token(connection)
+    if token and not token.startswith(KEY_PREFIX) and token.count(".") == 2:  # shaped as a JWT
+        raise UnauthorizedError(TEAM_KEY_NEEDED)
+    principal = await services.client_auth.authenticate(token)
     state[_CALLER], state["team_id"] = principal, str(principal.team_id)
     return principal
 
@@ -62,7 +77,10 @@ async def _admin(connection: Connection) -> AdminPrincipal:
     if isinstance(known := state.get(_CALLER), AdminPrincipal):
         return known
     services: Services = connection.app.state.services
-    principal = await services.admin_auth.authenticate(bearer_token(connection))
+    token = bearer_token(connection)
+    if token and token.startswith(KEY_PREFIX):
+        raise UnauthorizedError(ADMIN_LOGIN_NEEDED)
+    principal = await services.admin_auth.authenticate(token)
     state[_CALLER] = principal
     return principal
 

@@ -7,6 +7,7 @@ carry input).
 """
 
 import traceback
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
@@ -31,55 +32,160 @@ log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 UNEXPECTED = "an unexpected error occurred"  # the detail of every 500
 
-STATUS_BY_CODE: dict[str, int] = {
-    "invalid_request": 422,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "no_history": 404,
-    "conflict": 409,
-    "precondition_failed": 412,
-    "insufficient_credits": 402,
-    "team_suspended": 403,
-    "model_not_allowed": 403,
-    "job_not_active": 409,
-    "job_call_limit": 409,
-    "calls_in_flight": 409,
-    "payload_too_large": 413,
-    "rate_limited": 429,
-    "provider_error": 502,
-    "provider_not_configured": 409,
-    "provider_timeout": 504,
-    "unavailable": 503,
-    "unsupported_feature": 422,
-    "method_not_allowed": 405,
-    "internal_error": 500,
-}
+PROBLEMS_PAGE = "/docs/problems"  # served by the app itself (entrypoints/http/controllers/docs.py)
 
-TITLES: dict[str, str] = {
-    "invalid_request": "Invalid request",
-    "unauthorized": "Unauthorized",
-    "forbidden": "Forbidden",
-    "not_found": "Not found",
-    "no_history": "No history",
-    "conflict": "Conflict",
-    "precondition_failed": "Precondition failed",
-    "insufficient_credits": "Insufficient credits",
-    "team_suspended": "Team suspended",
-    "model_not_allowed": "Model not allowed",
-    "job_not_active": "Job not active",
-    "job_call_limit": "Job call limit reached",
-    "calls_in_flight": "Calls in flight",
-    "payload_too_large": "Payload too large",
-    "rate_limited": "Rate limited",
-    "provider_error": "Provider error",
-    "provider_not_configured": "Provider not configured",
-    "provider_timeout": "Provider timeout",
-    "unavailable": "Service unavailable",
-    "unsupported_feature": "Unsupported feature",
-    "method_not_allowed": "Method not allowed",
-    "internal_error": "Internal error",
+
+@dataclass(frozen=True)
+class ProblemKind:
+    """One problem code: its status, its title, and what a client should do about it."""
+
+    status: int
+    title: str
+    advice: str
+    also: tuple[int, ...] = ()  # other statuses it comes with
+
+    @property
+    def statuses(self) -> tuple[int, ...]:
+        return tuple(sorted({self.status, *self.also}))
+
+
+# The one registry of problem codes: the handlers below answer with these, the page at
+# PROBLEMS_PAGE and the OpenAPI document (entrypoints/http/openapi.py) list them.
+PROBLEMS: dict[str, ProblemKind] = {
+    "invalid_request": ProblemKind(
+        422,
+        "Invalid request",
+        "Fix the request and send it again. 400: the JSON is malformed (or a provider refused the request "
+        "itself, e.g. a context too long: the provider's message is in detail); 422: a field is missing, "
+        "unknown, mistyped or out of its bounds (errors names it).",
+        also=(400,),
+    ),
+    "unauthorized": ProblemKind(
+        401,
+        "Unauthorized",
+        "Send the right credential as Authorization: Bearer ...: a team virtual key (sk-job-...) on the client "
+        "API and /v1, an admin access token from POST /api/auth/login on the admin API. detail says which one "
+        "the route needs. A revoked key or an expired token answers this too: get a new one.",
+    ),
+    "forbidden": ProblemKind(
+        403,
+        "Forbidden",
+        "The credential is valid but its role may not do this (a viewer writing, an admin managing users). "
+        "Ask an owner; retrying does not help.",
+    ),
+    "not_found": ProblemKind(
+        404,
+        "Not found",
+        "The resource does not exist or the caller may not see it (another team's job, another organization). "
+        "Check the id.",
+    ),
+    "no_history": ProblemKind(
+        404,
+        "No history",
+        "Nothing to estimate from yet: the team has no finished job of that type. Finish some jobs first.",
+    ),
+    "conflict": ProblemKind(
+        409,
+        "Conflict",
+        "The request clashes with the current state (a name already taken, a job already finished in another "
+        "state, the first owner already created). Read the resource again before deciding.",
+    ),
+    "precondition_failed": ProblemKind(
+        412,
+        "Precondition failed",
+        "The If-Match version is not the stored one: someone changed the resource since you read it. Read it "
+        "again, re-apply your change, retry with the new ETag.",
+    ),
+    "insufficient_credits": ProblemKind(
+        402,
+        "Insufficient credits",
+        "The team's available credits cannot cover the job or the call's hold. Add credits (an admin's "
+        "POST /api/teams/{team_id}/credits) or lower max_tokens.",
+    ),
+    "team_suspended": ProblemKind(
+        403,
+        "Team suspended",
+        "The team is suspended and may not start jobs or calls. An admin must resume it.",
+    ),
+    "model_not_allowed": ProblemKind(
+        403,
+        "Model not allowed",
+        "The team's access groups do not contain this model alias. Use an alias the team may call "
+        "(GET /v1/models lists them) or ask an admin to grant it.",
+    ),
+    "job_not_active": ProblemKind(
+        409,
+        "Job not active",
+        "The job is finished (completed, failed, cancelled, expired) or closing: create a new job.",
+    ),
+    "job_call_limit": ProblemKind(
+        409,
+        "Job call limit reached",
+        "The job has started as many calls as its team allows per job: finish it and start another.",
+    ),
+    "calls_in_flight": ProblemKind(
+        409,
+        "Calls in flight",
+        "Some of the job's calls were still running when the completion stopped waiting. Retry the same "
+        "completion shortly: it answers the final result once they settle.",
+    ),
+    "payload_too_large": ProblemKind(
+        413,
+        "Payload too large",
+        "The body (default limit 1 MiB) or a value (job metadata over 16 KiB) is over its size bound. Send less.",
+    ),
+    "rate_limited": ProblemKind(
+        429,
+        "Rate limited",
+        "Too many requests or tokens for now (the team's own limit, the provider's, or failed logins). Wait "
+        "Retry-After seconds, then retry; with x-should-retry: false the request can never fit.",
+    ),
+    "provider_error": ProblemKind(
+        502,
+        "Provider error",
+        "The model's provider failed after the gateway's retries (an error, quota, a malformed or cut answer). "
+        "Retrying later may work; detail carries the provider's redacted message.",
+    ),
+    "provider_not_configured": ProblemKind(
+        409,
+        "Provider not configured",
+        "The organization has no active credential for the alias's providers. An admin must add or activate "
+        "one; nothing was held or sent.",
+    ),
+    "provider_timeout": ProblemKind(
+        504,
+        "Provider timeout",
+        "The provider did not answer in time. Retry, possibly with a shorter request.",
+    ),
+    "unavailable": ProblemKind(
+        503,
+        "Service unavailable",
+        "One of the gateway's own dependencies (the database) is down. Retry with backoff.",
+    ),
+    "unsupported_feature": ProblemKind(
+        422,
+        "Unsupported feature",
+        "The request asks for something the gateway or the alias's provider cannot honour (n > 1, an image by "
+        "URL on Gemini, ...). Drop the field named in detail (param on /v1).",
+    ),
+    "method_not_allowed": ProblemKind(
+        405,
+        "Method not allowed",
+        "The path does not take this method: the Allow header lists those it takes.",
+    ),
+    "internal_error": ProblemKind(
+        500,
+        "Internal error",
+        "A bug on the gateway's side; nothing of it is shown. Retry later and report the x-request-id header.",
+    ),
 }
+STATUS_BY_CODE: dict[str, int] = {code: kind.status for code, kind in PROBLEMS.items()}
+
+
+def problem_type(code: str) -> str:
+    """The problem's ``type``: a relative URI reference to its entry on the page the service
+    serves (RFC 9457 resolves it against the request's URI, so it works behind any host)."""
+    return f"{PROBLEMS_PAGE}#{code}"
 
 
 class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -101,8 +207,8 @@ def problem_response(
 ) -> Response[bytes]:
     status = status or STATUS_BY_CODE.get(code, 400)
     problem = Problem(
-        type=f"https://docs.saasllm.dev/problems/{code}",
-        title=TITLES.get(code, "Error"),
+        type=problem_type(code),
+        title=PROBLEMS[code].title if code in PROBLEMS else "Error",
         status=status,
         detail=detail,
         code=code,
@@ -164,7 +270,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
         code = "invalid_request"
     else:
         code = "internal_error"
-    detail = _safe_detail(str(exc.detail)) if status < 500 else TITLES[code]
+    detail = _safe_detail(str(exc.detail)) if status < 500 else PROBLEMS[code].title
     headers = dict(exc.headers or {})
     return problem_response(code, detail, status=status, headers=headers)
 
@@ -201,4 +307,4 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     Exception: internal_error_handler,
 }
 
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "problem_response"]
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEMS", "PROBLEM_JSON", "MediaType", "problem_response"]

@@ -183,6 +183,8 @@ async def test_first_run_to_a_job_in_the_drill_down_then_credits_and_suspension(
     # The dashboard shows the period's job, with its chart drawn.
     await page.click("nav >> text=Dashboard")
     await page.wait_for_function("document.querySelector('#money-chart').dataset.drawn === '1'")
+    labels = await page.evaluate("Chart.getChart('money-chart').data.datasets.map(d => d.label)")
+    assert labels == ["Customer price (USD)", "Provider cost (USD)", "Margin (USD)"]
     assert await page.locator(".stat:has(h2:text-is('Jobs')) .big").inner_text() == "1"
     assert await money_title(page, ".stat:has-text('Customer price')") == "0.00645 USD"
     assert "Reports" in await page.locator("section:has-text('Top teams by spend')").inner_text()

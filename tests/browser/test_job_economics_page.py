@@ -24,6 +24,16 @@ async def test_the_economics_page_draws_its_chart_and_suggests_prices(world: Wor
     await sign_in(page, OWNER)
     await page.goto(f"/admin/economics?organization_id={organization.id}&target_margin=0.5&percentile=90")
     await page.wait_for_function("document.querySelector('#economics-chart')?.dataset.drawn === '1'")
+    labels = await page.evaluate("Chart.getChart('economics-chart').data.datasets.map(d => d.label)")
+    assert labels == [
+        "Cost p50 (USD)",
+        "Cost p95 (USD)",
+        "Cost p99 (USD)",
+        "Cost max (USD)",
+        "Suggested price (USD)",
+    ]
+    points = await page.evaluate("Chart.getChart('economics-chart').data.datasets.map(d => d.data.length)")
+    assert points == [2, 2, 2, 2, 2]  # one per job type
     rows = page.locator("[data-testid=job-types] tbody tr")
     assert await rows.count() == 2
     assert "analyse" in await rows.first.inner_text()

@@ -16,20 +16,17 @@ import uvicorn
 from adapters.providers._http import RetryPolicy
 from adapters.providers.registry import open_provider_clients
 from application.principal import TeamPrincipal
-from domain.budgets import BudgetMode, BudgetPolicy
-from domain.catalog import Provider
+from domain.budgets import BudgetMode
 from domain.organizations import Organization, Team
-from domain.pricing import PriceSheet
 from entrypoints.bootstrap import Services
 from entrypoints.http.app import create_app
 from entrypoints.runtime import Runtime, open_postgres_runtime
 from entrypoints.settings import Settings, load_settings
 from tests.postgres import fresh_database
 from tests.support.fake_provider import FakeUpstream
+from tests.support.seeding import create_team, seed_organization
 
 D = Decimal
-CUSTOMER = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))
-PROVIDER = PriceSheet(input_per_million=D("1"), output_per_million=D("4"))
 
 
 def free_port() -> int:
@@ -53,14 +50,8 @@ class Server:
     async def team(
         self, mode: BudgetMode, credits: Decimal | None = None, groups: tuple[str, ...] = ("standard",), **rates: Any
     ) -> tuple[Team, str]:
-        team, key = await self.services.organizations.create_team(
-            organization_id=self.organization.id,
-            name=f"team-{mode}",
-            budget=BudgetPolicy(mode=mode, **rates),
-            credits=D(100) if credits is None else credits,
-            access_groups=groups,
-        )
-        return team, key.api_key
+        credits = D(100) if credits is None else credits
+        return await create_team(self.services, self.organization, mode, credits, groups, **rates)
 
 
 RuntimeOpener = Callable[[Settings], AbstractAsyncContextManager[Runtime]]
@@ -131,30 +122,8 @@ async def serve_world(data_dir: Path, database_url: str, **overrides: str) -> As
     }
     settings = load_settings(env)
     async with FakeUpstream() as upstream, serve(settings, test_runtime) as services:
-        organization = await services.organizations.create_organization(name="Acme")
-        await services.models.create_alias(
-            alias="smart",
-            provider=Provider.OPENAI,
-            provider_model="gpt-test",
-            customer_prices=CUSTOMER,
-            provider_costs=PROVIDER,
-            default_max_tokens=100,
-            access_groups=("standard",),
-        )
-        await services.models.create_alias(
-            alias="premium",
-            provider=Provider.OPENAI,
-            provider_model="gpt-big",
-            customer_prices=CUSTOMER,
-            provider_costs=PROVIDER,
-            access_groups=("premium",),
-        )
-        await services.credentials.add_credential(
-            organization_id=organization.id,
-            provider=Provider.OPENAI,
-            name="main",
-            api_key="sk-upstream-secret-9876",
-            api_base=upstream.api_base("openai"),
+        organization = await seed_organization(
+            services, api_key="sk-upstream-secret-9876", api_base=upstream.api_base("openai")
         )
         yield Server(
             url=f"http://127.0.0.1:{settings.port}",

@@ -344,3 +344,25 @@ async def test_every_write_is_in_the_audit_log_with_before_and_after(server: Ser
     async with server.client(scoped) as http:  # a scoped admin reads its organization's entries only
         mine = (await ok(await http.get("/api/audit-log", params={"limit": 200})))["items"]
     assert mine and all(e["organization_id"] == str(server.organization.id) for e in mine)
+
+
+async def test_a_new_team_answers_with_the_credits_it_allocated(server: Server, owner: str) -> None:
+    async with server.client(owner) as http:
+        org = await ok(await http.post("/api/organizations/create", json={"name": "Initech"}), 201)
+        funded = await ok(
+            await http.post(
+                "/api/teams/create",
+                json={"organization_id": org["id"], "name": "funded", "budget_mode": "job_based", "credits": "12.25"},
+            ),
+            201,
+        )
+        assert funded["team"]["credits"] == {"allocated": "12.25", "used": "0", "held": "0", "remaining": "12.25"}
+        empty = await ok(
+            await http.post(
+                "/api/teams/create", json={"organization_id": org["id"], "name": "empty", "budget_mode": "job_based"}
+            ),
+            201,
+        )
+        assert empty["team"]["credits"] == {"allocated": "0", "used": "0", "held": "0", "remaining": "0"}
+        fetched = await ok(await http.get(f"/api/teams/{funded['team']['id']}"))
+        assert fetched["credits"] == funded["team"]["credits"]

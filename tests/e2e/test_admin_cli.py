@@ -21,10 +21,11 @@ from entrypoints import cli
 from entrypoints.bootstrap import Services
 from entrypoints.settings import Settings, load_settings
 from tests.e2e.admin_helpers import PASSWORD, login
-from tests.e2e.conftest import CUSTOMER, PROVIDER, Server, free_port, serve
+from tests.e2e.conftest import Server, free_port, serve
 from tests.e2e.conftest import test_runtime as e2e_runtime
 from tests.postgres import fresh_database
 from tests.support.fake_provider import FakeUpstream
+from tests.support.seeding import CUSTOMER, PROVIDER
 
 PROVIDER_KEY = "sk-upstream-rotation-secret-5150"
 

@@ -5,21 +5,29 @@ also where no browser is installed.
 """
 
 import re
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.memory.system import FakeClock
 from domain.admins import AdminPrincipal, AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import AdminUserId, TeamId
 from domain.organizations import TeamStatus
+from entrypoints.runtime import Runtime, open_memory_runtime
+from entrypoints.settings import Settings, load_settings
 from tests.e2e.admin_helpers import PASSWORD, admin_token
-from tests.e2e.conftest import CUSTOMER, PROVIDER, Server
+from tests.e2e.conftest import Server, free_port, serve
 from tests.e2e.panel_helpers import Panel, csrf_token
+from tests.support.seeding import CUSTOMER, PROVIDER
 
 D = Decimal
 AUTH_ROUTES = {"/admin/setup", "/admin/login", "/admin/logout"}
@@ -359,3 +367,67 @@ async def test_a_webhook_secret_and_a_team_key_are_shown_once(server: Server, ow
 
 async def any_team(server: Server) -> Any:
     return (await server.services.organizations.list_teams(SYSTEM, organization_id=server.organization.id))[0]
+
+
+# ---- today comes from the runtime's clock ------------------------------------------------
+
+CLOCKED_NOW = datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
+
+
+@asynccontextmanager
+async def clocked_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The in-memory runtime whose clock (the one the panel reads) stands at ``CLOCKED_NOW``."""
+    async with open_memory_runtime(settings) as runtime:
+        yield replace(runtime, clock=FakeClock(CLOCKED_NOW))
+
+
+async def test_report_periods_end_today_by_the_runtime_clock(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path), "PORT": str(free_port())})
+    async with serve(settings, clocked_runtime) as services, Panel(f"http://127.0.0.1:{settings.port}") as panel:
+        await services.admin_auth.setup(email="owner@example.com", password=PASSWORD)
+        await panel.sign_in("owner@example.com")
+        dashboard = await panel.get("/admin")
+        assert "Finished jobs from 2031-02-03 to 2031-03-04" in dashboard.text  # 30 days by default
+        week = await panel.get("/admin/economics?days=7")
+        assert "Finished jobs from 2031-02-26 to 2031-03-04" in week.text
+        chosen = await panel.get("/admin?from=2031-01-01")
+        assert "Finished jobs from 2031-01-01 to 2031-03-04" in chosen.text
+
+
+async def test_only_owners_create_admin_users_on_the_api_and_the_panel_alike(server: Server, owner: str) -> None:
+    """The owner check lives in the use case: a non-owner is refused on both paths, and an
+    organization-scoped owner creates users of its own organization only."""
+    other = await server.services.organizations.create_organization(name=f"Other {uuid4().hex[:6]}")
+    mine = server.organization
+
+    def user(uniq: str, **extra: str) -> dict[str, str]:
+        return {"email": f"new-{uniq}@example.com", "password": PASSWORD, "role": "viewer", **extra}
+
+    async def emails() -> set[str]:
+        return {u.email for u in await server.services.admin_users.list_users(SYSTEM)}
+
+    admin_api = await admin_token(server, AdminRole.ADMIN)  # unscoped, every right but users
+    async with server.client(admin_api) as http:
+        refused = await http.post("/api/users/create", json=user("api-admin"))
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    _, admin_panel = await panel_user(server, AdminRole.ADMIN)
+    async with admin_panel:
+        assert (await admin_panel.post("/admin/users", user("panel-admin"))).status_code == 403
+    assert not {"new-api-admin@example.com", "new-panel-admin@example.com"} & await emails()
+
+    scoped_api = await admin_token(server, AdminRole.OWNER, mine)
+    async with server.client(scoped_api) as http:
+        elsewhere = await http.post("/api/users/create", json=user("api-other", organization_id=str(other.id)))
+        assert elsewhere.status_code == 404
+        unscoped = await http.post("/api/users/create", json=user("api-none"))
+        own = await http.post("/api/users/create", json=user("api-own", organization_id=str(mine.id)))
+        assert unscoped.status_code == own.status_code == 201
+        assert unscoped.json()["organization_id"] == own.json()["organization_id"] == str(mine.id)
+    _, scoped_panel = await panel_user(server, AdminRole.OWNER, mine.id)
+    async with scoped_panel:
+        elsewhere = await scoped_panel.post("/admin/users", user("panel-other", organization_id=str(other.id)))
+        assert elsewhere.status_code == 404  # as on the API: another organization does not exist for it
+        assert (await scoped_panel.post("/admin/users", user("panel-none"))).status_code == 303
+    created = {u.email: u for u in await server.services.admin_users.list_users(SYSTEM)}
+    assert "new-api-other@example.com" not in created and "new-panel-other@example.com" not in created
+    assert created["new-panel-none@example.com"].organization_id == mine.id

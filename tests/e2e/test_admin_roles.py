@@ -24,7 +24,8 @@ from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import JobId, TeamId
 from tests.e2e.admin_helpers import PASSWORD, admin_token, claims_of, setup_owner, unsigned, with_claims
-from tests.e2e.conftest import CUSTOMER, PROVIDER, Server
+from tests.e2e.conftest import Server
+from tests.support.seeding import CUSTOMER, PROVIDER
 
 OK = 0  # the endpoint's success status, filled in per case
 GOOD = ("owner", "admin", "viewer", "scoped", "outsider")

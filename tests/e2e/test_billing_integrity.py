@@ -24,6 +24,7 @@ from tests.e2e.admin_helpers import admin_token
 from tests.e2e.conftest import Server, openai_usage, serve_world
 from tests.postgres import fresh_database
 from tests.support.fake_provider import Reply
+from tests.support.sse import sse_events as events
 
 D = Decimal
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
@@ -42,14 +43,6 @@ async def world(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: s
         serve_world(data_dir, database_url, **WORLD_ENV) as server,
     ):
         yield server
-
-
-def events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    found = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
 
 
 async def ledger(server: Server, team_id: object) -> tuple[dict[str, Any], list[dict[str, Any]]]:

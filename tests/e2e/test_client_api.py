@@ -10,19 +10,10 @@ from domain.budgets import BudgetMode
 from domain.organizations import TeamStatus
 from tests.e2e.conftest import Server, openai_usage
 from tests.support.fake_provider import Reply
+from tests.support.sse import sse_events
 
 D = Decimal
 CALL = {"model": "smart", "messages": [{"role": "user", "content": "Hello"}]}
-
-
-def sse_events(text: str) -> list[tuple[str, dict[str, object]]]:
-    import json
-
-    events = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 async def test_consumption_usd_job_flow_is_exact(server: Server) -> None:

@@ -10,44 +10,14 @@ the client that reuses a connection idle past the server's old timeout.
 """
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-
-import httpx
 
 from entrypoints.cli import server_options
 from entrypoints.settings import load_settings
-from tests.e2e.conftest import free_port
 from tests.postgres import fresh_database
+from tests.support.served import served
 
 HTTPX_KEEPALIVE_EXPIRY_S = 5.0  # httpx's default: a client reuses connections idle up to this
-
-
-@asynccontextmanager
-async def cli_server(database_url: str, data_dir: Path, **env: str) -> AsyncIterator[int]:
-    port = free_port()
-    full = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "DATA_DIR": str(data_dir), **env}
-    server = subprocess.Popen(  # noqa: ASYNC220 - our own CLI, started once
-        [sys.executable, "-m", "entrypoints.cli", "serve"], env=full, start_new_session=True
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        yield port
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 REQUEST = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
@@ -86,9 +56,9 @@ def test_the_server_outlasts_client_and_load_balancer_idle_timeouts() -> None:
 async def test_a_connection_idle_past_the_old_timeout_still_answers(postgres_server_url: str, tmp_path: Path) -> None:
     async with (
         fresh_database(postgres_server_url, prefix="saasllm_keepalive") as url,
-        cli_server(url, tmp_path) as port,
+        served(url, tmp_path) as server,
     ):
-        assert (await reuse_after(port, HTTPX_KEEPALIVE_EXPIRY_S + 1)).startswith(b"HTTP/1.1 200")
+        assert (await reuse_after(server.port, HTTPX_KEEPALIVE_EXPIRY_S + 1)).startswith(b"HTTP/1.1 200")
 
 
 async def test_a_server_closing_idle_connections_first_leaves_the_request_without_status(
@@ -97,6 +67,6 @@ async def test_a_server_closing_idle_connections_first_leaves_the_request_withou
     # The failure the default prevents, shown with a short KEEP_ALIVE_S: no status at all.
     async with (
         fresh_database(postgres_server_url, prefix="saasllm_keepalive") as url,
-        cli_server(url, tmp_path, KEEP_ALIVE_S="1") as port,
+        served(url, tmp_path, KEEP_ALIVE_S="1") as server,
     ):
-        assert await reuse_after(port, 2.0) == b""
+        assert await reuse_after(server.port, 2.0) == b""

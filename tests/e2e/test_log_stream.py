@@ -1,46 +1,24 @@
 """`saasllm serve` writes one stream of JSON lines: the server's own lines, Litestar's and
 ours alike, and no per-request access line beside the canonical one."""
 
-import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import free_port
 from tests.postgres import fresh_database
+from tests.support.served import served
 
 
 async def test_the_served_process_logs_only_json_lines(postgres_server_url: str, tmp_path: Path) -> None:
-    port = free_port()
     log_path = tmp_path / "serve.log"
     async with fresh_database(postgres_server_url, prefix="saasllm_logs") as url:
-        env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "DATA_DIR": str(tmp_path), "LOG_LEVEL": "INFO"}
         with log_path.open("wb") as out:
-            server = subprocess.Popen(  # noqa: ASYNC220 - our own CLI
-                [sys.executable, "-m", "entrypoints.cli", "serve"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            try:
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
-                    for _ in range(300):
-                        try:
-                            if (await http.get("/health/db")).status_code == 200:
-                                break
-                        except httpx.TransportError:
-                            pass
-                        await asyncio.sleep(0.1)
-                    assert (await http.get("/api/jobs", headers={"Authorization": "Bearer nope"})).status_code == 401
-            finally:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(timeout=30)
+            async with (
+                served(url, tmp_path, output=out, LOG_LEVEL="INFO") as server,
+                httpx.AsyncClient(base_url=server.url, timeout=2) as http,
+            ):
+                assert (await http.get("/api/jobs", headers={"Authorization": "Bearer nope"})).status_code == 401
     lines = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     records = []
     for line in lines:

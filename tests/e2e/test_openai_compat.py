@@ -15,10 +15,10 @@ import openai
 import pytest
 
 from domain.budgets import BudgetMode
-from domain.catalog import Provider
 from domain.organizations import TeamStatus
-from tests.e2e.conftest import CUSTOMER, PROVIDER, Server, openai_usage
+from tests.e2e.conftest import Server, openai_usage
 from tests.support.fake_provider import Reply
+from tests.support.seeding import seed_other_providers
 
 D = Decimal
 T = TypeVar("T")
@@ -28,27 +28,7 @@ HELLO = [{"role": "user", "content": "Hello"}]
 @pytest.fixture(scope="module", autouse=True)
 async def other_providers(server: Server) -> AsyncIterator[None]:
     """An alias per other provider, each with a credential pointing at the fake upstream."""
-    for provider, alias, model in (
-        (Provider.ANTHROPIC, "claude", "claude-test"),
-        (Provider.GEMINI, "flash", "gemini-test"),
-        (Provider.FIREWORKS, "llama", "accounts/fireworks/models/llama-test"),
-    ):
-        await server.services.models.create_alias(
-            alias=alias,
-            provider=provider,
-            provider_model=model,
-            customer_prices=CUSTOMER,
-            provider_costs=PROVIDER,
-            default_max_tokens=100,
-            access_groups=("standard",),
-        )
-        await server.services.credentials.add_credential(
-            organization_id=server.organization.id,
-            provider=provider,
-            name=f"{provider} main",
-            api_key=f"key-{provider}-0000",
-            api_base=server.upstream.api_base(str(provider)),
-        )
+    await seed_other_providers(server.services, server.organization, server.upstream.api_base)
     yield
 
 

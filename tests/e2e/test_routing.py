@@ -21,6 +21,7 @@ from tests.e2e.admin_helpers import admin_token
 from tests.e2e.conftest import Server, openai_usage, serve_world
 from tests.postgres import fresh_database
 from tests.support.fake_provider import Reply, ToolCallReply
+from tests.support.sse import sse_events as events
 
 D = Decimal
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -50,10 +51,34 @@ async def world(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: s
         yield server
 
 
-async def create_alias(server: Server, **body: Any) -> dict[str, Any]:
+# What the standard aliases charge and cost per million tokens, and a dearer backup's.
+STANDARD_PRICES = {
+    "input_price_per_million": "2",
+    "output_price_per_million": "8",
+    "provider_input_cost_per_million": "1",
+    "provider_output_cost_per_million": "4",
+}
+BACKUP_PRICES = {
+    "input_price_per_million": "3",
+    "output_price_per_million": "12",
+    "provider_input_cost_per_million": "1.5",
+    "provider_output_cost_per_million": "6",
+}
+
+
+async def create_alias(
+    server: Server,
+    alias: str,
+    provider_model: str,
+    provider: str = "openai",
+    prices: dict[str, str] = STANDARD_PRICES,
+    **body: Any,
+) -> dict[str, Any]:
+    """An alias of the ``routing`` access group, at the standard prices unless told."""
     token = await admin_token(server, AdminRole.ADMIN)
+    payload = {"access_groups": ["routing"], "alias": alias, "provider": provider, "provider_model": provider_model}
     async with server.client(token) as http:
-        response = await http.post("/api/models/create", json={"access_groups": ["routing"], **body})
+        response = await http.post("/api/models/create", json={**payload, **prices, **body})
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -69,14 +94,6 @@ def breaker_value(text: str, model: str) -> float | None:
         if line.startswith("llm_target_circuit_state{") and f'model="{model}"' in line:
             return float(line.rsplit(" ", 1)[1])
     return None
-
-
-def events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    found = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
 
 
 def seen(server: Server) -> list[tuple[str, str]]:
@@ -101,27 +118,9 @@ async def assert_ledger_exact(server: Server, team_id: object, allocated: Decima
 
 
 async def test_an_overloaded_primary_falls_back_and_the_call_is_priced_at_the_fallback(world: Server) -> None:
-    await create_alias(
-        world,
-        alias="fb-backup",
-        provider="openai",
-        provider_model="gpt-backup",
-        input_price_per_million="3",
-        output_price_per_million="12",
-        provider_input_cost_per_million="1.5",
-        provider_output_cost_per_million="6",
-    )
+    await create_alias(world, "fb-backup", "gpt-backup", prices=BACKUP_PRICES)
     created = await create_alias(
-        world,
-        alias="fb-main",
-        provider="anthropic",
-        provider_model="claude-main",
-        input_price_per_million="2",
-        output_price_per_million="8",
-        provider_input_cost_per_million="1",
-        provider_output_cost_per_million="4",
-        default_max_tokens=100,
-        fallbacks=["fb-backup"],
+        world, "fb-main", "claude-main", provider="anthropic", default_max_tokens=100, fallbacks=["fb-backup"]
     )
     assert created["fallbacks"] == ["fb-backup"] and created["routing"] == "ordered"
     team, key = await world.team(BudgetMode.CONSUMPTION_USD, groups=("routing",))
@@ -155,27 +154,9 @@ async def test_an_overloaded_primary_falls_back_and_the_call_is_priced_at_the_fa
 
 
 async def test_a_stream_falls_back_before_its_first_event_and_never_after(world: Server) -> None:
+    await create_alias(world, "fs-backup", "gpt-stream-backup", prices=BACKUP_PRICES)
     await create_alias(
-        world,
-        alias="fs-backup",
-        provider="openai",
-        provider_model="gpt-stream-backup",
-        input_price_per_million="3",
-        output_price_per_million="12",
-        provider_input_cost_per_million="1.5",
-        provider_output_cost_per_million="6",
-    )
-    await create_alias(
-        world,
-        alias="fs-main",
-        provider="anthropic",
-        provider_model="claude-stream",
-        input_price_per_million="2",
-        output_price_per_million="8",
-        provider_input_cost_per_million="1",
-        provider_output_cost_per_million="4",
-        default_max_tokens=100,
-        fallbacks=["fs-backup"],
+        world, "fs-main", "claude-stream", provider="anthropic", default_max_tokens=100, fallbacks=["fs-backup"]
     )
     team, key = await world.team(BudgetMode.CONSUMPTION_USD, groups=("routing",))
     body = {"job_type": "stream", "model": "fs-main", "messages": HELLO}
@@ -272,17 +253,7 @@ async def test_cheapest_serves_from_the_cheaper_target_and_its_breaker_opens_the
 
 async def test_a_cache_hit_never_reaches_the_provider_and_is_charged_the_cached_price(world: Server) -> None:
     created = await create_alias(
-        world,
-        alias="cached",
-        provider="openai",
-        provider_model="gpt-cached",
-        input_price_per_million="2",
-        output_price_per_million="8",
-        provider_input_cost_per_million="1",
-        provider_output_cost_per_million="4",
-        default_max_tokens=100,
-        cache_ttl_s=60,
-        cached_response_price_factor="0.5",
+        world, "cached", "gpt-cached", default_max_tokens=100, cache_ttl_s=60, cached_response_price_factor="0.5"
     )
     assert (created["cache_ttl_s"], created["cached_response_price_factor"]) == (60, "0.5")
     team, key = await world.team(BudgetMode.CONSUMPTION_USD, groups=("routing",))
@@ -322,17 +293,7 @@ async def test_a_cache_hit_never_reaches_the_provider_and_is_charged_the_cached_
 
 
 async def test_the_response_cache_is_never_shared_across_organizations(world: Server) -> None:
-    await create_alias(
-        world,
-        alias="cached-tenants",
-        provider="openai",
-        provider_model="gpt-cached-tenants",
-        input_price_per_million="2",
-        output_price_per_million="8",
-        provider_input_cost_per_million="1",
-        provider_output_cost_per_million="4",
-        cache_ttl_s=60,
-    )
+    await create_alias(world, "cached-tenants", "gpt-cached-tenants", cache_ttl_s=60)
     _, key = await world.team(BudgetMode.CONSUMPTION_USD, groups=("routing",))
     other_org = await world.services.organizations.create_organization(name="Other")
     await world.services.credentials.add_credential(
@@ -362,17 +323,7 @@ async def test_the_response_cache_is_never_shared_across_organizations(world: Se
 
 async def test_an_answer_with_tool_calls_is_not_cached(world: Server) -> None:
     """A kept answer is text only: replaying one that called tools would drop its calls."""
-    await create_alias(
-        world,
-        alias="cached-tools",
-        provider="openai",
-        provider_model="gpt-cached-tools",
-        input_price_per_million="2",
-        output_price_per_million="8",
-        provider_input_cost_per_million="1",
-        provider_output_cost_per_million="4",
-        cache_ttl_s=60,
-    )
+    await create_alias(world, "cached-tools", "gpt-cached-tools", cache_ttl_s=60)
     _, key = await world.team(BudgetMode.CONSUMPTION_USD, groups=("routing",))
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
     body = {"job_type": "cache", "model": "cached-tools", "messages": HELLO, "tools": tools}

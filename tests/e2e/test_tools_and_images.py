@@ -6,7 +6,6 @@ the upstream was sent, so a mapping that breaks on either side fails here.
 """
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -16,8 +15,10 @@ import pytest
 
 from domain.budgets import BudgetMode
 from domain.catalog import Provider
-from tests.e2e.conftest import CUSTOMER, PROVIDER, Server, openai_usage
+from tests.e2e.conftest import Server, openai_usage
 from tests.support.fake_provider import Reply, ToolCallReply
+from tests.support.seeding import seed_other_providers
+from tests.support.sse import sse_events
 
 D = Decimal
 PNG = "data:image/png;base64,iVBORw0KGgoAAAAAAAAAAA=="
@@ -53,27 +54,8 @@ USAGE: dict[Provider, dict[str, Any]] = {
 
 @pytest.fixture(scope="module", autouse=True)
 async def other_providers(server: Server) -> AsyncIterator[None]:
-    for provider, alias, model in (
-        (Provider.ANTHROPIC, "claude", "claude-test"),
-        (Provider.GEMINI, "flash", "gemini-test"),
-        (Provider.FIREWORKS, "llama", "accounts/fireworks/models/llama-test"),
-    ):
-        await server.services.models.create_alias(
-            alias=alias,
-            provider=provider,
-            provider_model=model,
-            customer_prices=CUSTOMER,
-            provider_costs=PROVIDER,
-            default_max_tokens=100,
-            access_groups=("standard",),
-        )
-        await server.services.credentials.add_credential(
-            organization_id=server.organization.id,
-            provider=provider,
-            name=f"{provider} main",
-            api_key=f"key-{provider}-0000",
-            api_base=server.upstream.api_base(str(provider)),
-        )
+    """An alias per other provider, each with a credential pointing at the fake upstream."""
+    await seed_other_providers(server.services, server.organization, server.upstream.api_base)
     yield
 
 
@@ -246,14 +228,6 @@ async def test_sdk_invalid_tool_input_is_a_422_in_openai_shape(server: Server) -
 
 
 # ---- the job API --------------------------------------------------------------------------
-
-
-def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 async def test_job_api_call_and_stream_carry_tool_calls(server: Server) -> None:

@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.admin_helpers import setup_owner
 from tests.e2e.conftest import Server
 from tests.e2e.test_webhooks import SECRETS, Receiver, finish_a_job, signature_is_valid, subscribe, team_in
+from tests.support.listening import listening
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +22,8 @@ async def owner(server: Server) -> str:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     r = Receiver()
-    listening = await asyncio.start_server(r.handle, "127.0.0.1", 0)
-    r.url = f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}/hook"
-    try:
+    async with listening(r.handle) as r.url:
         yield r
-    finally:
-        listening.close()
-        for task in r.handlers:
-            task.cancel()
 
 
 async def the_webhook(http: httpx.AsyncClient, org_id: str) -> dict[str, Any]:

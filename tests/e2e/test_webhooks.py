@@ -17,6 +17,7 @@ import pytest
 from application.services.webhooks import SIGNATURE_HEADER
 from tests.e2e.admin_helpers import setup_owner
 from tests.e2e.conftest import Server
+from tests.support.listening import listening
 
 
 @dataclass
@@ -40,12 +41,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     url: str = ""
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self.handlers.add(task)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
@@ -75,14 +72,8 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     r = Receiver()
-    server = await asyncio.start_server(r.handle, "127.0.0.1", 0)
-    r.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
-    try:
+    async with listening(r.handle) as r.url:
         yield r
-    finally:
-        server.close()
-        for task in r.handlers:
-            task.cancel()
 
 
 @pytest.fixture(scope="module")

@@ -197,6 +197,17 @@ class Tally:
     def five_xx(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500)
 
+    def summary(self) -> dict[str, Any]:
+        """The figures every scenario's report row carries."""
+        return {
+            "statuses": dict(self.statuses),
+            "codes": dict(self.codes),
+            "stream_errors": dict(self.stream_errors),
+            "transport_errors": len(self.transport_errors),
+            "five_xx": self.five_xx,
+            "ours_5xx": len(self.ours_5xx),
+        }
+
 
 class LoadClient:
     """Clients of both instances, round robin; one job per ``calls_per_job`` calls."""

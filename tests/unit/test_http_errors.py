@@ -43,7 +43,7 @@ async def test_an_unexpected_error_answers_a_bare_500_and_is_logged_by_type(
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json() == {
-        "type": "https://docs.saasllm.dev/problems/internal_error",
+        "type": "/docs/problems#internal_error",
         "title": "Internal error",
         "status": 500,
         "detail": "an unexpected error occurred",

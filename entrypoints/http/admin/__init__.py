@@ -1,7 +1,8 @@
 """The admin web panel: server-rendered pages under ``/admin`` over the same use cases as the API.
 
-A driving adapter like the JSON controllers: handlers read a form, call one use case of
-``entrypoints.bootstrap.Services`` and render a Jinja template (htmx swaps fragments of
+A driving adapter like the JSON controllers: handlers take the request's ``Panel``
+(``pages.py``: the operator, ``entrypoints.bootstrap.Services`` and the runtime's clock),
+read a form, call one use case and render a Jinja template (htmx swaps fragments of
 it where a whole page would be too much). Roles and organization scope are enforced by
 the use cases; pages only hide what the operator may not do (``permissions.py``).
 """
@@ -20,7 +21,7 @@ from entrypoints.http.admin.failures import EXCEPTION_HANDLERS
 from entrypoints.http.admin.jobs import JobsController
 from entrypoints.http.admin.models import AccessGroupsController, AliasesController, PricingController
 from entrypoints.http.admin.operators import AuditController, UsersController, WebhooksController
-from entrypoints.http.admin.pages import STATIC, template_config
+from entrypoints.http.admin.pages import STATIC, provide_panel, template_config
 from entrypoints.http.admin.session import PANEL, provide_panel_admin, session_renewal_middleware
 from entrypoints.http.admin.tenants import OrganizationsController, TeamsController
 from entrypoints.http.dependencies import provide_services
@@ -48,7 +49,11 @@ def panel_routes(settings: Settings) -> list[Router]:
             UsersController,
             WebhooksController,
         ],
-        dependencies={"admin": Provide(provide_panel_admin), "services": Provide(provide_services)},
+        dependencies={
+            "admin": Provide(provide_panel_admin),
+            "services": Provide(provide_services),
+            "panel": Provide(provide_panel),
+        },
         # Scoped to the panel: the JSON API (bearer tokens, no cookies) is not CSRF-checked.
         middleware=[DefineMiddleware(PanelCSRFMiddleware, config=csrf_config(settings)), session_renewal_middleware],
         exception_handlers=EXCEPTION_HANDLERS,

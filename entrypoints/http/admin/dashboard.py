@@ -1,24 +1,21 @@
 """The dashboard (``/admin``): usage over a period, cost against price, who spends, who runs low."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, QueryParameter
 
 from application.ports.repositories import DayUsage, TeamTotals
-from domain.admins import AdminPrincipal
 from domain.alerts import credits_low
 from domain.ids import OrganizationId
 from domain.ledger import CreditBalance
 from domain.organizations import Team
-from entrypoints.bootstrap import Services
 from entrypoints.http.admin.format import exact
-from entrypoints.http.admin.pages import page
+from entrypoints.http.admin.pages import Panel
 from entrypoints.http.schemas.reports import overview_out
 
 DEFAULT_DAYS = 30
@@ -26,8 +23,6 @@ TOP_TEAMS = 10
 # Balances are read one team at a time (no bulk read of balances exists yet): the dashboard
 # looks at this many teams, oldest first, and says so on the page.
 LOW_CREDITS_SCAN = 100
-
-Req = Request[Any, Any, State]
 
 
 class TeamSpend(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,11 +35,31 @@ class LowTeam(msgspec.Struct, frozen=True, kw_only=True):
     balance: CreditBalance
 
 
-def period(from_: date | None, to: date | None, days: int | None) -> tuple[date, date]:
-    last = to or datetime.now(UTC).date()
-    if from_ is not None:
-        return from_, last
-    return last - timedelta(days=(days or DEFAULT_DAYS) - 1), last
+class Period(msgspec.Struct, frozen=True, kw_only=True):
+    """The days and the organization a report page shows, from its filter form."""
+
+    first: date
+    last: date
+    days: int | None  # the preset in force (None: a chosen start day)
+    organization_id: OrganizationId | None  # None: every organization the operator sees
+
+
+async def provide_period(
+    panel: NamedDependency[Panel],
+    from_: Annotated[date | None, QueryParameter(name="from")] = None,
+    to: FromQuery[date | None] = None,
+    days: Annotated[int | None, QueryParameter(ge=1, le=366)] = None,
+    organization_id: FromQuery[UUID | None] = None,
+) -> Period:
+    """Up to ``to`` (default: today by the runtime's clock), from ``from`` or ``days`` days back."""
+    last = to or panel.today()
+    preset = (days or DEFAULT_DAYS) if from_ is None else None
+    first = from_ if from_ is not None else last - timedelta(days=(days or DEFAULT_DAYS) - 1)
+    scope = OrganizationId(organization_id) if organization_id else None
+    return Period(first=first, last=last, days=preset, organization_id=scope)
+
+
+PERIOD = {"period": Provide(provide_period)}
 
 
 def chart_series(first: date, last: date, by_day: list[DayUsage]) -> dict[str, list[str]]:
@@ -64,20 +79,12 @@ def chart_series(first: date, last: date, by_day: list[DayUsage]) -> dict[str, l
 
 class DashboardController(Controller):
     path = ""
+    dependencies = PERIOD
 
     @get("/", name="panel:dashboard")
-    async def dashboard(
-        self,
-        request: Req,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        from_: Annotated[date | None, QueryParameter(name="from")] = None,
-        to: FromQuery[date | None] = None,
-        days: Annotated[int | None, QueryParameter(ge=1, le=366)] = None,
-        organization_id: FromQuery[UUID | None] = None,
-    ) -> Response[Any]:
-        first, last = period(from_, to, days)
-        scope = OrganizationId(organization_id) if organization_id else None
+    async def dashboard(self, panel: NamedDependency[Panel], period: NamedDependency[Period]) -> Response[Any]:
+        services, admin = panel.services, panel.admin
+        first, last, scope = period.first, period.last, period.organization_id
         overview = await services.usage.overview(admin, organization_id=scope, first_day=first, last_day=last)
         summary = overview_out(scope or admin.organization_id, first, last, overview)
         organizations = await services.organizations.list_organizations(admin, limit=200)
@@ -90,14 +97,9 @@ class DashboardController(Controller):
             if credits_low(balance, team.low_credit_threshold):
                 low.append(LowTeam(team=team, balance=balance))
         low.sort(key=lambda t: t.balance.available)
-        return page(
+        return panel.page(
             "dashboard.html",
-            admin,
-            request,
-            first=first,
-            last=last,
-            days=(days or DEFAULT_DAYS) if from_ is None else None,  # the preset in force, if any
-            organization_id=scope,
+            period=period,
             organizations=organizations,
             overview=overview,
             summary=summary,

@@ -1,29 +1,21 @@
 """Job economics (``/admin/economics``): per job type, the cost distribution, the suggested
 flat price for a target margin and what the period would have made at that price."""
 
-from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
-from uuid import UUID
+from typing import Any
 
-from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromQuery
 
 from application.services.economics import JobTypesReport
-from domain.admins import AdminPrincipal
 from domain.errors import InvalidValueError
-from domain.ids import OrganizationId
-from entrypoints.bootstrap import Services
-from entrypoints.http.admin.dashboard import period
+from entrypoints.http.admin.dashboard import PERIOD, Period
 from entrypoints.http.admin.format import exact
-from entrypoints.http.admin.pages import page
+from entrypoints.http.admin.pages import Panel
 
 DEFAULT_MARGIN = Decimal("0.30")
 DEFAULT_PERCENTILE = Decimal(95)
-
-Req = Request[Any, Any, State]
 
 
 def _decimal(text: str | None, default: Decimal, name: str) -> Decimal:
@@ -53,43 +45,31 @@ def chart_of(report: JobTypesReport) -> dict[str, list[str]]:
 
 class EconomicsController(Controller):
     path = "/economics"
+    dependencies = PERIOD
 
     @get("/", name="panel:economics")
     async def economics(
         self,
-        request: Req,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        from_: Annotated[date | None, QueryParameter(name="from")] = None,
-        to: FromQuery[date | None] = None,
-        days: Annotated[int | None, QueryParameter(ge=1, le=366)] = None,
-        organization_id: FromQuery[UUID | None] = None,
+        panel: NamedDependency[Panel],
+        period: NamedDependency[Period],
         target_margin: FromQuery[str | None] = None,
         percentile: FromQuery[str | None] = None,
     ) -> Response[Any]:
-        first, last = period(from_, to, days)
-        scope = OrganizationId(organization_id) if organization_id else None
         margin = _decimal(target_margin, DEFAULT_MARGIN, "target margin")
         share = _decimal(percentile, DEFAULT_PERCENTILE, "percentile")
-        report = await services.economics.job_types(
-            admin,
-            organization_id=scope,
+        report = await panel.services.economics.job_types(
+            panel.admin,
+            organization_id=period.organization_id,
             team_id=None,
-            first_day=first,
-            last_day=last,
+            first_day=period.first,
+            last_day=period.last,
             percentile=share,
             target_margin=margin,
         )
-        organizations = await services.organizations.list_organizations(admin, limit=200)
-        return page(
+        return panel.page(
             "economics.html",
-            admin,
-            request,
-            first=first,
-            last=last,
-            days=(days or 30) if from_ is None else None,
-            organization_id=scope,
-            organizations=organizations,
+            period=period,
+            organizations=await panel.services.organizations.list_organizations(panel.admin, limit=200),
             report=report,
             chart=chart_of(report),
             target_margin=margin,

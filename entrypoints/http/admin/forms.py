@@ -6,12 +6,16 @@ the field it names (``name must be …`` → the ``name`` field), or above the f
 """
 
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 from uuid import UUID
 
 from litestar.datastructures import FormMultiDict
 
 from domain.errors import DomainError
+
+T = TypeVar("T")
 
 CALLER_REFUSALS = frozenset({"forbidden", "not_found", "unauthorized"})
 _FIRST_WORDS = re.compile(r"^(?:the\s+)?([a-z_]+(?:\s[a-z_]+)?)")
@@ -129,7 +133,28 @@ class Form:
 
     # ---- errors from the use cases -------------------------------------------------------
 
-    def refused(self, exc: DomainError, fields: dict[str, str] | None = None) -> None:
+    async def attempt(
+        self,
+        action: Awaitable[T],
+        fields: Mapping[str, str] | None = None,
+        *,
+        refuse: Callable[[DomainError], None] | None = None,
+    ) -> T | None:
+        """The use case's result; on its refusal None, with the refusal on the form.
+
+        ``refuse`` places a refusal where ``refused`` (given ``fields``) would not; either
+        way the form is no longer ``ok``, so a handler re-renders it after a refusal.
+        """
+        try:
+            return await action
+        except DomainError as exc:
+            if refuse is not None:
+                refuse(exc)
+            else:
+                self.refused(exc, fields)
+            return None
+
+    def refused(self, exc: DomainError, fields: Mapping[str, str] | None = None) -> None:
         """Show a use case's refusal next to the field it names, else above the form.
 
         ``fields`` maps the words a message starts with to a field ("access group" →
@@ -154,3 +179,11 @@ class Form:
 
     def _fields(self) -> set[str]:
         return set(self._data.keys()) | set(self.errors)
+
+
+def prefilled(values: Mapping[str, str | list[str]]) -> Form:
+    """A form showing current values (an edit page before anything is submitted)."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in values.items():
+        pairs.extend((key, v) for v in (value if isinstance(value, list) else [value]))
+    return Form(FormMultiDict(pairs))

@@ -4,25 +4,25 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from domain.admins import AdminPrincipal
 from domain.ids import JobId, OrganizationId, TeamId
-from domain.jobs import JobStatus
-from entrypoints.bootstrap import Services
+from domain.jobs import Job, JobStatus
 from entrypoints.http import cursors
-from entrypoints.http.admin.pages import is_htmx, page
+from entrypoints.http.admin.pages import Panel, one_page
 
 PAGE_SIZE = 25
 STATUSES = tuple(s.value for s in JobStatus)
-Req = Request[Any, Any, State]
 
 
 def day_start(day: date | None) -> datetime | None:
     return datetime.combine(day, time.min, tzinfo=UTC) if day else None
+
+
+def job_cursor(job: Job) -> str:
+    return cursors.encode(job.created_at, job.id)
 
 
 class JobsController(Controller):
@@ -31,9 +31,7 @@ class JobsController(Controller):
     @get("/", name="panel:jobs")
     async def jobs(
         self,
-        request: Req,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        panel: NamedDependency[Panel],
         organization_id: FromQuery[UUID | None] = None,
         team_id: FromQuery[UUID | None] = None,
         status: FromQuery[JobStatus | None] = None,
@@ -41,6 +39,7 @@ class JobsController(Controller):
         to: FromQuery[date | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Any]:
+        services, admin = panel.services, panel.admin
         team = await services.organizations.get_team(admin, TeamId(team_id)) if team_id else None
         org_id = team.organization_id if team else (OrganizationId(organization_id) if organization_id else None)
         organization = await services.organizations.get_organization(admin, org_id) if org_id else None
@@ -67,8 +66,7 @@ class JobsController(Controller):
             if listing
             else []
         )
-        shown = found[:PAGE_SIZE]
-        more = len(found) > PAGE_SIZE and shown
+        shown, next_cursor = one_page(found, PAGE_SIZE, job_cursor)
         all_teams = teams or (await services.organizations.list_teams(admin, limit=500) if shown else [])
         query = {
             k: v
@@ -81,10 +79,8 @@ class JobsController(Controller):
             }.items()
             if v
         }
-        return page(
-            "jobs/_results.html" if is_htmx(request) else "jobs.html",
-            admin,
-            request,
+        return panel.page(
+            "jobs/_results.html" if panel.htmx else "jobs.html",
             organization=organization,
             organizations=organizations,
             team=team,
@@ -97,27 +93,14 @@ class JobsController(Controller):
             from_=from_,
             to=to,
             query=query,
-            next_cursor=cursors.encode(shown[-1].created_at, shown[-1].id) if more else None,
+            next_cursor=next_cursor,
             first_page=cursor is None,
         )
 
     @get("/{job_id:uuid}", name="panel:job")
-    async def job(
-        self,
-        request: Req,
-        job_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
+    async def job(self, panel: NamedDependency[Panel], job_id: FromPath[UUID]) -> Response[Any]:
+        services, admin = panel.services, panel.admin
         view = await services.jobs.get_job(admin, JobId(job_id))
         team = await services.organizations.get_team(admin, view.job.team_id)
         organization = await services.organizations.get_organization(admin, team.organization_id)
-        return page(
-            "job.html",
-            admin,
-            request,
-            job=view.job,
-            calls=view.calls,
-            team=team,
-            organization=organization,
-        )
+        return panel.page("job.html", job=view.job, calls=view.calls, team=team, organization=organization)

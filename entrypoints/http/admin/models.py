@@ -9,8 +9,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery
@@ -18,17 +17,14 @@ from litestar.params import FromPath, FromQuery
 from application.errors import NotFoundError
 from application.services.models import AliasChanges, CostOverrides, TargetSpec
 from domain.access import DEFAULT_MAX_TOKENS, ModelAlias
-from domain.admins import AdminPrincipal
 from domain.catalog import Provider
 from domain.errors import DomainError, InvalidValueError
 from domain.pricing import PriceSheet
 from domain.routing import RoutingStrategy
-from entrypoints.bootstrap import Services
 from entrypoints.http.admin.format import exact
-from entrypoints.http.admin.forms import CALLER_REFUSALS, Form
-from entrypoints.http.admin.pages import page, see_other
+from entrypoints.http.admin.forms import CALLER_REFUSALS, Form, prefilled
+from entrypoints.http.admin.pages import Panel, see_other
 from entrypoints.http.admin.session import PANEL
-from entrypoints.http.admin.tenants import prefilled
 from entrypoints.http.inputs import decimal_plan, decode_json_body
 from entrypoints.http.schemas.amounts import PRICE_FACTOR
 from entrypoints.http.schemas.models import Targets, pricing_out, target_out, target_spec
@@ -60,7 +56,6 @@ ALIAS_FIELDS = {
     "model alias": "alias",
     "a target": "targets",
 }
-Req = Request[Any, Any, State]
 
 
 def _name(path: PurePosixPath) -> str:
@@ -181,44 +176,32 @@ class AliasesController(Controller):
     path = "/models"
 
     @get("/", name="panel:models")
-    async def list_(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
-        return page("models.html", admin, request, aliases=await services.models.list_aliases(actor=admin))
+    async def list_(self, panel: NamedDependency[Panel]) -> Response[Any]:
+        return panel.page("models.html", aliases=await panel.services.models.list_aliases(actor=panel.admin))
 
     async def _form(
-        self,
-        request: Req,
-        admin: AdminPrincipal,
-        services: Services,
-        form: Form,
-        *,
-        editing: ModelAlias | None = None,
-        status: int = 200,
+        self, panel: Panel, form: Form, *, editing: ModelAlias | None = None, status: int = 200
     ) -> Response[Any]:
+        models = panel.services.models
         provider = form.value("provider")
         model = form.value("provider_model")
-        catalog = services.models.catalog_price(Provider(provider), model) if provider in PROVIDERS and model else None
-        aliases = await services.models.list_aliases(actor=admin)
-        return page(
+        catalog = models.catalog_price(Provider(provider), model) if provider in PROVIDERS and model else None
+        aliases = await models.list_aliases(actor=panel.admin)
+        return panel.page(
             "model_form.html",
-            admin,
-            request,
             status=status,
             form=form,
             editing=editing,
             providers=PROVIDERS,
             routings=ROUTINGS,
             catalog=catalog,
-            groups=await services.models.list_access_groups(admin),
+            groups=await models.list_access_groups(panel.admin),
             # The fallbacks this alias may have: its organization's and platform-wide aliases.
             other_aliases=[a.alias for a in aliases if _may_fall_back_to(editing, a)],
         )
 
     @get("/new", name="panel:new-model")
-    async def new(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
+    async def new(self, panel: NamedDependency[Panel]) -> Response[Any]:
         form = prefilled(
             {
                 "provider": Provider.OPENAI.value,
@@ -227,28 +210,21 @@ class AliasesController(Controller):
                 "cached_response_price_factor": "1",
             }
         )
-        return await self._form(request, admin, services, form)
+        return await self._form(panel, form)
 
     @get("/catalog-price", name="panel:catalog-price")
     async def catalog_price(
-        self,
-        request: Req,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        provider: FromQuery[str] = "",
-        provider_model: FromQuery[str] = "",
+        self, panel: NamedDependency[Panel], provider: FromQuery[str] = "", provider_model: FromQuery[str] = ""
     ) -> Response[Any]:
         """The catalog's list price of the model being typed (an htmx fragment of the alias form)."""
         name = provider_model.strip()
         known = provider in PROVIDERS and name
-        catalog = services.models.catalog_price(Provider(provider), name) if known else None
-        return page("model/_catalog.html", admin, request, catalog=catalog, asked=bool(known))
+        catalog = panel.services.models.catalog_price(Provider(provider), name) if known else None
+        return panel.page("model/_catalog.html", catalog=catalog, asked=bool(known))
 
     @post("/", status_code=200)
-    async def create(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
-        form = Form(await request.form())
+    async def create(self, panel: NamedDependency[Panel]) -> Response[Any]:
+        form = await panel.form()
         alias = form.text("alias")
         provider = form.choice("provider", PROVIDERS)
         provider_model = form.text("provider_model")
@@ -269,8 +245,8 @@ class AliasesController(Controller):
             and output_price is not None
             and targets is not None
         ):
-            try:
-                await services.models.create_alias(
+            await form.attempt(
+                panel.services.models.create_alias(
                     alias=alias,
                     provider=Provider(provider),
                     provider_model=provider_model,
@@ -289,40 +265,28 @@ class AliasesController(Controller):
                     default_max_tokens=max_tokens,
                     access_groups=chosen_groups(form),
                     fallbacks=chosen_fallbacks(form),
-                    actor=admin,
+                    actor=panel.admin,
                     targets=targets,
                     routing=routing,
                     cache_ttl_s=cache_ttl_s,
                     cached_response_price_factor=factor if factor is not None else Decimal(1),
-                )
-            except DomainError as exc:
-                refused(form, exc, targets)
-            else:
+                ),
+                refuse=lambda exc: refused(form, exc, targets),
+            )
+            if form.ok:
                 return see_other(f"{PANEL}/models", "created")
-        return await self._form(request, admin, services, form, status=422)
+        return await self._form(panel, form, status=422)
 
     @get("/alias/{alias:path}", name="panel:model")
-    async def edit(
-        self,
-        request: Req,
-        alias: FromPath[PurePosixPath],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        found = await self._alias(services, admin, _name(alias))
-        return await self._form(request, admin, services, alias_form(found), editing=found)
+    async def edit(self, panel: NamedDependency[Panel], alias: FromPath[PurePosixPath]) -> Response[Any]:
+        found = await self._alias(panel, _name(alias))
+        return await self._form(panel, alias_form(found), editing=found)
 
     @post("/alias/{alias:path}", status_code=200)
-    async def update(
-        self,
-        request: Req,
-        alias: FromPath[PurePosixPath],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        current = await self._alias(services, admin, _name(alias))
+    async def update(self, panel: NamedDependency[Panel], alias: FromPath[PurePosixPath]) -> Response[Any]:
+        current = await self._alias(panel, _name(alias))
         was = alias_form(current)
-        form = Form(await request.form())
+        form = await panel.form()
         provider = form.choice("provider", PROVIDERS)
         provider_model = form.text("provider_model")
         for name in CUSTOMER_PRICES + PROVIDER_COSTS:
@@ -349,14 +313,7 @@ class AliasesController(Controller):
             changes = AliasChanges(
                 provider=Provider(provider) if provider != current.provider.value else msgspec.UNSET,
                 provider_model=provider_model if provider_model != current.provider_model else msgspec.UNSET,
-                input_price_per_million=changed("input_price_per_million"),
-                output_price_per_million=changed("output_price_per_million"),
-                cached_input_price_per_million=changed("cached_input_price_per_million"),
-                cache_write_price_per_million=changed("cache_write_price_per_million"),
-                provider_input_cost_per_million=changed("provider_input_cost_per_million"),
-                provider_output_cost_per_million=changed("provider_output_cost_per_million"),
-                provider_cached_input_cost_per_million=changed("provider_cached_input_cost_per_million"),
-                provider_cache_write_cost_per_million=changed("provider_cache_write_cost_per_million"),
+                **{name: changed(name) for name in CUSTOMER_PRICES + PROVIDER_COSTS},
                 default_max_tokens=max_tokens if max_tokens is not None else msgspec.UNSET,
                 access_groups=chosen_groups(form),
                 fallbacks=chosen_fallbacks(form),
@@ -365,27 +322,22 @@ class AliasesController(Controller):
                 cache_ttl_s=cache_ttl_s if form.has("cache_ttl_s") else msgspec.UNSET,
                 cached_response_price_factor=factor if factor is not None else msgspec.UNSET,
             )
-            try:
-                await services.models.update_alias(admin, current.alias, changes, expected_version=version)
-            except DomainError as exc:
-                refused(form, exc, targets)
-            else:
+            await form.attempt(
+                panel.services.models.update_alias(panel.admin, current.alias, changes, expected_version=version),
+                refuse=lambda exc: refused(form, exc, targets),
+            )
+            if form.ok:
                 return see_other(f"{PANEL}/models", "saved")
-        return await self._form(request, admin, services, form, editing=current, status=422)
+        return await self._form(panel, form, editing=current, status=422)
 
     @post("/delete/{alias:path}", status_code=200)
-    async def delete_(
-        self,
-        alias: FromPath[PurePosixPath],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        await services.models.delete_alias(admin, _name(alias))
+    async def delete_(self, panel: NamedDependency[Panel], alias: FromPath[PurePosixPath]) -> Response[Any]:
+        await panel.services.models.delete_alias(panel.admin, _name(alias))
         return see_other(f"{PANEL}/models", "deleted")
 
     @staticmethod
-    async def _alias(services: Services, admin: AdminPrincipal, name: str) -> ModelAlias:
-        found = await services.models.get_alias(name, actor=admin)
+    async def _alias(panel: Panel, name: str) -> ModelAlias:
+        found = await panel.services.models.get_alias(name, actor=panel.admin)
         if found is None:
             raise NotFoundError("model alias not found")
         return found
@@ -395,66 +347,51 @@ class AccessGroupsController(Controller):
     path = "/access-groups"
 
     @get("/", name="panel:access-groups")
-    async def list_(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
-        return await self._list(request, admin, services, Form())
+    async def list_(self, panel: NamedDependency[Panel]) -> Response[Any]:
+        return await self._list(panel, Form())
 
-    async def _list(
-        self, request: Req, admin: AdminPrincipal, services: Services, form: Form, status: int = 200
-    ) -> Response[Any]:
-        return page(
+    async def _list(self, panel: Panel, form: Form, status: int = 200) -> Response[Any]:
+        models = panel.services.models
+        return panel.page(
             "access_groups.html",
-            admin,
-            request,
             status=status,
             form=form,
-            groups=await services.models.list_access_groups(admin),
-            aliases=[a.alias for a in await services.models.list_aliases(actor=admin)],
+            groups=await models.list_access_groups(panel.admin),
+            aliases=[a.alias for a in await models.list_aliases(actor=panel.admin)],
         )
 
     @post("/", status_code=200)
-    async def create(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
-        form = Form(await request.form())
+    async def create(self, panel: NamedDependency[Panel]) -> Response[Any]:
+        form = await panel.form()
         name = form.text("name")
         if form.ok and name is not None:
-            try:
-                await services.models.create_access_group(name=name, models=tuple(form.values("models")), actor=admin)
-            except DomainError as exc:
-                form.refused(exc, {"model": "models", "access": "name"})
-            else:
+            await form.attempt(
+                panel.services.models.create_access_group(
+                    name=name, models=tuple(form.values("models")), actor=panel.admin
+                ),
+                {"model": "models", "access": "name"},
+            )
+            if form.ok:
                 return see_other(f"{PANEL}/access-groups", "created")
-        return await self._list(request, admin, services, form, status=422)
+        return await self._list(panel, form, status=422)
 
     @post("/edit/{name:path}", status_code=200)
-    async def update(
-        self,
-        request: Req,
-        name: FromPath[PurePosixPath],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        form = Form(await request.form())
+    async def update(self, panel: NamedDependency[Panel], name: FromPath[PurePosixPath]) -> Response[Any]:
+        form = await panel.form()
         version = form.integer("version", minimum=1)
-        try:
-            await services.models.update_access_group(
-                admin, _name(name), tuple(form.values("models")), expected_version=version
+        # Sent whatever the version field says: the use case decides, and only its refusal re-renders.
+        saved = await form.attempt(
+            panel.services.models.update_access_group(
+                panel.admin, _name(name), tuple(form.values("models")), expected_version=version
             )
-        except DomainError as exc:
-            form.refused(exc)
-            return await self._list(request, admin, services, form, status=422)
+        )
+        if saved is None:
+            return await self._list(panel, form, status=422)
         return see_other(f"{PANEL}/access-groups", "saved")
 
     @post("/delete/{name:path}", status_code=200)
-    async def delete_(
-        self,
-        name: FromPath[PurePosixPath],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        await services.models.delete_access_group(admin, _name(name))
+    async def delete_(self, panel: NamedDependency[Panel], name: FromPath[PurePosixPath]) -> Response[Any]:
+        await panel.services.models.delete_access_group(panel.admin, _name(name))
         return see_other(f"{PANEL}/access-groups", "deleted")
 
 
@@ -462,8 +399,6 @@ class PricingController(Controller):
     path = "/pricing"
 
     @get("/", name="panel:pricing")
-    async def pricing(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
+    async def pricing(self, panel: NamedDependency[Panel]) -> Response[Any]:
         # The same figures as GET /api/pricing, from the same mapping.
-        return page("pricing.html", admin, request, pricing=pricing_out(await services.models.pricing(admin)))
+        return panel.page("pricing.html", pricing=pricing_out(await panel.services.models.pricing(panel.admin)))

@@ -1,73 +1,53 @@
 """The operator side: the audit log, admin users (owners only) and webhooks."""
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from application.errors import ConflictError, NotFoundError
 from application.ports.admin import Webhook
 from application.services.webhooks import EVENTS, WebhookChanges
-from domain.admins import AdminPrincipal, AdminRole
-from domain.errors import DomainError
+from domain.admins import AdminRole
 from domain.ids import AdminUserId, OrganizationId
-from entrypoints.bootstrap import Services
-from entrypoints.http.admin.credentials import chosen_organization
+from domain.organizations import Organization
+from entrypoints.http.admin.credentials import organization_page
 from entrypoints.http.admin.forms import Form
-from entrypoints.http.admin.pages import is_htmx, page, see_other
+from entrypoints.http.admin.pages import Panel, one_page, see_other
 from entrypoints.http.admin.session import PANEL
 
 AUDIT_PAGE = 50
 ROLES = tuple(r.value for r in AdminRole)
-Req = Request[Any, Any, State]
+PASSWORD = frozenset({"password"})
 
 
 class AuditController(Controller):
     path = "/audit"
 
     @get("/", name="panel:audit")
-    async def audit(
-        self,
-        request: Req,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        cursor: FromQuery[str | None] = None,
-    ) -> Response[Any]:
+    async def audit(self, panel: NamedDependency[Panel], cursor: FromQuery[str | None] = None) -> Response[Any]:
         before = int(cursor) if cursor and cursor.isdigit() else None
-        entries = await services.admin_users.audit_log(admin, before_id=before, limit=AUDIT_PAGE + 1)
-        shown = entries[:AUDIT_PAGE]
-        return page(
-            "audit.html",
-            admin,
-            request,
-            entries=shown,
-            next_cursor=str(shown[-1].id) if len(entries) > AUDIT_PAGE and shown else None,
-            first_page=before is None,
-        )
+        entries = await panel.services.admin_users.audit_log(panel.admin, before_id=before, limit=AUDIT_PAGE + 1)
+        shown, next_cursor = one_page(entries, AUDIT_PAGE, lambda entry: str(entry.id))
+        return panel.page("audit.html", entries=shown, next_cursor=next_cursor, first_page=before is None)
 
 
 class UsersController(Controller):
     path = "/users"
 
     @get("/", name="panel:users")
-    async def list_(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
-        return await self._list(request, admin, services, Form())
+    async def list_(self, panel: NamedDependency[Panel]) -> Response[Any]:
+        return await self._list(panel, Form())
 
-    async def _list(
-        self, request: Req, admin: AdminPrincipal, services: Services, form: Form, status: int = 200
-    ) -> Response[Any]:
-        users = await services.admin_users.list_users(admin)  # owners only: 403 for anyone else
-        organizations = await services.organizations.list_organizations(admin, limit=200)
-        return page(
+    async def _list(self, panel: Panel, form: Form, status: int = 200) -> Response[Any]:
+        users = await panel.services.admin_users.list_users(panel.admin)  # owners only: 403 for anyone else
+        organizations = await panel.services.organizations.list_organizations(panel.admin, limit=200)
+        return panel.page(
             "users.html",
-            admin,
-            request,
             status=status,
             users=users,
             roles=ROLES,
@@ -77,71 +57,60 @@ class UsersController(Controller):
         )
 
     @post("/", status_code=200)
-    async def create(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
-        form = Form(await request.form(), secret_fields=frozenset({"password"}))
+    async def create(self, panel: NamedDependency[Panel]) -> Response[Any]:
+        form = await panel.form(secret_fields=PASSWORD)
         email = form.text("email", max_length=254)
         password = form.text("password", max_length=1024, keep_spaces=True)
         role = form.choice("role", ROLES)
         organization_id = form.uuid("organization_id", required=False)
         if form.ok and email and password and role:
-            try:
-                await services.admin_auth.create_user(
+            created = await form.attempt(
+                panel.services.admin_auth.create_user(
                     email=email,
                     password=password,
                     role=AdminRole(role),
                     organization_id=OrganizationId(organization_id) if organization_id else None,
-                    actor=admin,
-                )
-            except DomainError as exc:
-                form.refused(exc, {"admin user": "email", "not found": "organization_id"})
-            else:
+                    actor=panel.admin,
+                ),
+                {"admin user": "email", "not found": "organization_id"},
+            )
+            if created is not None:
                 return see_other(f"{PANEL}/users", "created")
-        return await self._list(request, admin, services, form, status=422)
+        return await self._list(panel, form, status=422)
 
     @post("/{user_id:uuid}", status_code=200)
-    async def update(
-        self,
-        request: Req,
-        user_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        form = Form(await request.form(), secret_fields=frozenset({"password"}))
+    async def update(self, panel: NamedDependency[Panel], user_id: FromPath[UUID]) -> Response[Any]:
+        form = await panel.form(secret_fields=PASSWORD)
         role = form.choice("role", ROLES)
         password = form.text("password", required=False, max_length=1024, keep_spaces=True)
         organization_id = form.uuid("organization_id", required=False)
         if form.ok and role:
-            try:
-                await services.admin_users.update_user(
-                    admin,
+            updated = await form.attempt(
+                panel.services.admin_users.update_user(
+                    panel.admin,
                     AdminUserId(user_id),
                     role=AdminRole(role),
                     password=password,
                     organization_id=OrganizationId(organization_id) if organization_id else None,
                 )
-            except DomainError as exc:
-                form.refused(exc)
-            else:
+            )
+            if updated is not None:
                 return see_other(f"{PANEL}/users", "saved")
-        return await self._list(request, admin, services, form, status=422)
+        return await self._list(panel, form, status=422)
 
     @post("/{user_id:uuid}/delete", status_code=200)
-    async def delete_(
-        self,
-        request: Req,
-        user_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
+    async def delete_(self, panel: NamedDependency[Panel], user_id: FromPath[UUID]) -> Response[Any]:
         try:
-            await services.admin_users.delete_user(admin, AdminUserId(user_id))
+            await panel.services.admin_users.delete_user(panel.admin, AdminUserId(user_id))
         except ConflictError as exc:  # the last owner stays
             form = Form()
             form.problem = exc.detail
-            return await self._list(request, admin, services, form, status=409)
+            return await self._list(panel, form, status=409)
         return see_other(f"{PANEL}/users", "deleted")
+
+
+def webhooks_url(organization_id: UUID) -> str:
+    return f"{PANEL}/webhooks?organization_id={organization_id}"
 
 
 class WebhooksController(Controller):
@@ -149,113 +118,74 @@ class WebhooksController(Controller):
 
     @get("/", name="panel:webhooks")
     async def list_(
-        self,
-        request: Req,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        organization_id: FromQuery[UUID | None] = None,
+        self, panel: NamedDependency[Panel], organization_id: FromQuery[UUID | None] = None
     ) -> Response[Any]:
-        return await self._list(request, admin, services, organization_id, Form())
+        return await self._list(panel, organization_id, Form())
 
     async def _list(
-        self,
-        request: Req,
-        admin: AdminPrincipal,
-        services: Services,
-        organization_id: UUID | None,
-        form: Form,
-        *,
-        status: int = 200,
-        issued: Any = None,
+        self, panel: Panel, organization_id: UUID | None, form: Form, *, status: int = 200, issued: Any = None
     ) -> Response[Any]:
-        organizations, organization = await chosen_organization(services, admin, organization_id)
-        webhooks = await services.webhooks.list_webhooks(admin, organization.id) if organization is not None else []
-        return page(
+        async def webhooks(organization: Organization) -> Sequence[Any]:
+            return await panel.services.webhooks.list_webhooks(panel.admin, organization.id)
+
+        return await organization_page(
+            panel,
             "webhooks.html",
-            admin,
-            request,
+            organization_id,
+            "webhooks",
+            webhooks,
             status=status,
-            organizations=organizations,
-            organization=organization,
-            webhooks=webhooks,
             events=sorted(EVENTS),
             form=form,
             issued=issued,
         )
 
     @post("/", status_code=200)
-    async def create(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
-        form = Form(await request.form())
+    async def create(self, panel: NamedDependency[Panel]) -> Response[Any]:
+        form = await panel.form()
         organization_id = form.uuid("organization_id")
         url = form.text("url", max_length=2000)
         events = form.values("events")
         if not events:
             form.add_error("events", "choose at least one event")
         if form.ok and organization_id and url:
-            try:
-                issued = await services.webhooks.create(
-                    admin, organization_id=OrganizationId(organization_id), url=url, events=events
+            issued = await form.attempt(
+                panel.services.webhooks.create(
+                    panel.admin, organization_id=OrganizationId(organization_id), url=url, events=events
                 )
-            except DomainError as exc:
-                form.refused(exc)
-            else:
+            )
+            if issued is not None:
                 # The signing secret exists in clear only in this response.
-                return await self._list(request, admin, services, organization_id, Form(), status=201, issued=issued)
-        return await self._list(request, admin, services, organization_id, form, status=422)
+                return await self._list(panel, organization_id, Form(), status=201, issued=issued)
+        return await self._list(panel, organization_id, form, status=422)
 
-    async def _webhook(self, services: Services, admin: AdminPrincipal, webhook_id: UUID) -> Webhook:
-        for webhook in await services.webhooks.list_webhooks(admin, None):
+    async def _webhook(self, panel: Panel, webhook_id: UUID) -> Webhook:
+        for webhook in await panel.services.webhooks.list_webhooks(panel.admin, None):
             if webhook.id == webhook_id:
                 return webhook
         raise NotFoundError("webhook not found")
 
     @post("/{webhook_id:uuid}/rotate-secret", status_code=200)
-    async def rotate(
-        self,
-        request: Req,
-        webhook_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        issued = await services.webhooks.rotate_secret(admin, webhook_id)
-        organization_id = issued.webhook.organization_id
-        return await self._list(request, admin, services, organization_id, Form(), issued=issued)
+    async def rotate(self, panel: NamedDependency[Panel], webhook_id: FromPath[UUID]) -> Response[Any]:
+        issued = await panel.services.webhooks.rotate_secret(panel.admin, webhook_id)
+        return await self._list(panel, issued.webhook.organization_id, Form(), issued=issued)
 
     @post("/{webhook_id:uuid}/toggle", status_code=200)
-    async def toggle(
-        self,
-        webhook_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        webhook = await self._webhook(services, admin, webhook_id)
+    async def toggle(self, panel: NamedDependency[Panel], webhook_id: FromPath[UUID]) -> Response[Any]:
+        webhook = await self._webhook(panel, webhook_id)
         changes = WebhookChanges(is_active=not webhook.is_active, url=msgspec.UNSET)
-        await services.webhooks.update(admin, webhook_id, changes)
-        notice = "deactivated" if webhook.is_active else "activated"
-        return see_other(f"{PANEL}/webhooks?organization_id={webhook.organization_id}", notice)
+        await panel.services.webhooks.update(panel.admin, webhook_id, changes)
+        return see_other(webhooks_url(webhook.organization_id), "deactivated" if webhook.is_active else "activated")
 
     @post("/{webhook_id:uuid}/delete", status_code=200)
-    async def delete_(
-        self,
-        webhook_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        webhook = await self._webhook(services, admin, webhook_id)
-        await services.webhooks.delete(admin, webhook_id)
-        return see_other(f"{PANEL}/webhooks?organization_id={webhook.organization_id}", "deleted")
+    async def delete_(self, panel: NamedDependency[Panel], webhook_id: FromPath[UUID]) -> Response[Any]:
+        webhook = await self._webhook(panel, webhook_id)
+        await panel.services.webhooks.delete(panel.admin, webhook_id)
+        return see_other(webhooks_url(webhook.organization_id), "deleted")
 
     @get("/{webhook_id:uuid}/deliveries", name="panel:deliveries")
-    async def deliveries(
-        self,
-        request: Req,
-        webhook_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        webhook = await self._webhook(services, admin, webhook_id)
-        found = await services.webhooks.list_deliveries(admin, webhook)
-        name = "webhook/_deliveries.html" if is_htmx(request) else "webhook_deliveries.html"
-        return page(name, admin, request, webhook=webhook, deliveries=found)
+    async def deliveries(self, panel: NamedDependency[Panel], webhook_id: FromPath[UUID]) -> Response[Any]:
+        webhook = await self._webhook(panel, webhook_id)
+        found = await panel.services.webhooks.list_deliveries(panel.admin, webhook)
+        name = "webhook/_deliveries.html" if panel.htmx else "webhook_deliveries.html"
+        return panel.page(name, webhook=webhook, deliveries=found)

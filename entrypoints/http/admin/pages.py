@@ -1,22 +1,30 @@
 """Rendering a panel page or fragment, and answering a form: the few shapes every handler uses."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.base import csrf_token
 from litestar.template.config import TemplateConfig
 from markupsafe import Markup
 
+from application.ports.system import Clock
 from domain.admins import AdminPrincipal
+from entrypoints.bootstrap import Services
 from entrypoints.http.admin.format import FILTERS
+from entrypoints.http.admin.forms import Form
 from entrypoints.http.admin.permissions import capabilities
 
+T = TypeVar("T")
+Req = Request[Any, Any, State]
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
@@ -123,3 +131,46 @@ def see_other(url: str, notice: str | None = None) -> Redirect:
 def client_redirect(url: str) -> Response[str]:
     """For htmx requests: the browser itself navigates (htmx would otherwise swap a page into a fragment)."""
     return Response(content="", status_code=200, headers={"HX-Redirect": url, **NO_STORE})
+
+
+def one_page(found: Sequence[T], size: int, cursor_of: Callable[[T], str]) -> tuple[Sequence[T], str | None]:
+    """A listing read ``size + 1`` rows at a time: the page shown, and the next page's cursor (None: the last)."""
+    shown = found[:size]
+    return shown, (cursor_of(shown[-1]) if len(found) > size and shown else None)
+
+
+class Panel:
+    """One signed-in request to the panel: who asks, the use cases, today, and how to answer.
+
+    Handlers take it as their ``panel`` dependency instead of the request, the operator
+    and the services one by one; the clock is the runtime's (no handler reads the time).
+    """
+
+    __slots__ = ("admin", "clock", "request", "services")
+
+    def __init__(self, request: Req, admin: AdminPrincipal, services: Services, clock: Clock) -> None:
+        self.request = request
+        self.admin = admin
+        self.services = services
+        self.clock = clock
+
+    @property
+    def htmx(self) -> bool:
+        return is_htmx(self.request)
+
+    def today(self) -> date:
+        """Today's UTC date, from the runtime's clock."""
+        return self.clock.now().date()
+
+    async def form(self, *, secret_fields: frozenset[str] = frozenset()) -> Form:
+        return Form(await self.request.form(), secret_fields=secret_fields)
+
+    def page(self, name: str, *, status: int = 200, **context: Any) -> Template:
+        return page(name, self.admin, self.request, status=status, **context)
+
+
+async def provide_panel(
+    request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services], state: State
+) -> Panel:
+    clock: Clock = state.runtime.clock
+    return Panel(request, admin, services, clock)

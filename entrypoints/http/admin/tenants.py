@@ -6,18 +6,16 @@ team their 404). Fragments answer htmx requests; the same forms work without scr
 """
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import FormMultiDict, State
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from application.services.organizations import TeamChanges
-from domain.admins import AdminPrincipal
 from domain.alerts import low_credit_threshold
 from domain.budgets import (
     DEFAULT_CREDITS_PER_USD,
@@ -29,29 +27,25 @@ from domain.budgets import (
 )
 from domain.errors import DomainError
 from domain.ids import ApiKeyId, OrganizationId, TeamId
+from domain.ledger import LedgerEntry
 from domain.organizations import Organization, Team, TeamStatus, check_low_credit_threshold
-from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.admin.format import exact
-from entrypoints.http.admin.forms import Form
-from entrypoints.http.admin.pages import is_htmx, page, see_other
+from entrypoints.http.admin.forms import Form, prefilled
+from entrypoints.http.admin.pages import Panel, one_page, see_other
 from entrypoints.http.admin.session import PANEL
 
 PAGE_SIZE = 25
 LEDGER_PAGE = 20
 BUDGET_MODES = tuple(m.value for m in BudgetMode)
-Req = Request[Any, Any, State]
 
 
-def prefilled(values: dict[str, str | list[str]]) -> Form:
-    pairs: list[tuple[str, str]] = []
-    for key, value in values.items():
-        pairs.extend((key, v) for v in (value if isinstance(value, list) else [value]))
-    return Form(FormMultiDict(pairs))
+def created_cursor(row: Organization | Team) -> str:
+    return cursors.encode(row.created_at, row.id)
 
 
-def after_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
-    return cursors.decode_uuid(cursor) if cursor else None
+def ledger_cursor(entry: LedgerEntry) -> str:
+    return cursors.encode(entry.created_at, entry.sequence)
 
 
 def organization_form(organization: Organization) -> Form:
@@ -79,81 +73,58 @@ class OrganizationsController(Controller):
     path = "/organizations"
 
     @get("/", name="panel:organizations")
-    async def list_(
-        self,
-        request: Req,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        cursor: FromQuery[str | None] = None,
-    ) -> Response[Any]:
-        return await self._list(request, admin, services, cursor, Form())
+    async def list_(self, panel: NamedDependency[Panel], cursor: FromQuery[str | None] = None) -> Response[Any]:
+        return await self._list(panel, cursor, Form())
 
-    async def _list(
-        self, request: Req, admin: AdminPrincipal, services: Services, cursor: str | None, form: Form, status: int = 200
-    ) -> Response[Any]:
-        after = after_cursor(cursor)
-        found = await services.organizations.list_organizations(
-            admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=PAGE_SIZE + 1
+    async def _list(self, panel: Panel, cursor: str | None, form: Form, status: int = 200) -> Response[Any]:
+        after = cursors.decode_uuid(cursor) if cursor else None
+        found = await panel.services.organizations.list_organizations(
+            panel.admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=PAGE_SIZE + 1
         )
-        shown = found[:PAGE_SIZE]
-        more = len(found) > PAGE_SIZE and shown
-        return page(
+        shown, next_cursor = one_page(found, PAGE_SIZE, created_cursor)
+        return panel.page(
             "organizations.html",
-            admin,
-            request,
             status=status,
             organizations=shown,
-            next_cursor=cursors.encode(shown[-1].created_at, shown[-1].id) if more else None,
+            next_cursor=next_cursor,
             first_page=cursor is None,
             form=form,
         )
 
     @post("/", status_code=200)
-    async def create(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
-        form = Form(await request.form())
+    async def create(self, panel: NamedDependency[Panel]) -> Response[Any]:
+        form = await panel.form()
         name = form.text("name")
         slug = form.text("slug", required=False, max_length=60)
         if form.ok and name is not None:
-            try:
-                organization = await services.organizations.create_organization(name=name, slug=slug, actor=admin)
-            except DomainError as exc:
-                form.refused(exc, {"slug is": "slug", "organization": "slug"})
-            else:
-                return see_other(f"{PANEL}/organizations/{organization.id}", "created")
-        return await self._list(request, admin, services, None, form, status=422)
+            created = await form.attempt(
+                panel.services.organizations.create_organization(name=name, slug=slug, actor=panel.admin),
+                {"slug is": "slug", "organization": "slug"},
+            )
+            if created is not None:
+                return see_other(f"{PANEL}/organizations/{created.id}", "created")
+        return await self._list(panel, None, form, status=422)
 
     @get("/{organization_id:uuid}", name="panel:organization")
     async def detail(
         self,
-        request: Req,
+        panel: NamedDependency[Panel],
         organization_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
         days: Annotated[int, QueryParameter(ge=1, le=366)] = 30,
     ) -> Response[Any]:
-        organization = await services.organizations.get_organization(admin, OrganizationId(organization_id))
-        return await self._detail(request, admin, services, organization, organization_form(organization), days)
+        organization = await panel.services.organizations.get_organization(panel.admin, OrganizationId(organization_id))
+        return await self._detail(panel, organization, organization_form(organization), days)
 
     async def _detail(
-        self,
-        request: Req,
-        admin: AdminPrincipal,
-        services: Services,
-        organization: Organization,
-        form: Form,
-        days: int = 30,
-        status: int = 200,
+        self, panel: Panel, organization: Organization, form: Form, days: int = 30, status: int = 200
     ) -> Response[Any]:
-        last = datetime.now(UTC).date()
+        last = panel.today()
         first = last - timedelta(days=days - 1)
+        services, admin = panel.services, panel.admin
         usage = await services.usage.organization_usage(admin, organization.id, first_day=first, last_day=last)
         teams = await services.organizations.list_teams(admin, organization_id=organization.id, limit=200)
-        return page(
+        return panel.page(
             "organization.html",
-            admin,
-            request,
             status=status,
             organization=organization,
             usage=usage,
@@ -166,37 +137,27 @@ class OrganizationsController(Controller):
         )
 
     @post("/{organization_id:uuid}", status_code=200)
-    async def update(
-        self,
-        request: Req,
-        organization_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        form = Form(await request.form())
+    async def update(self, panel: NamedDependency[Panel], organization_id: FromPath[UUID]) -> Response[Any]:
+        form = await panel.form()
         name = form.text("name")
         slug = form.text("slug", max_length=60)
         version = form.integer("version", minimum=1)
+        organizations = panel.services.organizations
         if form.ok:
-            try:
-                await services.organizations.update_organization(
-                    admin, OrganizationId(organization_id), name=name, slug=slug, expected_version=version
-                )
-            except DomainError as exc:
-                form.refused(exc, {"slug is": "slug"})
-            else:
-                return see_other(f"{PANEL}/organizations/{organization_id}", "saved")
-        organization = await services.organizations.get_organization(admin, OrganizationId(organization_id))
-        return await self._detail(request, admin, services, organization, form, status=422)
+            await form.attempt(
+                organizations.update_organization(
+                    panel.admin, OrganizationId(organization_id), name=name, slug=slug, expected_version=version
+                ),
+                {"slug is": "slug"},
+            )
+        if form.ok:
+            return see_other(f"{PANEL}/organizations/{organization_id}", "saved")
+        organization = await organizations.get_organization(panel.admin, OrganizationId(organization_id))
+        return await self._detail(panel, organization, form, status=422)
 
     @post("/{organization_id:uuid}/delete", status_code=200)
-    async def delete_(
-        self,
-        organization_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        await services.organizations.delete_organization(admin, OrganizationId(organization_id))
+    async def delete_(self, panel: NamedDependency[Panel], organization_id: FromPath[UUID]) -> Response[Any]:
+        await panel.services.organizations.delete_organization(panel.admin, OrganizationId(organization_id))
         return see_other(f"{PANEL}/organizations", "deleted")
 
 
@@ -206,73 +167,57 @@ class TeamsController(Controller):
     @get("/", name="panel:teams")
     async def list_(
         self,
-        request: Req,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        panel: NamedDependency[Panel],
         organization_id: FromQuery[UUID | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Any]:
-        after = after_cursor(cursor)
+        after = cursors.decode_uuid(cursor) if cursor else None
         scope = OrganizationId(organization_id) if organization_id else None
+        services, admin = panel.services, panel.admin
         found = await services.organizations.list_teams(
             admin,
             organization_id=scope,
             after=(after[0], TeamId(after[1])) if after else None,
             limit=PAGE_SIZE + 1,
         )
-        shown = found[:PAGE_SIZE]
-        more = len(found) > PAGE_SIZE and shown
+        shown, next_cursor = one_page(found, PAGE_SIZE, created_cursor)
         organizations = await services.organizations.list_organizations(admin, limit=200)
-        return page(
+        return panel.page(
             "teams.html",
-            admin,
-            request,
             teams=shown,
             organizations=organizations,
             organization_names={o.id: o.name for o in organizations},
             organization_id=scope,
-            next_cursor=cursors.encode(shown[-1].created_at, shown[-1].id) if more else None,
+            next_cursor=next_cursor,
             first_page=cursor is None,
         )
 
     @get("/new", name="panel:new-team")
-    async def new(
-        self,
-        request: Req,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        organization_id: FromQuery[UUID | None] = None,
-    ) -> Response[Any]:
+    async def new(self, panel: NamedDependency[Panel], organization_id: FromQuery[UUID | None] = None) -> Response[Any]:
         form = prefilled(
             {
-                "organization_id": str(organization_id or admin.organization_id or ""),
+                "organization_id": str(organization_id or panel.admin.organization_id or ""),
                 "budget_mode": BudgetMode.CONSUMPTION_USD.value,
                 "credits_per_usd": exact(DEFAULT_CREDITS_PER_USD),
                 "tokens_per_credit": str(DEFAULT_TOKENS_PER_CREDIT),
                 "max_calls_per_job": str(DEFAULT_MAX_CALLS_PER_JOB),
             }
         )
-        return await self._new(request, admin, services, form)
+        return await self._new(panel, form)
 
-    async def _new(
-        self, request: Req, admin: AdminPrincipal, services: Services, form: Form, status: int = 200
-    ) -> Response[Any]:
-        return page(
+    async def _new(self, panel: Panel, form: Form, status: int = 200) -> Response[Any]:
+        return panel.page(
             "team_new.html",
-            admin,
-            request,
             status=status,
             form=form,
-            organizations=await services.organizations.list_organizations(admin, limit=200),
-            groups=await services.models.list_access_groups(admin),
+            organizations=await panel.services.organizations.list_organizations(panel.admin, limit=200),
+            groups=await panel.services.models.list_access_groups(panel.admin),
             budget_modes=BUDGET_MODES,
         )
 
     @post("/", status_code=200)
-    async def create(
-        self, request: Req, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[Any]:
-        form = Form(await request.form())
+    async def create(self, panel: NamedDependency[Panel]) -> Response[Any]:
+        form = await panel.form()
         organization_id = form.uuid("organization_id")
         name = form.text("name")
         mode = form.choice("budget_mode", BUDGET_MODES)
@@ -281,45 +226,39 @@ class TeamsController(Controller):
         tokens_per_credit = form.integer("tokens_per_credit", minimum=1, maximum=1_000_000_000)
         max_calls = form.integer("max_calls_per_job", minimum=1, maximum=MAX_CALLS_PER_JOB_LIMIT)
         if form.ok and organization_id is not None and name is not None and mode is not None:
-            try:
-                team, key = await services.organizations.create_team(
+            budget = BudgetPolicy(
+                mode=BudgetMode(mode),
+                credits_per_usd=credits_per_usd or DEFAULT_CREDITS_PER_USD,
+                tokens_per_credit=tokens_per_credit or DEFAULT_TOKENS_PER_CREDIT,
+                max_calls_per_job=max_calls or DEFAULT_MAX_CALLS_PER_JOB,
+                charge_failed_jobs=form.flag("charge_failed_jobs"),
+            )
+            created = await form.attempt(
+                panel.services.organizations.create_team(
                     organization_id=OrganizationId(organization_id),
                     name=name,
-                    budget=BudgetPolicy(
-                        mode=BudgetMode(mode),
-                        credits_per_usd=credits_per_usd or DEFAULT_CREDITS_PER_USD,
-                        tokens_per_credit=tokens_per_credit or DEFAULT_TOKENS_PER_CREDIT,
-                        max_calls_per_job=max_calls or DEFAULT_MAX_CALLS_PER_JOB,
-                        charge_failed_jobs=form.flag("charge_failed_jobs"),
-                    ),
+                    budget=budget,
                     credits=credits,
                     access_groups=tuple(form.values("access_groups")),
-                    actor=admin,
-                )
-            except DomainError as exc:
-                form.refused(exc, {"access group": "access_groups", "organization": "organization_id"})
-            else:
+                    actor=panel.admin,
+                ),
+                {"access group": "access_groups", "organization": "organization_id"},
+            )
+            if created is not None:
+                team, key = created
                 # The key exists only in this response: shown once, never stored, never cached.
-                return page("team_created.html", admin, request, status=201, team=team, key=key)
-        return await self._new(request, admin, services, form, status=422)
+                return panel.page("team_created.html", status=201, team=team, key=key)
+        return await self._new(panel, form, status=422)
 
     # ---- one team -----------------------------------------------------------------------
 
     @get("/{team_id:uuid}", name="panel:team")
-    async def detail(
-        self,
-        request: Req,
-        team_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        return await self._detail(request, admin, services, TeamId(team_id))
+    async def detail(self, panel: NamedDependency[Panel], team_id: FromPath[UUID]) -> Response[Any]:
+        return await self._detail(panel, TeamId(team_id))
 
     async def _detail(
         self,
-        request: Req,
-        admin: AdminPrincipal,
-        services: Services,
+        panel: Panel,
         team_id: TeamId,
         *,
         settings_form: Form | None = None,
@@ -327,12 +266,11 @@ class TeamsController(Controller):
         new_key: Any = None,
         status: int = 200,
     ) -> Response[Any]:
+        services, admin = panel.services, panel.admin
         team = await services.organizations.get_team(admin, team_id)
-        context = await self._team_context(admin, services, team)
-        return page(
+        context = await self._team_context(panel, team)
+        return panel.page(
             "team.html",
-            admin,
-            request,
             status=status,
             settings_form=settings_form or team_form(team),
             credits_form=credits_form or Form(),
@@ -344,11 +282,12 @@ class TeamsController(Controller):
             **context,
         )
 
-    async def _team_context(self, admin: AdminPrincipal, services: Services, team: Team) -> dict[str, Any]:
+    async def _team_context(self, panel: Panel, team: Team) -> dict[str, Any]:
         """What the team page's fragments show: the balance, the keys, the ledger's first page."""
+        services, admin = panel.services, panel.admin
         credits = await services.credits.team_credits(admin, team.id, with_forecast=True)
         entries = await services.credits.transactions(admin, team.id, before=None, limit=LEDGER_PAGE + 1)
-        shown = entries[:LEDGER_PAGE]
+        shown, next_cursor = one_page(entries, LEDGER_PAGE, ledger_cursor)
         return {
             "team": team,
             "balance": credits.balance,
@@ -356,30 +295,28 @@ class TeamsController(Controller):
             "low_threshold": low_credit_threshold(credits.balance, team.low_credit_threshold),
             "keys": await services.organizations.list_keys(admin, team.id),
             "entries": shown,
-            "ledger_cursor": cursors.encode(shown[-1].created_at, shown[-1].sequence)
-            if len(entries) > LEDGER_PAGE
-            else None,
+            "ledger_cursor": next_cursor,
             "idempotency_key": uuid.uuid4().hex,
         }
 
     async def _fragment(
-        self, request: Req, admin: AdminPrincipal, services: Services, team_id: TeamId, name: str, **extra: Any
+        self, panel: Panel, team_id: TeamId, name: str, *, status: int = 200, **extra: Any
     ) -> Response[Any]:
-        team = await services.organizations.get_team(admin, team_id)
-        context = await self._team_context(admin, services, team)
-        response = page(f"team/_{name}.html", admin, request, **{**context, **extra})
+        team = await panel.services.organizations.get_team(panel.admin, team_id)
+        context = await self._team_context(panel, team)
+        response = panel.page(f"team/_{name}.html", status=status, **{**context, **extra})
         response.headers["HX-Trigger"] = "team-changed"  # the ledger and the status reload themselves
         return response
 
+    async def _changed(self, panel: Panel, team_id: TeamId, fragment: str, notice: str, **extra: Any) -> Response[Any]:
+        """After a change on the team page: its fragment again (htmx), else the page with a notice."""
+        if panel.htmx:
+            return await self._fragment(panel, team_id, fragment, **extra)
+        return see_other(f"{PANEL}/teams/{team_id}", notice)
+
     @post("/{team_id:uuid}/settings", status_code=200)
-    async def update(
-        self,
-        request: Req,
-        team_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        form = Form(await request.form())
+    async def update(self, panel: NamedDependency[Panel], team_id: FromPath[UUID]) -> Response[Any]:
+        form = await panel.form()
         name = form.text("name")
         mode = form.choice("budget_mode", BUDGET_MODES)
         credits_per_usd = form.decimal("credits_per_usd", required=True)
@@ -403,119 +340,76 @@ class TeamsController(Controller):
                 access_groups=tuple(form.values("access_groups")),
                 low_credit_threshold=threshold,
             )
-            try:
-                await services.organizations.update_team(admin, TeamId(team_id), changes, expected_version=version)
-            except DomainError as exc:
-                form.refused(exc, {"access group": "access_groups"})
-            else:
-                return see_other(f"{PANEL}/teams/{team_id}", "saved")
-        return await self._detail(request, admin, services, TeamId(team_id), settings_form=form, status=422)
+            await form.attempt(
+                panel.services.organizations.update_team(
+                    panel.admin, TeamId(team_id), changes, expected_version=version
+                ),
+                {"access group": "access_groups"},
+            )
+        if form.ok:
+            return see_other(f"{PANEL}/teams/{team_id}", "saved")
+        return await self._detail(panel, TeamId(team_id), settings_form=form, status=422)
 
     @post("/{team_id:uuid}/suspend", status_code=200)
-    async def suspend(
-        self,
-        request: Req,
-        team_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        await services.organizations.set_status(TeamId(team_id), TeamStatus.SUSPENDED, actor=admin)
-        if is_htmx(request):
-            return await self._fragment(request, admin, services, TeamId(team_id), "status", changed="suspended")
-        return see_other(f"{PANEL}/teams/{team_id}", "suspended")
+    async def suspend(self, panel: NamedDependency[Panel], team_id: FromPath[UUID]) -> Response[Any]:
+        await panel.services.organizations.set_status(TeamId(team_id), TeamStatus.SUSPENDED, actor=panel.admin)
+        return await self._changed(panel, TeamId(team_id), "status", "suspended", changed="suspended")
 
     @post("/{team_id:uuid}/resume", status_code=200)
-    async def resume(
-        self,
-        request: Req,
-        team_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        await services.organizations.set_status(TeamId(team_id), TeamStatus.ACTIVE, actor=admin)
-        if is_htmx(request):
-            return await self._fragment(request, admin, services, TeamId(team_id), "status", changed="resumed")
-        return see_other(f"{PANEL}/teams/{team_id}", "resumed")
+    async def resume(self, panel: NamedDependency[Panel], team_id: FromPath[UUID]) -> Response[Any]:
+        await panel.services.organizations.set_status(TeamId(team_id), TeamStatus.ACTIVE, actor=panel.admin)
+        return await self._changed(panel, TeamId(team_id), "status", "resumed", changed="resumed")
 
     @post("/{team_id:uuid}/credits", status_code=200)
-    async def credits(
-        self,
-        request: Req,
-        team_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        form = Form(await request.form())
+    async def credits(self, panel: NamedDependency[Panel], team_id: FromPath[UUID]) -> Response[Any]:
+        form = await panel.form()
         amount = form.decimal("amount", required=True)
         reason = form.text("reason", required=False, max_length=500)
         key = form.text("idempotency_key", max_length=200)
         applied: bool | None = None
         if form.ok and amount is not None:
-            try:
-                done = await services.credits.adjust(admin, TeamId(team_id), amount, reason=reason, idempotency_key=key)
-            except DomainError as exc:
-                form.refused(exc, {"adjustment": "amount", "debit": "amount"})
-            else:
+            done = await form.attempt(
+                panel.services.credits.adjust(panel.admin, TeamId(team_id), amount, reason=reason, idempotency_key=key),
+                {"adjustment": "amount", "debit": "amount"},
+            )
+            if done is not None:
                 applied = done.entry is not None
-                if not is_htmx(request):
+                if not panel.htmx:
                     return see_other(f"{PANEL}/teams/{team_id}", "credits" if applied else "credits_repeat")
                 form = Form()
-        if is_htmx(request):
-            response = await self._fragment(
-                request, admin, services, TeamId(team_id), "credits", credits_form=form, applied=applied
+        if panel.htmx:
+            status = 200 if form.ok else 422
+            return await self._fragment(
+                panel, TeamId(team_id), "credits", status=status, credits_form=form, applied=applied
             )
-            if not form.ok:
-                response.status_code = 422
-            return response
-        return await self._detail(request, admin, services, TeamId(team_id), credits_form=form, status=422)
+        return await self._detail(panel, TeamId(team_id), credits_form=form, status=422)
 
     @get("/{team_id:uuid}/ledger", name="panel:ledger")
     async def ledger(
-        self,
-        request: Req,
-        team_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        cursor: FromQuery[str | None] = None,
+        self, panel: NamedDependency[Panel], team_id: FromPath[UUID], cursor: FromQuery[str | None] = None
     ) -> Response[Any]:
-        team = await services.organizations.get_team(admin, TeamId(team_id))
+        team = await panel.services.organizations.get_team(panel.admin, TeamId(team_id))
         before = cursors.decode_int(cursor) if cursor else None
-        entries = await services.credits.transactions(admin, team.id, before=before, limit=LEDGER_PAGE + 1)
-        shown = entries[:LEDGER_PAGE]
-        next_cursor = cursors.encode(shown[-1].created_at, shown[-1].sequence) if len(entries) > LEDGER_PAGE else None
-        if not is_htmx(request):
+        entries = await panel.services.credits.transactions(panel.admin, team.id, before=before, limit=LEDGER_PAGE + 1)
+        shown, next_cursor = one_page(entries, LEDGER_PAGE, ledger_cursor)
+        if not panel.htmx:
             name = "ledger.html"  # the ledger as a page of its own
         elif cursor:
             name = "team/_ledger_rows.html"  # older entries, appended below the shown ones
         else:
             name = "team/_ledger.html"  # the first page again, after credits moved
-        return page(name, admin, request, team=team, entries=shown, ledger_cursor=next_cursor)
+        return panel.page(name, team=team, entries=shown, ledger_cursor=next_cursor)
 
     @post("/{team_id:uuid}/keys", status_code=200)
-    async def issue_key(
-        self,
-        request: Req,
-        team_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[Any]:
-        key = await services.organizations.issue_key(TeamId(team_id), actor=admin)
-        if is_htmx(request):
-            response = await self._fragment(request, admin, services, TeamId(team_id), "keys", new_key=key)
-            response.status_code = 201
-            return response
-        return await self._detail(request, admin, services, TeamId(team_id), new_key=key, status=201)
+    async def issue_key(self, panel: NamedDependency[Panel], team_id: FromPath[UUID]) -> Response[Any]:
+        key = await panel.services.organizations.issue_key(TeamId(team_id), actor=panel.admin)
+        if panel.htmx:
+            return await self._fragment(panel, TeamId(team_id), "keys", status=201, new_key=key)
+        return await self._detail(panel, TeamId(team_id), new_key=key, status=201)
 
     @post("/{team_id:uuid}/keys/{key_id:uuid}/revoke", status_code=200)
     async def revoke_key(
-        self,
-        request: Req,
-        team_id: FromPath[UUID],
-        key_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        self, panel: NamedDependency[Panel], team_id: FromPath[UUID], key_id: FromPath[UUID]
     ) -> Response[Any]:
-        await services.organizations.revoke_key(admin, TeamId(team_id), ApiKeyId(key_id))
-        if is_htmx(request):
-            return await self._fragment(request, admin, services, TeamId(team_id), "keys", new_key=None)
-        return see_other(f"{PANEL}/teams/{team_id}", "revoked")
+        await panel.services.organizations.revoke_key(panel.admin, TeamId(team_id), ApiKeyId(key_id))
+        return await self._changed(panel, TeamId(team_id), "keys", "revoked", new_key=None)

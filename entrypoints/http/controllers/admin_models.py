@@ -5,7 +5,7 @@ admins change them (403 otherwise). Alias and group names may contain slashes
 (``openai/gpt-4o``), so they are matched as paths.
 """
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import PurePosixPath
 from typing import Annotated
 from uuid import UUID
@@ -25,11 +25,12 @@ from domain.pricing import PriceSheet
 from domain.routing import RoutingStrategy
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
-from entrypoints.http.dates import created_window, report_days, thirty_days_ending
+from entrypoints.http.dates import created_window, requested_days, thirty_days_ending
 from entrypoints.http.dependencies import provide_admin, provide_services
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
-from entrypoints.http.schemas.client import JobOut, JobPage, job_out
+from entrypoints.http.schemas.changes import changes_of
+from entrypoints.http.schemas.client import JobPage, job_out
 from entrypoints.http.schemas.models import (
     AliasOut,
     CreateAliasBody,
@@ -122,17 +123,15 @@ class AdminModelsController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> Response[AliasOut]:
-        fields = {f: getattr(data, f) for f in data.__struct_fields__}
-        for name in ("access_groups", "fallbacks"):
-            if isinstance(fields[name], list):
-                fields[name] = tuple(fields[name])
-        if isinstance(fields["provider"], str):
-            fields["provider"] = Provider(fields["provider"])
-        if isinstance(fields["routing"], str):
-            fields["routing"] = RoutingStrategy(fields["routing"])
-        if isinstance(fields["targets"], list):
-            fields["targets"] = tuple(target_spec(t) for t in fields["targets"])
-        changes = AliasChanges(**fields)
+        changes = changes_of(
+            data,
+            AliasChanges,
+            provider=Provider,
+            routing=RoutingStrategy,
+            access_groups=tuple,
+            fallbacks=tuple,
+            targets=lambda targets: tuple(target_spec(t) for t in targets),
+        )
         updated = await services.models.update_alias(
             admin, _name(alias), changes, expected_version=expected_version(request)
         )
@@ -208,18 +207,20 @@ class AdminReportsController(Controller):
     ) -> JobPage:
         before = cursors.decode_uuid(cursor) if cursor else None
         created_from, created_to = created_window(from_, to)
-        found = await services.jobs.search_jobs(
-            admin,
-            team_id=TeamId(team_id) if team_id else None,
-            status=status,
-            created_from=created_from,
-            created_to=created_to,
-            before=(before[0], JobId(before[1])) if before else None,
-            limit=limit + 1,
+        items, next_cursor = await cursors.paged(
+            lambda n: services.jobs.search_jobs(
+                admin,
+                team_id=TeamId(team_id) if team_id else None,
+                status=status,
+                created_from=created_from,
+                created_to=created_to,
+                before=(before[0], JobId(before[1])) if before else None,
+                limit=n,
+            ),
+            limit,
+            shown=job_out,
+            cursor=lambda job: cursors.encode(job.created_at, job.id),
         )
-        page, more = found[:limit], len(found) > limit
-        items: list[JobOut] = [job_out(j) for j in page]
-        next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if more and page else None
         return JobPage(items=items, next_cursor=next_cursor)
 
     @get("/analytics/overview", summary="Totals, per-provider costs, margins and error rates over a date range")
@@ -231,7 +232,7 @@ class AdminReportsController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> OverviewOut:
-        first, last = report_days(from_, to, today=datetime.now(UTC).date(), default_first=thirty_days_ending)
+        first, last = requested_days(services.usage, from_, to, default_first=thirty_days_ending)
         scope = OrganizationId(organization_id) if organization_id else None
         result = await services.usage.overview(admin, organization_id=scope, first_day=first, last_day=last)
         return overview_out(scope or admin.organization_id, first, last, result)

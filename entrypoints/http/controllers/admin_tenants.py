@@ -4,12 +4,10 @@ Every handler authenticates the admin token first (401); roles and organization 
 are checked by the use cases (viewer writes → 403, other organizations → 404).
 """
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -27,15 +25,16 @@ from domain.budgets import (
 )
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
-from domain.organizations import TeamStatus
+from domain.organizations import Organization, Team, TeamStatus
 from domain.rate_limits import RateLimits
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
-from entrypoints.http.dates import month_start, report_days
+from entrypoints.http.dates import month_start, requested_days
 from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_services
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
-from entrypoints.http.schemas.client import CreditsOut, dec
+from entrypoints.http.schemas.changes import changes_of
+from entrypoints.http.schemas.client import CreditsOut, credits_out
 from entrypoints.http.schemas.reports import OrganizationUsageOut, organization_usage_out
 from entrypoints.http.schemas.tenants import (
     CreateCredentialBody,
@@ -67,8 +66,9 @@ def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
     return cursors.decode_uuid(cursor) if cursor else None
 
 
-def _range(from_: date | None, to: date | None) -> tuple[date, date]:
-    return report_days(from_, to, today=datetime.now(UTC).date(), default_first=month_start)
+def _created(row: Organization | Team) -> str:
+    """The cursor of an oldest-first listing's row."""
+    return cursors.encode(row.created_at, row.id)
 
 
 class AdminOrganizationsController(Controller):
@@ -96,15 +96,15 @@ class AdminOrganizationsController(Controller):
         limit: Limit = 50,
     ) -> Page[OrganizationOut]:
         after = _after(cursor)
-        found = await services.organizations.list_organizations(
-            admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=limit + 1
+        items, next_cursor = await cursors.paged(
+            lambda n: services.organizations.list_organizations(
+                admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=n
+            ),
+            limit,
+            shown=organization_out,
+            cursor=_created,
         )
-        page = found[:limit]
-        more = len(found) > limit and page
-        return Page(
-            items=[organization_out(o) for o in page],
-            next_cursor=cursors.encode(page[-1].created_at, page[-1].id) if more else None,
-        )
+        return Page(items=items, next_cursor=next_cursor)
 
     @get("/organizations/{org_id:uuid}", summary="An organization (its version is the ETag)")
     async def get_(
@@ -149,7 +149,7 @@ class AdminOrganizationsController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> OrganizationUsageOut:
-        first, last = _range(from_, to)
+        first, last = requested_days(services.usage, from_, to, default_first=month_start)
         overview = await services.usage.organization_usage(
             admin, OrganizationId(org_id), first_day=first, last_day=last
         )
@@ -176,7 +176,7 @@ class AdminTeamsController(Controller):
             max_calls_per_job=data.max_calls_per_job or DEFAULT_MAX_CALLS_PER_JOB,
             charge_failed_jobs=bool(data.charge_failed_jobs),
         )
-        team, key = await services.organizations.create_team(
+        opened = await services.organizations.open_team(
             organization_id=OrganizationId(data.organization_id),
             name=data.name,
             budget=budget,
@@ -186,7 +186,9 @@ class AdminTeamsController(Controller):
             actor=admin,
             low_credit_threshold=data.low_credit_threshold,
         )
-        return CreatedTeamOut(team=team_out(team), api_key=key.api_key, key_id=key.key_id)
+        return CreatedTeamOut(
+            team=team_out(opened.team, opened.balance), api_key=opened.key.api_key, key_id=opened.key.key_id
+        )
 
     @get("/teams", summary="Teams the admin sees (optionally of one organization), oldest first")
     async def list_(
@@ -198,27 +200,25 @@ class AdminTeamsController(Controller):
         limit: Limit = 50,
     ) -> Page[TeamOut]:
         after = _after(cursor)
-        found = await services.organizations.list_teams(
-            admin,
-            organization_id=OrganizationId(organization_id) if organization_id else None,
-            after=(after[0], TeamId(after[1])) if after else None,
-            limit=limit + 1,
+        items, next_cursor = await cursors.paged(
+            lambda n: services.organizations.list_teams(
+                admin,
+                organization_id=OrganizationId(organization_id) if organization_id else None,
+                after=(after[0], TeamId(after[1])) if after else None,
+                limit=n,
+            ),
+            limit,
+            shown=team_out,
+            cursor=_created,
         )
-        page = found[:limit]
-        more = len(found) > limit and page
-        return Page(
-            items=[team_out(t) for t in page],
-            next_cursor=cursors.encode(page[-1].created_at, page[-1].id) if more else None,
-        )
+        return Page(items=items, next_cursor=next_cursor)
 
     @get("/teams/{team_id:uuid}", summary="A team with its credit balance and how its jobs ended (failed ratio)")
     async def get_(
         self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
     ) -> Response[TeamOut]:
-        credits = await services.credits.team_credits(admin, TeamId(team_id))
-        team = await services.organizations.get_team(admin, TeamId(team_id))
-        outcomes = await services.usage.job_outcomes(admin, TeamId(team_id))
-        return tagged(team_out(team, credits.balance, outcomes), team.version)
+        details = await services.organizations.team_details(admin, TeamId(team_id))
+        return tagged(team_out(details.team, details.balance, details.outcomes), details.team.version)
 
     @put(
         "/teams/{team_id:uuid}",
@@ -232,22 +232,7 @@ class AdminTeamsController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> Response[TeamOut]:
-        changes = TeamChanges(
-            name=data.name,
-            budget_mode=msgspec.UNSET
-            if isinstance(data.budget_mode, msgspec.UnsetType)
-            else BudgetMode(data.budget_mode),
-            credits_per_usd=data.credits_per_usd,
-            tokens_per_credit=data.tokens_per_credit,
-            access_groups=msgspec.UNSET
-            if isinstance(data.access_groups, msgspec.UnsetType)
-            else tuple(data.access_groups),
-            max_calls_per_job=data.max_calls_per_job,
-            charge_failed_jobs=data.charge_failed_jobs,
-            rpm_limit=data.rpm_limit,
-            tpm_limit=data.tpm_limit,
-            low_credit_threshold=data.low_credit_threshold,
-        )
+        changes = changes_of(data, TeamChanges, budget_mode=BudgetMode, access_groups=tuple)
         team = await services.organizations.update_team(
             admin, TeamId(team_id), changes, expected_version=expected_version(request)
         )
@@ -262,21 +247,7 @@ class AdminTeamsController(Controller):
     async def credits(
         self, team_id: FromPath[UUID], caller: NamedDependency[AnyCaller], services: NamedDependency[Services]
     ) -> CreditsOut:
-        result = await services.credits.team_credits(caller, TeamId(team_id), with_forecast=True)
-        balance, budget, outlook = result.balance, result.budget, result.forecast
-        return CreditsOut(
-            team_id=team_id,
-            budget_mode=budget.mode.value,
-            allocated=dec(balance.allocated),
-            used=dec(balance.used),
-            held=dec(balance.held),
-            remaining=dec(max(balance.available, Decimal(0))),
-            credits_per_usd=dec(budget.credits_per_usd),
-            tokens_per_credit=budget.tokens_per_credit,
-            low_credit_threshold=dec(result.low_credit_threshold) if result.low_credit_threshold is not None else None,
-            burn_rate_per_day=dec(outlook.burn_rate_per_day) if outlook else None,
-            runs_out_at=outlook.runs_out_at if outlook else None,
-        )
+        return credits_out(team_id, await services.credits.team_credits(caller, TeamId(team_id), with_forecast=True))
 
     @post(
         "/teams/{team_id:uuid}/credits",
@@ -381,13 +352,7 @@ class AdminCredentialsController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> Response[CredentialOut]:
-        changes = CredentialChanges(
-            name=data.name,
-            provider=msgspec.UNSET if isinstance(data.provider, msgspec.UnsetType) else Provider(data.provider),
-            api_key=data.api_key,
-            api_base=data.api_base,
-            is_active=data.is_active,
-        )
+        changes = changes_of(data, CredentialChanges, provider=Provider)
         credential = await services.credentials.update_credential(
             admin, CredentialId(credential_id), changes, expected_version=expected_version(request)
         )

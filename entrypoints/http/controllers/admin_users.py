@@ -9,7 +9,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.services.webhooks import WebhookChanges
-from domain.admins import AdminPrincipal, AdminRole, ensure_owner, visible_scope
+from domain.admins import AdminPrincipal, AdminRole
 from domain.ids import AdminUserId, OrganizationId
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
@@ -27,6 +27,7 @@ from entrypoints.http.schemas.admin import (
     user_out,
     webhook_out,
 )
+from entrypoints.http.schemas.changes import changes_of
 
 
 class AdminUsersController(Controller):
@@ -42,10 +43,12 @@ class AdminUsersController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> UserOut:
-        ensure_owner(admin)
-        scope = visible_scope(admin, OrganizationId(data.organization_id) if data.organization_id else None)
-        user = await services.admin_auth.create_user(
-            email=data.email, password=data.password, role=AdminRole(data.role), organization_id=scope, actor=admin
+        user = await services.admin_auth.create_user(  # owners only, within their scope: the use case's rules
+            email=data.email,
+            password=data.password,
+            role=AdminRole(data.role),
+            organization_id=OrganizationId(data.organization_id) if data.organization_id else None,
+            actor=admin,
         )
         return user_out(user)
 
@@ -92,10 +95,13 @@ class AdminUsersController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> Page[AuditOut]:
         before = cursors.decode_id(cursor) if cursor else None
-        entries = await services.admin_users.audit_log(admin, before_id=before, limit=limit + 1)
-        page = entries[:limit]
-        next_cursor = str(page[-1].id) if len(entries) > limit and page else None
-        return Page(items=[audit_out(e) for e in page], next_cursor=next_cursor)
+        items, next_cursor = await cursors.paged(
+            lambda n: services.admin_users.audit_log(admin, before_id=before, limit=n),
+            limit,
+            shown=audit_out,
+            cursor=lambda entry: str(entry.id),
+        )
+        return Page(items=items, next_cursor=next_cursor)
 
     @post(
         "/webhooks/create",
@@ -131,11 +137,7 @@ class AdminUsersController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
     ) -> WebhookOut:
-        changes = WebhookChanges(
-            url=data.url,
-            events=msgspec.UNSET if isinstance(data.events, msgspec.UnsetType) else list(data.events),
-            is_active=data.is_active,
-        )
+        changes = changes_of(data, WebhookChanges, events=list)
         return webhook_out(await services.webhooks.update(admin, webhook_id, changes))
 
     @delete("/webhooks/{webhook_id:uuid}", status_code=204, summary="Delete a webhook and its undelivered events")

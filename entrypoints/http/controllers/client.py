@@ -16,7 +16,7 @@ from domain.ids import JobId, TeamId
 from domain.jobs import Job, JobStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
-from entrypoints.http.dates import created_window, month_start, report_days
+from entrypoints.http.dates import created_window, month_start, requested_days
 from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
 from entrypoints.http.middleware import note_call
 from entrypoints.http.rate_limit_errors import window_headers
@@ -252,7 +252,7 @@ class ClientController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> TeamUsageOut:
-        first, last = report_days(from_, to, today=services.clock.now().date(), default_first=month_start)
+        first, last = requested_days(services.usage, from_, to, default_first=month_start)
         result = await services.usage.team_usage(caller, TeamId(team_id), first_day=first, last_day=last)
         return usage_report_out(
             team_id, first, last, result.budget.mode.value, result.report, result.balance, result.in_progress

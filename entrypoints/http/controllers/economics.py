@@ -2,7 +2,7 @@
 (admin token), and quotes (team key)."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -16,7 +16,7 @@ from application.principal import TeamPrincipal
 from domain.admins import AdminPrincipal
 from domain.ids import OrganizationId, TeamId
 from entrypoints.bootstrap import Services
-from entrypoints.http.dates import report_days, thirty_days_ending
+from entrypoints.http.dates import requested_days, thirty_days_ending
 from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_principal, provide_services
 from entrypoints.http.schemas.client import CallBody
 from entrypoints.http.schemas.economics import (
@@ -36,8 +36,8 @@ from entrypoints.http.schemas.economics import (
 JobType = Annotated[str, QueryParameter(min_length=1, max_length=200)]
 
 
-def _window(from_: date | None, to: date | None) -> tuple[date, date]:
-    return report_days(from_, to, today=datetime.now(UTC).date(), default_first=thirty_days_ending)
+def _window(services: Services, from_: date | None, to: date | None) -> tuple[date, date]:
+    return requested_days(services.usage, from_, to, default_first=thirty_days_ending)
 
 
 class EconomicsReportsController(Controller):
@@ -66,7 +66,7 @@ class EconomicsReportsController(Controller):
             str | None, QueryParameter(description="share of jobs that must reach it, 0 < p <= 100 (default 95)")
         ] = None,
     ) -> JobTypesOut:
-        first, last = _window(from_, to)
+        first, last = _window(services, from_, to)
         report = await services.economics.job_types(
             admin,
             organization_id=OrganizationId(organization_id) if organization_id else None,
@@ -92,7 +92,7 @@ class EconomicsReportsController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> Stream:
-        first, last = _window(from_, to)
+        first, last = _window(services, from_, to)
         rows = await services.economics.export_jobs(
             admin,
             organization_id=OrganizationId(organization_id) if organization_id else None,

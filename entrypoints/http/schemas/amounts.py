@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import msgspec
 
 from domain.errors import InvalidValueError
+from domain.money import CREDIT_PLACES, MAX_CREDITS
 
 RULE_KEY = "decimal_rule"
 
@@ -79,12 +80,12 @@ def _decimal(rule: DecimalRule, description: str) -> msgspec.Meta:
     )
 
 
-MAX_CREDITS = Decimal(10**12)
 MAX_PRICE_PER_MILLION = Decimal(10**6)
 MAX_CREDITS_PER_USD = Decimal(10**9)
 
-SIGNED_CREDITS = DecimalRule(places=6, minimum=-MAX_CREDITS, maximum=MAX_CREDITS)
-CREDITS = DecimalRule(places=6, minimum=Decimal(0), maximum=MAX_CREDITS)
+# Credits carry the domain's precision and bounds (domain/money.py), checked here on the raw JSON.
+SIGNED_CREDITS = DecimalRule(places=CREDIT_PLACES, minimum=-MAX_CREDITS, maximum=MAX_CREDITS)
+CREDITS = DecimalRule(places=CREDIT_PLACES, minimum=Decimal(0), maximum=MAX_CREDITS)
 PRICE_PER_MILLION = DecimalRule(places=9, minimum=Decimal(0), maximum=MAX_PRICE_PER_MILLION)
 CREDITS_PER_USD = DecimalRule(places=6, minimum=Decimal(0), maximum=MAX_CREDITS_PER_USD, minimum_excluded=True)
 

@@ -13,6 +13,7 @@ import msgspec
 
 from application.ports.repositories import OpenJobs, UsageReport
 from application.services.calls import CallRequest
+from application.services.credits import TeamCredits
 from application.services.jobs import JobCompletion
 from domain.calls import LlmCall
 from domain.errors import InvalidValueError
@@ -34,6 +35,7 @@ from entrypoints.http.schemas.chat import (
     tools_in,
     user_message,
 )
+from entrypoints.http.schemas.money import Body, Money, fixed_point
 
 MAX_MESSAGES = 2000
 MAX_TOKENS_CAP = 1_000_000
@@ -41,12 +43,8 @@ MAX_TOKENS_CAP = 1_000_000
 Metadata = Annotated[dict[str, Any], msgspec.Meta(description="free-form JSON object")]
 
 
-def dec(value: Decimal) -> str:
-    """A decimal as a fixed-point string: '0.000000001', never '1E-9'."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
+# The response notation of decimals (schemas/money.py), for fields still built as text.
+dec = fixed_point
 
 
 class Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -340,40 +338,57 @@ class JobPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
-class CreditsOut(msgspec.Struct, frozen=True, kw_only=True):
+class CreditsOut(Body, frozen=True, kw_only=True):
     team_id: UUID
     budget_mode: str
-    allocated: str
-    used: str
-    held: str
-    remaining: str
-    credits_per_usd: str
+    allocated: Money
+    used: Money
+    held: Money
+    remaining: Money
+    credits_per_usd: Money
     tokens_per_credit: int
-    low_credit_threshold: str | None = None  # the team's own; null: 10 % of the allocation
-    burn_rate_per_day: str | None = None  # credits debited over the last 7 days, per day
+    low_credit_threshold: Money | None = None  # the team's own; null: 10 % of the allocation
+    burn_rate_per_day: Money | None = None  # credits debited over the last 7 days, per day
     runs_out_at: datetime | None = None  # at that pace; null when not burning
 
 
-class BalanceOut(msgspec.Struct, frozen=True, kw_only=True):
-    allocated: str
-    used: str
-    held: str
-    remaining: str
+class BalanceOut(Body, frozen=True, kw_only=True):
+    allocated: Money
+    used: Money
+    held: Money
+    remaining: Money
+
+
+def remaining(balance: CreditBalance) -> Decimal:
+    """What the team may still spend, as shown: never below zero."""
+    return max(balance.available, Decimal(0))
 
 
 def balance_out(balance: CreditBalance) -> BalanceOut:
-    return BalanceOut(
-        allocated=dec(balance.allocated),
-        used=dec(balance.used),
-        held=dec(balance.held),
-        remaining=dec(max(balance.available, Decimal(0))),
+    return BalanceOut(allocated=balance.allocated, used=balance.used, held=balance.held, remaining=remaining(balance))
+
+
+def credits_out(team_id: UUID, credits: TeamCredits) -> CreditsOut:
+    balance, budget, outlook = credits.balance, credits.budget, credits.forecast
+    return CreditsOut(
+        team_id=team_id,
+        budget_mode=budget.mode.value,
+        allocated=balance.allocated,
+        used=balance.used,
+        held=balance.held,
+        remaining=remaining(balance),
+        credits_per_usd=budget.credits_per_usd,
+        tokens_per_credit=budget.tokens_per_credit,
+        low_credit_threshold=credits.low_credit_threshold,
+        burn_rate_per_day=outlook.burn_rate_per_day if outlook else None,
+        runs_out_at=outlook.runs_out_at if outlook else None,
     )
 
 
-class TransactionOut(msgspec.Struct, frozen=True, kw_only=True):
+class TransactionOut(Body, frozen=True, kw_only=True):
     id: UUID
     type: str
-    amount: str
+    amount: Money
     job_id: UUID | None
     call_id: UUID | None
     reason: str | None
@@ -385,7 +400,7 @@ def transaction_out(entry: LedgerEntry) -> TransactionOut:
     return TransactionOut(
         id=entry.id,
         type=entry.type.value,
-        amount=dec(entry.amount),
+        amount=entry.amount,
         job_id=entry.job_id,
         call_id=entry.call_id,
         reason=entry.reason,

@@ -4,7 +4,7 @@ quotes, and the CSV export's rows. Amounts leave as fixed-point decimal strings.
 import csv
 import io
 from datetime import date, datetime
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from uuid import UUID
 
 import msgspec
@@ -13,9 +13,9 @@ from application.ports.repositories import JobExportRow
 from application.services.economics import CallQuote, JobTypeEconomics, JobTypeQuote, JobTypesReport
 from domain.economics import WhatIf
 from domain.errors import InvalidValueError
-from domain.money import EXACT
 from entrypoints.http.schemas.amounts import DecimalRule
 from entrypoints.http.schemas.client import dec
+from entrypoints.http.schemas.money import Body, Money
 from entrypoints.http.schemas.reports import rate
 
 TARGET_MARGIN = DecimalRule(places=6, minimum=Decimal(0), maximum=Decimal(1))
@@ -32,37 +32,37 @@ def query_decimal(value: str | None, rule: DecimalRule, name: str) -> Decimal | 
     return Decimal(value)
 
 
-class CountSpreadOut(msgspec.Struct, frozen=True, kw_only=True):
+class CountSpreadOut(Body, frozen=True, kw_only=True):
     p50: int
     p95: int
     max: int
 
 
-class MoneySpreadOut(msgspec.Struct, frozen=True, kw_only=True):
-    total: str
-    mean: str  # total / jobs, rounded half-even to 1e-9
-    p50: str
-    p95: str
-    p99: str
-    max: str
+class MoneySpreadOut(Body, frozen=True, kw_only=True):
+    total: Money
+    mean: Money  # total / jobs, rounded half-even to 1e-9
+    p50: Money
+    p95: Money
+    p99: Money
+    max: Money
 
 
-class MarginOut(msgspec.Struct, frozen=True, kw_only=True):
-    total: str
-    mean: str
+class MarginOut(Body, frozen=True, kw_only=True):
+    total: Money
+    mean: Money
 
 
-class WhatIfOut(msgspec.Struct, frozen=True, kw_only=True):
-    price_usd: str
+class WhatIfOut(Body, frozen=True, kw_only=True):
+    price_usd: Money
     jobs: int
-    revenue_usd: str  # jobs × price
-    provider_cost_usd: str
-    margin_usd: str  # revenue − provider cost
+    revenue_usd: Money  # jobs × price
+    provider_cost_usd: Money
+    margin_usd: Money  # revenue − provider cost
     margin_rate: str | None  # margin / revenue, to 4 places
     jobs_losing_money: int  # jobs whose provider cost exceeds the price
 
 
-class JobTypeOut(msgspec.Struct, frozen=True, kw_only=True):
+class JobTypeOut(Body, frozen=True, kw_only=True):
     job_type: str
     jobs: int
     completed: int
@@ -74,29 +74,29 @@ class JobTypeOut(msgspec.Struct, frozen=True, kw_only=True):
     provider_cost_usd: MoneySpreadOut
     customer_price_usd: MoneySpreadOut
     margin_usd: MarginOut
-    cost_at_percentile_usd: str  # provider cost of the job at the requested percentile
-    suggested_flat_price_usd: str | None = None  # with target_margin
+    cost_at_percentile_usd: Money  # provider cost of the job at the requested percentile
+    suggested_flat_price_usd: Money | None = None  # with target_margin
     what_if: WhatIfOut | None = None  # with target_margin
 
 
-class JobTypesOut(msgspec.Struct, frozen=True, kw_only=True):
+class JobTypesOut(Body, frozen=True, kw_only=True):
     organization_id: UUID | None
     team_id: UUID | None
     from_: date = msgspec.field(name="from")
     to: date
-    percentile: str
-    target_margin: str | None
+    percentile: Money
+    target_margin: Money | None
     items: list[JobTypeOut]
 
 
 def _what_if(w: WhatIf) -> WhatIfOut:
     return WhatIfOut(
-        price_usd=dec(w.price_usd),
+        price_usd=w.price_usd,
         jobs=w.jobs,
-        revenue_usd=dec(w.revenue_usd),
-        provider_cost_usd=dec(w.provider_cost_usd),
-        margin_usd=dec(w.margin_usd),
-        margin_rate=rate(w.margin_usd, w.revenue_usd),
+        revenue_usd=w.revenue_usd,
+        provider_cost_usd=w.provider_cost_usd,
+        margin_usd=w.margin_usd,
+        margin_rate=rate(w.margin_rate),
         jobs_losing_money=w.jobs_losing_money,
     )
 
@@ -114,24 +114,24 @@ def _job_type(item: JobTypeEconomics) -> JobTypeOut:
         calls_per_job=CountSpreadOut(p50=s.calls.p50, p95=s.calls.p95, max=s.calls.max),
         tokens_per_job=CountSpreadOut(p50=s.tokens.p50, p95=s.tokens.p95, max=s.tokens.max),
         provider_cost_usd=MoneySpreadOut(
-            total=dec(cost.total),
-            mean=dec(item.provider_cost_mean_usd),
-            p50=dec(cost.p50),
-            p95=dec(cost.p95),
-            p99=dec(cost.p99),
-            max=dec(cost.max),
+            total=cost.total,
+            mean=item.provider_cost_mean_usd,
+            p50=cost.p50,
+            p95=cost.p95,
+            p99=cost.p99,
+            max=cost.max,
         ),
         customer_price_usd=MoneySpreadOut(
-            total=dec(price.total),
-            mean=dec(item.customer_price_mean_usd),
-            p50=dec(price.p50),
-            p95=dec(price.p95),
-            p99=dec(price.p99),
-            max=dec(price.max),
+            total=price.total,
+            mean=item.customer_price_mean_usd,
+            p50=price.p50,
+            p95=price.p95,
+            p99=price.p99,
+            max=price.max,
         ),
-        margin_usd=MarginOut(total=dec(item.margin_total_usd), mean=dec(item.margin_mean_usd)),
-        cost_at_percentile_usd=dec(cost.at_percentile),
-        suggested_flat_price_usd=dec(item.suggestion.price_usd) if item.suggestion else None,
+        margin_usd=MarginOut(total=item.margin_total_usd, mean=item.margin_mean_usd),
+        cost_at_percentile_usd=cost.at_percentile,
+        suggested_flat_price_usd=item.suggestion.price_usd if item.suggestion else None,
         what_if=_what_if(item.suggestion.what_if) if item.suggestion else None,
     )
 
@@ -142,18 +142,18 @@ def job_types_out(report: JobTypesReport) -> JobTypesOut:
         team_id=report.team_id,
         from_=report.first_day,
         to=report.last_day,
-        percentile=dec(report.percentile),
-        target_margin=dec(report.target_margin) if report.target_margin is not None else None,
+        percentile=report.percentile,
+        target_margin=report.target_margin if report.target_margin is not None else None,
         items=[_job_type(i) for i in report.items],
     )
 
 
-class AmountOut(msgspec.Struct, frozen=True, kw_only=True):
-    usd: str
-    credits: str
+class AmountOut(Body, frozen=True, kw_only=True):
+    usd: Money
+    credits: Money
 
 
-class CallQuoteOut(msgspec.Struct, frozen=True, kw_only=True):
+class CallQuoteOut(Body, frozen=True, kw_only=True):
     model: str
     max_tokens: int  # what the call would send (the alias's default_max_tokens when not given)
     worst_case: AmountOut  # credits: exactly the hold the call places
@@ -168,8 +168,8 @@ def call_quote_out(q: CallQuote) -> CallQuoteOut:
     return CallQuoteOut(
         model=q.model,
         max_tokens=q.max_tokens,
-        worst_case=AmountOut(usd=dec(q.worst_case.usd), credits=dec(q.worst_case.credits)),
-        expected=AmountOut(usd=dec(q.expected.usd), credits=dec(q.expected.credits)),
+        worst_case=AmountOut(usd=q.worst_case.usd, credits=q.worst_case.credits),
+        expected=AmountOut(usd=q.expected.usd, credits=q.expected.credits),
         expected_input_tokens=q.expected_input_tokens,
         expected_output_tokens=q.expected_output_tokens,
         output_basis=q.output_basis,
@@ -177,12 +177,12 @@ def call_quote_out(q: CallQuote) -> CallQuoteOut:
     )
 
 
-class PercentilesOut(msgspec.Struct, frozen=True, kw_only=True):
-    p50: str
-    p95: str
+class PercentilesOut(Body, frozen=True, kw_only=True):
+    p50: Money
+    p95: Money
 
 
-class JobTypeQuoteOut(msgspec.Struct, frozen=True, kw_only=True):
+class JobTypeQuoteOut(Body, frozen=True, kw_only=True):
     team_id: UUID
     job_type: str
     jobs: int  # finished jobs the figures come from (the most recent, at most 1,000)
@@ -195,8 +195,8 @@ def job_type_quote_out(q: JobTypeQuote) -> JobTypeQuoteOut:
         team_id=q.team_id,
         job_type=q.job_type,
         jobs=q.jobs,
-        credits=PercentilesOut(p50=dec(q.credits_p50), p95=dec(q.credits_p95)),
-        customer_price_usd=PercentilesOut(p50=dec(q.customer_price_p50_usd), p95=dec(q.customer_price_p95_usd)),
+        credits=PercentilesOut(p50=q.credits_p50, p95=q.credits_p95),
+        customer_price_usd=PercentilesOut(p50=q.customer_price_p50_usd, p95=q.customer_price_p95_usd),
     )
 
 
@@ -246,9 +246,6 @@ def csv_header() -> bytes:
 
 def csv_row(r: JobExportRow) -> bytes:
     """One job; the token columns are disjoint categories (``total_tokens`` is their sum)."""
-    with localcontext(EXACT):
-        margin = r.customer_price_usd - r.provider_cost_usd
-    total = r.input_tokens + r.cached_input_tokens + r.cache_write_tokens + r.output_tokens + r.reasoning_tokens
     return _line(
         [
             str(r.job_id),
@@ -267,10 +264,10 @@ def csv_row(r: JobExportRow) -> bytes:
             str(r.cache_write_tokens),
             str(r.output_tokens),
             str(r.reasoning_tokens),
-            str(total),
+            str(r.total_tokens),
             dec(r.provider_cost_usd),
             dec(r.customer_price_usd),
-            dec(margin),
+            dec(r.margin_usd),
             dec(r.credits),
         ]
     )

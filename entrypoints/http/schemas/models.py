@@ -1,20 +1,20 @@
 """Admin API bodies for model aliases, access groups and the price list (USD per 1M tokens)."""
 
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
-from application.services.models import AliasPricing, CostOverrides, TargetSpec
+from application.services.models import AliasPricing, CostOverrides, PriceMargins, TargetSpec, listed_models
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias
 from domain.catalog import Provider
 from domain.errors import InvalidValueError
-from domain.money import EXACT
 from domain.pricing import PriceSheet
 from domain.routing import MAX_TARGETS, AliasTarget
 from entrypoints.http.schemas.amounts import PriceFactor, PricePerMillion
 from entrypoints.http.schemas.client import dec
+from entrypoints.http.schemas.money import Body, Money
 from entrypoints.http.schemas.tenants import Groups, ProviderName
 
 AliasName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -141,23 +141,23 @@ def target_out(target: AliasTarget) -> TargetOut:
     )
 
 
-class AliasOut(msgspec.Struct, frozen=True, kw_only=True):
+class AliasOut(Body, frozen=True, kw_only=True):
     """An alias with its effective prices (cache prices filled in as they are billed)."""
 
     id: str
     alias: str
     provider: str
     provider_model: str
-    input_price_per_million: str
-    output_price_per_million: str
-    cached_input_price_per_million: str
-    cache_write_price_per_million: str
-    reasoning_price_per_million: str
-    provider_input_cost_per_million: str
-    provider_output_cost_per_million: str
-    provider_cached_input_cost_per_million: str
-    provider_cache_write_cost_per_million: str
-    provider_reasoning_cost_per_million: str
+    input_price_per_million: Money
+    output_price_per_million: Money
+    cached_input_price_per_million: Money
+    cache_write_price_per_million: Money
+    reasoning_price_per_million: Money
+    provider_input_cost_per_million: Money
+    provider_output_cost_per_million: Money
+    provider_cached_input_cost_per_million: Money
+    provider_cache_write_cost_per_million: Money
+    provider_reasoning_cost_per_million: Money
     default_max_tokens: int
     access_groups: list[str]
     fallbacks: list[str]
@@ -166,7 +166,7 @@ class AliasOut(msgspec.Struct, frozen=True, kw_only=True):
     targets: list[TargetOut]  # after the primary one (the alias's own provider and prices)
     routing: str
     cache_ttl_s: int | None
-    cached_response_price_factor: str
+    cached_response_price_factor: Money
 
 
 def alias_out(alias: ModelAlias) -> AliasOut:
@@ -176,16 +176,16 @@ def alias_out(alias: ModelAlias) -> AliasOut:
         alias=alias.alias,
         provider=alias.provider.value,
         provider_model=alias.provider_model,
-        input_price_per_million=dec(c.input_per_million),
-        output_price_per_million=dec(c.output_per_million),
-        cached_input_price_per_million=dec(c.cached_input),
-        cache_write_price_per_million=dec(c.cache_write),
-        reasoning_price_per_million=dec(c.reasoning),
-        provider_input_cost_per_million=dec(p.input_per_million),
-        provider_output_cost_per_million=dec(p.output_per_million),
-        provider_cached_input_cost_per_million=dec(p.cached_input),
-        provider_cache_write_cost_per_million=dec(p.cache_write),
-        provider_reasoning_cost_per_million=dec(p.reasoning),
+        input_price_per_million=c.input_per_million,
+        output_price_per_million=c.output_per_million,
+        cached_input_price_per_million=c.cached_input,
+        cache_write_price_per_million=c.cache_write,
+        reasoning_price_per_million=c.reasoning,
+        provider_input_cost_per_million=p.input_per_million,
+        provider_output_cost_per_million=p.output_per_million,
+        provider_cached_input_cost_per_million=p.cached_input,
+        provider_cache_write_cost_per_million=p.cache_write,
+        provider_reasoning_cost_per_million=p.reasoning,
         default_max_tokens=alias.default_max_tokens,
         access_groups=list(alias.access_groups),
         fallbacks=list(alias.fallbacks),
@@ -194,7 +194,7 @@ def alias_out(alias: ModelAlias) -> AliasOut:
         targets=[target_out(t) for t in alias.targets],
         routing=alias.routing.value,
         cache_ttl_s=alias.cache_ttl_s,
-        cached_response_price_factor=dec(alias.cached_response_price_factor),
+        cached_response_price_factor=alias.cached_response_price_factor,
     )
 
 
@@ -222,7 +222,9 @@ def group_out(group: AccessGroup) -> GroupOut:
 
 
 class PricesOut(msgspec.Struct, frozen=True, kw_only=True):
-    """USD per 1M tokens of each category, as billed (fallbacks applied)."""
+    """USD per 1M tokens of each category, as billed (fallbacks applied).
+
+    Strings, not ``Money``: the panel's price list reads them as text (its sign)."""
 
     input: str
     output: str
@@ -241,15 +243,8 @@ def prices_out(sheet: PriceSheet) -> PricesOut:
     )
 
 
-def margin_out(customer: PriceSheet, provider: PriceSheet) -> PricesOut:
-    with localcontext(EXACT):
-        return PricesOut(
-            input=dec(customer.input_per_million - provider.input_per_million),
-            output=dec(customer.output_per_million - provider.output_per_million),
-            cached_input=dec(customer.cached_input - provider.cached_input),
-            cache_write=dec(customer.cache_write - provider.cache_write),
-            reasoning=dec(customer.reasoning - provider.reasoning),
-        )
+def margin_out(margins: PriceMargins) -> PricesOut:
+    return PricesOut(**{category: dec(m) for category, m in msgspec.structs.asdict(margins).items()})
 
 
 class AliasPricingOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -275,24 +270,21 @@ class PricingOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def pricing_out(pricing: list[AliasPricing]) -> PricingOut:
-    items: list[AliasPricingOut] = []
-    catalog: dict[tuple[str, str], CatalogEntryOut] = {}
-    for entry in pricing:
-        a = entry.alias
-        listed = prices_out(entry.catalog) if entry.catalog is not None else None
-        items.append(
+    return PricingOut(
+        items=[
             AliasPricingOut(
-                alias=a.alias,
-                provider=a.provider.value,
-                provider_model=a.provider_model,
-                customer_price_per_million=prices_out(a.customer_prices),
-                provider_cost_per_million=prices_out(a.provider_costs),
-                margin_per_million=margin_out(a.customer_prices, a.provider_costs),
-                catalog_price_per_million=listed,
+                alias=entry.alias.alias,
+                provider=entry.alias.provider.value,
+                provider_model=entry.alias.provider_model,
+                customer_price_per_million=prices_out(entry.alias.customer_prices),
+                provider_cost_per_million=prices_out(entry.alias.provider_costs),
+                margin_per_million=margin_out(entry.margin_per_million),
+                catalog_price_per_million=prices_out(entry.catalog) if entry.catalog is not None else None,
             )
-        )
-        if listed is not None:
-            catalog[(a.provider.value, a.provider_model)] = CatalogEntryOut(
-                provider=a.provider.value, model=a.provider_model, price_per_million=listed
-            )
-    return PricingOut(items=items, catalog=[catalog[k] for k in sorted(catalog)])
+            for entry in pricing
+        ],
+        catalog=[
+            CatalogEntryOut(provider=provider.value, model=model, price_per_million=prices_out(sheet))
+            for provider, model, sheet in listed_models(pricing)
+        ],
+    )

@@ -16,7 +16,8 @@ from domain.ledger import CreditBalance, LedgerEntry
 from domain.organizations import Organization, Team
 from domain.rate_limits import MAX_LIMIT as MAX_RATE_LIMIT
 from entrypoints.http.schemas.amounts import Credits, CreditsPerUsd, SignedCredits
-from entrypoints.http.schemas.client import BalanceOut, TransactionOut, balance_out, dec, transaction_out
+from entrypoints.http.schemas.client import BalanceOut, TransactionOut, balance_out, transaction_out
+from entrypoints.http.schemas.money import Body, Money
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
@@ -93,13 +94,13 @@ class UpdateTeamBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     low_credit_threshold: Credits | msgspec.UnsetType | None = msgspec.UNSET  # null: 10 % of the allocation
 
 
-class JobOutcomesOut(msgspec.Struct, frozen=True, kw_only=True):
+class JobOutcomesOut(Body, frozen=True, kw_only=True):
     finished: int
     completed: int
     failed: int
     cancelled: int
     expired: int
-    failed_ratio: str  # (failed + cancelled) / finished, a decimal string
+    failed_ratio: Money  # (failed + cancelled) / finished
 
 
 def job_outcomes_out(outcomes: JobOutcomes) -> JobOutcomesOut:
@@ -109,17 +110,17 @@ def job_outcomes_out(outcomes: JobOutcomes) -> JobOutcomesOut:
         failed=outcomes.failed,
         cancelled=outcomes.cancelled,
         expired=outcomes.expired,
-        failed_ratio=dec(outcomes.failed_ratio),
+        failed_ratio=outcomes.failed_ratio,
     )
 
 
-class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
+class TeamOut(Body, frozen=True, kw_only=True):
     id: UUID
     organization_id: UUID
     name: str
     status: str
     budget_mode: str
-    credits_per_usd: str
+    credits_per_usd: Money
     tokens_per_credit: int
     max_calls_per_job: int
     charge_failed_jobs: bool
@@ -128,7 +129,7 @@ class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     rpm_limit: int | None  # requests per minute; null: unlimited
     tpm_limit: int | None  # tokens per minute; null: unlimited
-    low_credit_threshold: str | None  # credits; null: 10 % of the allocation
+    low_credit_threshold: Money | None  # credits; null: 10 % of the allocation
     credits: BalanceOut | None = None
     jobs: JobOutcomesOut | None = None
 
@@ -140,7 +141,7 @@ def team_out(team: Team, balance: CreditBalance | None = None, outcomes: JobOutc
         name=team.name,
         status=team.status.value,
         budget_mode=team.budget.mode.value,
-        credits_per_usd=dec(team.budget.credits_per_usd),
+        credits_per_usd=team.budget.credits_per_usd,
         tokens_per_credit=team.budget.tokens_per_credit,
         max_calls_per_job=team.budget.max_calls_per_job,
         charge_failed_jobs=team.budget.charge_failed_jobs,
@@ -149,7 +150,7 @@ def team_out(team: Team, balance: CreditBalance | None = None, outcomes: JobOutc
         version=team.version,
         rpm_limit=team.rpm_limit,
         tpm_limit=team.tpm_limit,
-        low_credit_threshold=dec(team.low_credit_threshold) if team.low_credit_threshold is not None else None,
+        low_credit_threshold=team.low_credit_threshold,
         credits=balance_out(balance) if balance is not None else None,
         jobs=job_outcomes_out(outcomes) if outcomes is not None else None,
     )
@@ -167,14 +168,14 @@ class CreditsBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
-class CreditsChangeOut(msgspec.Struct, frozen=True, kw_only=True):
+class CreditsChangeOut(Body, frozen=True, kw_only=True):
     team_id: UUID
     applied: bool  # False: this idempotency key was used before, nothing changed
     transaction: TransactionOut | None
-    allocated: str
-    used: str
-    held: str
-    remaining: str
+    allocated: Money
+    used: Money
+    held: Money
+    remaining: Money
 
 
 def credits_change_out(team_id: UUID, entry: LedgerEntry | None, balance: CreditBalance) -> CreditsChangeOut:

@@ -13,19 +13,17 @@ import pytest
 from adapters.memory.providers import ScriptedProviderClient
 from adapters.postgres.pool import Pool
 from application.principal import TeamPrincipal
-from domain.budgets import BudgetMode, BudgetPolicy
+from domain.budgets import BudgetMode
 from domain.catalog import Provider
 from domain.ids import TeamId
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, replay
 from domain.organizations import Organization, Team
-from domain.pricing import PriceSheet
 from entrypoints.bootstrap import Services
 from entrypoints.runtime import open_postgres_runtime
 from entrypoints.settings import load_settings
+from tests.support.seeding import create_team, seed_organization
 
 D = Decimal
-CUSTOMER = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))
-PROVIDER = PriceSheet(input_per_million=D("1"), output_per_million=D("4"))
 
 
 @dataclass
@@ -59,33 +57,14 @@ async def instance(open_instance: OpenInstance) -> AsyncIterator[Instance]:
 
 async def seed(services: Services) -> Organization:
     """An organization with the ``smart`` alias and an OpenAI credential."""
-    organization = await services.organizations.create_organization(name="Acme")
-    await services.models.create_alias(
-        alias="smart",
-        provider=Provider.OPENAI,
-        provider_model="gpt-test",
-        customer_prices=CUSTOMER,
-        provider_costs=PROVIDER,
-        default_max_tokens=100,
-        access_groups=("standard",),
-    )
-    await services.credentials.add_credential(
-        organization_id=organization.id, provider=Provider.OPENAI, name="main", api_key="sk-test-provider-secret-1234"
-    )
-    return organization
+    return await seed_organization(services, premium=False)
 
 
 async def make_team(
     services: Services, organization: Organization, mode: BudgetMode, credits: Decimal | None, **rates: Any
 ) -> tuple[Team, TeamPrincipal]:
-    team, key = await services.organizations.create_team(
-        organization_id=organization.id,
-        name=f"team-{mode}",
-        budget=BudgetPolicy(mode=mode, **rates),
-        credits=credits,
-        access_groups=("standard",),
-    )
-    return team, await services.client_auth.authenticate(key.api_key)
+    team, key = await create_team(services, organization, mode, credits, **rates)
+    return team, await services.client_auth.authenticate(key)
 
 
 async def ledger_state(url: str, team_id: TeamId) -> tuple[CreditBalance, CreditBalance, Decimal]:

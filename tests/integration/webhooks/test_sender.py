@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
 from adapters.webhooks import HttpWebhookSender
 from application.ports.webhooks import WebhookResponse
 from domain.outbound import AddressPolicy
+from tests.support.listening import listening
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 NO_PRIVATE = AddressPolicy(require_https=False, allow_private=False)
@@ -23,7 +24,6 @@ BODY = b'{"event": "job.completed"}'
 class Receiver:
     url: str
     connections: int = 0
-    handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 @contextlib.asynccontextmanager
@@ -32,9 +32,6 @@ async def receiver(behaviour: Behaviour) -> AsyncIterator[Receiver]:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         state.connections += 1
-        task = asyncio.current_task()
-        assert task is not None
-        state.handlers.add(task)  # type: ignore[arg-type]
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             length = next(
@@ -52,14 +49,8 @@ async def receiver(behaviour: Behaviour) -> AsyncIterator[Receiver]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
-    try:
+    async with listening(handle) as state.url:
         yield state
-    finally:
-        server.close()
-        for task in state.handlers:
-            task.cancel()
 
 
 async def dripping_body(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -22,17 +22,16 @@ from adapters.security.login_throttle import LimitsLoginThrottle
 from adapters.vault.fernet import FernetVault
 from adapters.webhooks import HttpWebhookSender
 from application.principal import TeamPrincipal
-from domain.budgets import BudgetMode, BudgetPolicy
+from domain.budgets import BudgetMode
 from domain.catalog import Provider
 from domain.organizations import Organization, Team
 from domain.pricing import PriceSheet
 from entrypoints.bootstrap import Services, build_services
+from tests.support.seeding import create_team, seed_organization
 
 D = Decimal
 HUNDRED = D(100)
 # $2 / $8 per 1M for the customer, $1 / $4 for the provider: easy exact arithmetic.
-CUSTOMER = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))
-PROVIDER = PriceSheet(input_per_million=D("1"), output_per_million=D("4"))
 
 
 class StaticCatalog:
@@ -54,15 +53,8 @@ class World:
     async def team(
         self, mode: BudgetMode, credits: Decimal | None = HUNDRED, groups: tuple[str, ...] = ("standard",), **rates: Any
     ) -> tuple[Team, TeamPrincipal]:
-        team, key = await self.services.organizations.create_team(
-            organization_id=self.organization.id,
-            name=f"team-{mode}",
-            budget=BudgetPolicy(mode=mode, **rates),
-            credits=credits,
-            access_groups=groups,
-        )
-        principal = await self.services.client_auth.authenticate(key.api_key)
-        return team, principal
+        team, key = await create_team(self.services, self.organization, mode, credits, groups, **rates)
+        return team, await self.services.client_auth.authenticate(key)
 
 
 @pytest.fixture
@@ -91,27 +83,7 @@ async def world() -> World:
         call_lease_s=300,
         rate_limiter=LimitsTeamRateLimiter(MemoryStorage()),
     )
-    organization = await services.organizations.create_organization(name="Acme")
-    await services.models.create_alias(
-        alias="smart",
-        provider=Provider.OPENAI,
-        provider_model="gpt-test",
-        customer_prices=CUSTOMER,
-        provider_costs=PROVIDER,
-        default_max_tokens=100,
-        access_groups=("standard",),
-    )
-    await services.models.create_alias(
-        alias="premium",
-        provider=Provider.OPENAI,
-        provider_model="gpt-big",
-        customer_prices=CUSTOMER,
-        provider_costs=PROVIDER,
-        access_groups=("premium",),
-    )
-    await services.credentials.add_credential(
-        organization_id=organization.id, provider=Provider.OPENAI, name="main", api_key="sk-test-provider-secret-1234"
-    )
+    organization = await seed_organization(services)
     return World(store=store, services=services, provider=provider, clock=clock, organization=organization)
 
 

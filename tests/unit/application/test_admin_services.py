@@ -22,7 +22,8 @@ from domain.jobs import JobStatus
 from domain.organizations import Organization, TeamStatus
 from domain.pricing import PriceSheet
 from domain.usage import TokenUsage
-from tests.unit.application.conftest import CUSTOMER, World
+from tests.support.seeding import CUSTOMER
+from tests.unit.application.conftest import World
 from tests.unit.application.test_client_flow import ask
 
 D = Decimal

@@ -10,7 +10,8 @@ from domain.catalog import Provider
 from domain.jobs import JobStatus
 from domain.llm import ChatMessage, Role, TextDelta
 from domain.usage import TokenUsage
-from tests.unit.application.conftest import CUSTOMER, PROVIDER, World
+from tests.support.seeding import CUSTOMER, PROVIDER
+from tests.unit.application.conftest import World
 
 D = Decimal
 ASK = CallRequest(model="smart", messages=[ChatMessage(Role.USER, "Hello")])

@@ -17,21 +17,19 @@
     });
   }
 
-  function charts(root) {
-    var canvas = root.querySelector("#money-chart");
-    var source = document.getElementById("money-chart-data");
+  // A chart of USD series given as exact decimal strings: drawn as numbers (the tables show
+  // the exact amounts), with the exact string in the tooltip. ``series``: the data key of
+  // each dataset and how it is drawn.
+  function usdChart(root, id, series) {
+    var canvas = root.querySelector("#" + id);
+    var source = document.getElementById(id + "-data");
     if (!canvas || !source || canvas.dataset.drawn || typeof Chart === "undefined") return;
     var data = JSON.parse(source.textContent);
-    var number = function (s) { return Number(s); };  // for drawing only; the tables show exact amounts
     canvas.dataset.drawn = "1";
     new Chart(canvas, {
       data: {
         labels: data.labels,
-        datasets: [
-          { type: "bar", label: "Customer price (USD)", data: data.customer_price_usd.map(number), backgroundColor: "#7aa7e6" },
-          { type: "bar", label: "Provider cost (USD)", data: data.provider_cost_usd.map(number), backgroundColor: "#e6a07a" },
-          { type: "line", label: "Margin (USD)", data: data.margin_usd.map(number), borderColor: "#2f8f5b", backgroundColor: "#2f8f5b", tension: 0 }
-        ]
+        datasets: series.map(function (s) { return Object.assign({ data: data[s.key].map(Number) }, s.drawn); })
       },
       options: {
         responsive: true,
@@ -40,43 +38,24 @@
         interaction: { mode: "index", intersect: false },
         scales: { y: { beginAtZero: true, ticks: { callback: function (v) { return "$" + v; } } } },
         plugins: { tooltip: { callbacks: { label: function (c) {
-          return c.dataset.label + ": $" + data[["customer_price_usd", "provider_cost_usd", "margin_usd"][c.datasetIndex]][c.dataIndex];
+          return c.dataset.label + ": $" + data[series[c.datasetIndex].key][c.dataIndex];
         } } } }
       }
     });
   }
 
-  function economicsChart(root) {
-    var canvas = root.querySelector("#economics-chart");
-    var source = document.getElementById("economics-chart-data");
-    if (!canvas || !source || canvas.dataset.drawn || typeof Chart === "undefined") return;
-    var data = JSON.parse(source.textContent);
-    var number = function (s) { return Number(s); };  // for drawing only; the tables show exact amounts
-    var keys = ["p50", "p95", "p99", "max", "price"];
-    canvas.dataset.drawn = "1";
-    new Chart(canvas, {
-      data: {
-        labels: data.labels,
-        datasets: [
-          { type: "bar", label: "Cost p50 (USD)", data: data.p50.map(number), backgroundColor: "#f3c9ad" },
-          { type: "bar", label: "Cost p95 (USD)", data: data.p95.map(number), backgroundColor: "#e6a07a" },
-          { type: "bar", label: "Cost p99 (USD)", data: data.p99.map(number), backgroundColor: "#c9784c" },
-          { type: "bar", label: "Cost max (USD)", data: data.max.map(number), backgroundColor: "#8f4f2f" },
-          { type: "line", label: "Suggested price (USD)", data: data.price.map(number), borderColor: "#2f8f5b", backgroundColor: "#2f8f5b", showLine: false, pointRadius: 6 }
-        ]
-      },
-      options: {
-        responsive: true,
-        maintainAspectRatio: false,
-        animation: false,
-        interaction: { mode: "index", intersect: false },
-        scales: { y: { beginAtZero: true, ticks: { callback: function (v) { return "$" + v; } } } },
-        plugins: { tooltip: { callbacks: { label: function (c) {
-          return c.dataset.label + ": $" + data[keys[c.datasetIndex]][c.dataIndex];
-        } } } }
-      }
-    });
-  }
+  var MONEY_SERIES = [
+    { key: "customer_price_usd", drawn: { type: "bar", label: "Customer price (USD)", backgroundColor: "#7aa7e6" } },
+    { key: "provider_cost_usd", drawn: { type: "bar", label: "Provider cost (USD)", backgroundColor: "#e6a07a" } },
+    { key: "margin_usd", drawn: { type: "line", label: "Margin (USD)", borderColor: "#2f8f5b", backgroundColor: "#2f8f5b", tension: 0 } }
+  ];
+  var ECONOMICS_SERIES = [
+    { key: "p50", drawn: { type: "bar", label: "Cost p50 (USD)", backgroundColor: "#f3c9ad" } },
+    { key: "p95", drawn: { type: "bar", label: "Cost p95 (USD)", backgroundColor: "#e6a07a" } },
+    { key: "p99", drawn: { type: "bar", label: "Cost p99 (USD)", backgroundColor: "#c9784c" } },
+    { key: "max", drawn: { type: "bar", label: "Cost max (USD)", backgroundColor: "#8f4f2f" } },
+    { key: "price", drawn: { type: "line", label: "Suggested price (USD)", borderColor: "#2f8f5b", backgroundColor: "#2f8f5b", showLine: false, pointRadius: 6 } }
+  ];
 
   function sortTable(th) {
     var table = th.closest("table");
@@ -115,8 +94,8 @@
 
   function init(root) {
     localTimes(root);
-    charts(root);
-    economicsChart(root);
+    usdChart(root, "money-chart", MONEY_SERIES);
+    usdChart(root, "economics-chart", ECONOMICS_SERIES);
     sortable(root);
   }
 

@@ -1,0 +1,97 @@
+"""The world most tests start from: organization "Acme", its aliases, a credential, teams.
+
+One copy, used by the unit, integration and end-to-end fixtures alike, so a change to
+what a fresh organization needs is made once.
+"""
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from domain.budgets import BudgetMode, BudgetPolicy
+from domain.catalog import Provider
+from domain.organizations import Organization, Team
+from domain.pricing import PriceSheet
+from entrypoints.bootstrap import Services
+
+D = Decimal
+CUSTOMER = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))
+PROVIDER = PriceSheet(input_per_million=D("1"), output_per_million=D("4"))
+PROVIDER_KEY = "sk-test-provider-secret-1234"
+
+
+async def seed_organization(
+    services: Services, *, api_key: str = PROVIDER_KEY, api_base: str | None = None, premium: bool = True
+) -> Organization:
+    """Acme with the ``smart`` alias (standard group), ``premium`` (premium group) and an OpenAI key."""
+    organization = await services.organizations.create_organization(name="Acme")
+    await services.models.create_alias(
+        alias="smart",
+        provider=Provider.OPENAI,
+        provider_model="gpt-test",
+        customer_prices=CUSTOMER,
+        provider_costs=PROVIDER,
+        default_max_tokens=100,
+        access_groups=("standard",),
+    )
+    if premium:
+        await services.models.create_alias(
+            alias="premium",
+            provider=Provider.OPENAI,
+            provider_model="gpt-big",
+            customer_prices=CUSTOMER,
+            provider_costs=PROVIDER,
+            access_groups=("premium",),
+        )
+    await services.credentials.add_credential(
+        organization_id=organization.id, provider=Provider.OPENAI, name="main", api_key=api_key, api_base=api_base
+    )
+    return organization
+
+
+async def create_team(
+    services: Services,
+    organization: Organization,
+    mode: BudgetMode,
+    credits: Decimal | None,
+    groups: tuple[str, ...] = ("standard",),
+    **rates: Any,
+) -> tuple[Team, str]:
+    """A team named after its budget mode; returns it with its virtual key."""
+    team, key = await services.organizations.create_team(
+        organization_id=organization.id,
+        name=f"team-{mode}",
+        budget=BudgetPolicy(mode=mode, **rates),
+        credits=credits,
+        access_groups=groups,
+    )
+    return team, key.api_key
+
+
+# The aliases of the other three providers: (provider, alias, provider model).
+OTHER_PROVIDERS = (
+    (Provider.ANTHROPIC, "claude", "claude-test"),
+    (Provider.GEMINI, "flash", "gemini-test"),
+    (Provider.FIREWORKS, "llama", "accounts/fireworks/models/llama-test"),
+)
+
+
+async def seed_other_providers(services: Services, organization: Organization, api_base: Callable[[str], str]) -> None:
+    """An alias per other provider, each with a credential at ``api_base(provider)``."""
+    for provider, alias, model in OTHER_PROVIDERS:
+        await services.models.create_alias(
+            alias=alias,
+            provider=provider,
+            provider_model=model,
+            customer_prices=CUSTOMER,
+            provider_costs=PROVIDER,
+            default_max_tokens=100,
+            access_groups=("standard",),
+        )
+        await services.credentials.add_credential(
+            organization_id=organization.id,
+            provider=provider,
+            name=f"{provider} main",
+            api_key=f"key-{provider}-0000",
+            api_base=api_base(str(provider)),
+        )
