@@ -102,6 +102,13 @@ class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
             case _:
                 return ZERO
 
+    def may_create_job(self, available: Decimal) -> bool:
+        """Whether a team with ``available`` credits may create a job: job_based needs the
+        job's credit (it is held at creation), consumption modes some credit left."""
+        if self.mode is BudgetMode.JOB_BASED:
+            return available >= self.job_hold
+        return available > 0
+
     @property
     def job_hold(self) -> Decimal:
         """Credits reserved when a job is created: 1 for job_based, none otherwise."""

@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal, localcontext
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -33,6 +33,8 @@ class JobStatus(StrEnum):
 
 FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED})
 ACTIVE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.IN_PROGRESS})
+# What a client may finish its job as; only the sweeper expires one.
+CLIENT_FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 _ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING: frozenset({JobStatus.IN_PROGRESS}) | FINAL_STATUSES,
@@ -47,6 +49,12 @@ def transition(current: JobStatus, target: JobStatus) -> JobStatus:
     if target not in _ALLOWED[current]:
         raise InvalidTransitionError(f"a {current} job cannot become {target}")
     return target
+
+
+class JobCharges(Protocol):
+    """What a job's end costs: ``domain.budgets.BudgetPolicy`` (which imports this module)."""
+
+    def completion_credits(self, status: JobStatus, *, paid_calls: int = 0) -> Decimal: ...
 
 
 class CostSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,6 +130,60 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     def active_since(self) -> datetime:
         return self.last_activity_at or self.created_at
 
+    def is_idle_since(self, cutoff: datetime) -> bool:
+        """An active job with no activity since ``cutoff``: the sweeper expires it (unless a
+        call of it still holds a live lease)."""
+        return not self.status.is_final and self.active_since < cutoff
+
+    def start(self, *, at: datetime) -> "Job":
+        """The job once one more call started in it (``JobNotActiveError`` when it accepts none)."""
+        self.ensure_accepts_calls()
+        return msgspec.structs.replace(
+            self,
+            status=transition(self.status, JobStatus.IN_PROGRESS) if self.status is JobStatus.PENDING else self.status,
+            calls_started=self.calls_started + 1,
+            last_activity_at=max(self.active_since, at),
+        )
+
+    def finish(self, status: JobStatus, *, budget: JobCharges, paid_calls: int) -> "JobFinish":
+        """How the job ends as ``status``: allowed from an active status only, charged by its
+        team's budget (job_based: 1 credit when completed, when expired after a paid call,
+        and when failed or cancelled after one if the team has ``charge_failed_jobs``).
+
+        ``paid_calls``: the job's calls that reached the provider and may have produced
+        output (successful ones, and unsettled ones whose outcome is unknown).
+        """
+        return JobFinish(
+            status=transition(self.status, status),
+            held_credits=self.held_credits,
+            charge_credits=budget.completion_credits(status, paid_calls=paid_calls),
+        )
+
+    def with_metadata(self, changes: dict[str, Any]) -> "Job":
+        """The job with ``changes`` merged into its metadata (see ``merge_metadata``)."""
+        return msgspec.structs.replace(self, metadata=merge_metadata(self.metadata, changes))
+
+
+class JobFinish(msgspec.Struct, frozen=True, kw_only=True):
+    """A job's end: its final status, what it held at creation and what it itself costs
+    (before the settle's cap: ``domain.ledger.settle``); its calls were charged as they ran."""
+
+    status: JobStatus
+    held_credits: Decimal
+    charge_credits: Decimal
+
+    @property
+    def settles(self) -> bool:
+        """Whether the end moves credits (a hold to release or a charge to debit)."""
+        return self.held_credits > 0 or self.charge_credits > 0
+
+
+def check_client_final_status(status: JobStatus) -> JobStatus:
+    """A status a client may finish its job as (``InvalidValueError`` otherwise)."""
+    if status not in CLIENT_FINAL_STATUSES:
+        raise InvalidValueError("status must be completed, failed or cancelled")
+    return status
+
 
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """Metadata that fits its bounds: storable text, at most 64 keys, 16 levels, 16 KiB as JSON."""
@@ -138,6 +200,9 @@ def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def merge_metadata(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """The metadata after merging ``changes`` (a null value removes the key), within its bounds."""
+    """The metadata after merging ``changes`` (a null value removes the key), within its bounds.
+
+    The one merge of every metadata change (``PATCH …/metadata`` and a completion's metadata).
+    """
     merged = {**current, **changes}
     return check_metadata({k: v for k, v in merged.items() if v is not None})

@@ -101,6 +101,26 @@ def settlement_keys(job_id: JobId, call_id: CallId | None) -> tuple[str, str]:
     return f"release:{suffix}", f"debit:{suffix}"
 
 
+def initial_allocation_key(team_id: TeamId) -> str:
+    """The idempotency key of the credits a team is created with."""
+    return f"initial:{team_id}"
+
+
+# An operator's own idempotency keys live in their own namespace, so that no operator key
+# can collide with (and so silently replay) one of the system's keys above.
+OPERATOR_KEY_PREFIX = "op:"
+
+
+def operator_key(key: str | None) -> str | None:
+    """How an operator's idempotency key is stored (None: the entry has no key)."""
+    return None if key is None else OPERATOR_KEY_PREFIX + key
+
+
+def operator_key_as_given(stored: str) -> str | None:
+    """The operator's key as its author gave it, or None when ``stored`` is a system key."""
+    return stored.removeprefix(OPERATOR_KEY_PREFIX) if stored.startswith(OPERATOR_KEY_PREFIX) else None
+
+
 class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
     id: LedgerEntryId
     team_id: TeamId
@@ -135,11 +155,23 @@ class Settlement(msgspec.Struct, frozen=True, kw_only=True):
     overdraft: Decimal
 
 
+def settle_debit(*, actual: Decimal, available: Decimal, release: Decimal) -> Decimal:
+    """What a settle may debit: ``actual``, capped at what the team can pay once the hold
+    is released (``available + release``), so available credits never go below zero.
+
+    The rule of every settle; the Postgres adapter writes it in SQL (``LEAST(actual,
+    available + release)``, with ``available`` read under the team's row lock) and the
+    repository contract suite checks that both adapters agree.
+    """
+    with localcontext(EXACT):
+        return min(actual, available + release)
+
+
 def settle(balance: CreditBalance, *, held: Decimal, actual: Decimal) -> Settlement:
-    """Release ``held`` and debit ``actual``, capped so available never goes below zero."""
+    """Release ``held`` and debit ``actual`` (capped by ``settle_debit``); the rest of
+    ``actual`` is the overdraft."""
     if held < 0 or actual < 0:
         raise InvalidValueError("held and actual credits must not be negative")
+    debit = settle_debit(actual=actual, available=balance.available, release=held)
     with localcontext(EXACT):
-        payable = balance.available + held
-        debit = min(actual, payable)
         return Settlement(release=held, debit=debit, overdraft=actual - debit)

@@ -185,7 +185,9 @@ __all__ = [
     "ToolSpec",
     "check_conversation",
     "check_tools",
+    "estimate_prompt_tokens",
     "estimate_tokens",
+    "estimate_usage",
     "function_name_of",
     "tokens_for_bytes",
 ]
@@ -199,3 +201,14 @@ def estimate_tokens(text: str) -> int:
 def tokens_for_bytes(size: int) -> int:
     """The estimate for ``size`` bytes of UTF-8 text (a stream keeps only this running count)."""
     return 0 if size <= 0 else max(1, -(-size // 4))
+
+
+def estimate_prompt_tokens(messages: list[ChatMessage]) -> int:
+    """The prompt's estimate (its messages' text), when a provider reports no usage."""
+    return sum(estimate_tokens(m.content) for m in messages)
+
+
+def estimate_usage(messages: list[ChatMessage], received_bytes: int) -> TokenUsage:
+    """The usage estimated from what was sent and ``received_bytes`` of UTF-8 text received,
+    when the provider reported none (a proxy that drops usage, a stream cut or abandoned)."""
+    return TokenUsage(input=estimate_prompt_tokens(messages), output=tokens_for_bytes(received_bytes))

@@ -11,7 +11,6 @@ from application.errors import NotFoundError
 from application.ports.repositories import CallLease
 from domain.calls import LlmCall
 from domain.errors import JobCallLimitError
-from domain.jobs import JobStatus
 from domain.ledger import EntryType, hold_key
 
 
@@ -26,7 +25,7 @@ class MemoryCallLedger:
             team = self._s.teams.get(lease.team_id)
             if job is None or team is None or job.team_id != lease.team_id:
                 raise NotFoundError("job not found")
-            job.ensure_accepts_calls()
+            started = job.start(at=at)  # JobNotActiveError when it accepts no call
             if job.calls_started >= team.budget.max_calls_per_job:
                 raise JobCallLimitError(f"this job has started its limit of {team.budget.max_calls_per_job} calls")
             if lease.held > 0:
@@ -39,12 +38,7 @@ class MemoryCallLedger:
                     call_id=lease.call_id,
                     idempotency_key=hold_key(lease.call_id),
                 )
-            self._s.jobs[job.id] = msgspec.structs.replace(
-                job,
-                status=JobStatus.IN_PROGRESS,
-                calls_started=job.calls_started + 1,
-                last_activity_at=max(job.active_since, at),
-            )
+            self._s.jobs[job.id] = started
             self._s.leases[lease.call_id] = lease
             await uow.commit()
 

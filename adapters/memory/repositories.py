@@ -3,7 +3,7 @@
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeVar, Unpack
 from uuid import UUID
 
 import msgspec
@@ -11,11 +11,13 @@ import msgspec
 from adapters.memory.store import JobSummaryRow, MemoryStore
 from application.errors import ConflictError, NotFoundError
 from application.ports.repositories import (
+    DEFAULT_JOB_PAGE,
     AliasPatch,
     ApiKey,
     CallLease,
     CredentialPatch,
     DayUsage,
+    JobFilters,
     JobOutcomes,
     ModelTotals,
     ModelUsage,
@@ -390,39 +392,12 @@ class MemoryJobRepository:
     async def update_metadata(self, job_id: JobId, metadata: dict[str, object]) -> None:
         self._replace(job_id, metadata=dict(metadata))
 
-    async def list_for_team(
-        self,
-        team_id: TeamId,
-        *,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
-    ) -> list[Job]:
-        jobs = [
-            j
-            for j in self._s.jobs.values()
-            if j.team_id == team_id
-            and (status is None or j.status == status)
-            and (created_from is None or j.created_at >= created_from)
-            and (created_to is None or j.created_at < created_to)
-            and (before is None or (j.created_at, j.id) < before)
-        ]
-        jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
-        return jobs[:limit]
-
     async def search(
-        self,
-        *,
-        organization_id: OrganizationId | None,
-        team_id: TeamId | None,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
+        self, *, organization_id: OrganizationId | None, team_id: TeamId | None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
+        status, before = filters.get("status"), filters.get("before")
+        created_from, created_to = filters.get("created_from"), filters.get("created_to")
+        limit = filters.get("limit", DEFAULT_JOB_PAGE)
         teams = self._s.teams
         jobs = [
             j
@@ -548,19 +523,13 @@ class MemoryCreditRepository:
         previous = self._find(team_id, debit_key)
         if previous is not None:
             return Settlement(release=ZERO, debit=-previous.amount, overdraft=ZERO)
-        released = ZERO
-        if held > 0 and self._find(team_id, release_key) is None:
+        # A hold already released (by a completion or the sweeper) is not released again.
+        release = held if self._find(team_id, release_key) is None else ZERO
+        outcome = settle(await self.balance(team_id), held=release, actual=actual)
+        if outcome.release > 0:
             await self.apply(
-                team_id,
-                EntryType.RELEASE,
-                held,
-                at=at,
-                job_id=job_id,
-                call_id=call_id,
-                idempotency_key=release_key,
+                team_id, EntryType.RELEASE, release, at=at, job_id=job_id, call_id=call_id, idempotency_key=release_key
             )
-            released = held
-        outcome = settle(await self.balance(team_id), held=ZERO, actual=actual)
         if outcome.debit > 0:
             await self.apply(
                 team_id,
@@ -572,7 +541,7 @@ class MemoryCreditRepository:
                 reason=reason,
                 idempotency_key=debit_key,
             )
-        return Settlement(release=released, debit=outcome.debit, overdraft=outcome.overdraft)
+        return outcome
 
     async def outstanding_holds(self, job_id: JobId) -> list[OutstandingHold]:
         open_amounts: dict[CallId | None, Decimal] = defaultdict(Decimal)

@@ -44,6 +44,7 @@ import psycopg_pool
 
 from adapters.postgres.errors import translate, translated
 from adapters.postgres.pool import Pool, autocommit_connection
+from adapters.postgres.repositories.credits import settle_debit_sql
 from adapters.postgres.repositories.jobs import CALL_COLUMNS, call_params
 from adapters.system import Uuid7Ids
 from application.errors import NotFoundError
@@ -99,6 +100,9 @@ _CALL_VALUES = ", ".join(
     for c in (c.strip() for c in CALL_COLUMNS.split(","))
 )
 
+# The call's whole hold is released, and the debit capped by the domain's rule.
+_SETTLE_DEBIT = settle_debit_sql(actual="%(actual)s::numeric", available="b.available", release="e.held")
+
 _RECORD = f"""
 WITH ended AS (
     DELETE FROM call_leases WHERE call_id = %(id)s RETURNING job_id, team_id, held
@@ -110,7 +114,7 @@ WITH ended AS (
     WHERE (SELECT count(*) FROM job_lock) > 0
     FOR NO KEY UPDATE OF t
 ), plan AS (
-    SELECT b.id AS team_id, e.job_id, e.held AS release, LEAST(%(actual)s::numeric, b.available + e.held) AS debit
+    SELECT b.id AS team_id, e.job_id, e.held AS release, {_SETTLE_DEBIT} AS debit
     FROM balance b CROSS JOIN ended e
 ), moved AS (
     UPDATE teams SET held = teams.held - plan.release, used = teams.used + plan.debit

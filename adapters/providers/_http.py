@@ -55,7 +55,9 @@ from domain.llm import (
     ToolCall,
     ToolCallDelta,
     ToolSpec,
-    estimate_tokens,
+    estimate_prompt_tokens,
+    estimate_usage,
+    tokens_for_bytes,
 )
 from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
 from domain.usage import TokenUsage
@@ -331,13 +333,8 @@ class Parsed(msgspec.Struct, frozen=True, kw_only=True):
     tool_calls: tuple[ToolCall, ...] = ()
 
 
-def estimate_bytes(size: int) -> int:
-    """``domain.llm.estimate_tokens`` from a UTF-8 byte count (streams count bytes, not text)."""
-    return 0 if size <= 0 else max(1, -(-size // 4))
-
-
-def estimate_prompt(request: LlmRequest) -> int:
-    return sum(estimate_tokens(message.content) for message in request.messages)
+# ``domain.llm.estimate_tokens`` from a UTF-8 byte count (streams count bytes, not text).
+estimate_bytes = tokens_for_bytes
 
 
 class StreamState:
@@ -418,7 +415,7 @@ class StreamState:
         """Usage of an unfinished stream: the provider's counts where it gave them, else estimates."""
         if self.usage is not None:
             return self.usage
-        prompt = self.prompt_usage or TokenUsage(input=estimate_prompt(self.request))
+        prompt = self.prompt_usage or TokenUsage(input=estimate_prompt_tokens(self.request.messages))
         thinking = estimate_bytes(self.thinking_bytes)
         generated = estimate_bytes(self.text_bytes) + (thinking if self.thinking_is_output else 0)
         output = max(self.output_reported, generated)
@@ -566,7 +563,7 @@ class HttpProviderClient:
         usage, estimated = parsed.usage, False
         if usage is None:  # a proxy that drops usage: bill an estimate, flagged
             generated = parsed.content + "".join(call.name + call.arguments for call in parsed.tool_calls)
-            usage = TokenUsage(input=estimate_prompt(request), output=estimate_tokens(generated))
+            usage = estimate_usage(request.messages, len(generated.encode("utf-8")))
             estimated = True
         return LlmResponse(
             content=parsed.content,

@@ -20,7 +20,17 @@ import msgspec
 from adapters.providers.openai import OpenAIDialect
 from application.ports.providers import ProviderClient, ProviderTarget
 from domain.catalog import ProviderName
-from domain.llm import FinishReason, LlmRequest, LlmResponse, Role, StreamEnd, StreamEvent, TextDelta, estimate_tokens
+from domain.llm import (
+    FinishReason,
+    LlmRequest,
+    LlmResponse,
+    Role,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    estimate_prompt_tokens,
+    estimate_tokens,
+)
 from domain.usage import TokenUsage
 
 FAKE_PROVIDER: ProviderName = "fake"
@@ -117,6 +127,6 @@ class FakeProviderClient:
 
     @staticmethod
     def _usage(request: LlmRequest, pieces: list[str]) -> TokenUsage:
-        prompt = sum(estimate_tokens(m.content) for m in request.messages)
+        prompt = estimate_prompt_tokens(request.messages)
         output = len(pieces) if len(pieces) > 1 else estimate_tokens("".join(pieces))
         return TokenUsage(input=prompt, output=output)

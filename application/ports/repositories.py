@@ -6,7 +6,7 @@ until ``UnitOfWork.commit``.
 
 from datetime import date, datetime
 from decimal import Decimal, localcontext
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 import msgspec
 
@@ -284,6 +284,19 @@ class CredentialRepository(Protocol):
         ...
 
 
+DEFAULT_JOB_PAGE = 50
+
+
+class JobFilters(TypedDict, total=False):
+    """The filters of a job listing; a missing one (or None) is not applied."""
+
+    status: JobStatus | None
+    created_from: datetime | None  # created at or after
+    created_to: datetime | None  # created before
+    before: tuple[datetime, JobId] | None  # the (created_at, id) keyset cursor
+    limit: int  # DEFAULT_JOB_PAGE when missing
+
+
 class JobRepository(Protocol):
     async def add(self, job: Job) -> None:
         """Insert; raises ``ConflictError`` when (team, external_id) exists."""
@@ -317,31 +330,11 @@ class JobRepository(Protocol):
         """Replace the job's metadata (callers merge)."""
         ...
 
-    async def list_for_team(
-        self,
-        team_id: TeamId,
-        *,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
-    ) -> list[Job]:
-        """Newest first; ``before`` is the (created_at, id) keyset cursor."""
-        ...
-
     async def search(
-        self,
-        *,
-        organization_id: OrganizationId | None,
-        team_id: TeamId | None,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
+        self, *, organization_id: OrganizationId | None, team_id: TeamId | None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
-        """Jobs across teams (the admin listing), newest first; None filters are not applied."""
+        """Jobs newest first, of one team or across teams (the admin listing); None filters are
+        not applied; ``before`` is the (created_at, id) keyset cursor."""
         ...
 
     async def list_stale(self, active_before: datetime, limit: int) -> list[JobId]:

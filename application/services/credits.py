@@ -15,7 +15,7 @@ from domain.budgets import BudgetPolicy
 from domain.economics import FORECAST_WINDOW_DAYS, Forecast, forecast
 from domain.errors import InvalidValueError
 from domain.ids import TeamId
-from domain.ledger import CreditBalance, EntryType, LedgerEntry
+from domain.ledger import CreditBalance, EntryType, LedgerEntry, operator_key, operator_key_as_given
 from domain.money import CREDIT_PLACES, ZERO, has_credit_precision
 
 
@@ -121,14 +121,6 @@ class CreditService:
         return [as_shown(e) for e in entries]
 
 
-OPERATOR_KEY_PREFIX = "op:"
-
-
-def operator_key(key: str | None) -> str | None:
-    """How an operator's idempotency key is stored: in its own namespace (see ``as_shown``)."""
-    return None if key is None else OPERATOR_KEY_PREFIX + key
-
-
 def as_shown(entry: LedgerEntry) -> LedgerEntry:
     """The entry with its idempotency key as its author gave it (the operator's prefix removed).
 
@@ -136,9 +128,8 @@ def as_shown(entry: LedgerEntry) -> LedgerEntry:
     system's own and is shown as stored.
     """
     key = entry.idempotency_key
-    if key is None or entry.type not in _OPERATOR_TYPES or not key.startswith(OPERATOR_KEY_PREFIX):
-        return entry
-    return msgspec.structs.replace(entry, idempotency_key=key.removeprefix(OPERATOR_KEY_PREFIX))
+    given = operator_key_as_given(key) if key is not None and entry.type in _OPERATOR_TYPES else None
+    return entry if given is None else msgspec.structs.replace(entry, idempotency_key=given)
 
 
 _OPERATOR_TYPES = frozenset({EntryType.ALLOCATION, EntryType.ADJUSTMENT})

@@ -4,13 +4,13 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 import msgspec
 
 from application.errors import ConflictError, NotFoundError
 from application.ports.observability import Metrics
-from application.ports.repositories import CallLease, CallLedger
+from application.ports.repositories import CallLease, CallLedger, JobFilters
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
@@ -20,7 +20,7 @@ from domain.admins import AdminPrincipal
 from domain.calls import LlmCall, unsettled_call
 from domain.errors import CallsInFlightError, InsufficientCreditsError, InvalidValueError
 from domain.ids import JobId, TeamId
-from domain.jobs import CostSummary, Job, JobStatus, check_metadata, merge_metadata, transition
+from domain.jobs import CostSummary, Job, JobStatus, check_client_final_status, check_metadata
 from domain.ledger import UNSETTLED_REASON, EntryType, job_hold_key
 from domain.money import ZERO
 from domain.text import ensure_storable
@@ -120,7 +120,14 @@ class JobService:
                 held_credits=team.budget.job_hold,
                 last_activity_at=now,
             )
-            if job.held_credits > 0:
+            available = (await uow.credits.balance(team.id)).available
+            if not team.budget.may_create_job(available):
+                raise InsufficientCreditsError(
+                    f"needs {team.budget.job_hold} credits to create a job, {available} available"
+                    if team.budget.job_hold > 0
+                    else "the team has no credits left"
+                )
+            if job.held_credits > 0:  # conditional still: a concurrent spend may have won
                 await uow.credits.apply(
                     team.id,
                     EntryType.HOLD,
@@ -129,8 +136,6 @@ class JobService:
                     job_id=job.id,
                     idempotency_key=job_hold_key(job.id),
                 )
-            elif (await uow.credits.balance(team.id)).available <= 0:
-                raise InsufficientCreditsError("the team has no credits left")
             try:
                 await uow.jobs.add(job)
             except ConflictError:
@@ -156,55 +161,27 @@ class JobService:
         return JobView(job=job, calls=calls)
 
     async def search_jobs(
-        self,
-        actor: AdminPrincipal,
-        *,
-        team_id: TeamId | None = None,
-        status: JobStatus | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        before: tuple[datetime, JobId] | None = None,
-        limit: int = 50,
+        self, actor: AdminPrincipal, *, team_id: TeamId | None = None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
         """Jobs across teams, newest first: a scoped admin sees its organization's only."""
         async with self._uow() as uow:
             if team_id is not None:
                 await visible_team(uow, actor, team_id)
-            return await uow.jobs.search(
-                organization_id=listing_scope(actor, None),
-                team_id=team_id,
-                status=status,
-                created_from=created_from,
-                created_to=created_to,
-                before=before,
-                limit=limit,
-            )
+            return await uow.jobs.search(organization_id=listing_scope(actor, None), team_id=team_id, **filters)
 
     async def update_metadata(self, principal: TeamPrincipal, job_id: JobId, metadata: dict[str, Any]) -> Job:
         """Merge keys into the job's metadata (a key set to null is removed)."""
         async with self._uow() as uow:
-            job = await own_job(uow, principal, job_id, for_update=True)
-            merged = merge_metadata(job.metadata, metadata)
-            await uow.jobs.update_metadata(job_id, merged)
+            job = (await own_job(uow, principal, job_id, for_update=True)).with_metadata(metadata)
+            await uow.jobs.update_metadata(job_id, job.metadata)
             await uow.commit()
-        return msgspec.structs.replace(job, metadata=merged)
+        return job
 
-    async def list_jobs(
-        self,
-        principal: TeamPrincipal,
-        team_id: TeamId,
-        *,
-        status: JobStatus | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        before: tuple[datetime, JobId] | None = None,
-        limit: int = 50,
-    ) -> list[Job]:
+    async def list_jobs(self, principal: TeamPrincipal, team_id: TeamId, **filters: Unpack[JobFilters]) -> list[Job]:
+        """A team's jobs, newest first."""
         async with self._uow() as uow:
             team = await own_team(uow, principal, team_id)
-            return await uow.jobs.list_for_team(
-                team.id, status=status, created_from=created_from, created_to=created_to, before=before, limit=limit
-            )
+            return await uow.jobs.search(organization_id=None, team_id=team.id, **filters)
 
     async def complete_job(
         self,
@@ -217,16 +194,15 @@ class JobService:
     ) -> JobCompletion:
         """Finish the job (see the class rules); ``wait_s`` overrides how long to wait for
         calls in flight (0: mark the job closing and answer at once)."""
-        if status not in {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}:
-            raise InvalidValueError("status must be completed, failed or cancelled")
+        check_client_final_status(status)
         if metadata:
             check_metadata(metadata)
         async with self._uow() as uow:
             job = await own_job(uow, principal, job_id, for_update=True)
             if job.status.is_final:
                 return await _stored_completion(uow, job)
-            if metadata:
-                await uow.jobs.update_metadata(job_id, merge_metadata(job.metadata, metadata))
+            if metadata:  # merged like a PATCH: a null value removes its key
+                await uow.jobs.update_metadata(job_id, job.with_metadata(metadata).metadata)
             if await uow.calls.in_flight(job_id) == 0:
                 done = await finish_job(uow, job, status=job.closing_status or status, at=self._clock.now())
                 await uow.commit()
@@ -284,7 +260,7 @@ class JobService:
         for job_id in stale:
             async with self._uow() as uow:
                 job = await uow.jobs.get(job_id, for_update=True)
-                if job is None or job.status.is_final or job.active_since >= cutoff:
+                if job is None or not job.is_idle_since(cutoff):
                     continue
                 if await uow.calls.in_flight(job_id) > 0:
                     continue  # a live lease: the call is running, so the job is not idle
@@ -333,15 +309,14 @@ async def finish_job(uow: UnitOfWork, job: Job, *, status: JobStatus, at: dateti
     """Finish a locked, active job with no call in flight: charge, summarise, and queue the
     ``job.completed`` (and, on crossing the threshold, ``team.credits_low``) webhook events
     in the same transaction (caller commits)."""
-    transition(job.status, status)
     team = await uow.teams.get(job.team_id)
     if team is None:  # pragma: no cover - foreign keys make this impossible
         raise InvalidValueError("job without team")
+    end = job.finish(status, budget=team.budget, paid_calls=await _paid_calls(uow, job, status))
     job_debit = ZERO
-    completion_credits = team.budget.completion_credits(status, paid_calls=await _paid_calls(uow, job, status))
-    if job.held_credits > 0 or completion_credits > 0:
+    if end.settles:
         settlement = await uow.credits.settle(
-            job.team_id, held=job.held_credits, actual=completion_credits, at=at, job_id=job.id, call_id=None
+            job.team_id, held=end.held_credits, actual=end.charge_credits, at=at, job_id=job.id, call_id=None
         )
         job_debit = settlement.debit
     credits = job.totals.credits + job_debit

@@ -14,20 +14,31 @@ Rules:
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import msgspec
 
 from application.errors import UnavailableError
 from application.principal import TeamPrincipal
-from application.services.calls import CallRequest, CallResult, CallService, CallStream
+from application.services.calls import (
+    CallFailed,
+    CallFinished,
+    CallRequest,
+    CallResult,
+    CallService,
+    CallStream,
+    StreamItem,
+)
 from application.services.jobs import JobCompletion, JobService
 from application.services.rate_limits import Admission
 from domain.calls import CallStatus
-from domain.errors import CallsInFlightError
+from domain.errors import CallsInFlightError, DomainError
 from domain.ids import TeamId
 from domain.jobs import Job, JobStatus
+
+log = logging.getLogger(__name__)
 
 
 class NewJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,12 +55,14 @@ class OneCallResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OneCallStream(msgspec.Struct, frozen=True, kw_only=True):
-    """The call's stream; ``finish(succeeded)`` finishes the job once (later calls return the
-    same completion); ``stream.close`` also finishes it if nobody did."""
+    """The call's stream, whose items finish the job before passing on the call's last item
+    (so a client that reads to the end finds the job finished); ``completion()`` then gives
+    what finishing it cost. ``stream.close`` finishes the job too if the stream never got
+    to its end (the client left)."""
 
     job: Job
     stream: CallStream
-    finish: Callable[[bool], Awaitable[JobCompletion]]
+    completion: Callable[[], JobCompletion]
 
 
 class OneCallJobService:
@@ -87,15 +100,36 @@ class OneCallJobService:
             raise
         finished: asyncio.Future[JobCompletion] | None = None
 
-        async def finish(succeeded: bool) -> JobCompletion:
+        def finish(succeeded: bool) -> "asyncio.Future[JobCompletion]":
             nonlocal finished
-            if finished is None:
+            if finished is None:  # once: later calls share the same completion
                 status = JobStatus.COMPLETED if succeeded else JobStatus.FAILED
                 finished = asyncio.ensure_future(self._jobs.complete_job(principal, job.id, status=status))
                 finished.add_done_callback(lambda t: t.cancelled() or t.exception())
-            return await asyncio.shield(finished)
+            return finished
+
+        async def items() -> AsyncGenerator[StreamItem, None]:
+            async for item in stream.items:
+                if isinstance(item, CallFinished | CallFailed):
+                    # The call is recorded whatever happens here; a job left open is finished
+                    # by the sweeper (expired, and charged as the job's calls say).
+                    try:
+                        await asyncio.shield(finish(isinstance(item, CallFinished)))
+                    except DomainError as exc:
+                        log.warning("one_call_job_not_finished", extra={"job_id": str(job.id), "code": exc.code})
+                yield item
+
+        def completion() -> JobCompletion:
+            """What finishing the job cost (its error if it could not be finished)."""
+            if finished is None or not finished.done():
+                raise RuntimeError("the job is finished only once the call's last item was passed on")
+            return finished.result()
+
+        relayed = items()
 
         async def close() -> None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await relayed.aclose()
             await stream.close()
             if finished is None:  # the client left before the end: finish by the recorded outcome
                 with contextlib.suppress(CallsInFlightError, UnavailableError):  # see _fail
@@ -106,8 +140,8 @@ class OneCallJobService:
                     # and the job closing, for the sweeper to finish once it is captured.
                     await self._jobs.complete_job(principal, job.id, status=status, wait_s=0)
 
-        wrapped = msgspec.structs.replace(stream, close=close)
-        return OneCallStream(job=job, stream=wrapped, finish=finish)
+        wrapped = msgspec.structs.replace(stream, items=relayed, close=close)
+        return OneCallStream(job=job, stream=wrapped, completion=completion)
 
     async def _fail(self, principal: TeamPrincipal, job: Job) -> None:
         """Finish the job as failed after its call failed; the call's own error is what the

@@ -27,17 +27,14 @@ from application.ports.unit_of_work import UnitOfWorkFactory
 from application.principal import TeamPrincipal
 from application.services._access import own_team
 from application.services.calls import (
-    CallFailed,
-    CallFinished,
     CallRequest,
     CallResult,
     CallService,
     CallStarted,
     StreamItem,
 )
-from application.services.one_call_jobs import NewJob, OneCallJobService, OneCallStream
+from application.services.one_call_jobs import NewJob, OneCallJobService
 from domain.access import ModelAlias, offered_to
-from domain.errors import DomainError
 from domain.ids import JobId
 
 log = logging.getLogger(__name__)
@@ -102,18 +99,13 @@ class OpenAiCompatService:
                 rate_limits=stream.rate_limits,
             )
         opened = await self._one_call_jobs.open_stream(principal, new_job, request)
-        items = _finishing_job(opened)
-
-        async def close() -> None:
-            await items.aclose()
-            await opened.stream.close()  # finishes the job by the recorded outcome if nobody did
-
+        # Its items finish the job before the last one; its close finishes it if nobody did.
         return ChatStream(
             job_id=opened.job.id,
             started=opened.stream.started,
             created_at=self._clock.now(),
-            items=items,
-            close=close,
+            items=opened.stream.items,
+            close=opened.stream.close,
             rate_limits=opened.stream.rate_limits,
         )
 
@@ -128,17 +120,3 @@ class OpenAiCompatService:
     async def model(self, principal: TeamPrincipal, name: str) -> ModelAlias | None:
         """One alias, if this team may call it (None otherwise, whether or not it exists)."""
         return next((a for a in await self.models(principal) if a.alias == name), None)
-
-
-async def _finishing_job(opened: OneCallStream) -> AsyncGenerator[StreamItem, None]:
-    """The call's items; its created job is finished before the last one is passed on, so a
-    client that reads to the end finds the job finished."""
-    async for item in opened.stream.items:
-        if isinstance(item, CallFinished | CallFailed):
-            # The call is recorded whatever happens here; a job left open is finished by the
-            # sweeper (expired, and charged as the job's calls say).
-            try:
-                await opened.finish(isinstance(item, CallFinished))
-            except DomainError as exc:
-                log.warning("one_call_job_not_finished", extra={"job_id": str(opened.job.id), "code": exc.code})
-        yield item

@@ -22,7 +22,7 @@ from domain.admins import AdminPrincipal, ForbiddenError, ensure_can_write, ensu
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.errors import InvalidValueError
 from domain.ids import ApiKeyId, OrganizationId, TeamId
-from domain.ledger import CreditBalance, EntryType
+from domain.ledger import CreditBalance, EntryType, initial_allocation_key
 from domain.money import CREDIT_PLACES, has_credit_precision
 from domain.organizations import Organization, Team, TeamStatus, check_low_credit_threshold
 from domain.rate_limits import UNLIMITED, RateLimits
@@ -286,7 +286,7 @@ class OrganizationService:
                     credits,
                     at=now,
                     reason="initial credits",
-                    idempotency_key=f"initial:{team.id}",
+                    idempotency_key=initial_allocation_key(team.id),
                 )
             await audit(
                 uow,

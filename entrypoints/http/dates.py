@@ -28,15 +28,6 @@ def created_window(from_: date | None, to: date | None) -> tuple[datetime | None
     return _day_start(first), _day_start(last + timedelta(days=1) if last else None)
 
 
-def report_days(
-    from_: date | None, to: date | None, *, today: date, default_first: Callable[[date], date]
-) -> tuple[date, date]:
-    """The inclusive days of a report: ``to`` defaults to today, ``from`` to ``default_first(to)``."""
-    last = checked_day(to, "to") or today
-    first = checked_day(from_, "from") or max(default_first(last), FIRST_DAY)
-    return first, last
-
-
 def requested_days(
     usage: UsageService, from_: date | None, to: date | None, *, default_first: Callable[[date], date]
 ) -> tuple[date, date]:

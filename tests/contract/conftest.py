@@ -19,7 +19,7 @@ from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import Job, JobStatus
-from domain.ledger import EntryType
+from domain.ledger import EntryType, initial_allocation_key
 from domain.organizations import Organization, Team, TeamStatus
 
 D = Decimal
@@ -71,7 +71,9 @@ async def make_team(
     async with uow() as u:
         await u.teams.add(team)
         if credits:
-            await u.credits.apply(team.id, EntryType.ALLOCATION, credits, at=T0, idempotency_key=f"initial:{team.id}")
+            await u.credits.apply(
+                team.id, EntryType.ALLOCATION, credits, at=T0, idempotency_key=initial_allocation_key(team.id)
+            )
         await u.commit()
     return team
 

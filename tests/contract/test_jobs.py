@@ -142,7 +142,7 @@ async def test_jobs_list_newest_first_with_filters_and_keyset(uow: UowFactory) -
         params["limit"] = 10
         params.update(kw)
         async with uow() as u:
-            found = await u.jobs.list_for_team(team.id, **params)  # type: ignore[arg-type]
+            found = await u.jobs.search(organization_id=None, team_id=team.id, **params)  # type: ignore[arg-type]
         return [j.id for j in found]
 
     assert await ids() == [j.id for j in reversed(jobs)]

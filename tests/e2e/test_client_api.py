@@ -308,3 +308,29 @@ async def test_metrics_expose_http_routes_pool_cache_and_refused_holds(server: S
     assert 'reference_cache_lookups_total{cache="keys",result="hit"}' in text
     for gauge in ("db_pool_size", "db_pool_in_use", "db_pool_waiting", "db_down 0.0", "http_open_streams"):
         assert gauge in text, gauge
+
+
+async def test_completing_with_a_null_metadata_key_removes_it_like_a_patch(server: Server) -> None:
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    async with server.client(key) as http:
+        created = await http.post("/api/jobs/create", json={"job_type": "doc", "metadata": {"k": 1, "keep": "x"}})
+        job_id = created.json()["job_id"]
+        done = await http.post(f"/api/jobs/{job_id}/complete", json={"metadata": {"k": None, "added": 2}})
+        assert done.status_code == 200, done.text
+        job = (await http.get(f"/api/jobs/{job_id}")).json()
+        assert job["metadata"] == {"keep": "x", "added": 2}
+
+
+async def test_a_one_call_stream_cut_by_the_provider_fails_its_job_and_says_what_it_cost(server: Server) -> None:
+    _, key = await server.team(BudgetMode.CONSUMPTION_USD)
+    server.upstream.push(Reply(chunks=("a", "b", "c"), fault="cut", fault_after=1))
+    async with server.client(key) as http:
+        streamed = await http.post("/api/jobs/create-and-call-stream", json={"job_type": "quick", **CALL})
+        events = sse_events(streamed.text)
+        assert events[0][0] == "start" and events[1][0] == "delta"
+        last, data = events[-1]
+        assert last == "error", streamed.text
+        assert data["job_id"] == events[0][1]["job_id"] and "credits_remaining" in data  # finished before the event
+        job = (await http.get(f"/api/jobs/{data['job_id']}")).json()
+        assert job["status"] == "failed" and len(job["calls"]) == 1
+        assert job["credits_deducted"] == data["credits_deducted"]

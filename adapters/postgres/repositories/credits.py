@@ -61,11 +61,21 @@ UPDATE teams SET allocated = allocated - %(d_allocated)s, used = used - %(d_used
 WHERE id = %(team_id)s
 """
 
+
+def settle_debit_sql(*, actual: str, available: str, release: str) -> str:
+    """``domain.ledger.settle_debit`` over SQL expressions: the debit is ``actual``, capped at
+    what the team can pay once the hold is released. In SQL because ``available`` must be
+    read under the team's row lock, in the statement that debits it."""
+    return f"LEAST({actual}, {available} + {release})"
+
+
+_SETTLE_DEBIT = settle_debit_sql(actual="%(actual)s::numeric", available="b.available", release="r.release")
+
 # Runs after the job's lock is granted (``Session.one_locking_job``), so ``prior`` sees
 # any release written by a completion or sweeper that held the job before. The team
 # row is locked and read at its latest version (``balance``), so the capped debit is
 # computed against what the team can pay now, not at the statement's snapshot.
-_SETTLE = """
+_SETTLE = f"""
 WITH prior AS MATERIALIZED (
     SELECT (SELECT -amount FROM credit_ledger WHERE team_id = %(team_id)s AND idempotency_key = %(debit_key)s)
                AS debited,
@@ -75,7 +85,7 @@ WITH prior AS MATERIALIZED (
     SELECT id, allocated - used - held AS available FROM teams WHERE id = %(team_id)s FOR NO KEY UPDATE
 ), plan AS (
     SELECT b.id, r.release, p.debited,
-           CASE WHEN p.debited IS NULL THEN LEAST(%(actual)s::numeric, b.available + r.release) ELSE 0 END AS debit
+           CASE WHEN p.debited IS NULL THEN {_SETTLE_DEBIT} ELSE 0 END AS debit
     FROM balance b
     CROSS JOIN prior p
     CROSS JOIN LATERAL (

@@ -2,13 +2,13 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from adapters.postgres.session import Session
-from application.ports.repositories import CallLease
+from application.ports.repositories import DEFAULT_JOB_PAGE, CallLease, JobFilters
 from domain.calls import CallStatus, LlmCall
 from domain.ids import CallId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
@@ -16,16 +16,8 @@ from domain.llm import FinishReason
 from domain.pricing import CallCost
 from domain.usage import TokenUsage
 
-_TOTALS = (
-    "total_calls",
-    "successful_calls",
-    "failed_calls",
-    "input_tokens",
-    "output_tokens",
-    "provider_cost_usd",
-    "customer_cost_usd",
-    "credits",
-)
+# The jobs table has one column per CostSummary field, of the same name.
+_TOTALS: tuple[str, ...] = CostSummary.__struct_fields__
 _JOB_COLUMNS = (
     "id, team_id, job_type, status, metadata, external_id, created_at, completed_at, held_credits, credits_charged, "
     "last_activity_at, calls_started, closing_status, " + ", ".join(_TOTALS)
@@ -234,67 +226,12 @@ class PostgresJobRepository:
     async def update_metadata(self, job_id: JobId, metadata: dict[str, object]) -> None:
         await self._s.run("UPDATE jobs SET metadata = %s WHERE id = %s", (Jsonb(metadata), job_id))
 
-    async def list_for_team(
-        self,
-        team_id: TeamId,
-        *,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
-    ) -> list[Job]:
-        # Only the filters in use are in the statement, so its plan fits them.
-        where = [sql.SQL("team_id = %(team_id)s")]
-        if status is not None:
-            where.append(sql.SQL("status = %(status)s"))
-        if created_from is not None:
-            where.append(sql.SQL("created_at >= %(created_from)s"))
-        if created_to is not None:
-            where.append(sql.SQL("created_at < %(created_to)s"))
-        if before is not None:
-            where.append(sql.SQL("(created_at, id) < (%(before_at)s, %(before_id)s)"))
-        query = sql.SQL("SELECT {columns} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
-        composed = query.format(columns=sql.SQL(_JOB_COLUMNS), where=sql.SQL(" AND ").join(where))
-        params = {
-            "team_id": team_id,
-            "status": status.value if status is not None else None,
-            "created_from": created_from,
-            "created_to": created_to,
-            "before_at": before[0] if before else None,
-            "before_id": before[1] if before else None,
-            "limit": limit,
-        }
-        rows = await self._s.all(composed.as_string(), params)
-        return [_job(r) for r in rows]
-
     async def search(
-        self,
-        *,
-        organization_id: OrganizationId | None,
-        team_id: TeamId | None,
-        status: JobStatus | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        before: tuple[datetime, JobId] | None,
-        limit: int,
+        self, *, organization_id: OrganizationId | None, team_id: TeamId | None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
-        # The admin listing: only the filters in use are in the statement, as above.
-        where = [sql.SQL("TRUE")]
-        if team_id is not None:
-            where.append(sql.SQL("team_id = %(team_id)s"))
-        if organization_id is not None:
-            where.append(sql.SQL("team_id IN (SELECT id FROM teams WHERE organization_id = %(org)s)"))
-        if status is not None:
-            where.append(sql.SQL("status = %(status)s"))
-        if created_from is not None:
-            where.append(sql.SQL("created_at >= %(created_from)s"))
-        if created_to is not None:
-            where.append(sql.SQL("created_at < %(created_to)s"))
-        if before is not None:
-            where.append(sql.SQL("(created_at, id) < (%(before_at)s, %(before_id)s)"))
-        query = sql.SQL("SELECT {columns} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
-        composed = query.format(columns=sql.SQL(_JOB_COLUMNS), where=sql.SQL(" AND ").join(where))
+        status, before = filters.get("status"), filters.get("before")
+        created_from, created_to = filters.get("created_from"), filters.get("created_to")
+        limit = filters.get("limit", DEFAULT_JOB_PAGE)
         params = {
             "team_id": team_id,
             "org": organization_id,
@@ -305,6 +242,17 @@ class PostgresJobRepository:
             "before_id": before[1] if before else None,
             "limit": limit,
         }
+        clauses = {
+            "team_id": "team_id = %(team_id)s",
+            "org": "team_id IN (SELECT id FROM teams WHERE organization_id = %(org)s)",
+            "status": "status = %(status)s",
+            "created_from": "created_at >= %(created_from)s",
+            "created_to": "created_at < %(created_to)s",
+            "before_at": "(created_at, id) < (%(before_at)s, %(before_id)s)",
+        }
+        where = [sql.SQL("TRUE")] + [sql.SQL(f) for name, f in clauses.items() if params[name] is not None]
+        query = sql.SQL("SELECT {columns} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
+        composed = query.format(columns=sql.SQL(_JOB_COLUMNS), where=sql.SQL(" AND ").join(where))
         rows = await self._s.all(composed.as_string(), params)
         return [_job(r) for r in rows]
 

@@ -1,6 +1,6 @@
 """The client API (team virtual key): jobs, calls, streams, credits and usage."""
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,7 +16,7 @@ from domain.ids import JobId, TeamId
 from domain.jobs import Job, JobStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
-from entrypoints.http.dates import created_window, month_start, report_days
+from entrypoints.http.dates import created_window, month_start, requested_days
 from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
 from entrypoints.http.middleware import note_call
 from entrypoints.http.rate_limit_errors import window_headers
@@ -144,8 +144,8 @@ class ClientController(Controller):
     ) -> Stream:
         opened = await services.one_call_jobs.open_stream(principal, _new_job(data), data.to_request())
 
-        async def finish(item: CallFinished | CallFailed) -> dict[str, Any]:
-            done = await opened.finish(isinstance(item, CallFinished))
+        async def job_costs(_: CallFinished | CallFailed) -> dict[str, Any]:
+            done = opened.completion()  # the use case finished the job before its last item
             return {
                 "job_id": opened.job.id,
                 "costs": costs_out(done.costs),
@@ -156,7 +156,7 @@ class ClientController(Controller):
         events = call_events(
             opened.stream,
             start_extra={"job_id": opened.job.id},
-            on_end=finish,
+            on_end=job_costs,
             on_call=lambda call: note_call(request.scope, call),
         )
         headers = {**SSE_HEADERS, **window_headers(opened.stream.rate_limits)}
@@ -252,7 +252,7 @@ class ClientController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> TeamUsageOut:
-        first, last = report_days(from_, to, today=datetime.now(UTC).date(), default_first=month_start)
+        first, last = requested_days(services.usage, from_, to, default_first=month_start)
         result = await services.usage.team_usage(caller, TeamId(team_id), first_day=first, last_day=last)
         return usage_report_out(
             team_id, first, last, result.budget.mode.value, result.report, result.balance, result.in_progress

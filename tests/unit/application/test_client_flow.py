@@ -429,3 +429,12 @@ async def test_an_open_stream_holds_constant_memory_whatever_the_answers_length(
     rest = [item async for item in iterator]
     assert isinstance(rest[-1], CallFinished)
     await stream.close()
+
+
+async def test_completion_metadata_merges_like_a_patch_and_a_null_removes_its_key(world: World) -> None:
+    _, me = await world.team(BudgetMode.CONSUMPTION_USD)
+    job, _ = await world.services.jobs.create_job(me, job_type="doc", metadata={"k": 1, "keep": "x"})
+    patched = await world.services.jobs.update_metadata(me, job.id, {"keep": None, "p": 2})
+    assert patched.metadata == {"k": 1, "p": 2}
+    await world.services.jobs.complete_job(me, job.id, metadata={"k": None, "done": True})
+    assert (await world.services.jobs.get_job(me, job.id)).job.metadata == {"p": 2, "done": True}
