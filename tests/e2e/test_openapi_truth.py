@@ -66,6 +66,9 @@ async def test_metrics_are_documented_and_served_as_prometheus_text(server: Serv
     async with server.client() as http:
         metrics = await http.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    # Prometheus's exposition type, its charset said once (scrapers parse the header).
+    assert metrics.headers["content-type"].lower().count("charset") == 1
+    assert "version=" in metrics.headers["content-type"]
 
 
 def test_every_error_answer_is_documented_as_a_problem_with_its_codes(schema: dict[str, Any]) -> None:

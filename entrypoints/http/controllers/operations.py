@@ -22,7 +22,9 @@ async def metrics(request: Request[object, object, State], state: State) -> Resp
             "unauthorized", "a valid metrics token is required", headers={"WWW-Authenticate": "Bearer"}
         )
     registry = state.runtime.metrics
-    return Response(content=registry.render(), media_type=registry.content_type)
+    # Litestar adds "; charset=utf-8" to a text type itself: give the type without its own.
+    media_type = registry.content_type.replace("; charset=utf-8", "")
+    return Response(content=registry.render(), media_type=media_type)
 
 
 def _same_secret(presented: str | None, expected: str) -> bool:
