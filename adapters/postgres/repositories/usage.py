@@ -9,6 +9,7 @@ them (see the job and call repositories).
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from adapters.postgres.repositories.jobs import ROLLUP_MEASURES, summary_from, summary_params
 from adapters.postgres.session import Session
@@ -145,6 +146,16 @@ def usage_day(at: datetime) -> date:
     return at.astimezone(UTC).date() if at.tzinfo is not None else at.date()
 
 
+def _day_usage(row: dict[str, Any], summary: CostSummary) -> DayUsage:
+    return DayUsage(
+        day=row["day"],
+        calls=summary.total_calls,
+        tokens=summary.total_tokens,
+        provider_cost_usd=summary.provider_cost_usd,
+        customer_cost_usd=summary.customer_cost_usd,
+    )
+
+
 class PostgresUsageRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -206,16 +217,7 @@ class PostgresUsageRepository:
                 )
                 for r in models
             ],
-            by_day=[
-                DayUsage(
-                    day=row["day"],
-                    calls=s.total_calls,
-                    tokens=s.total_tokens,
-                    provider_cost_usd=s.provider_cost_usd,
-                    customer_cost_usd=s.customer_cost_usd,
-                )
-                for row, s in day_summaries
-            ],
+            by_day=[_day_usage(row, s) for row, s in day_summaries],
         )
 
     async def overview(
@@ -246,15 +248,5 @@ class PostgresUsageRepository:
                 )
                 for r in models
             ],
-            by_day=[
-                DayUsage(
-                    day=r["day"],
-                    calls=s.total_calls,
-                    tokens=s.total_tokens,
-                    provider_cost_usd=s.provider_cost_usd,
-                    customer_cost_usd=s.customer_cost_usd,
-                )
-                for r in days
-                for s in (summary_from(r),)
-            ],
+            by_day=[_day_usage(r, summary_from(r)) for r in days],
         )
