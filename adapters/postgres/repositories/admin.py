@@ -5,6 +5,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from adapters.postgres.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.admin import Webhook, WebhookDelivery
 from domain.admins import AdminRole, AdminUser, AuditEntry
@@ -26,14 +27,7 @@ WHERE NOT EXISTS (SELECT 1 FROM admin_users)
 
 
 def _user(row: dict[str, Any]) -> AdminUser:
-    return AdminUser(
-        id=row["id"],
-        email=row["email"],
-        password_hash=row["password_hash"],
-        role=AdminRole(row["role"]),
-        organization_id=row["organization_id"],
-        created_at=row["created_at"],
-    )
+    return from_row(AdminUser, row, role=AdminRole(row["role"]))
 
 
 class PostgresAdminUserRepository:
@@ -158,35 +152,11 @@ _WEBHOOK_COLUMNS = "id, organization_id, url, events, secret, secret_encrypted, 
 
 
 def _delivery(row: dict[str, Any]) -> WebhookDelivery:
-    return WebhookDelivery(
-        id=row["id"],
-        webhook_id=row["webhook_id"],
-        event=row["event"],
-        payload=row["payload"],
-        attempts=row["attempts"],
-        status=row["status"],
-        next_attempt_at=row["next_attempt_at"],
-        created_at=row["created_at"],
-        url=row["url"],
-        secret=row["secret"],
-        secret_encrypted=row["secret_encrypted"],
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        delivered_at=row["delivered_at"],
-    )
+    return from_row(WebhookDelivery, row)
 
 
 def _webhook(row: dict[str, Any]) -> Webhook:
-    return Webhook(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        url=row["url"],
-        events=tuple(row["events"]),
-        secret=row["secret"],
-        secret_encrypted=row["secret_encrypted"],
-        is_active=row["is_active"],
-        created_at=row["created_at"],
-    )
+    return from_row(Webhook, row, events=tuple(row["events"]))
 
 
 # Skips rows another worker holds and deliveries of inactive webhooks, then moves each

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from adapters.postgres.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.repositories import CredentialPatch, StoredCredential
 from domain.catalog import Provider, ProviderName
@@ -98,15 +99,4 @@ class PostgresCredentialRepository:
 
 
 def _credential(row: dict[str, Any]) -> StoredCredential:
-    return StoredCredential(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        provider=row["provider"],
-        name=row["name"],
-        encrypted_key=row["encrypted_key"],
-        key_hint=row["key_hint"],
-        is_active=row["is_active"],
-        created_at=row["created_at"],
-        api_base=row["api_base"],
-        version=row["version"],
-    )
+    return from_row(StoredCredential, row)

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
+from adapters.postgres.rows import from_row
 from adapters.postgres.session import Session
 from adapters.system import Uuid7Ids
 from application.errors import NotFoundError
@@ -146,18 +147,7 @@ def _refusal(kind: EntryType, amount: Decimal) -> Exception:
 
 
 def _entry(row: dict[str, Any]) -> LedgerEntry:
-    return LedgerEntry(
-        id=row["id"],
-        team_id=row["team_id"],
-        type=EntryType(row["type"]),
-        amount=row["amount"],
-        created_at=row["created_at"],
-        job_id=row["job_id"],
-        call_id=row["call_id"],
-        reason=row["reason"],
-        idempotency_key=row["idempotency_key"],
-        sequence=row["sequence"],
-    )
+    return from_row(LedgerEntry, row, type=EntryType(row["type"]))
 
 
 class PostgresCreditRepository:

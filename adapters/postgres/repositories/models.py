@@ -5,6 +5,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.postgres.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.repositories import AliasPatch, PricePatch
 from domain.access import AccessGroup, ModelAlias
@@ -184,21 +185,15 @@ def _sheet(row: dict[str, Any], side: str) -> PriceSheet:
 
 
 def _alias(row: dict[str, Any]) -> ModelAlias:
-    return ModelAlias(
-        alias=row["alias"],
-        provider=row["provider"],
-        provider_model=row["provider_model"],
+    return from_row(
+        ModelAlias,
+        row,
         customer_prices=_sheet(row, "customer"),
         provider_costs=_sheet(row, "provider"),
-        default_max_tokens=row["default_max_tokens"],
         access_groups=tuple(row["groups"]),
         fallbacks=tuple(row["fallbacks"]),
-        organization_id=row["organization_id"],
-        version=row["version"],
         targets=tuple(_target(t) for t in row["targets"]),
         routing=RoutingStrategy(row["routing"]),
-        cache_ttl_s=row["cache_ttl_s"],
-        cached_response_price_factor=row["cached_response_price_factor"],
         fallback_targets=tuple(_target(t) for t in row["fallback_targets"]),
     )
 

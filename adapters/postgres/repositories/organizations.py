@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from adapters.postgres.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.repositories import ApiKey, OrganizationPatch, TeamPatch
 from domain.budgets import BudgetMode, BudgetPolicy
@@ -64,9 +65,7 @@ class PostgresOrganizationRepository:
 
 
 def _organization(row: dict[str, Any]) -> Organization:
-    return Organization(
-        id=row["id"], name=row["name"], slug=row["slug"], created_at=row["created_at"], version=row["version"]
-    )
+    return from_row(Organization, row)
 
 
 _TEAM_SELECT = """
@@ -203,10 +202,9 @@ class PostgresTeamRepository:
 
 
 def _team(row: dict[str, Any]) -> Team:
-    return Team(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        name=row["name"],
+    return from_row(
+        Team,
+        row,
         status=TeamStatus(row["status"]),
         budget=BudgetPolicy(
             mode=BudgetMode(row["budget_mode"]),
@@ -215,12 +213,7 @@ def _team(row: dict[str, Any]) -> Team:
             max_calls_per_job=row["max_calls_per_job"],
             charge_failed_jobs=row["charge_failed_jobs"],
         ),
-        created_at=row["created_at"],
         access_groups=tuple(row["groups"]),
-        version=row["version"],
-        rpm_limit=row["rpm_limit"],
-        tpm_limit=row["tpm_limit"],
-        low_credit_threshold=row["low_credit_threshold"],
     )
 
 
@@ -228,15 +221,7 @@ _KEY_COLUMNS = "id, team_id, organization_id, prefix, digest, created_at, revoke
 
 
 def _key(row: dict[str, Any]) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        team_id=row["team_id"],
-        organization_id=row["organization_id"],
-        prefix=row["prefix"],
-        digest=row["digest"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )
+    return from_row(ApiKey, row)
 
 
 class PostgresApiKeyRepository:
