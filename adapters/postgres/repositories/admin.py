@@ -5,7 +5,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.rows import from_row
+from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.admin import Webhook, WebhookDelivery
 from domain.admins import AdminRole, AdminUser, AuditEntry
@@ -127,21 +127,7 @@ class PostgresAuditLogRepository:
             """,
             {"org": organization_id, "before": before_id, "limit": limit},
         )
-        return [
-            AuditEntry(
-                id=r["id"],
-                at=r["at"],
-                actor_id=r["actor_id"],
-                actor_email=r["actor_email"],
-                action=r["action"],
-                target_type=r["target_type"],
-                target_id=r["target_id"],
-                organization_id=r["organization_id"],
-                before=r["before"],
-                after=r["after"],
-            )
-            for r in rows
-        ]
+        return [from_row(AuditEntry, r) for r in rows]
 
 
 _DELIVERY_COLUMNS = (

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from adapters.postgres.rows import from_row
+from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.repositories import CredentialPatch, StoredCredential
 from domain.catalog import Provider, ProviderName

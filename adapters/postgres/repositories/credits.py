@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
-from adapters.postgres.rows import from_row
+from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import Session
 from adapters.system import Uuid7Ids
 from application.errors import NotFoundError
@@ -158,7 +158,7 @@ class PostgresCreditRepository:
         row = await self._s.one("SELECT allocated, used, held FROM teams WHERE id = %s", (team_id,))
         if row is None:
             return CreditBalance()
-        return CreditBalance(allocated=row["allocated"], used=row["used"], held=row["held"])
+        return from_row(CreditBalance, row)
 
     async def apply(
         self,

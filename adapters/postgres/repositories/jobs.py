@@ -7,7 +7,7 @@ from typing import Any, Unpack
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.rows import from_row
+from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.repositories import DEFAULT_JOB_PAGE, CallLease, JobFilters
 from domain.calls import CallStatus, LlmCall

@@ -5,7 +5,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.postgres.rows import from_row
+from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.repositories import AliasPatch, PricePatch
 from domain.access import AccessGroup, ModelAlias

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from adapters.postgres.rows import from_row
+from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.repositories import ApiKey, OrganizationPatch, TeamPatch
 from domain.budgets import BudgetMode, BudgetPolicy
@@ -206,13 +206,7 @@ def _team(row: dict[str, Any]) -> Team:
         Team,
         row,
         status=TeamStatus(row["status"]),
-        budget=BudgetPolicy(
-            mode=BudgetMode(row["budget_mode"]),
-            credits_per_usd=row["credits_per_usd"],
-            tokens_per_credit=row["tokens_per_credit"],
-            max_calls_per_job=row["max_calls_per_job"],
-            charge_failed_jobs=row["charge_failed_jobs"],
-        ),
+        budget=from_row(BudgetPolicy, row, mode=BudgetMode(row["budget_mode"])),
         access_groups=tuple(row["groups"]),
     )
 

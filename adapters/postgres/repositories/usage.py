@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.postgres.repositories.jobs import ROLLUP_MEASURES, summary_from, summary_params
+from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import Session
 from application.ports.repositories import (
     DayUsage,
@@ -211,12 +212,7 @@ class PostgresUsageRepository:
             jobs_failed=sum(r["jobs_failed"] for r in days),
             jobs_cancelled=sum(r["jobs_cancelled"] for r in days),
             totals=sum((s for _, s in day_summaries), EMPTY_SUMMARY),
-            by_model=[
-                ModelUsage(
-                    model=r["model"], calls=r["calls"], tokens=r["tokens"], customer_cost_usd=r["customer_cost_usd"]
-                )
-                for r in models
-            ],
+            by_model=[from_row(ModelUsage, r) for r in models],
             by_day=[_day_usage(row, s) for row, s in day_summaries],
         )
 
@@ -236,17 +232,6 @@ class PostgresUsageRepository:
             jobs_expired=sum(r["jobs_expired"] for r in teams),
             totals=sum((t.totals for t in by_team), EMPTY_SUMMARY),
             by_team=by_team,
-            by_model=[
-                ModelTotals(
-                    model=r["model"],
-                    provider=r["provider"] if r["provider"] is not None else None,
-                    calls=r["calls"],
-                    failed_calls=r["failed_calls"],
-                    tokens=r["tokens"],
-                    provider_cost_usd=r["provider_cost_usd"],
-                    customer_cost_usd=r["customer_cost_usd"],
-                )
-                for r in models
-            ],
+            by_model=[from_row(ModelTotals, r) for r in models],
             by_day=[_day_usage(r, summary_from(r)) for r in days],
         )
