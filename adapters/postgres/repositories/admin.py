@@ -5,7 +5,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.repositories.rows import from_row
+from adapters.postgres.repositories.rows import from_row, page_after_id
 from adapters.postgres.session import Session
 from application.ports.admin import Webhook, WebhookDelivery
 from domain.admins import AdminRole, AdminUser, AuditEntry
@@ -135,6 +135,7 @@ _DELIVERY_COLUMNS = (
     "d.last_status_code, d.last_error, d.delivered_at, w.url, w.secret, w.secret_encrypted"
 )
 _WEBHOOK_COLUMNS = "id, organization_id, url, events, secret, secret_encrypted, is_active, created_at"
+_WEBHOOK_PAGE = page_after_id(_WEBHOOK_COLUMNS, "webhooks")
 
 
 def _delivery(row: dict[str, Any]) -> WebhookDelivery:
@@ -200,15 +201,7 @@ class PostgresWebhookRepository:
         return [_webhook(r) for r in rows]
 
     async def list_all(self, *, after: Any | None, limit: int) -> list[Webhook]:
-        rows = await self._s.all(
-            f"""
-            SELECT {_WEBHOOK_COLUMNS} FROM webhooks
-            WHERE %(after)s::uuid IS NULL OR id > %(after)s::uuid
-            ORDER BY id
-            LIMIT %(limit)s
-            """,
-            {"after": after, "limit": limit},
-        )
+        rows = await self._s.all(_WEBHOOK_PAGE, {"after": after, "limit": limit})
         return [_webhook(r) for r in rows]
 
     async def update(self, webhook: Webhook) -> None:

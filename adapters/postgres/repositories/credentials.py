@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from adapters.postgres.repositories.rows import from_row
+from adapters.postgres.repositories.rows import from_row, page_after_id
 from adapters.postgres.session import Session
 from application.ports.repositories import CredentialPatch, StoredCredential
 from domain.catalog import Provider, ProviderName
@@ -10,6 +10,7 @@ from domain.ids import CredentialId, OrganizationId
 
 _COLUMNS = "id, organization_id, provider, name, encrypted_key, key_hint, is_active, created_at, api_base"
 _READ_COLUMNS = _COLUMNS + ", version"
+_PAGE = page_after_id(_READ_COLUMNS, "provider_credentials")
 # Only the patch's columns are written — the ciphertext only with a new key, so an update
 # never writes back a key ``rotate-keys`` re-encrypted meanwhile — and only while the
 # version is the one the caller read (when it sent one).
@@ -61,15 +62,7 @@ class PostgresCredentialRepository:
         return [_credential(r) for r in rows]
 
     async def list_all(self, *, after: CredentialId | None, limit: int) -> list[StoredCredential]:
-        rows = await self._s.all(
-            f"""
-            SELECT {_READ_COLUMNS} FROM provider_credentials
-            WHERE %(after)s::uuid IS NULL OR id > %(after)s::uuid
-            ORDER BY id
-            LIMIT %(limit)s
-            """,
-            {"after": after, "limit": limit},
-        )
+        rows = await self._s.all(_PAGE, {"after": after, "limit": limit})
         return [_credential(r) for r in rows]
 
     async def update(
