@@ -564,6 +564,19 @@ class MemoryCreditRepository:
         return entries[:limit]
 
 
+def _by_day(days: dict[date, CostSummary]) -> list[DayUsage]:
+    return [
+        DayUsage(
+            day=day,
+            calls=s.total_calls,
+            tokens=s.total_tokens,
+            provider_cost_usd=s.provider_cost_usd,
+            customer_cost_usd=s.customer_cost_usd,
+        )
+        for day, s in sorted(days.items())
+    ]
+
+
 class MemoryUsageRepository:
     def __init__(self, store: MemoryStore) -> None:
         self._s = store
@@ -624,16 +637,7 @@ class MemoryUsageRepository:
             jobs_cancelled=sum(1 for r in rows if r.status is JobStatus.CANCELLED),
             totals=totals,
             by_model=[models[name] for name in sorted(models)],
-            by_day=[
-                DayUsage(
-                    day=day,
-                    calls=s.total_calls,
-                    tokens=s.total_tokens,
-                    provider_cost_usd=s.provider_cost_usd,
-                    customer_cost_usd=s.customer_cost_usd,
-                )
-                for day, s in sorted(days.items())
-            ],
+            by_day=_by_day(days),
         )
 
     async def overview(
@@ -685,14 +689,5 @@ class MemoryUsageRepository:
             totals=sum((r.summary for r in rows), EMPTY_SUMMARY),
             by_team=[by_team[t] for t in sorted(by_team)],
             by_model=[models[name] for name in sorted(models)],
-            by_day=[
-                DayUsage(
-                    day=day,
-                    calls=s.total_calls,
-                    tokens=s.total_tokens,
-                    provider_cost_usd=s.provider_cost_usd,
-                    customer_cost_usd=s.customer_cost_usd,
-                )
-                for day, s in sorted(days.items())
-            ],
+            by_day=_by_day(days),
         )
