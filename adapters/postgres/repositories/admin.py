@@ -6,7 +6,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from adapters.postgres.repositories.rows import from_row, page_after_id
-from adapters.postgres.session import Session
+from adapters.postgres.session import SessionRepository
 from application.ports.admin import Webhook, WebhookDelivery
 from domain.admins import AdminRole, AdminUser, AuditEntry
 from domain.ids import AdminUserId, OrganizationId
@@ -30,10 +30,7 @@ def _user(row: dict[str, Any]) -> AdminUser:
     return from_row(AdminUser, row, role=AdminRole(row["role"]))
 
 
-class PostgresAdminUserRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresAdminUserRepository(SessionRepository):
     async def add(self, user: AdminUser) -> None:
         await self._s.run(
             f"INSERT INTO admin_users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -77,10 +74,7 @@ class PostgresAdminUserRepository:
         return int(row["n"]) if row is not None else 0
 
 
-class PostgresAuditLogRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresAuditLogRepository(SessionRepository):
     async def add(
         self,
         *,
@@ -166,10 +160,7 @@ SELECT * FROM claimed ORDER BY next_attempt_at, id
 """
 
 
-class PostgresWebhookRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresWebhookRepository(SessionRepository):
     async def add(self, webhook: Webhook) -> None:
         await self._s.run(
             f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",

@@ -3,7 +3,7 @@
 from typing import Any
 
 from adapters.postgres.repositories.rows import from_row, page_after_id
-from adapters.postgres.session import Session
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import CredentialPatch, StoredCredential
 from domain.catalog import Provider, ProviderName
 from domain.ids import CredentialId, OrganizationId
@@ -17,10 +17,7 @@ _PAGE = page_after_id(_READ_COLUMNS, "provider_credentials")
 _VERSIONED = "WHERE id = %(id)s AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)"
 
 
-class PostgresCredentialRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresCredentialRepository(SessionRepository):
     async def add(self, credential: StoredCredential) -> None:
         c = credential
         await self._s.run(

@@ -12,7 +12,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from adapters.postgres.repositories.rows import from_row
-from adapters.postgres.session import Session
+from adapters.postgres.session import SessionRepository
 from adapters.system import Uuid7Ids
 from application.errors import NotFoundError
 from application.ports.repositories import OutstandingHold
@@ -150,10 +150,7 @@ def _entry(row: dict[str, Any]) -> LedgerEntry:
     return from_row(LedgerEntry, row, type=EntryType(row["type"]))
 
 
-class PostgresCreditRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresCreditRepository(SessionRepository):
     async def balance(self, team_id: TeamId) -> CreditBalance:
         row = await self._s.one("SELECT allocated, used, held FROM teams WHERE id = %s", (team_id,))
         if row is None:

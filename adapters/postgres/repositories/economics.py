@@ -28,7 +28,7 @@ from psycopg import sql
 
 from adapters.postgres.repositories.jobs import BUCKETS
 from adapters.postgres.repositories.rows import from_row
-from adapters.postgres.session import Session
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import (
     CountSpread,
     EconomicsScope,
@@ -309,10 +309,7 @@ def _stats(row: dict[str, Any]) -> JobTypeStats:
     )
 
 
-class PostgresEconomicsRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresEconomicsRepository(SessionRepository):
     async def job_type_stats(self, scope: EconomicsScope, *, percentile: Decimal) -> list[JobTypeStats]:
         if rolled_up(scope):
             return await self._rolled_up_stats(scope, percentile)

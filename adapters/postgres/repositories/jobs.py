@@ -8,7 +8,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from adapters.postgres.repositories.rows import from_row
-from adapters.postgres.session import Session
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import DEFAULT_JOB_PAGE, CallLease, JobFilters
 from domain.calls import CallStatus, LlmCall
 from domain.ids import CallId, JobId, OrganizationId, TeamId
@@ -166,10 +166,7 @@ def _job(row: dict[str, Any]) -> Job:
     )
 
 
-class PostgresJobRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresJobRepository(SessionRepository):
     async def add(self, job: Job) -> None:
         params = {
             "id": job.id,
@@ -292,10 +289,7 @@ def _call(row: dict[str, Any]) -> LlmCall:
     )
 
 
-class PostgresCallRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresCallRepository(SessionRepository):
     async def add(self, call: LlmCall) -> None:
         await self._s.one_locking_job(call.job_id, _ADD_CALL, call_params(call))
 

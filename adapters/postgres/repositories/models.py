@@ -6,7 +6,7 @@ from typing import Any
 import msgspec
 
 from adapters.postgres.repositories.rows import from_row
-from adapters.postgres.session import Session
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import AliasPatch, PricePatch
 from domain.access import AccessGroup, ModelAlias
 from domain.catalog import Provider
@@ -265,10 +265,7 @@ def _alias_params(alias: ModelAlias) -> dict[str, Any]:
     return params
 
 
-class PostgresAliasRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresAliasRepository(SessionRepository):
     async def add(self, alias: ModelAlias) -> None:
         await self._s.run(_ADD_ALIAS, _alias_params(alias))
         if alias.targets:
@@ -304,10 +301,7 @@ class PostgresAliasRepository:
         return [_alias(r) for r in rows]
 
 
-class PostgresAccessGroupRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresAccessGroupRepository(SessionRepository):
     async def add(self, group: AccessGroup) -> None:
         await self._s.run(_ADD_GROUP, {"name": group.name, "models": list(dict.fromkeys(group.models))})
 

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.postgres.repositories.rows import from_row
-from adapters.postgres.session import Session
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import ApiKey, OrganizationPatch, TeamPatch
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.ids import ApiKeyId, OrganizationId, TeamId
@@ -13,10 +13,7 @@ from domain.organizations import Organization, Team, TeamStatus
 _ORG_COLUMNS = "id, name, slug, created_at, version"
 
 
-class PostgresOrganizationRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresOrganizationRepository(SessionRepository):
     async def add(self, organization: Organization) -> None:
         await self._s.run(
             "INSERT INTO organizations (id, name, slug, created_at) VALUES (%s, %s, %s, %s)",
@@ -152,10 +149,7 @@ def _team_params(team: Team) -> dict[str, Any]:
     }
 
 
-class PostgresTeamRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresTeamRepository(SessionRepository):
     async def add(self, team: Team) -> None:
         await self._s.run(_ADD_TEAM, _team_params(team))
 
@@ -218,10 +212,7 @@ def _key(row: dict[str, Any]) -> ApiKey:
     return from_row(ApiKey, row)
 
 
-class PostgresApiKeyRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresApiKeyRepository(SessionRepository):
     async def add(self, key: ApiKey) -> None:
         await self._s.run(
             f"INSERT INTO team_api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",

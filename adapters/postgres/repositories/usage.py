@@ -13,7 +13,7 @@ from typing import Any
 
 from adapters.postgres.repositories.jobs import ROLLUP_MEASURES, summary_from, summary_params
 from adapters.postgres.repositories.rows import from_row
-from adapters.postgres.session import Session
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import (
     DayUsage,
     JobOutcomes,
@@ -157,10 +157,7 @@ def _day_usage(row: dict[str, Any], summary: CostSummary) -> DayUsage:
     )
 
 
-class PostgresUsageRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresUsageRepository(SessionRepository):
     async def record_job(
         self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime, job_credits: Decimal = ZERO
     ) -> None:
