@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.memory.store import MemoryStore
+from adapters.memory.store import StoreRepository
 from application.errors import ConflictError
 from application.ports.admin import Webhook, WebhookDelivery
 from domain.admins import AdminUser, AuditEntry
@@ -15,10 +15,7 @@ from domain.ids import AdminUserId, OrganizationId
 _ids = itertools.count(1)
 
 
-class MemoryAdminUserRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryAdminUserRepository(StoreRepository):
     async def add(self, user: AdminUser) -> None:
         if await self.find_by_email(user.email) is not None:
             raise ConflictError("an admin user with this email exists")
@@ -54,10 +51,7 @@ class MemoryAdminUserRepository:
         return len(self._s.admin_users)
 
 
-class MemoryAuditLogRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryAuditLogRepository(StoreRepository):
     async def add(
         self,
         *,
@@ -98,10 +92,7 @@ class MemoryAuditLogRepository:
         return entries[:limit]
 
 
-class MemoryWebhookRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryWebhookRepository(StoreRepository):
     async def add(self, webhook: Webhook) -> None:
         self._s.webhooks[webhook.id] = webhook
 

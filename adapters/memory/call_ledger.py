@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import msgspec
 
-from adapters.memory.store import MemoryStore
+from adapters.memory.store import StoreRepository
 from adapters.memory.unit_of_work import MemoryUnitOfWork
 from application.errors import NotFoundError
 from application.ports.repositories import CallLease
@@ -14,10 +14,7 @@ from domain.errors import JobCallLimitError
 from domain.ledger import EntryType, hold_key
 
 
-class MemoryCallLedger:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryCallLedger(StoreRepository):
     async def reserve(self, lease: CallLease, *, at: datetime) -> None:
         # A unit of work gives the all-or-nothing of the one statement it stands for.
         async with MemoryUnitOfWork(self._s) as uow:

@@ -4,7 +4,7 @@
 from datetime import date
 from decimal import Decimal
 
-from adapters.memory.store import JobSummaryRow, MemoryStore
+from adapters.memory.store import JobSummaryRow, StoreRepository
 from application.ports.repositories import (
     CountSpread,
     EconomicsScope,
@@ -45,10 +45,7 @@ def _money(values: list[Decimal], percentile: Decimal) -> MoneySpread:
     )
 
 
-class MemoryEconomicsRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryEconomicsRepository(StoreRepository):
     def _rows(self, scope: EconomicsScope) -> list[JobSummaryRow]:
         teams = self._s.teams
         return [

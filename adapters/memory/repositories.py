@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from adapters.memory.store import JobSummaryRow, MemoryStore
+from adapters.memory.store import JobSummaryRow, MemoryStore, StoreRepository
 from application.errors import ConflictError, NotFoundError
 from application.ports.repositories import (
     DEFAULT_JOB_PAGE,
@@ -49,10 +49,7 @@ def _versioned(row: V | None, expected_version: int | None) -> V | None:
     return row
 
 
-class MemoryOrganizationRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryOrganizationRepository(StoreRepository):
     async def add(self, organization: Organization) -> None:
         if any(o.slug == organization.slug for o in self._s.organizations.values()):
             raise ConflictError(f"organization slug '{organization.slug}' is taken")
@@ -103,10 +100,7 @@ class MemoryOrganizationRepository:
         return True
 
 
-class MemoryTeamRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryTeamRepository(StoreRepository):
     async def add(self, team: Team) -> None:
         self._s.teams[team.id] = team
         self._s.balances[team.id] = CreditBalance()
@@ -159,10 +153,7 @@ class MemoryTeamRepository:
         return self._s.credits_low.pop(team_id, None) is not None
 
 
-class MemoryApiKeyRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryApiKeyRepository(StoreRepository):
     async def add(self, key: ApiKey) -> None:
         self._s.api_keys[key.id] = key
 
@@ -183,10 +174,7 @@ class MemoryApiKeyRepository:
         return True
 
 
-class MemoryAliasRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryAliasRepository(StoreRepository):
     async def add(self, alias: ModelAlias) -> None:
         if alias.alias in self._s.aliases:
             raise ConflictError(f"model alias '{alias.alias}' exists")
@@ -240,10 +228,7 @@ class MemoryAliasRepository:
         return True
 
 
-class MemoryAccessGroupRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryAccessGroupRepository(StoreRepository):
     async def add(self, group: AccessGroup) -> None:
         if group.name in self._s.groups:
             raise ConflictError(f"access group '{group.name}' exists")
@@ -302,10 +287,7 @@ def _bump_aliases(store: MemoryStore, names: set[str]) -> None:
         store.aliases[name] = msgspec.structs.replace(alias, version=alias.version + 1)
 
 
-class MemoryCredentialRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryCredentialRepository(StoreRepository):
     async def add(self, credential: StoredCredential) -> None:
         self._s.credentials[credential.id] = credential
 
@@ -350,10 +332,7 @@ class MemoryCredentialRepository:
         return self._s.credentials.pop(credential_id, None) is not None
 
 
-class MemoryJobRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryJobRepository(StoreRepository):
     async def add(self, job: Job) -> None:
         if job.external_id is not None and await self.find_by_external_id(job.team_id, job.external_id):
             raise ConflictError("a job with this external_id exists")
@@ -429,10 +408,7 @@ class MemoryJobRepository:
         return sorted(closing)[:limit]
 
 
-class MemoryCallRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryCallRepository(StoreRepository):
     async def add(self, call: LlmCall) -> None:
         calls = self._s.calls.setdefault(call.job_id, [])
         if any(c.id == call.id for c in calls):
@@ -463,10 +439,7 @@ class MemoryCallRepository:
         return sum(1 for x in self._s.leases.values() if x.job_id == job_id)
 
 
-class MemoryCreditRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
-
+class MemoryCreditRepository(StoreRepository):
     async def balance(self, team_id: TeamId) -> CreditBalance:
         return self._s.balances.get(team_id, CreditBalance())
 
@@ -564,10 +537,20 @@ class MemoryCreditRepository:
         return entries[:limit]
 
 
-class MemoryUsageRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self._s = store
+def _by_day(days: dict[date, CostSummary]) -> list[DayUsage]:
+    return [
+        DayUsage(
+            day=day,
+            calls=s.total_calls,
+            tokens=s.total_tokens,
+            provider_cost_usd=s.provider_cost_usd,
+            customer_cost_usd=s.customer_cost_usd,
+        )
+        for day, s in sorted(days.items())
+    ]
 
+
+class MemoryUsageRepository(StoreRepository):
     async def record_job(
         self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime, job_credits: Decimal = ZERO
     ) -> None:
@@ -624,16 +607,7 @@ class MemoryUsageRepository:
             jobs_cancelled=sum(1 for r in rows if r.status is JobStatus.CANCELLED),
             totals=totals,
             by_model=[models[name] for name in sorted(models)],
-            by_day=[
-                DayUsage(
-                    day=day,
-                    calls=s.total_calls,
-                    tokens=s.total_tokens,
-                    provider_cost_usd=s.provider_cost_usd,
-                    customer_cost_usd=s.customer_cost_usd,
-                )
-                for day, s in sorted(days.items())
-            ],
+            by_day=_by_day(days),
         )
 
     async def overview(
@@ -685,14 +659,5 @@ class MemoryUsageRepository:
             totals=sum((r.summary for r in rows), EMPTY_SUMMARY),
             by_team=[by_team[t] for t in sorted(by_team)],
             by_model=[models[name] for name in sorted(models)],
-            by_day=[
-                DayUsage(
-                    day=day,
-                    calls=s.total_calls,
-                    tokens=s.total_tokens,
-                    provider_cost_usd=s.provider_cost_usd,
-                    customer_cost_usd=s.customer_cost_usd,
-                )
-                for day, s in sorted(days.items())
-            ],
+            by_day=_by_day(days),
         )

@@ -52,3 +52,10 @@ class MemoryStore:
     deliveries: dict[Any, WebhookDelivery] = field(default_factory=dict)
     credits_low: dict[TeamId, datetime] = field(default_factory=dict)
     commits: int = 0
+
+
+class StoreRepository:
+    """A repository over the shared store: it reads and writes ``self._s``."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store

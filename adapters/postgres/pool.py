@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from psycopg import AsyncConnection
 from psycopg.pq import ConnStatus, TransactionStatus
@@ -122,6 +122,16 @@ class FailFastPool(AsyncConnectionPool[Connection]):
 Pool = FailFastPool
 
 
+class PoolOptions(TypedDict, total=False):
+    """``make_pool``'s keyword options, which ``open_pool`` passes on."""
+
+    min_size: int
+    max_size: int
+    timeout_s: float
+    name: str | None
+    fail_fast_s: float
+
+
 def make_pool(
     conninfo: str,
     *,
@@ -146,21 +156,12 @@ def make_pool(
 
 
 @asynccontextmanager
-async def open_pool(
-    conninfo: str,
-    *,
-    min_size: int = DEFAULT_MIN_SIZE,
-    max_size: int = DEFAULT_MAX_SIZE,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    name: str | None = None,
-    fail_fast_s: float = DEFAULT_FAIL_FAST_S,
-) -> AsyncIterator[Pool]:
-    """An open pool; raises ``UnavailableError`` when the database cannot be reached."""
-    pool = make_pool(
-        conninfo, min_size=min_size, max_size=max_size, timeout_s=timeout_s, name=name, fail_fast_s=fail_fast_s
-    )
+async def open_pool(conninfo: str, **options: Unpack[PoolOptions]) -> AsyncIterator[Pool]:
+    """An open pool (``make_pool``'s options); raises ``UnavailableError`` when the database
+    cannot be reached within the pool's ``timeout_s``."""
+    pool = make_pool(conninfo, **options)
     with translated():
-        await pool.open(wait=True, timeout=timeout_s)
+        await pool.open(wait=True, timeout=pool.timeout)
     try:
         yield pool
     finally:

@@ -71,3 +71,10 @@ class Session:
             async with self.conn.pipeline():
                 cursors = [await self.conn.execute(q, p) for q, p in statements]
             return [await c.fetchall() for c in cursors]
+
+
+class SessionRepository:
+    """A repository over the unit of work's session: its statements go through ``self._s``."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session

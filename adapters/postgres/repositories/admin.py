@@ -5,7 +5,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.session import Session
+from adapters.postgres.repositories.rows import from_row, page_after_id
+from adapters.postgres.session import SessionRepository
 from application.ports.admin import Webhook, WebhookDelivery
 from domain.admins import AdminRole, AdminUser, AuditEntry
 from domain.ids import AdminUserId, OrganizationId
@@ -26,20 +27,10 @@ WHERE NOT EXISTS (SELECT 1 FROM admin_users)
 
 
 def _user(row: dict[str, Any]) -> AdminUser:
-    return AdminUser(
-        id=row["id"],
-        email=row["email"],
-        password_hash=row["password_hash"],
-        role=AdminRole(row["role"]),
-        organization_id=row["organization_id"],
-        created_at=row["created_at"],
-    )
+    return from_row(AdminUser, row, role=AdminRole(row["role"]))
 
 
-class PostgresAdminUserRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresAdminUserRepository(SessionRepository):
     async def add(self, user: AdminUser) -> None:
         await self._s.run(
             f"INSERT INTO admin_users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -83,10 +74,7 @@ class PostgresAdminUserRepository:
         return int(row["n"]) if row is not None else 0
 
 
-class PostgresAuditLogRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresAuditLogRepository(SessionRepository):
     async def add(
         self,
         *,
@@ -133,21 +121,7 @@ class PostgresAuditLogRepository:
             """,
             {"org": organization_id, "before": before_id, "limit": limit},
         )
-        return [
-            AuditEntry(
-                id=r["id"],
-                at=r["at"],
-                actor_id=r["actor_id"],
-                actor_email=r["actor_email"],
-                action=r["action"],
-                target_type=r["target_type"],
-                target_id=r["target_id"],
-                organization_id=r["organization_id"],
-                before=r["before"],
-                after=r["after"],
-            )
-            for r in rows
-        ]
+        return [from_row(AuditEntry, r) for r in rows]
 
 
 _DELIVERY_COLUMNS = (
@@ -155,38 +129,15 @@ _DELIVERY_COLUMNS = (
     "d.last_status_code, d.last_error, d.delivered_at, w.url, w.secret, w.secret_encrypted"
 )
 _WEBHOOK_COLUMNS = "id, organization_id, url, events, secret, secret_encrypted, is_active, created_at"
+_WEBHOOK_PAGE = page_after_id(_WEBHOOK_COLUMNS, "webhooks")
 
 
 def _delivery(row: dict[str, Any]) -> WebhookDelivery:
-    return WebhookDelivery(
-        id=row["id"],
-        webhook_id=row["webhook_id"],
-        event=row["event"],
-        payload=row["payload"],
-        attempts=row["attempts"],
-        status=row["status"],
-        next_attempt_at=row["next_attempt_at"],
-        created_at=row["created_at"],
-        url=row["url"],
-        secret=row["secret"],
-        secret_encrypted=row["secret_encrypted"],
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        delivered_at=row["delivered_at"],
-    )
+    return from_row(WebhookDelivery, row)
 
 
 def _webhook(row: dict[str, Any]) -> Webhook:
-    return Webhook(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        url=row["url"],
-        events=tuple(row["events"]),
-        secret=row["secret"],
-        secret_encrypted=row["secret_encrypted"],
-        is_active=row["is_active"],
-        created_at=row["created_at"],
-    )
+    return from_row(Webhook, row, events=tuple(row["events"]))
 
 
 # Skips rows another worker holds and deliveries of inactive webhooks, then moves each
@@ -209,10 +160,7 @@ SELECT * FROM claimed ORDER BY next_attempt_at, id
 """
 
 
-class PostgresWebhookRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresWebhookRepository(SessionRepository):
     async def add(self, webhook: Webhook) -> None:
         await self._s.run(
             f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -244,15 +192,7 @@ class PostgresWebhookRepository:
         return [_webhook(r) for r in rows]
 
     async def list_all(self, *, after: Any | None, limit: int) -> list[Webhook]:
-        rows = await self._s.all(
-            f"""
-            SELECT {_WEBHOOK_COLUMNS} FROM webhooks
-            WHERE %(after)s::uuid IS NULL OR id > %(after)s::uuid
-            ORDER BY id
-            LIMIT %(limit)s
-            """,
-            {"after": after, "limit": limit},
-        )
+        rows = await self._s.all(_WEBHOOK_PAGE, {"after": after, "limit": limit})
         return [_webhook(r) for r in rows]
 
     async def update(self, webhook: Webhook) -> None:

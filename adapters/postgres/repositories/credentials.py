@@ -2,23 +2,22 @@
 
 from typing import Any
 
-from adapters.postgres.session import Session
+from adapters.postgres.repositories.rows import from_row, page_after_id
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import CredentialPatch, StoredCredential
 from domain.catalog import Provider, ProviderName
 from domain.ids import CredentialId, OrganizationId
 
 _COLUMNS = "id, organization_id, provider, name, encrypted_key, key_hint, is_active, created_at, api_base"
 _READ_COLUMNS = _COLUMNS + ", version"
+_PAGE = page_after_id(_READ_COLUMNS, "provider_credentials")
 # Only the patch's columns are written — the ciphertext only with a new key, so an update
 # never writes back a key ``rotate-keys`` re-encrypted meanwhile — and only while the
 # version is the one the caller read (when it sent one).
 _VERSIONED = "WHERE id = %(id)s AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)"
 
 
-class PostgresCredentialRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresCredentialRepository(SessionRepository):
     async def add(self, credential: StoredCredential) -> None:
         c = credential
         await self._s.run(
@@ -60,15 +59,7 @@ class PostgresCredentialRepository:
         return [_credential(r) for r in rows]
 
     async def list_all(self, *, after: CredentialId | None, limit: int) -> list[StoredCredential]:
-        rows = await self._s.all(
-            f"""
-            SELECT {_READ_COLUMNS} FROM provider_credentials
-            WHERE %(after)s::uuid IS NULL OR id > %(after)s::uuid
-            ORDER BY id
-            LIMIT %(limit)s
-            """,
-            {"after": after, "limit": limit},
-        )
+        rows = await self._s.all(_PAGE, {"after": after, "limit": limit})
         return [_credential(r) for r in rows]
 
     async def update(
@@ -98,15 +89,4 @@ class PostgresCredentialRepository:
 
 
 def _credential(row: dict[str, Any]) -> StoredCredential:
-    return StoredCredential(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        provider=row["provider"],
-        name=row["name"],
-        encrypted_key=row["encrypted_key"],
-        key_hint=row["key_hint"],
-        is_active=row["is_active"],
-        created_at=row["created_at"],
-        api_base=row["api_base"],
-        version=row["version"],
-    )
+    return from_row(StoredCredential, row)

@@ -11,7 +11,8 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
-from adapters.postgres.session import Session
+from adapters.postgres.repositories.rows import from_row
+from adapters.postgres.session import SessionRepository
 from adapters.system import Uuid7Ids
 from application.errors import NotFoundError
 from application.ports.repositories import OutstandingHold
@@ -146,29 +147,15 @@ def _refusal(kind: EntryType, amount: Decimal) -> Exception:
 
 
 def _entry(row: dict[str, Any]) -> LedgerEntry:
-    return LedgerEntry(
-        id=row["id"],
-        team_id=row["team_id"],
-        type=EntryType(row["type"]),
-        amount=row["amount"],
-        created_at=row["created_at"],
-        job_id=row["job_id"],
-        call_id=row["call_id"],
-        reason=row["reason"],
-        idempotency_key=row["idempotency_key"],
-        sequence=row["sequence"],
-    )
+    return from_row(LedgerEntry, row, type=EntryType(row["type"]))
 
 
-class PostgresCreditRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresCreditRepository(SessionRepository):
     async def balance(self, team_id: TeamId) -> CreditBalance:
         row = await self._s.one("SELECT allocated, used, held FROM teams WHERE id = %s", (team_id,))
         if row is None:
             return CreditBalance()
-        return CreditBalance(allocated=row["allocated"], used=row["used"], held=row["held"])
+        return from_row(CreditBalance, row)
 
     async def apply(
         self,

@@ -27,7 +27,8 @@ from typing import Any
 from psycopg import sql
 
 from adapters.postgres.repositories.jobs import BUCKETS
-from adapters.postgres.session import Session
+from adapters.postgres.repositories.rows import from_row
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import (
     CountSpread,
     EconomicsScope,
@@ -298,13 +299,9 @@ def _money(total: Decimal, points: list[Decimal], top: Decimal) -> MoneySpread:
 
 def _stats(row: dict[str, Any]) -> JobTypeStats:
     calls, tokens = row["calls"], row["tokens"]
-    return JobTypeStats(
-        job_type=row["job_type"],
-        jobs=row["jobs"],
-        completed=row["completed"],
-        failed=row["failed"],
-        cancelled=row["cancelled"],
-        expired=row["expired"],
+    return from_row(
+        JobTypeStats,
+        row,
         calls=CountSpread(p50=calls[0], p95=calls[1], max=row["calls_max"]),
         tokens=CountSpread(p50=int(tokens[0]), p95=int(tokens[1]), max=int(row["tokens_max"])),
         provider_cost_usd=_money(row["cost_total"], row["cost"], row["cost_max"]),
@@ -312,10 +309,7 @@ def _stats(row: dict[str, Any]) -> JobTypeStats:
     )
 
 
-class PostgresEconomicsRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresEconomicsRepository(SessionRepository):
     async def job_type_stats(self, scope: EconomicsScope, *, percentile: Decimal) -> list[JobTypeStats]:
         if rolled_up(scope):
             return await self._rolled_up_stats(scope, percentile)
@@ -424,27 +418,12 @@ class PostgresEconomicsRepository:
         }
         rows = await self._s.all(export_query(scope), params)
         return [
-            JobExportRow(
-                job_id=r["job_id"],
-                external_id=r["external_id"],
-                team_id=r["team_id"],
-                organization_id=r["organization_id"],
-                job_type=r["job_type"],
+            from_row(
+                JobExportRow,
+                r,
                 status=JobStatus(r["status"]),
-                created_at=r["created_at"],
-                completed_at=r["completed_at"],
-                day=r["day"],
                 calls=r["total_calls"],
-                successful_calls=r["successful_calls"],
-                failed_calls=r["failed_calls"],
-                input_tokens=r["input_tokens"],
-                cached_input_tokens=r["cached_input_tokens"],
-                cache_write_tokens=r["cache_write_tokens"],
-                output_tokens=r["output_tokens"],
-                reasoning_tokens=r["reasoning_tokens"],
-                provider_cost_usd=r["provider_cost_usd"],
                 customer_price_usd=r["customer_cost_usd"],
-                credits=r["credits"],
             )
             for r in rows
         ]

@@ -7,7 +7,8 @@ from typing import Any, Unpack
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.session import Session
+from adapters.postgres.repositories.rows import from_row
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import DEFAULT_JOB_PAGE, CallLease, JobFilters
 from domain.calls import CallStatus, LlmCall
 from domain.ids import CallId, JobId, OrganizationId, TeamId
@@ -156,28 +157,16 @@ def summary_from(row: dict[str, Any]) -> CostSummary:
 
 
 def _job(row: dict[str, Any]) -> Job:
-    return Job(
-        id=row["id"],
-        team_id=row["team_id"],
-        job_type=row["job_type"],
+    return from_row(
+        Job,
+        row,
         status=JobStatus(row["status"]),
-        created_at=row["created_at"],
-        metadata=row["metadata"],
-        external_id=row["external_id"],
-        completed_at=row["completed_at"],
         totals=summary_from(row),
-        held_credits=row["held_credits"],
-        credits_charged=row["credits_charged"],
-        last_activity_at=row["last_activity_at"],
-        calls_started=row["calls_started"],
         closing_status=JobStatus(row["closing_status"]) if row["closing_status"] is not None else None,
     )
 
 
-class PostgresJobRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresJobRepository(SessionRepository):
     async def add(self, job: Job) -> None:
         params = {
             "id": job.id,
@@ -284,13 +273,9 @@ class PostgresJobRepository:
 
 
 def _call(row: dict[str, Any]) -> LlmCall:
-    return LlmCall(
-        id=row["id"],
-        job_id=row["job_id"],
-        team_id=row["team_id"],
-        alias=row["alias"],
-        provider=row["provider"],
-        provider_model=row["provider_model"],
+    return from_row(
+        LlmCall,
+        row,
         status=CallStatus(row["status"]),
         usage=TokenUsage(
             input=row["input_tokens"],
@@ -300,28 +285,11 @@ def _call(row: dict[str, Any]) -> LlmCall:
             reasoning=row["reasoning_tokens"],
         ),
         cost=CallCost(provider_cost_usd=row["provider_cost_usd"], customer_price_usd=row["customer_price_usd"]),
-        credits=row["credits"],
-        created_at=row["created_at"],
-        latency_ms=row["latency_ms"],
-        usage_estimated=row["usage_estimated"],
-        overdraft_credits=row["overdraft_credits"],
         finish_reason=FinishReason(row["finish_reason"]) if row["finish_reason"] is not None else None,
-        ttft_ms=row["ttft_ms"],
-        attempts=row["attempts"],
-        streamed=row["streamed"],
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        credential_id=row["credential_id"],
-        purpose=row["purpose"],
-        unsettled=row["unsettled"],
-        cached=row["cached"],
     )
 
 
-class PostgresCallRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresCallRepository(SessionRepository):
     async def add(self, call: LlmCall) -> None:
         await self._s.one_locking_job(call.job_id, _ADD_CALL, call_params(call))
 
@@ -387,13 +355,4 @@ def call_params(call: LlmCall) -> dict[str, Any]:
 
 
 def _lease(row: dict[str, Any]) -> CallLease:
-    return CallLease(
-        call_id=row["call_id"],
-        job_id=row["job_id"],
-        team_id=row["team_id"],
-        held=row["held"],
-        alias=row["alias"],
-        provider=row["provider"],
-        expires_at=row["expires_at"],
-        created_at=row["created_at"],
-    )
+    return from_row(CallLease, row)

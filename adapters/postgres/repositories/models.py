@@ -5,7 +5,8 @@ from typing import Any
 
 import msgspec
 
-from adapters.postgres.session import Session
+from adapters.postgres.repositories.rows import from_row
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import AliasPatch, PricePatch
 from domain.access import AccessGroup, ModelAlias
 from domain.catalog import Provider
@@ -184,21 +185,15 @@ def _sheet(row: dict[str, Any], side: str) -> PriceSheet:
 
 
 def _alias(row: dict[str, Any]) -> ModelAlias:
-    return ModelAlias(
-        alias=row["alias"],
-        provider=row["provider"],
-        provider_model=row["provider_model"],
+    return from_row(
+        ModelAlias,
+        row,
         customer_prices=_sheet(row, "customer"),
         provider_costs=_sheet(row, "provider"),
-        default_max_tokens=row["default_max_tokens"],
         access_groups=tuple(row["groups"]),
         fallbacks=tuple(row["fallbacks"]),
-        organization_id=row["organization_id"],
-        version=row["version"],
         targets=tuple(_target(t) for t in row["targets"]),
         routing=RoutingStrategy(row["routing"]),
-        cache_ttl_s=row["cache_ttl_s"],
-        cached_response_price_factor=row["cached_response_price_factor"],
         fallback_targets=tuple(_target(t) for t in row["fallback_targets"]),
     )
 
@@ -270,10 +265,7 @@ def _alias_params(alias: ModelAlias) -> dict[str, Any]:
     return params
 
 
-class PostgresAliasRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresAliasRepository(SessionRepository):
     async def add(self, alias: ModelAlias) -> None:
         await self._s.run(_ADD_ALIAS, _alias_params(alias))
         if alias.targets:
@@ -309,10 +301,7 @@ class PostgresAliasRepository:
         return [_alias(r) for r in rows]
 
 
-class PostgresAccessGroupRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresAccessGroupRepository(SessionRepository):
     async def add(self, group: AccessGroup) -> None:
         await self._s.run(_ADD_GROUP, {"name": group.name, "models": list(dict.fromkeys(group.models))})
 

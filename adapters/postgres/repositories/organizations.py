@@ -3,7 +3,8 @@
 from datetime import datetime
 from typing import Any
 
-from adapters.postgres.session import Session
+from adapters.postgres.repositories.rows import from_row
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import ApiKey, OrganizationPatch, TeamPatch
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.ids import ApiKeyId, OrganizationId, TeamId
@@ -12,10 +13,7 @@ from domain.organizations import Organization, Team, TeamStatus
 _ORG_COLUMNS = "id, name, slug, created_at, version"
 
 
-class PostgresOrganizationRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresOrganizationRepository(SessionRepository):
     async def add(self, organization: Organization) -> None:
         await self._s.run(
             "INSERT INTO organizations (id, name, slug, created_at) VALUES (%s, %s, %s, %s)",
@@ -64,9 +62,7 @@ class PostgresOrganizationRepository:
 
 
 def _organization(row: dict[str, Any]) -> Organization:
-    return Organization(
-        id=row["id"], name=row["name"], slug=row["slug"], created_at=row["created_at"], version=row["version"]
-    )
+    return from_row(Organization, row)
 
 
 _TEAM_SELECT = """
@@ -153,10 +149,7 @@ def _team_params(team: Team) -> dict[str, Any]:
     }
 
 
-class PostgresTeamRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresTeamRepository(SessionRepository):
     async def add(self, team: Team) -> None:
         await self._s.run(_ADD_TEAM, _team_params(team))
 
@@ -203,24 +196,12 @@ class PostgresTeamRepository:
 
 
 def _team(row: dict[str, Any]) -> Team:
-    return Team(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        name=row["name"],
+    return from_row(
+        Team,
+        row,
         status=TeamStatus(row["status"]),
-        budget=BudgetPolicy(
-            mode=BudgetMode(row["budget_mode"]),
-            credits_per_usd=row["credits_per_usd"],
-            tokens_per_credit=row["tokens_per_credit"],
-            max_calls_per_job=row["max_calls_per_job"],
-            charge_failed_jobs=row["charge_failed_jobs"],
-        ),
-        created_at=row["created_at"],
+        budget=from_row(BudgetPolicy, row, mode=BudgetMode(row["budget_mode"])),
         access_groups=tuple(row["groups"]),
-        version=row["version"],
-        rpm_limit=row["rpm_limit"],
-        tpm_limit=row["tpm_limit"],
-        low_credit_threshold=row["low_credit_threshold"],
     )
 
 
@@ -228,21 +209,10 @@ _KEY_COLUMNS = "id, team_id, organization_id, prefix, digest, created_at, revoke
 
 
 def _key(row: dict[str, Any]) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        team_id=row["team_id"],
-        organization_id=row["organization_id"],
-        prefix=row["prefix"],
-        digest=row["digest"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )
+    return from_row(ApiKey, row)
 
 
-class PostgresApiKeyRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
+class PostgresApiKeyRepository(SessionRepository):
     async def add(self, key: ApiKey) -> None:
         await self._s.run(
             f"INSERT INTO team_api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",

@@ -9,9 +9,11 @@ them (see the job and call repositories).
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from adapters.postgres.repositories.jobs import ROLLUP_MEASURES, summary_from, summary_params
-from adapters.postgres.session import Session
+from adapters.postgres.repositories.rows import from_row
+from adapters.postgres.session import SessionRepository
 from application.ports.repositories import (
     DayUsage,
     JobOutcomes,
@@ -145,10 +147,17 @@ def usage_day(at: datetime) -> date:
     return at.astimezone(UTC).date() if at.tzinfo is not None else at.date()
 
 
-class PostgresUsageRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
+def _day_usage(row: dict[str, Any], summary: CostSummary) -> DayUsage:
+    return DayUsage(
+        day=row["day"],
+        calls=summary.total_calls,
+        tokens=summary.total_tokens,
+        provider_cost_usd=summary.provider_cost_usd,
+        customer_cost_usd=summary.customer_cost_usd,
+    )
 
+
+class PostgresUsageRepository(SessionRepository):
     async def record_job(
         self, job: Job, *, status: JobStatus, summary: CostSummary, at: datetime, job_credits: Decimal = ZERO
     ) -> None:
@@ -200,22 +209,8 @@ class PostgresUsageRepository:
             jobs_failed=sum(r["jobs_failed"] for r in days),
             jobs_cancelled=sum(r["jobs_cancelled"] for r in days),
             totals=sum((s for _, s in day_summaries), EMPTY_SUMMARY),
-            by_model=[
-                ModelUsage(
-                    model=r["model"], calls=r["calls"], tokens=r["tokens"], customer_cost_usd=r["customer_cost_usd"]
-                )
-                for r in models
-            ],
-            by_day=[
-                DayUsage(
-                    day=row["day"],
-                    calls=s.total_calls,
-                    tokens=s.total_tokens,
-                    provider_cost_usd=s.provider_cost_usd,
-                    customer_cost_usd=s.customer_cost_usd,
-                )
-                for row, s in day_summaries
-            ],
+            by_model=[from_row(ModelUsage, r) for r in models],
+            by_day=[_day_usage(row, s) for row, s in day_summaries],
         )
 
     async def overview(
@@ -234,27 +229,6 @@ class PostgresUsageRepository:
             jobs_expired=sum(r["jobs_expired"] for r in teams),
             totals=sum((t.totals for t in by_team), EMPTY_SUMMARY),
             by_team=by_team,
-            by_model=[
-                ModelTotals(
-                    model=r["model"],
-                    provider=r["provider"] if r["provider"] is not None else None,
-                    calls=r["calls"],
-                    failed_calls=r["failed_calls"],
-                    tokens=r["tokens"],
-                    provider_cost_usd=r["provider_cost_usd"],
-                    customer_cost_usd=r["customer_cost_usd"],
-                )
-                for r in models
-            ],
-            by_day=[
-                DayUsage(
-                    day=r["day"],
-                    calls=s.total_calls,
-                    tokens=s.total_tokens,
-                    provider_cost_usd=s.provider_cost_usd,
-                    customer_cost_usd=s.customer_cost_usd,
-                )
-                for r in days
-                for s in (summary_from(r),)
-            ],
+            by_model=[from_row(ModelTotals, r) for r in models],
+            by_day=[_day_usage(r, summary_from(r)) for r in days],
         )
