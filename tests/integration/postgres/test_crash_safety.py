@@ -19,7 +19,7 @@ from domain.errors import CallsInFlightError
 from domain.ids import CallId
 from domain.jobs import JobStatus
 from domain.ledger import EntryType
-from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, make_team, seed
+from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, make_team, seed, team_with_job
 from tests.support.ledger import call_lease
 
 
@@ -40,9 +40,7 @@ async def test_a_call_that_never_records_is_captured_as_unsettled_once_its_lease
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance(COMPLETION_WAIT_S="0.2") as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(10))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, me, job = await team_with_job(it.services, D(10))
         now = datetime.now(UTC)
         lease = call_lease(team.id, job.id, D(3), at=now, expires_at=now + timedelta(seconds=1))
         await PostgresCallLedger(clean_postgres).reserve(lease, at=now)  # the call's reservation...
@@ -79,9 +77,7 @@ async def test_a_record_killed_mid_transaction_leaves_the_lease_for_the_sweeper(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance(JOB_TTL_S="0") as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(10))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, me, job = await team_with_job(it.services, D(10))
         now = datetime.now(UTC)
         lease = call_lease(team.id, job.id, D(3), at=now, expires_at=now + timedelta(seconds=1))
         ledger = PostgresCallLedger(clean_postgres)

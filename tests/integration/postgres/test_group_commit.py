@@ -9,10 +9,9 @@ from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from application.errors import ConflictError
 from application.ports.repositories import CallLease
-from domain.budgets import BudgetMode
 from domain.calls import LlmCall
 from domain.ids import CallId, JobId, TeamId
-from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, make_team, seed
+from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, team_with_job
 from tests.support.ledger import call_lease, succeeded_call
 
 
@@ -29,9 +28,7 @@ async def test_fifty_concurrent_calls_share_commits_and_stay_exact(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance() as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(100))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, _, job = await team_with_job(it.services, D(100))
     ledger = PostgresCallLedger(clean_postgres)
     leases = [lease(team.id, job.id) for _ in range(50)]
     await asyncio.gather(*(ledger.reserve(x, at=x.created_at) for x in leases))
@@ -48,9 +45,7 @@ async def test_a_failing_statement_fails_only_its_own_call(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance() as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(100))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, _, job = await team_with_job(it.services, D(100))
     ledger = PostgresCallLedger(clean_postgres)
     taken = lease(team.id, job.id)
     await ledger.reserve(taken, at=taken.created_at)
@@ -70,9 +65,7 @@ async def test_records_are_exact_with_and_without_group_commit(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str, group_commit: bool
 ) -> None:
     async with open_instance() as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(3))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, _, job = await team_with_job(it.services, D(3))
     ledger = PostgresCallLedger(clean_postgres, group_commit=group_commit)
     leases = [lease(team.id, job.id) for _ in range(10)]
     results = await asyncio.gather(*(ledger.reserve(x, at=x.created_at) for x in leases), return_exceptions=True)
