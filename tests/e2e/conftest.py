@@ -156,6 +156,15 @@ async def second_instance(first: Server, **overrides: str) -> AsyncIterator[str]
         yield f"http://127.0.0.1:{settings.port}"
 
 
+async def job_of(server: Server, key: str, job_id: str) -> dict[str, Any]:
+    """``GET /api/jobs/{job_id}`` as the team of ``key``: the job's JSON (it must answer 200)."""
+    async with server.client(key) as http:
+        response = await http.get(f"/api/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+
 def openai_usage(prompt: int, completion: int, *, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
     """OpenAI's native usage block (cached and reasoning are subsets)."""
     return {
