@@ -8,6 +8,7 @@ from typing import Any
 from domain.admins import AdminPrincipal, AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
+from domain.ids import OrganizationId
 from domain.organizations import TeamStatus
 from domain.pricing import PriceSheet
 from tests.browser.conftest import PASSWORD, World, fill_form, new_page, screenshot, sign_in
@@ -350,32 +351,23 @@ async def test_an_alias_routing_fallbacks_cache_and_targets_are_shown_and_edited
     await seed_owner_and_team(world)
     services = world.services
     sheet = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))
-    await services.models.create_alias(
-        alias="backup",
-        provider=Provider.OPENAI,
-        provider_model="gpt-backup",
-        customer_prices=sheet,
-        provider_costs=sheet,
-    )
+
+    async def openai_alias(alias: str, provider_model: str, organization_id: OrganizationId | None = None) -> None:
+        await services.models.create_alias(
+            alias=alias,
+            provider=Provider.OPENAI,
+            provider_model=provider_model,
+            customer_prices=sheet,
+            provider_costs=sheet,
+            organization_id=organization_id,
+        )
+
+    await openai_alias("backup", "gpt-backup")
     other = await services.organizations.create_organization(name="Elsewhere")
-    await services.models.create_alias(
-        alias="theirs",
-        provider=Provider.OPENAI,
-        provider_model="gpt-theirs",
-        customer_prices=sheet,
-        provider_costs=sheet,
-        organization_id=other.id,
-    )
+    await openai_alias("theirs", "gpt-theirs", other.id)
     bound = await services.organizations.list_organizations(await owner_principal(world))
     acme = next(o for o in bound if o.name == "Acme")
-    await services.models.create_alias(
-        alias="acme-only",
-        provider=Provider.OPENAI,
-        provider_model="gpt-acme",
-        customer_prices=sheet,
-        provider_costs=sheet,
-        organization_id=acme.id,
-    )
+    await openai_alias("acme-only", "gpt-acme", acme.id)
     page = await new_page(context)
     await sign_in(page, OWNER)
 
