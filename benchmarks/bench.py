@@ -50,6 +50,7 @@ import msgspec
 
 from benchmarks import procs
 from benchmarks.loadgen import Connection, Phase, Target, hold_streams, run_phase, wait_ready
+from benchmarks.seeding import seed_bench_team
 from benchmarks.upstream import FIRST_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,12 +167,6 @@ class Rig:
         self.upstream_port = int(line.rsplit(":", 1)[1])
 
     async def _seed(self) -> None:
-        from domain.budgets import BudgetMode, BudgetPolicy
-        from domain.catalog import Provider
-        from domain.pricing import PriceSheet
-        from entrypoints.runtime import open_runtime
-        from entrypoints.settings import load_settings
-
         self.env = {
             **os.environ,
             "DATABASE_URL": self.db_url,
@@ -179,36 +174,13 @@ class Rig:
             "DATA_DIR": str(DATA),
             "PYTHONUNBUFFERED": "1",
         }
-        settings = load_settings(self.env)
-        async with open_runtime(settings) as runtime:
-            services = runtime.services
-            org = await services.organizations.create_organization(name="bench")
-            for alias, model in (("bench", "gpt-bench"), ("bench-slow", "gpt-bench-slow")):
-                await services.models.create_alias(
-                    alias=alias,
-                    provider=Provider.OPENAI,
-                    provider_model=model,
-                    customer_prices=PriceSheet(input_per_million=Decimal("2"), output_per_million=Decimal("8")),
-                    provider_costs=PriceSheet(input_per_million=Decimal("1"), output_per_million=Decimal("4")),
-                    default_max_tokens=64,
-                    access_groups=("bench",),
-                )
-            await services.credentials.add_credential(
-                organization_id=org.id,
-                provider=Provider.OPENAI,
-                name="bench upstream",
-                api_key="sk-bench-upstream",
-                api_base=f"http://127.0.0.1:{self.upstream_port}/v1",
-            )
-            _, key = await services.organizations.create_team(
-                organization_id=org.id,
-                name="bench",
-                # every measured call goes into one job: lift the per-job bound out of the way
-                budget=BudgetPolicy(mode=BudgetMode.CONSUMPTION_USD, max_calls_per_job=1_000_000),
-                credits=Decimal(1_000_000_000),
-                access_groups=("bench",),
-            )
-        self.api_key = key.api_key
+        _, self.api_key = await seed_bench_team(
+            self.env,
+            f"http://127.0.0.1:{self.upstream_port}",
+            organization="bench",
+            aliases=(("bench", "gpt-bench"), ("bench-slow", "gpt-bench-slow")),
+            credits=Decimal(1_000_000_000),
+        )
 
     # -- the systems under test --------------------------------------------------------
 

@@ -27,6 +27,8 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.seeding import seed_bench_team
+
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 32}
 
@@ -103,42 +105,13 @@ async def measure(
 
 async def seed(settings_env: dict[str, str], upstream_url: str) -> tuple[str, str]:
     """An organization, a team with plenty of credits, the `bench` alias on the fake upstream."""
-    from domain.budgets import BudgetMode, BudgetPolicy
-    from domain.catalog import Provider
-    from domain.pricing import PriceSheet
-    from entrypoints.runtime import open_runtime
-    from entrypoints.settings import load_settings
-
-    settings = load_settings(settings_env)
-    async with open_runtime(settings) as runtime:
-        services = runtime.services
-        org = await services.organizations.create_organization(name=f"bench {time.time_ns()}")
-        if await services.models.get_alias("bench") is None:
-            await services.models.create_alias(
-                alias="bench",
-                provider=Provider.OPENAI,
-                provider_model="gpt-bench",
-                customer_prices=PriceSheet(input_per_million=Decimal("2"), output_per_million=Decimal("8")),
-                provider_costs=PriceSheet(input_per_million=Decimal("1"), output_per_million=Decimal("4")),
-                default_max_tokens=64,
-                access_groups=("bench",),
-            )
-        await services.credentials.add_credential(
-            organization_id=org.id,
-            provider=Provider.OPENAI,
-            name="bench upstream",
-            api_key="sk-bench-upstream",
-            api_base=f"{upstream_url}/v1",
-        )
-        team, key = await services.organizations.create_team(
-            organization_id=org.id,
-            name="bench",
-            # every measured call goes into one job: lift the per-job bound out of the way
-            budget=BudgetPolicy(mode=BudgetMode.CONSUMPTION_USD, max_calls_per_job=1_000_000),
-            credits=Decimal(10_000_000),
-            access_groups=("bench",),
-        )
-    return str(team.id), key.api_key
+    return await seed_bench_team(
+        settings_env,
+        upstream_url,
+        organization=f"bench {time.time_ns()}",
+        aliases=(("bench", "gpt-bench"),),
+        credits=Decimal(10_000_000),
+    )
 
 
 async def run() -> dict[str, Any]:

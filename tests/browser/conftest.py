@@ -130,6 +130,12 @@ async def new_page(ctx: Any) -> Any:
     return page
 
 
+async def fill_form(page: Any, **fields: str) -> None:
+    """Type each value into its form field (``#f-<name>``), in order."""
+    for name, value in fields.items():
+        await page.fill(f"#f-{name}", value)
+
+
 async def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:
     await page.goto("/admin/login")
     await page.fill("#f-email", email)

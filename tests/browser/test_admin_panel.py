@@ -8,9 +8,10 @@ from typing import Any
 from domain.admins import AdminPrincipal, AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
+from domain.ids import OrganizationId
 from domain.organizations import TeamStatus
 from domain.pricing import PriceSheet
-from tests.browser.conftest import PASSWORD, World, new_page, screenshot, sign_in
+from tests.browser.conftest import PASSWORD, World, fill_form, new_page, screenshot, sign_in
 from tests.e2e.conftest import openai_usage
 from tests.support.fake_provider import Reply
 
@@ -33,9 +34,7 @@ async def test_first_run_to_a_job_in_the_drill_down_then_credits_and_suspension(
     # First run: /admin leads to the setup page, which creates the owner; then sign in.
     await page.goto("/admin")
     assert page.url.endswith("/admin/setup")
-    await page.fill("#f-email", OWNER)
-    await page.fill("#f-password", PASSWORD)
-    await page.fill("#f-password_again", PASSWORD)
+    await fill_form(page, email=OWNER, password=PASSWORD, password_again=PASSWORD)
     await page.click("button:has-text('Create the owner')")
     await page.wait_for_url(re.compile(r"/admin/login\?notice=setup_done"))
     assert await page.locator(".notice").inner_text() == "The owner account is ready. Sign in with it."
@@ -55,9 +54,7 @@ async def test_first_run_to_a_job_in_the_drill_down_then_credits_and_suspension(
     # A provider credential (pointing at the fake upstream): only its hint comes back.
     await page.goto(f"/admin/credentials?organization_id={organization_id}")
     await page.select_option("#f-provider", "openai")
-    await page.fill("#f-name", "main")
-    await page.fill("#f-api_key", UPSTREAM_KEY)
-    await page.fill("#f-api_base", world.upstream.api_base("openai"))
+    await fill_form(page, name="main", api_key=UPSTREAM_KEY, api_base=world.upstream.api_base("openai"))
     await page.click("button:has-text('Add credential')")
     await page.wait_for_url(re.compile(r"notice=created"))
     assert await page.locator("[data-testid=key-hint]").inner_text() == "sk-…9876"
@@ -72,10 +69,13 @@ async def test_first_run_to_a_job_in_the_drill_down_then_credits_and_suspension(
     await page.goto("/admin/models/new")
     await page.fill("#f-alias", "smart")
     await page.select_option("#f-provider", "openai")
-    await page.fill("#f-provider_model", "gpt-panel-test")
-    await page.fill("#f-input_price_per_million", "2.5")
-    await page.fill("#f-output_price_per_million", "10")
-    await page.fill("#f-default_max_tokens", "500")
+    await fill_form(
+        page,
+        provider_model="gpt-panel-test",
+        input_price_per_million="2.5",
+        output_price_per_million="10",
+        default_max_tokens="500",
+    )
     await page.check("input[name=access_groups][value=standard]")
     await page.click("button:has-text('Create alias')")
     error = page.locator(".field.invalid #e-provider_input_cost_per_million")
@@ -351,32 +351,23 @@ async def test_an_alias_routing_fallbacks_cache_and_targets_are_shown_and_edited
     await seed_owner_and_team(world)
     services = world.services
     sheet = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))
-    await services.models.create_alias(
-        alias="backup",
-        provider=Provider.OPENAI,
-        provider_model="gpt-backup",
-        customer_prices=sheet,
-        provider_costs=sheet,
-    )
+
+    async def openai_alias(alias: str, provider_model: str, organization_id: OrganizationId | None = None) -> None:
+        await services.models.create_alias(
+            alias=alias,
+            provider=Provider.OPENAI,
+            provider_model=provider_model,
+            customer_prices=sheet,
+            provider_costs=sheet,
+            organization_id=organization_id,
+        )
+
+    await openai_alias("backup", "gpt-backup")
     other = await services.organizations.create_organization(name="Elsewhere")
-    await services.models.create_alias(
-        alias="theirs",
-        provider=Provider.OPENAI,
-        provider_model="gpt-theirs",
-        customer_prices=sheet,
-        provider_costs=sheet,
-        organization_id=other.id,
-    )
+    await openai_alias("theirs", "gpt-theirs", other.id)
     bound = await services.organizations.list_organizations(await owner_principal(world))
     acme = next(o for o in bound if o.name == "Acme")
-    await services.models.create_alias(
-        alias="acme-only",
-        provider=Provider.OPENAI,
-        provider_model="gpt-acme",
-        customer_prices=sheet,
-        provider_costs=sheet,
-        organization_id=acme.id,
-    )
+    await openai_alias("acme-only", "gpt-acme", acme.id)
     page = await new_page(context)
     await sign_in(page, OWNER)
 
@@ -387,9 +378,7 @@ async def test_an_alias_routing_fallbacks_cache_and_targets_are_shown_and_edited
     assert await page.input_value("#f-cached_response_price_factor") == "1"
     assert await page.input_value("#f-targets") == ""
     await page.select_option("#f-routing", "cheapest")
-    await page.fill("#f-fallbacks", "backup, acme-only")
-    await page.fill("#f-cache_ttl_s", "600")
-    await page.fill("#f-cached_response_price_factor", "0.5")
+    await fill_form(page, fallbacks="backup, acme-only", cache_ttl_s="600", cached_response_price_factor="0.5")
     await page.fill(
         "#f-targets",
         '[{"provider": "openai", "provider_model": "gpt-second", "provider_input_cost_per_million": "0.5",'
@@ -417,9 +406,7 @@ async def test_an_alias_routing_fallbacks_cache_and_targets_are_shown_and_edited
     await page.fill("#f-targets", '[{"provider": "openai", "provider_model": "gpt-unknown-to-catalog"}]')
     await page.click("button:has-text('Save alias')")
     assert "does not know openai/gpt-unknown-to-catalog" in await page.locator("#e-targets").inner_text()
-    await page.fill("#f-targets", '[{"provider": "openai"}]')
-    await page.fill("#f-cache_ttl_s", "0")
-    await page.fill("#f-cached_response_price_factor", "11")
+    await fill_form(page, targets='[{"provider": "openai"}]', cache_ttl_s="0", cached_response_price_factor="11")
     await page.click("button:has-text('Save alias')")
     assert "provider_model" in await page.locator("#e-targets").inner_text()
     assert "between 1" in await page.locator("#e-cache_ttl_s").inner_text()
@@ -436,14 +423,17 @@ async def test_an_alias_routing_fallbacks_cache_and_targets_are_shown_and_edited
 
     # A new alias with its routing and cache set from the start.
     await page.goto("/admin/models/new")
-    await page.fill("#f-alias", "fresh")
-    await page.fill("#f-provider_model", "gpt-fresh")
-    await page.fill("#f-input_price_per_million", "1")
-    await page.fill("#f-output_price_per_million", "2")
-    await page.fill("#f-provider_input_cost_per_million", "0.5")
-    await page.fill("#f-provider_output_cost_per_million", "1")
-    await page.fill("#f-fallbacks", "smart")
-    await page.fill("#f-cache_ttl_s", "60")
+    await fill_form(
+        page,
+        alias="fresh",
+        provider_model="gpt-fresh",
+        input_price_per_million="1",
+        output_price_per_million="2",
+        provider_input_cost_per_million="0.5",
+        provider_output_cost_per_million="1",
+        fallbacks="smart",
+        cache_ttl_s="60",
+    )
     await page.click("button:has-text('Create alias')")
     await page.wait_for_url(re.compile(r"/admin/models\?notice=created"))
     fresh = await services.models.get_alias("fresh")

@@ -17,8 +17,9 @@ from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.budgets import BudgetMode, BudgetPolicy
+from domain.calls import LlmCall
 from domain.ids import JobId, OrganizationId, TeamId
-from domain.jobs import Job, JobStatus
+from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import EntryType, initial_allocation_key
 from domain.organizations import Organization, Team, TeamStatus
 
@@ -93,3 +94,29 @@ async def make_job(uow: UowFactory, team: Team, **changes: Any) -> Job:
         await u.jobs.add(job)
         await u.commit()
     return job
+
+
+async def finish_job(
+    uow: UowFactory,
+    job: Job,
+    calls: list[LlmCall],
+    status: JobStatus,
+    minute: float,
+    *,
+    job_credits: Decimal | None = None,
+) -> CostSummary:
+    """Record ``calls`` on ``job``, finish it at ``minute`` and write its usage row; its totals.
+
+    The job is charged its calls' credits plus ``job_credits`` (a job-based fee), if any."""
+    fee = job_credits or D(0)
+    async with uow() as u:
+        for c in calls:
+            await u.calls.add(c)
+            await u.jobs.add_call_totals(job.id, c.summary())
+        found = await u.jobs.get(job.id, for_update=True)
+        assert found is not None
+        charged = found.totals.credits + fee
+        await u.jobs.finish(job.id, status=status, at=at(minute), credits_charged=charged)
+        await u.usage.record_job(found, status=status, summary=found.totals, at=at(minute), job_credits=fee)
+        await u.commit()
+    return found.totals

@@ -22,7 +22,7 @@ from domain.ids import AdminUserId, CredentialId, JobId, OrganizationId
 from domain.jobs import JobStatus
 from domain.organizations import Organization
 from domain.pricing import PriceSheet
-from tests.contract.conftest import D, UowFactory, at, make_job, make_org, make_team
+from tests.contract.conftest import D, UowFactory, at, finish_job, make_job, make_org, make_team
 from tests.contract.test_tenants import alias
 
 
@@ -333,7 +333,7 @@ async def test_job_search_spans_teams_and_filters_by_organization(uow: UowFactor
 
 
 async def test_overview_sums_an_organizations_teams_by_team_day_and_model(uow: UowFactory) -> None:
-    from tests.contract.test_usage import DAY, call, record
+    from tests.contract.test_usage import DAY, call
 
     org, other = await make_org(uow), await make_org(uow)
     async with uow() as u:
@@ -345,12 +345,12 @@ async def test_overview_sums_an_organizations_teams_by_team_day_and_model(uow: U
         await make_team(uow, org=other),
     )
     ja, jb, jt, jx = [await make_job(uow, t) for t in (team_a, team_b, theirs, team_a)]
-    sa = await record(
+    sa = await finish_job(
         uow, ja, [call(ja, "smart", 100, "0.001"), call(ja, "gone", 10, "0.0001")], JobStatus.COMPLETED, 60
     )
-    sb = await record(uow, jb, [call(jb, "smart", 50, "0.0005")], JobStatus.FAILED, 60 * 24 + 5)
-    st = await record(uow, jt, [call(jt, "smart", 20, "0.0002")], JobStatus.COMPLETED, 60)
-    await record(uow, jx, [], JobStatus.EXPIRED, 60 * 2)
+    sb = await finish_job(uow, jb, [call(jb, "smart", 50, "0.0005")], JobStatus.FAILED, 60 * 24 + 5)
+    st = await finish_job(uow, jt, [call(jt, "smart", 20, "0.0002")], JobStatus.COMPLETED, 60)
+    await finish_job(uow, jx, [], JobStatus.EXPIRED, 60 * 2)
     last = DAY.replace(day=31)
     async with uow() as u:
         mine = await u.usage.overview(organization_id=org.id, first_day=DAY, last_day=last)

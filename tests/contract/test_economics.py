@@ -18,7 +18,7 @@ from domain.jobs import Job, JobStatus
 from domain.organizations import Organization, Team
 from domain.pricing import CallCost
 from domain.usage import TokenUsage
-from tests.contract.conftest import D, UowFactory, at, make_job, make_org, make_team
+from tests.contract.conftest import D, UowFactory, at, finish_job, make_job, make_org, make_team
 
 DAY = at(0).date()
 
@@ -40,18 +40,6 @@ def _call(job: Job, *, n: int, cost: Decimal, status: CallStatus = CallStatus.SU
     )
 
 
-async def _finish(uow: UowFactory, job: Job, calls: list[LlmCall], status: JobStatus, minute: float) -> None:
-    async with uow() as u:
-        for c in calls:
-            await u.calls.add(c)
-            await u.jobs.add_call_totals(job.id, c.summary())
-        found = await u.jobs.get(job.id, for_update=True)
-        assert found is not None
-        await u.jobs.finish(job.id, status=status, at=at(minute), credits_charged=found.totals.credits + 1)
-        await u.usage.record_job(found, status=status, summary=found.totals, at=at(minute), job_credits=D(1))
-        await u.commit()
-
-
 async def _seed(uow: UowFactory) -> tuple[Organization, Team, dict[str, list[Decimal]]]:
     org = await make_org(uow)
     team = await make_team(uow, org=org)
@@ -63,15 +51,15 @@ async def _seed(uow: UowFactory) -> tuple[Organization, Team, dict[str, list[Dec
         calls = (
             [_call(job, n=i, cost=cost)] if i % 5 else [_call(job, n=i, cost=cost / 2), _call(job, n=i, cost=cost / 2)]
         )
-        await _finish(uow, job, calls, JobStatus.FAILED if i == 7 else JobStatus.COMPLETED, 60 + i)
+        await finish_job(uow, job, calls, JobStatus.FAILED if i == 7 else JobStatus.COMPLETED, 60 + i, job_credits=D(1))
         costs["analyse"].append(sum((c.cost.provider_cost_usd for c in calls), D(0)))
     for i in range(3):
         job = await make_job(uow, team, job_type="summarise")
         calls = [_call(job, n=i, cost=D("0.25") * (i + 1))]
-        await _finish(uow, job, calls, JobStatus.COMPLETED, 120 + i)
+        await finish_job(uow, job, calls, JobStatus.COMPLETED, 120 + i, job_credits=D(1))
         costs["summarise"].append(calls[0].cost.provider_cost_usd)
     late = await make_job(uow, team, job_type="summarise")  # finished after the window
-    await _finish(uow, late, [_call(late, n=1, cost=D(5))], JobStatus.COMPLETED, 60 * 24 * 10)
+    await finish_job(uow, late, [_call(late, n=1, cost=D(5))], JobStatus.COMPLETED, 60 * 24 * 10, job_credits=D(1))
     await make_job(uow, team, job_type="analyse")  # still open: never in a report
     return org, team, costs
 

@@ -17,17 +17,14 @@ from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import CallLease, CallLedger
+from application.ports.repositories import CallLedger
 from domain.budgets import BudgetMode
-from domain.calls import CallStatus, LlmCall
-from domain.catalog import Provider
 from domain.ids import CallId, JobId
 from domain.jobs import Job
 from domain.ledger import CreditBalance, EntryType, Settlement, replay, settle
 from domain.organizations import Team
-from domain.pricing import CallCost
-from domain.usage import TokenUsage
 from tests.contract.conftest import D, UowFactory, at, make_job, make_team
+from tests.support.ledger import call_lease, succeeded_call
 
 
 @dataclass(frozen=True)
@@ -122,31 +119,9 @@ async def test_the_credit_repository_settles_by_the_domain_rule(backend: Backend
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 async def test_the_call_ledger_records_by_the_domain_rule(backend: Backend, case: Case) -> None:
     team, job = await arrange(backend, case)
-    lease = CallLease(
-        call_id=CallId(uuid4()),
-        job_id=JobId(job.id),
-        team_id=team.id,
-        held=D(case.held),
-        alias="smart",
-        provider=Provider.OPENAI,
-        expires_at=at(60),
-        created_at=at(2),
-    )
+    lease = call_lease(team.id, JobId(job.id), D(case.held), at=at(2), expires_at=at(60))
     await backend.ledger.reserve(lease, at=at(2))
-    call = LlmCall(
-        id=lease.call_id,
-        job_id=lease.job_id,
-        team_id=team.id,
-        alias="smart",
-        provider=Provider.OPENAI,
-        provider_model="gpt-test",
-        status=CallStatus.SUCCEEDED,
-        usage=TokenUsage(input=10, output=5),
-        cost=CallCost(provider_cost_usd=D("0.001"), customer_price_usd=D("0.002")),
-        credits=D(case.actual),
-        created_at=at(2) + timedelta(seconds=1),
-        latency_ms=1,
-    )
+    call = succeeded_call(lease, D(case.actual), at=at(2) + timedelta(seconds=1))
     recorded = await backend.ledger.record(call, actual=D(case.actual), at=at(3))
     assert recorded is not None
     assert (recorded.credits, recorded.overdraft_credits) == (case.settlement.debit, case.settlement.overdraft)

@@ -11,7 +11,7 @@ from domain.ids import CallId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.pricing import CallCost
 from domain.usage import TokenUsage
-from tests.contract.conftest import D, UowFactory, at, make_job, make_team
+from tests.contract.conftest import D, UowFactory, at, finish_job, make_job, make_team
 
 DAY = at(0).date()
 
@@ -33,26 +33,13 @@ def call(job: Job, alias: str, tokens: int, price: str, minute: float = 1) -> Ll
     )
 
 
-async def record(uow: UowFactory, job: Job, calls: list[LlmCall], status: JobStatus, minute: float) -> CostSummary:
-    async with uow() as u:
-        for c in calls:
-            await u.calls.add(c)
-            await u.jobs.add_call_totals(job.id, c.summary())
-        found = await u.jobs.get(job.id, for_update=True)
-        assert found is not None
-        await u.jobs.finish(job.id, status=status, at=at(minute), credits_charged=found.totals.credits)
-        await u.usage.record_job(found, status=status, summary=found.totals, at=at(minute))
-        await u.commit()
-    return found.totals
-
-
 async def test_usage_sums_finished_jobs_by_day_and_model(uow: UowFactory) -> None:
     team = await make_team(uow)
     first, second, third = [await make_job(uow, team) for _ in range(3)]
     first_calls = [call(first, "smart", 100, "0.001"), call(first, "cheap", 10, "0.0001")]
-    s1 = await record(uow, first, first_calls, JobStatus.COMPLETED, 60)
-    s2 = await record(uow, second, [call(second, "smart", 50, "0.0005")], JobStatus.FAILED, 60 * 24 + 5)
-    await record(uow, third, [], JobStatus.CANCELLED, 60 * 24 * 40)  # outside the range
+    s1 = await finish_job(uow, first, first_calls, JobStatus.COMPLETED, 60)
+    s2 = await finish_job(uow, second, [call(second, "smart", 50, "0.0005")], JobStatus.FAILED, 60 * 24 + 5)
+    await finish_job(uow, third, [], JobStatus.CANCELLED, 60 * 24 * 40)  # outside the range
     await make_job(uow, team)  # still open: not in usage
     async with uow() as u:
         report = await u.usage.team_usage(team.id, first_day=DAY, last_day=date(2026, 3, 31))
@@ -80,7 +67,7 @@ async def test_an_empty_range_reports_nothing(uow: UowFactory) -> None:
 async def test_a_call_recorded_after_its_job_finished_still_counts(uow: UowFactory) -> None:
     team = await make_team(uow)
     job = await make_job(uow, team)
-    await record(uow, job, [call(job, "smart", 100, "0.001")], JobStatus.COMPLETED, 10)
+    await finish_job(uow, job, [call(job, "smart", 100, "0.001")], JobStatus.COMPLETED, 10)
     late = call(job, "smart", 40, "0.0004", minute=11)
     async with uow() as u:
         await u.calls.add(late)
@@ -100,7 +87,7 @@ async def test_a_call_recorded_after_its_job_finished_still_counts(uow: UowFacto
 async def test_recording_a_job_twice_counts_it_once(uow: UowFactory) -> None:
     team = await make_team(uow)
     job = await make_job(uow, team)
-    totals = await record(uow, job, [call(job, "smart", 100, "0.001")], JobStatus.COMPLETED, 10)
+    totals = await finish_job(uow, job, [call(job, "smart", 100, "0.001")], JobStatus.COMPLETED, 10)
     async with uow() as u:
         found = await u.jobs.get(job.id)
         assert found is not None
@@ -117,7 +104,7 @@ async def test_the_overview_counts_failed_calls_per_model(uow: UowFactory) -> No
     job = await make_job(uow, team)
     failed = msgspec.structs.replace(call(job, "smart", 20, "0"), status=CallStatus.FAILED)
     calls = [call(job, "smart", 100, "0.001"), failed, call(job, "cheap", 10, "0.0001")]
-    await record(uow, job, calls, JobStatus.COMPLETED, 60)
+    await finish_job(uow, job, calls, JobStatus.COMPLETED, 60)
     async with uow() as u:
         overview = await u.usage.overview(organization_id=None, first_day=DAY, last_day=DAY)
     assert [(m.model, m.calls, m.failed_calls) for m in overview.by_model] == [("cheap", 1, 0), ("smart", 2, 1)]

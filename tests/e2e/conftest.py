@@ -98,10 +98,16 @@ async def test_runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 @pytest.fixture(scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) -> AsyncIterator[Server]:
-    data_dir: Path = tmp_path_factory.mktemp("e2e")
+    async with fresh_world(postgres_server_url, tmp_path_factory.mktemp("e2e"), "saasllm_e2e") as world:
+        yield world
+
+
+@asynccontextmanager
+async def fresh_world(postgres_server_url: str, data_dir: Path, prefix: str, **overrides: str) -> AsyncIterator[Server]:
+    """A served world (see ``serve_world``) on a fresh database named from ``prefix``."""
     async with (
-        fresh_database(postgres_server_url, prefix="saasllm_e2e") as database_url,
-        serve_world(data_dir, database_url) as world,
+        fresh_database(postgres_server_url, prefix=prefix) as database_url,
+        serve_world(data_dir, database_url, **overrides) as world,
     ):
         yield world
 
@@ -132,6 +138,31 @@ async def serve_world(data_dir: Path, database_url: str, **overrides: str) -> As
             organization=organization,
             settings=settings,
         )
+
+
+@asynccontextmanager
+async def second_instance(first: Server, **overrides: str) -> AsyncIterator[str]:
+    """Another app instance on ``first``'s database and data directory (so its secrets); its URL."""
+    assert first.settings.database_url is not None
+    env = {
+        "DATA_DIR": str(first.settings.data_dir),
+        "PORT": str(free_port()),
+        "PROVIDER_TIMEOUT_S": "0.5",
+        "DATABASE_URL": first.settings.database_url,
+        **overrides,
+    }
+    settings = load_settings(env)
+    async with serve(settings, test_runtime):
+        yield f"http://127.0.0.1:{settings.port}"
+
+
+async def job_of(server: Server, key: str, job_id: str) -> dict[str, Any]:
+    """``GET /api/jobs/{job_id}`` as the team of ``key``: the job's JSON (it must answer 200)."""
+    async with server.client(key) as http:
+        response = await http.get(f"/api/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
 
 
 def openai_usage(prompt: int, completion: int, *, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import json
 import random
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +20,7 @@ import pytest
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode
 from tests.e2e.admin_helpers import admin_token
-from tests.e2e.conftest import Server, openai_usage, serve_world
-from tests.postgres import fresh_database
+from tests.e2e.conftest import Server, fresh_world, openai_usage
 from tests.support.fake_provider import Reply
 from tests.support.sse import sse_events as events
 
@@ -37,11 +35,8 @@ WORLD_ENV = {"COMPLETION_WAIT_S": "0.6", "JOB_TTL_S": "1", "PROVIDER_TIMEOUT_S":
 
 @pytest.fixture(scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) -> AsyncIterator[Server]:
-    data_dir: Path = tmp_path_factory.mktemp("billing")
-    async with (
-        fresh_database(postgres_server_url, prefix="saasllm_billing") as database_url,
-        serve_world(data_dir, database_url, **WORLD_ENV) as server,
-    ):
+    data_dir = tmp_path_factory.mktemp("billing")
+    async with fresh_world(postgres_server_url, data_dir, "saasllm_billing", **WORLD_ENV) as server:
         yield server
 
 

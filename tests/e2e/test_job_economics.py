@@ -7,7 +7,6 @@ import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -17,9 +16,8 @@ from domain.admins import AdminRole
 from domain.budgets import BudgetMode
 from domain.economics import percentile_of, reaches_margin, suggested_flat_price
 from tests.e2e.admin_helpers import PASSWORD, admin_token
-from tests.e2e.conftest import Server, openai_usage, serve_world
+from tests.e2e.conftest import Server, fresh_world, openai_usage
 from tests.e2e.panel_helpers import Panel
-from tests.postgres import fresh_database
 from tests.support.fake_provider import Reply
 
 D = Decimal
@@ -28,11 +26,8 @@ HISTORY = {"analyse": [(900, 100), (1500, 300), (3000, 700), (1200, 50), (6000, 
 
 @pytest.fixture(scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) -> AsyncIterator[Server]:
-    data_dir: Path = tmp_path_factory.mktemp("economics")
-    async with (
-        fresh_database(postgres_server_url, prefix="saasllm_economics") as database_url,
-        serve_world(data_dir, database_url) as server,
-    ):
+    data_dir = tmp_path_factory.mktemp("economics")
+    async with fresh_world(postgres_server_url, data_dir, "saasllm_economics") as server:
         yield server
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from domain.budgets import BudgetMode
 from domain.organizations import TeamStatus
-from tests.e2e.conftest import Server, openai_usage
+from tests.e2e.conftest import Server, job_of, openai_usage
 from tests.support.fake_provider import Reply
 from tests.support.seeding import seed_other_providers
 
@@ -42,14 +42,6 @@ def async_sdk(server: Server, key: str, **options: Any) -> openai.AsyncOpenAI:
 
 async def in_thread(work: Callable[[], T]) -> T:
     return await asyncio.to_thread(work)
-
-
-async def job_of(server: Server, key: str, job_id: str) -> dict[str, Any]:
-    async with server.client(key) as http:
-        response = await http.get(f"/api/jobs/{job_id}")
-        assert response.status_code == 200, response.text
-        found: dict[str, Any] = response.json()
-        return found
 
 
 async def test_plain_completion_returns_content_usage_and_the_created_job(server: Server) -> None:

@@ -12,11 +12,8 @@ import pytest
 
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode
-from entrypoints.settings import load_settings
 from tests.e2e.admin_helpers import admin_token
-from tests.e2e.conftest import Server, free_port, openai_usage, serve, serve_world
-from tests.e2e.conftest import test_runtime as quick_retry_runtime
-from tests.postgres import fresh_database
+from tests.e2e.conftest import Server, fresh_world, openai_usage, second_instance
 from tests.redis_server import answers, redis_url, started_redis
 from tests.support.fake_provider import Reply
 
@@ -126,20 +123,10 @@ async def two_instances(
 ) -> AsyncIterator[tuple[Server, str]]:
     """Two app instances on one Postgres and one Redis (the second shares the first's secrets)."""
     async with (
-        fresh_database(postgres_server_url, prefix="saasllm_e2e_rl") as database_url,
-        serve_world(tmp_path, database_url, REDIS_URL=shared_redis) as first,
+        fresh_world(postgres_server_url, tmp_path, "saasllm_e2e_rl", REDIS_URL=shared_redis) as first,
+        second_instance(first, MAX_BODY_BYTES="65536", REDIS_URL=shared_redis) as b_url,
     ):
-        env = {
-            "DATA_DIR": str(tmp_path),
-            "PORT": str(free_port()),
-            "MAX_BODY_BYTES": "65536",
-            "PROVIDER_TIMEOUT_S": "0.5",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": shared_redis,
-        }
-        settings = load_settings(env)
-        async with serve(settings, quick_retry_runtime):
-            yield first, f"http://127.0.0.1:{settings.port}"
+        yield first, b_url
 
 
 async def test_two_instances_sharing_redis_share_a_teams_request_limit(two_instances: tuple[Server, str]) -> None:

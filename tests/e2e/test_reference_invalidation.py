@@ -23,10 +23,7 @@ from domain.admins import AdminPrincipal, AdminRole
 from domain.budgets import BudgetMode
 from domain.ids import AdminUserId
 from domain.organizations import TeamStatus
-from entrypoints.settings import load_settings
-from tests.e2e.conftest import Server, free_port, openai_usage, serve, serve_world
-from tests.e2e.conftest import test_runtime as quick_retry_runtime
-from tests.postgres import fresh_database
+from tests.e2e.conftest import Server, fresh_world, openai_usage, second_instance
 from tests.support.fake_provider import Reply
 
 OWNER = AdminPrincipal(user_id=AdminUserId(uuid4()), email="ops@example.com", role=AdminRole.OWNER)
@@ -43,18 +40,10 @@ class Pair:
 @pytest.fixture
 async def pair(tmp_path: Path, postgres_server_url: str) -> AsyncIterator[Pair]:
     async with (
-        fresh_database(postgres_server_url, prefix="saasllm_e2e_ref") as database_url,
-        serve_world(tmp_path, database_url) as first,
+        fresh_world(postgres_server_url, tmp_path, "saasllm_e2e_ref") as first,
+        second_instance(first) as b_url,  # it shares the first's generated secrets
     ):
-        env = {
-            "DATA_DIR": str(tmp_path),  # shares the first's generated secrets
-            "PORT": str(free_port()),
-            "PROVIDER_TIMEOUT_S": "0.5",
-            "DATABASE_URL": database_url,
-        }
-        settings = load_settings(env)
-        async with serve(settings, quick_retry_runtime):
-            yield Pair(a=first, b_url=f"http://127.0.0.1:{settings.port}")
+        yield Pair(a=first, b_url=b_url)
 
 
 def reply() -> Reply:

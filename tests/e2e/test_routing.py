@@ -8,7 +8,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,7 @@ from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.pricing import PriceSheet
 from tests.e2e.admin_helpers import admin_token
-from tests.e2e.conftest import Server, openai_usage, serve_world
-from tests.postgres import fresh_database
+from tests.e2e.conftest import Server, fresh_world, openai_usage
 from tests.support.fake_provider import Reply, ToolCallReply
 from tests.support.sse import sse_events as events
 
@@ -35,11 +33,8 @@ OVERLOADED = Reply(status=529, error="overloaded")
 
 @pytest.fixture(scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) -> AsyncIterator[Server]:
-    data_dir: Path = tmp_path_factory.mktemp("routing")
-    async with (
-        fresh_database(postgres_server_url, prefix="saasllm_routing") as database_url,
-        serve_world(data_dir, database_url, **WORLD_ENV) as server,
-    ):
+    data_dir = tmp_path_factory.mktemp("routing")
+    async with fresh_world(postgres_server_url, data_dir, "saasllm_routing", **WORLD_ENV) as server:
         # The organization reaches Anthropic too (the same fake server, Anthropic's paths).
         await server.services.credentials.add_credential(
             organization_id=server.organization.id,

@@ -15,7 +15,7 @@ import pytest
 
 from domain.budgets import BudgetMode
 from domain.catalog import Provider
-from tests.e2e.conftest import Server, openai_usage
+from tests.e2e.conftest import Server, job_of, openai_usage
 from tests.support.fake_provider import Reply, ToolCallReply
 from tests.support.seeding import seed_other_providers
 from tests.support.sse import sse_events
@@ -121,14 +121,6 @@ ARGUMENTS = '{"city":"Lyon"}'
 
 def sdk(server: Server, key: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=10)
-
-
-async def job_of(server: Server, key: str, job_id: str) -> dict[str, Any]:
-    async with server.client(key) as http:
-        response = await http.get(f"/api/jobs/{job_id}")
-        assert response.status_code == 200, response.text
-        found: dict[str, Any] = response.json()
-        return found
 
 
 # ---- /v1 with the openai SDK ------------------------------------------------------------

@@ -394,6 +394,19 @@ class Cluster:
     def sockets(self) -> dict[str, int]:
         return {i.name: open_sockets(i.pid) for i in self.instances if i.process and i.process.poll() is None}
 
+    def report_load(
+        self,
+        tally: Tally,
+        found: dict[str, Any],
+        *,
+        rss_start: dict[str, int],
+        rss_end: dict[str, int] | None = None,
+        **row: Any,
+    ) -> None:
+        """The report of a scenario under load: ``row``, the tally, RSS at start and end, the invariants found."""
+        rss_end_kb = self.rss() if rss_end is None else rss_end
+        self.report(**row, **tally.summary(), rss_start_kb=rss_start, rss_end_kb=rss_end_kb, **found)
+
     def report(self, **row: Any) -> None:
         self.results.append(row)
         path = self.workdir.parent / "reliability-results.json"

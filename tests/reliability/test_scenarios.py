@@ -68,15 +68,14 @@ async def test_overspend_500_concurrent_calls_over_two_instances_with_credits_fo
         assert tally.statuses[402] == CALLS - 100, tally.statuses
         found = await cluster.invariants([team_id], tally)
         assert D(found["charged"]) == EXACT_CREDITS * 100 == D(found["allocated"])
-        cluster.report(
+        cluster.report_load(
+            tally,
+            found,
+            rss_start=rss_start,
             scenario=f"overspend ({'streamed' if stream else 'plain'})",
             load=f"{CALLS} concurrent calls over 2 instances in {elapsed:.1f} s, after 5 s idle keep-alive",
             faults="none (credits for 100 calls)",
-            **tally.summary(),
             credits_expected=str(EXACT_CREDITS * 100),
-            rss_start_kb=rss_start,
-            rss_end_kb=cluster.rss(),
-            **found,
         )
 
 
@@ -126,14 +125,13 @@ async def test_provider_faults_under_load(cluster: Cluster) -> None:
     assert tally.non_problem_errors == [], tally.non_problem_errors[:5]
     assert tally.statuses[200] > 0
     found = await cluster.invariants([team_id], tally)
-    cluster.report(
+    cluster.report_load(
+        tally,
+        found,
+        rss_start=rss_start,
         scenario="provider faults",
         load=f"{total} calls, 100 at a time, half streamed, {elapsed:.1f} s",
         faults="429 retry-after 1 s, 500, 529, timeout, reset, malformed body, stream cut, event: error after 200",
-        **tally.summary(),
-        rss_start_kb=rss_start,
-        rss_end_kb=cluster.rss(),
-        **found,
     )
 
 
@@ -158,14 +156,13 @@ async def test_client_disconnects_mid_stream_under_load(cluster: Cluster) -> Non
     assert tally.five_xx == 0, tally.ours_5xx[:5]
     assert tally.statuses[200] == 2 * total
     found = await cluster.invariants([team_id], tally)
-    cluster.report(
+    cluster.report_load(
+        tally,
+        found,
+        rss_start=rss_start,
         scenario="client disconnects",
         load=f"{total} streams cut by the client after 1-22 events, with {total} plain calls alongside",
         faults="client goes away mid-stream at a random point",
-        **tally.summary(),
-        rss_start_kb=rss_start,
-        rss_end_kb=cluster.rss(),
-        **found,
     )
 
 
@@ -283,19 +280,18 @@ async def test_database_outage_mid_load(cluster: Cluster) -> None:
     assert tally.transport_errors == [], tally.transport_errors[:5]
     assert tally.statuses[200] > ok_before, "calls did not succeed again after recovery"
     found = await cluster.invariants([team_id], tally)
-    cluster.report(
+    cluster.report_load(
+        tally,
+        found,
+        rss_start=rss_start,
         scenario="database outage",
         load="20 closed-loop callers over 2 instances; Postgres stopped (immediate) for ~4 s, then started",
         faults="pg_ctl stop -m immediate mid-load",
-        **tally.summary(),
         during_outage=down_statuses,
         calls_while_known_down=len(down_samples),
         slowest_answer_while_down_s=round(slowest, 3),
         known_down_after_s=round(known_down_at - stopped_at, 3),
         recovered_after_restart_s=round(recovered_at - restart_at, 3),
-        rss_start_kb=rss_start,
-        rss_end_kb=cluster.rss(),
-        **found,
     )
 
 
@@ -352,15 +348,15 @@ async def test_soak_mixed_load_keeps_memory_and_connections_flat(cluster: Cluste
         assert rss_end[name] <= start * 1.15 + 16_384, (name, start, rss_end[name])
         assert sockets_end[name] <= sockets_start[name] + 30, (name, sockets_start[name], sockets_end[name])
     found = await cluster.invariants([team_id], tally)
-    cluster.report(
+    cluster.report_load(
+        tally,
+        found,
+        rss_start=rss_start,
+        rss_end=rss_end,
         scenario="soak",
         load=f"{SOAK_S:.0f} s measured (after warm-up): 12 client loops + 2 admin readers over 2 instances",
         faults="none",
         counts=counts,
-        **tally.summary(),
-        rss_start_kb=rss_start,
-        rss_end_kb=rss_end,
         sockets_start=sockets_start,
         sockets_end=sockets_end,
-        **found,
     )

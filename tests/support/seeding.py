@@ -20,29 +20,35 @@ PROVIDER = PriceSheet(input_per_million=D("1"), output_per_million=D("4"))
 PROVIDER_KEY = "sk-test-provider-secret-1234"
 
 
+async def add_alias(
+    services: Services,
+    alias: str,
+    provider: Provider,
+    provider_model: str,
+    *,
+    groups: tuple[str, ...] = ("standard",),
+    **options: Any,
+) -> None:
+    """A platform alias at the CUSTOMER / PROVIDER prices, in ``groups``."""
+    await services.models.create_alias(
+        alias=alias,
+        provider=provider,
+        provider_model=provider_model,
+        customer_prices=CUSTOMER,
+        provider_costs=PROVIDER,
+        access_groups=groups,
+        **options,
+    )
+
+
 async def seed_organization(
     services: Services, *, api_key: str = PROVIDER_KEY, api_base: str | None = None, premium: bool = True
 ) -> Organization:
     """Acme with the ``smart`` alias (standard group), ``premium`` (premium group) and an OpenAI key."""
     organization = await services.organizations.create_organization(name="Acme")
-    await services.models.create_alias(
-        alias="smart",
-        provider=Provider.OPENAI,
-        provider_model="gpt-test",
-        customer_prices=CUSTOMER,
-        provider_costs=PROVIDER,
-        default_max_tokens=100,
-        access_groups=("standard",),
-    )
+    await add_alias(services, "smart", Provider.OPENAI, "gpt-test", default_max_tokens=100)
     if premium:
-        await services.models.create_alias(
-            alias="premium",
-            provider=Provider.OPENAI,
-            provider_model="gpt-big",
-            customer_prices=CUSTOMER,
-            provider_costs=PROVIDER,
-            access_groups=("premium",),
-        )
+        await add_alias(services, "premium", Provider.OPENAI, "gpt-big", groups=("premium",))
     await services.credentials.add_credential(
         organization_id=organization.id, provider=Provider.OPENAI, name="main", api_key=api_key, api_base=api_base
     )
@@ -79,15 +85,7 @@ OTHER_PROVIDERS = (
 async def seed_other_providers(services: Services, organization: Organization, api_base: Callable[[str], str]) -> None:
     """An alias per other provider, each with a credential at ``api_base(provider)``."""
     for provider, alias, model in OTHER_PROVIDERS:
-        await services.models.create_alias(
-            alias=alias,
-            provider=provider,
-            provider_model=model,
-            customer_prices=CUSTOMER,
-            provider_costs=PROVIDER,
-            default_max_tokens=100,
-            access_groups=("standard",),
-        )
+        await add_alias(services, alias, provider, model, default_max_tokens=100)
         await services.credentials.add_credential(
             organization_id=organization.id,
             provider=provider,

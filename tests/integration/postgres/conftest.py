@@ -16,6 +16,7 @@ from application.principal import TeamPrincipal
 from domain.budgets import BudgetMode
 from domain.catalog import Provider
 from domain.ids import TeamId
+from domain.jobs import Job
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, replay
 from domain.organizations import Organization, Team
 from entrypoints.bootstrap import Services
@@ -65,6 +66,13 @@ async def make_team(
 ) -> tuple[Team, TeamPrincipal]:
     team, key = await create_team(services, organization, mode, credits, **rates)
     return team, await services.client_auth.authenticate(key)
+
+
+async def team_with_job(services: Services, credits: Decimal) -> tuple[Team, TeamPrincipal, Job]:
+    """Seed the organization, a consumption team holding ``credits`` and one ``doc`` job of it."""
+    team, me = await make_team(services, await seed(services), BudgetMode.CONSUMPTION_USD, credits=credits)
+    job, _ = await services.jobs.create_job(me, job_type="doc")
+    return team, me, job
 
 
 async def ledger_state(url: str, team_id: TeamId) -> tuple[CreditBalance, CreditBalance, Decimal]:

@@ -13,6 +13,7 @@ from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.system import Uuid7Ids
 from adapters.vault.fernet import FernetVault
 from application.errors import ConflictError, PreconditionFailedError
+from application.ports.unit_of_work import UnitOfWorkFactory
 from application.services.admin_users import AdminUserService
 from application.services.credentials import CredentialChanges, CredentialService
 from application.services.organizations import OrganizationService, TeamChanges
@@ -72,10 +73,12 @@ async def test_two_owners_removed_at_once_leave_one_owner(clean_postgres: Pool, 
     assert len(left) == 1
 
 
+def organization_service(uow: UnitOfWorkFactory) -> OrganizationService:
+    return OrganizationService(uow=uow, clock=FakeClock(T0), ids=Uuid7Ids(), secrets=CountingSecrets())
+
+
 async def one_team(pool: Pool) -> tuple[OrganizationService, Team]:
-    services = OrganizationService(
-        uow=postgres_unit_of_work(pool), clock=FakeClock(T0), ids=Uuid7Ids(), secrets=CountingSecrets()
-    )
+    services = organization_service(postgres_unit_of_work(pool))
     org = await services.create_organization(name="Acme")
     team, _ = await services.create_team(
         organization_id=org.id, name="Team", budget=BudgetPolicy(mode=BudgetMode.JOB_BASED)
@@ -86,12 +89,7 @@ async def one_team(pool: Pool) -> tuple[OrganizationService, Team]:
 async def test_a_rename_racing_a_suspension_leaves_the_team_suspended(clean_postgres: Pool) -> None:
     services, team = await one_team(clean_postgres)
     gate = Until()
-    renaming = OrganizationService(
-        uow=pause_after(postgres_unit_of_work(clean_postgres), "teams", "get", gate),
-        clock=FakeClock(T0),
-        ids=Uuid7Ids(),
-        secrets=CountingSecrets(),
-    )
+    renaming = organization_service(pause_after(postgres_unit_of_work(clean_postgres), "teams", "get", gate))
     # The rename reads the team (active), the suspension commits, then the rename writes.
     rename = asyncio.create_task(renaming.update_team(OWNER, team.id, TeamChanges(name="Renamed")))
     await gate.reached.wait()
@@ -106,12 +104,7 @@ async def test_a_rename_racing_a_suspension_leaves_the_team_suspended(clean_post
 async def test_a_stale_version_is_refused_even_when_the_race_is_lost_after_the_read(clean_postgres: Pool) -> None:
     services, team = await one_team(clean_postgres)
     gate = Until()
-    renaming = OrganizationService(
-        uow=pause_after(postgres_unit_of_work(clean_postgres), "teams", "get", gate),
-        clock=FakeClock(T0),
-        ids=Uuid7Ids(),
-        secrets=CountingSecrets(),
-    )
+    renaming = organization_service(pause_after(postgres_unit_of_work(clean_postgres), "teams", "get", gate))
     rename = asyncio.create_task(
         renaming.update_team(OWNER, team.id, TeamChanges(name="Renamed"), expected_version=team.version)
     )
@@ -129,7 +122,7 @@ async def test_a_credential_rename_racing_rotate_keys_keeps_the_rotated_cipherte
     before_rotation = FernetVault([old_key])
     after_rotation = FernetVault([new_key, old_key])
     uow = postgres_unit_of_work(clean_postgres)
-    org = OrganizationService(uow=uow, clock=FakeClock(T0), ids=Uuid7Ids(), secrets=CountingSecrets())
+    org = organization_service(uow)
     organization = await org.create_organization(name="Acme")
     writer = CredentialService(uow=uow, vault=before_rotation, clock=FakeClock(T0), ids=Uuid7Ids())
     credential = await writer.add_credential(

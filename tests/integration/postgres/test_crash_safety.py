@@ -3,7 +3,6 @@ it is live, and once it expires the sweeper captures it as an unsettled debit.""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from uuid import uuid4
 
 import psycopg
@@ -13,15 +12,15 @@ from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.errors import UnavailableError
-from application.ports.repositories import CallLease
 from domain.budgets import BudgetMode
 from domain.calls import unsettled_call
 from domain.catalog import Provider
 from domain.errors import CallsInFlightError
-from domain.ids import CallId, JobId, TeamId
+from domain.ids import CallId
 from domain.jobs import JobStatus
 from domain.ledger import EntryType
-from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, make_team, seed
+from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, make_team, seed, team_with_job
+from tests.support.ledger import call_lease
 
 
 async def terminate_backends_in_transaction(postgres_url: str) -> int:
@@ -37,28 +36,13 @@ async def terminate_backends_in_transaction(postgres_url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def lease_for(team_id: TeamId, job_id: JobId, held: Decimal, *, expires_at: datetime, at: datetime) -> CallLease:
-    return CallLease(
-        call_id=CallId(uuid4()),
-        job_id=job_id,
-        team_id=team_id,
-        held=held,
-        alias="smart",
-        provider=Provider.OPENAI,
-        expires_at=expires_at,
-        created_at=at,
-    )
-
-
 async def test_a_call_that_never_records_is_captured_as_unsettled_once_its_lease_expires(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance(COMPLETION_WAIT_S="0.2") as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(10))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, me, job = await team_with_job(it.services, D(10))
         now = datetime.now(UTC)
-        lease = lease_for(team.id, job.id, D(3), expires_at=now + timedelta(seconds=1), at=now)
+        lease = call_lease(team.id, job.id, D(3), at=now, expires_at=now + timedelta(seconds=1))
         await PostgresCallLedger(clean_postgres).reserve(lease, at=now)  # the call's reservation...
         # ...and then its process died: no record ever comes. The live lease is untouchable.
         with pytest.raises(CallsInFlightError):
@@ -93,11 +77,9 @@ async def test_a_record_killed_mid_transaction_leaves_the_lease_for_the_sweeper(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance(JOB_TTL_S="0") as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(10))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, me, job = await team_with_job(it.services, D(10))
         now = datetime.now(UTC)
-        lease = lease_for(team.id, job.id, D(3), expires_at=now + timedelta(seconds=1), at=now)
+        lease = call_lease(team.id, job.id, D(3), at=now, expires_at=now + timedelta(seconds=1))
         ledger = PostgresCallLedger(clean_postgres)
         await ledger.reserve(lease, at=now)
 

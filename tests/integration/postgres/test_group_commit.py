@@ -2,7 +2,6 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
 
 import pytest
 
@@ -10,53 +9,26 @@ from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from application.errors import ConflictError
 from application.ports.repositories import CallLease
-from domain.budgets import BudgetMode
-from domain.calls import CallStatus, LlmCall
-from domain.catalog import Provider
-from domain.ids import CallId
-from domain.pricing import CallCost
-from domain.usage import TokenUsage
-from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, make_team, seed
+from domain.calls import LlmCall
+from domain.ids import CallId, JobId, TeamId
+from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, team_with_job
+from tests.support.ledger import call_lease, succeeded_call
 
 
-def lease(team_id: object, job_id: object, held: str = "0.5", call_id: CallId | None = None) -> CallLease:
+def lease(team_id: TeamId, job_id: JobId, call_id: CallId | None = None) -> CallLease:
     now = datetime.now(UTC)
-    return CallLease(
-        call_id=call_id or CallId(uuid4()),
-        job_id=job_id,  # type: ignore[arg-type]
-        team_id=team_id,  # type: ignore[arg-type]
-        held=D(held),
-        alias="smart",
-        provider=Provider.OPENAI,
-        expires_at=now + timedelta(minutes=5),
-        created_at=now,
-    )
+    return call_lease(team_id, job_id, D("0.5"), at=now, expires_at=now + timedelta(minutes=5), call_id=call_id)
 
 
 def outcome(held: CallLease, credits: str) -> LlmCall:
-    return LlmCall(
-        id=held.call_id,
-        job_id=held.job_id,
-        team_id=held.team_id,
-        alias="smart",
-        provider=Provider.OPENAI,
-        provider_model="gpt-test",
-        status=CallStatus.SUCCEEDED,
-        usage=TokenUsage(input=10, output=5),
-        cost=CallCost(provider_cost_usd=D("0.001"), customer_price_usd=D("0.002")),
-        credits=D(credits),
-        created_at=datetime.now(UTC),
-        latency_ms=1,
-    )
+    return succeeded_call(held, D(credits), at=datetime.now(UTC))
 
 
 async def test_fifty_concurrent_calls_share_commits_and_stay_exact(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance() as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(100))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, _, job = await team_with_job(it.services, D(100))
     ledger = PostgresCallLedger(clean_postgres)
     leases = [lease(team.id, job.id) for _ in range(50)]
     await asyncio.gather(*(ledger.reserve(x, at=x.created_at) for x in leases))
@@ -73,9 +45,7 @@ async def test_a_failing_statement_fails_only_its_own_call(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance() as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(100))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, _, job = await team_with_job(it.services, D(100))
     ledger = PostgresCallLedger(clean_postgres)
     taken = lease(team.id, job.id)
     await ledger.reserve(taken, at=taken.created_at)
@@ -95,11 +65,9 @@ async def test_records_are_exact_with_and_without_group_commit(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str, group_commit: bool
 ) -> None:
     async with open_instance() as it:
-        organization = await seed(it.services)
-        team, me = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(3))
-        job, _ = await it.services.jobs.create_job(me, job_type="doc")
+        team, _, job = await team_with_job(it.services, D(3))
     ledger = PostgresCallLedger(clean_postgres, group_commit=group_commit)
-    leases = [lease(team.id, job.id, held="0.5") for _ in range(10)]
+    leases = [lease(team.id, job.id) for _ in range(10)]
     results = await asyncio.gather(*(ledger.reserve(x, at=x.created_at) for x in leases), return_exceptions=True)
     placed = [x for x, r in zip(leases, results, strict=True) if r is None]
     assert len(placed) == 6  # 3 credits hold six calls of 0.5, never more

@@ -6,12 +6,14 @@ timeout so faults resolve in a fraction of a second.
 """
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
 
 from adapters.providers._http import RetryPolicy, Transport
 from adapters.providers.registry import open_provider_clients
+from application.errors import ProviderError
 from application.ports.providers import ProviderClient, ProviderTarget
 from domain.catalog import Provider
 from domain.llm import ChatMessage, LlmRequest, Role
@@ -61,13 +63,32 @@ async def fake_upstream() -> AsyncIterator[FakeUpstream]:
         yield server
 
 
-@pytest.fixture(scope="session")
-async def clients() -> AsyncIterator[dict[Transport, dict[Provider, ProviderClient]]]:
+ClientsByTransport = dict[Transport, dict[Provider, ProviderClient]]
+
+
+@asynccontextmanager
+async def both_transports(timeout_s: float, max_retries: int, retry: RetryPolicy) -> AsyncIterator[ClientsByTransport]:
+    """Every provider's client on aiohttp and on httpx, with this timeout and retry."""
     async with (
-        open_provider_clients(timeout_s=TIMEOUT_S, max_retries=2, retry=RETRY) as aiohttp_clients,
-        open_provider_clients(timeout_s=TIMEOUT_S, max_retries=2, retry=RETRY, transport="httpx") as httpx_clients,
+        open_provider_clients(timeout_s=timeout_s, max_retries=max_retries, retry=retry) as aiohttp_clients,
+        open_provider_clients(
+            timeout_s=timeout_s, max_retries=max_retries, retry=retry, transport="httpx"
+        ) as httpx_clients,
     ):
         yield {"aiohttp": aiohttp_clients, "httpx": httpx_clients}
+
+
+@pytest.fixture(scope="session")
+async def clients() -> AsyncIterator[ClientsByTransport]:
+    async with both_transports(TIMEOUT_S, 2, RETRY) as clients:
+        yield clients
+
+
+@pytest.fixture(scope="module")
+async def impatient() -> AsyncIterator[ClientsByTransport]:
+    """A very short timeout and a single retry: for the timeout tests."""
+    async with both_transports(0.15, 1, RetryPolicy(max_retries=1, base_delay_s=0.001, max_delay_s=0.002)) as clients:
+        yield clients
 
 
 @pytest.fixture
@@ -77,7 +98,7 @@ def server(fake_upstream: FakeUpstream) -> FakeUpstream:
 
 
 @pytest.fixture
-def upstream_for(server: FakeUpstream, clients: dict[Transport, dict[Provider, ProviderClient]]) -> UpstreamFor:
+def upstream_for(server: FakeUpstream, clients: ClientsByTransport) -> UpstreamFor:
     def make(provider: Provider, transport: Transport = "aiohttp") -> Upstream:
         return Upstream(provider=provider, client=clients[transport][provider], server=server)
 
@@ -87,3 +108,14 @@ def upstream_for(server: FakeUpstream, clients: dict[Transport, dict[Provider, P
 @pytest.fixture(params=PROVIDERS, ids=str)
 def upstream(request: pytest.FixtureRequest, upstream_for: UpstreamFor) -> Upstream:
     return upstream_for(request.param)
+
+
+async def fail(upstream: Upstream, *, stream: bool) -> ProviderError:
+    """The ProviderError one call (streamed or not) raises."""
+    with pytest.raises(ProviderError) as caught:
+        if stream:
+            async for _ in upstream.client.stream(upstream.target, chat()):
+                pass
+        else:
+            await upstream.client.complete(upstream.target, chat())
+    return caught.value

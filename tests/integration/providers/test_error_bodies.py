@@ -4,8 +4,8 @@ and truncated; a body that is not the provider's error format is never echoed at
 import msgspec
 import pytest
 
-from application.errors import ProviderBadRequestError, ProviderError, ProviderUnavailableError
-from tests.integration.providers.conftest import KEY, Upstream, chat
+from application.errors import ProviderBadRequestError, ProviderUnavailableError
+from tests.integration.providers.conftest import KEY, Upstream, fail
 from tests.support.fake_provider import Reply
 
 LABELS = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Gemini", "fireworks": "Fireworks"}
@@ -18,16 +18,6 @@ HTML_PAGE = (
     b"<pre>upstream sent Authorization: Bearer " + KEY.encode() + b" to 10.0.3.7:8443</pre>"
     b"<script>var internal = 'db-primary.internal';</script></body></html>"
 )
-
-
-async def fail(upstream: Upstream, *, stream: bool) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        if stream:
-            async for _ in upstream.client.stream(upstream.target, chat()):
-                pass
-        else:
-            await upstream.client.complete(upstream.target, chat())
-    return caught.value
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])

@@ -3,12 +3,10 @@
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.providers._http import RetryPolicy, Transport
-from adapters.providers.registry import open_provider_clients
+from adapters.providers._http import Transport
 from application.errors import (
     ProviderAuthError,
     ProviderBadRequestError,
@@ -21,10 +19,18 @@ from application.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from application.ports.providers import ProviderClient
 from domain.catalog import Provider
 from domain.llm import StreamEnd
-from tests.integration.providers.conftest import KEY, MODELS, RETRY, Upstream, UpstreamFor, chat
+from tests.integration.providers.conftest import (
+    KEY,
+    MODELS,
+    RETRY,
+    ClientsByTransport,
+    Upstream,
+    UpstreamFor,
+    chat,
+    fail,
+)
 from tests.support.fake_provider import FakeUpstream, Reply
 
 RETRIED = RETRY.max_retries + 1
@@ -82,16 +88,6 @@ CASES: list[tuple[str, Provider, Reply, type[ProviderError], int]] = [
     ("html-error-page-502", OA, Reply(status=502, body=b"<html>Bad gateway</html>"), ProviderUnavailableError, RETRIED),
 ]
 MALFORMED_CASES = [(p, Reply(fault="malformed"), ProviderResponseError, 1) for p in (OA, A, G, F)]
-
-
-async def fail(upstream: Upstream, *, stream: bool) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        if stream:
-            async for _ in upstream.client.stream(upstream.target, chat()):
-                pass
-        else:
-            await upstream.client.complete(upstream.target, chat())
-    return caught.value
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
@@ -224,22 +220,12 @@ async def test_a_misconfigured_api_base_is_a_provider_error(upstream_for: Upstre
 # -- timeouts: a client with a very short timeout and a single retry ----------------------
 
 
-@pytest.fixture(scope="module")
-async def impatient() -> AsyncIterator[dict[Transport, dict[Provider, ProviderClient]]]:
-    retry = RetryPolicy(max_retries=1, base_delay_s=0.001, max_delay_s=0.002)
-    async with (
-        open_provider_clients(timeout_s=0.15, max_retries=1, retry=retry) as aiohttp_clients,
-        open_provider_clients(timeout_s=0.15, max_retries=1, retry=retry, transport="httpx") as httpx_clients,
-    ):
-        yield {"aiohttp": aiohttp_clients, "httpx": httpx_clients}
-
-
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize("provider", list(MODELS), ids=str)
 async def test_no_answer_in_time_is_a_timeout_and_retried(
     server: FakeUpstream,
-    impatient: dict[Transport, dict[Provider, ProviderClient]],
+    impatient: ClientsByTransport,
     provider: Provider,
     stream: bool,
     transport: Transport,

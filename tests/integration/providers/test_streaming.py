@@ -2,20 +2,18 @@
 text reached the consumer; closing the iterator closes the upstream response."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from adapters.providers._http import RetryPolicy, Transport
+from adapters.providers._http import Transport
 from adapters.providers.fake import FAKE_PROVIDER
-from adapters.providers.registry import open_provider_clients
 from application.errors import ProviderError, ProviderResponseError, ProviderTimeoutError, ProviderUnavailableError
-from application.ports.providers import ProviderClient, ProviderTarget
+from application.ports.providers import ProviderTarget
 from domain.catalog import Provider
 from domain.llm import StreamEnd, TextDelta, estimate_tokens
 from domain.usage import TokenUsage
-from tests.integration.providers.conftest import MODELS, Upstream, UpstreamFor, chat
+from tests.integration.providers.conftest import MODELS, ClientsByTransport, Upstream, UpstreamFor, chat
 from tests.support.fake_provider import FakeUpstream, Reply
 
 CHUNKS = tuple(f" token{index:03d}" for index in range(12))
@@ -113,21 +111,11 @@ async def test_a_stream_answered_with_json_is_a_response_error(upstream: Upstrea
     assert error.attempts == 1
 
 
-@pytest.fixture(scope="module")
-async def impatient() -> AsyncIterator[dict[Transport, dict[Provider, ProviderClient]]]:
-    retry = RetryPolicy(max_retries=1, base_delay_s=0.001, max_delay_s=0.002)
-    async with (
-        open_provider_clients(timeout_s=0.15, max_retries=1, retry=retry) as aiohttp_clients,
-        open_provider_clients(timeout_s=0.15, max_retries=1, retry=retry, transport="httpx") as httpx_clients,
-    ):
-        yield {"aiohttp": aiohttp_clients, "httpx": httpx_clients}
-
-
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 @pytest.mark.parametrize("provider", list(MODELS), ids=str)
 async def test_a_stream_that_stalls_mid_way_times_out_with_usage(
     server: FakeUpstream,
-    impatient: dict[Transport, dict[Provider, ProviderClient]],
+    impatient: ClientsByTransport,
     provider: Provider,
     transport: Transport,
 ) -> None:
@@ -172,7 +160,7 @@ async def test_closing_the_stream_closes_the_upstream_response(
 
 
 async def test_the_fake_provider_with_an_api_base_streams_through_the_real_engine(
-    upstream_for: UpstreamFor, clients: dict[Transport, dict[Provider, ProviderClient]]
+    upstream_for: UpstreamFor, clients: ClientsByTransport
 ) -> None:
     server = upstream_for(Provider.OPENAI).server
     fake = clients["aiohttp"][FAKE_PROVIDER]
@@ -190,7 +178,7 @@ async def test_the_fake_provider_with_an_api_base_streams_through_the_real_engin
 
 
 async def test_the_fake_provider_without_an_api_base_answers_in_process(
-    server: FakeUpstream, clients: dict[Transport, dict[Provider, ProviderClient]]
+    server: FakeUpstream, clients: ClientsByTransport
 ) -> None:
     fake = clients["aiohttp"][FAKE_PROVIDER]
     target = ProviderTarget(provider=FAKE_PROVIDER, model="fake-fast")

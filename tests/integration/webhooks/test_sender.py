@@ -83,25 +83,24 @@ async def send(sender: HttpWebhookSender, url: str) -> tuple[float, WebhookRespo
     return time.monotonic() - started, response
 
 
-@pytest.mark.parametrize("behaviour", [dripping_body, dripping_head], ids=["dripping-body", "dripping-head"])
-async def test_slow_drip_receiver_is_cut_at_the_deadline(behaviour: Behaviour) -> None:
-    sender = HttpWebhookSender(timeout_s=0.5)
+async def deliver(sender: HttpWebhookSender, behaviour: Behaviour) -> tuple[float, WebhookResponse]:
+    """One send to a receiver that behaves so, then the sender closed; how long it took and what came back."""
     try:
         async with receiver(behaviour) as hook:
-            elapsed, response = await send(sender, hook.url)
+            return await send(sender, hook.url)
     finally:
         await sender.aclose()
+
+
+@pytest.mark.parametrize("behaviour", [dripping_body, dripping_head], ids=["dripping-body", "dripping-head"])
+async def test_slow_drip_receiver_is_cut_at_the_deadline(behaviour: Behaviour) -> None:
+    elapsed, response = await deliver(HttpWebhookSender(timeout_s=0.5), behaviour)
     assert response == WebhookResponse(status_code=None, error="timed out")
     assert 0.45 <= elapsed < 2.0
 
 
 async def test_an_endless_answer_is_read_only_up_to_the_bound() -> None:
-    sender = HttpWebhookSender(timeout_s=5.0, max_response_bytes=64 * 1024)
-    try:
-        async with receiver(endless_body) as hook:
-            elapsed, response = await send(sender, hook.url)
-    finally:
-        await sender.aclose()
+    elapsed, response = await deliver(HttpWebhookSender(timeout_s=5.0, max_response_bytes=64 * 1024), endless_body)
     assert response.status_code == 200
     assert elapsed < 2.0  # long before the deadline: it stopped reading, it did not drain
 
@@ -111,12 +110,7 @@ async def test_a_receiver_answering_at_once_is_delivered() -> None:
         writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
         await writer.drain()
 
-    sender = HttpWebhookSender(timeout_s=2.0)
-    try:
-        async with receiver(ok) as hook:
-            _, response = await send(sender, hook.url)
-    finally:
-        await sender.aclose()
+    _, response = await deliver(HttpWebhookSender(timeout_s=2.0), ok)
     assert response.status_code == 204
 
 

@@ -87,6 +87,13 @@ def team(status: TeamStatus = TeamStatus.ACTIVE) -> Team:
     )
 
 
+def stored_team(inner: CountingReader) -> Team:
+    """An active team, stored in the reader behind the cache."""
+    stored = team()
+    inner.teams[stored.id] = stored
+    return stored
+
+
 def reader(feed: Feed | None = None) -> tuple[CachedReferenceReader, CountingReader, FakeClock, Feed]:
     inner, clock, feed = CountingReader(), FakeClock(), feed or Feed()
     return CachedReferenceReader(inner, clock=clock, changes=feed), inner, clock, feed
@@ -94,8 +101,7 @@ def reader(feed: Feed | None = None) -> tuple[CachedReferenceReader, CountingRea
 
 async def test_concurrent_misses_for_one_key_load_once() -> None:
     cached, inner, _, _ = reader()
-    stored = team()
-    inner.teams[stored.id] = stored
+    stored = stored_team(inner)
     inner.gate = asyncio.Event()
     waiting = [asyncio.create_task(cached.team(stored.id)) for _ in range(20)]
     await settle()
@@ -107,8 +113,7 @@ async def test_concurrent_misses_for_one_key_load_once() -> None:
 
 async def test_a_caller_cancelled_while_loading_does_not_fail_the_others() -> None:
     cached, inner, _, _ = reader()
-    stored = team()
-    inner.teams[stored.id] = stored
+    stored = stored_team(inner)
     inner.gate = asyncio.Event()
     first = asyncio.create_task(cached.team(stored.id))
     second = asyncio.create_task(cached.team(stored.id))
@@ -123,8 +128,7 @@ async def test_a_caller_cancelled_while_loading_does_not_fail_the_others() -> No
 
 async def test_a_change_is_forgotten_and_only_its_kind() -> None:
     cached, inner, _, feed = reader()
-    stored = team()
-    inner.teams[stored.id] = stored
+    stored = stored_team(inner)
     await cached.team(stored.id)
     await cached.active_key("d1")
     suspended = team(TeamStatus.SUSPENDED)
@@ -139,8 +143,7 @@ async def test_a_change_is_forgotten_and_only_its_kind() -> None:
 
 async def test_a_load_that_started_before_a_change_is_not_kept() -> None:
     cached, inner, _, feed = reader()
-    stored = team()
-    inner.teams[stored.id] = stored
+    stored = stored_team(inner)
     inner.gate = asyncio.Event()
     loading = asyncio.create_task(cached.team(stored.id))
     await settle()
@@ -155,8 +158,7 @@ async def test_a_load_that_started_before_a_change_is_not_kept() -> None:
 
 async def test_entries_live_a_minute_with_the_feed_and_a_second_without() -> None:
     cached, inner, clock, feed = reader()
-    stored = team()
-    inner.teams[stored.id] = stored
+    stored = stored_team(inner)
     await cached.team(stored.id)
     clock.advance(59)
     await cached.team(stored.id)
