@@ -13,6 +13,8 @@ from application.services._access import sees, visible_organization
 from application.services._audit import audit
 from application.services._outbound import OutboundUrlCheck
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
+from application.services._rotation import ROTATION_BATCH, rotate_in_batches
+from application.services._rotation import Rotation as Rotation  # re-exported: the CLI reports it
 from application.services._versions import changed, check_version, stored
 from domain.admins import AdminPrincipal, ensure_can_write
 from domain.catalog import ProviderName
@@ -21,7 +23,6 @@ from domain.ids import CredentialId, OrganizationId
 from domain.secrets import key_hint
 
 MAX_KEY_LENGTH = 4096
-ROTATION_BATCH = 100
 
 
 class CredentialChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,14 +36,6 @@ class CredentialChanges(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:  # the key stays out of logs and tracebacks
         return "CredentialChanges(...)"
-
-
-class Rotation(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``rotate_keys`` did: re-encrypted, already under the newest key, changed meanwhile."""
-
-    rotated: int
-    current: int
-    skipped: int
 
 
 def credential_snapshot(credential: StoredCredential) -> dict[str, Any]:
@@ -228,28 +221,22 @@ class CredentialService:
         already under the newest key are left alone. Raises ``VaultError`` if a credential
         cannot be decrypted with any configured key (nothing after it is changed).
         """
-        rotated = current = skipped = 0
-        after: CredentialId | None = None
-        while True:
-            async with self._uow() as uow:
-                batch = await uow.credentials.list_all(after=after, limit=ROTATION_BATCH)
-            if not batch:
-                return Rotation(rotated=rotated, current=current, skipped=skipped)
-            after = batch[-1].id
-            for credential in batch:
-                if self._vault.is_current(credential.encrypted_key):
-                    current += 1
-                    continue
-                new = self._vault.rotate(credential.encrypted_key)
-                async with self._uow() as uow:
-                    swapped = await uow.credentials.replace_encrypted_key(
-                        credential.id, old=credential.encrypted_key, new=new
-                    )
-                    if swapped:
-                        await self._audit(uow, None, "credential.rotate", credential, None, None)
-                    await uow.commit()
-                rotated += swapped
-                skipped += not swapped
+
+        async def batch(uow: UnitOfWork, last: StoredCredential | None) -> list[StoredCredential]:
+            return await uow.credentials.list_all(after=None if last is None else last.id, limit=ROTATION_BATCH)
+
+        def new_key(credential: StoredCredential) -> str | None:
+            if self._vault.is_current(credential.encrypted_key):
+                return None
+            return self._vault.rotate(credential.encrypted_key)
+
+        async def swap(uow: UnitOfWork, credential: StoredCredential, new: str) -> bool:
+            swapped = await uow.credentials.replace_encrypted_key(credential.id, old=credential.encrypted_key, new=new)
+            if swapped:
+                await self._audit(uow, None, "credential.rotate", credential, None, None)
+            return swapped
+
+        return await rotate_in_batches(self._uow, batch=batch, new_secret=new_key, swap=swap)
 
     async def _api_base(self, api_base: str | None) -> str | None:
         return None if api_base is None else await self._check_url(api_base, field="api_base")

@@ -19,7 +19,7 @@ from application.ports.webhooks import WebhookResponse, WebhookSender
 from application.services._access import listing_scope, sees, visible_organization
 from application.services._audit import audit
 from application.services._outbound import OutboundUrlCheck
-from application.services.credentials import ROTATION_BATCH, Rotation
+from application.services._rotation import ROTATION_BATCH, Rotation, rotate_in_batches
 from domain.admins import AdminPrincipal, ensure_can_write, ensure_sees
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
@@ -163,29 +163,24 @@ class WebhookService:
         swapped in its own transaction only if its secret is still the one read. Raises
         ``VaultError`` when a secret cannot be decrypted with any configured key.
         """
-        rotated = current = skipped = 0
-        after: UUID | None = None
-        while True:
-            async with self._uow() as uow:
-                batch = await uow.webhooks.list_all(after=after, limit=ROTATION_BATCH)
-            if not batch:
-                return Rotation(rotated=rotated, current=current, skipped=skipped)
-            after = batch[-1].id
-            for webhook in batch:
-                if webhook.secret_encrypted and self._vault.is_current(webhook.secret):
-                    current += 1
-                    continue
-                if webhook.secret_encrypted:
-                    new = self._vault.rotate(webhook.secret)
-                else:
-                    new = self._vault.encrypt(webhook.secret)
-                async with self._uow() as uow:
-                    swapped = await uow.webhooks.replace_secret(webhook.id, old=webhook.secret, new=new)
-                    if swapped:
-                        await self._audit(uow, None, "webhook.reencrypt", webhook, None, None)
-                    await uow.commit()
-                rotated += swapped
-                skipped += not swapped
+
+        async def batch(uow: UnitOfWork, last: Webhook | None) -> list[Webhook]:
+            return await uow.webhooks.list_all(after=None if last is None else last.id, limit=ROTATION_BATCH)
+
+        def new_secret(webhook: Webhook) -> str | None:
+            if not webhook.secret_encrypted:
+                return self._vault.encrypt(webhook.secret)
+            if self._vault.is_current(webhook.secret):
+                return None
+            return self._vault.rotate(webhook.secret)
+
+        async def swap(uow: UnitOfWork, webhook: Webhook, new: str) -> bool:
+            swapped = await uow.webhooks.replace_secret(webhook.id, old=webhook.secret, new=new)
+            if swapped:
+                await self._audit(uow, None, "webhook.reencrypt", webhook, None, None)
+            return swapped
+
+        return await rotate_in_batches(self._uow, batch=batch, new_secret=new_secret, swap=swap)
 
     async def deliver_due(self, *, limit: int = 50) -> int:
         """One pass of the worker: send what is due; returns how many were attempted."""
