@@ -13,8 +13,8 @@ from application.services._access import sees, visible_organization
 from application.services._audit import audit
 from application.services._outbound import OutboundUrlCheck
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
-from application.services._rotation import ROTATION_BATCH, rotate_in_batches
 from application.services._rotation import Rotation as Rotation  # re-exported: the CLI reports it
+from application.services._rotation import rotate_in_batches
 from application.services._versions import changed, check_version, stored
 from domain.admins import AdminPrincipal, ensure_can_write
 from domain.catalog import ProviderName
@@ -222,21 +222,18 @@ class CredentialService:
         cannot be decrypted with any configured key (nothing after it is changed).
         """
 
-        async def batch(uow: UnitOfWork, last: StoredCredential | None) -> list[StoredCredential]:
-            return await uow.credentials.list_all(after=None if last is None else last.id, limit=ROTATION_BATCH)
-
         def new_key(credential: StoredCredential) -> str | None:
             if self._vault.is_current(credential.encrypted_key):
                 return None
             return self._vault.rotate(credential.encrypted_key)
 
-        async def swap(uow: UnitOfWork, credential: StoredCredential, new: str) -> bool:
-            swapped = await uow.credentials.replace_encrypted_key(credential.id, old=credential.encrypted_key, new=new)
-            if swapped:
-                await self._audit(uow, None, "credential.rotate", credential, None, None)
-            return swapped
-
-        return await rotate_in_batches(self._uow, batch=batch, new_secret=new_key, swap=swap)
+        return await rotate_in_batches(
+            self._uow,
+            page=lambda uow, after, limit: uow.credentials.list_all(after=after, limit=limit),
+            new_secret=new_key,
+            swap=lambda uow, c, new: uow.credentials.replace_encrypted_key(c.id, old=c.encrypted_key, new=new),
+            audit=lambda uow, c: self._audit(uow, None, "credential.rotate", c, None, None),
+        )
 
     async def _api_base(self, api_base: str | None) -> str | None:
         return None if api_base is None else await self._check_url(api_base, field="api_base")

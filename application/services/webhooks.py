@@ -19,7 +19,7 @@ from application.ports.webhooks import WebhookResponse, WebhookSender
 from application.services._access import listing_scope, sees, visible_organization
 from application.services._audit import audit
 from application.services._outbound import OutboundUrlCheck
-from application.services._rotation import ROTATION_BATCH, Rotation, rotate_in_batches
+from application.services._rotation import Rotation, rotate_in_batches
 from domain.admins import AdminPrincipal, ensure_can_write, ensure_sees
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
@@ -164,9 +164,6 @@ class WebhookService:
         ``VaultError`` when a secret cannot be decrypted with any configured key.
         """
 
-        async def batch(uow: UnitOfWork, last: Webhook | None) -> list[Webhook]:
-            return await uow.webhooks.list_all(after=None if last is None else last.id, limit=ROTATION_BATCH)
-
         def new_secret(webhook: Webhook) -> str | None:
             if not webhook.secret_encrypted:
                 return self._vault.encrypt(webhook.secret)
@@ -174,13 +171,13 @@ class WebhookService:
                 return None
             return self._vault.rotate(webhook.secret)
 
-        async def swap(uow: UnitOfWork, webhook: Webhook, new: str) -> bool:
-            swapped = await uow.webhooks.replace_secret(webhook.id, old=webhook.secret, new=new)
-            if swapped:
-                await self._audit(uow, None, "webhook.reencrypt", webhook, None, None)
-            return swapped
-
-        return await rotate_in_batches(self._uow, batch=batch, new_secret=new_secret, swap=swap)
+        return await rotate_in_batches(
+            self._uow,
+            page=lambda uow, after, limit: uow.webhooks.list_all(after=after, limit=limit),
+            new_secret=new_secret,
+            swap=lambda uow, w, new: uow.webhooks.replace_secret(w.id, old=w.secret, new=new),
+            audit=lambda uow, w: self._audit(uow, None, "webhook.reencrypt", w, None, None),
+        )
 
     async def deliver_due(self, *, limit: int = 50) -> int:
         """One pass of the worker: send what is due; returns how many were attempted."""
