@@ -1,7 +1,8 @@
 """The audit trail: each admin write appends one entry, in the unit of work of the write."""
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -43,4 +44,49 @@ async def audit(
         organization_id=organization_id,
         before=redact(snapshot(before)),
         after=redact(snapshot(after)),
+    )
+
+
+class Scoped(Protocol):
+    """A row the audit trail names: its id, and the organization it belongs to."""
+
+    @property
+    def id(self) -> Any: ...
+
+    @property
+    def organization_id(self) -> OrganizationId | None: ...
+
+
+Row = TypeVar("Row", bound=Scoped)
+
+
+async def audit_row(
+    uow: UnitOfWork,
+    actor: AdminPrincipal | None,
+    action: str,
+    *,
+    target_type: str,
+    target: Row,
+    picture: Callable[[Row], dict[str, Any]],
+    at: datetime,
+    before: Row | None,
+    after: Row | None,
+    changed_secret: str | None = None,
+) -> None:
+    """``audit`` of a write to ``target``, its before and after pictured by ``picture``;
+    ``changed_secret`` names a secret field the write changed, shown as ``[changed]``
+    in the after picture (redacted anyway, so the entry only tells it changed)."""
+    after_picture = picture(after) if after is not None else None
+    if after_picture is not None and changed_secret is not None:
+        after_picture[changed_secret] = "[changed]"
+    await audit(
+        uow,
+        actor,
+        action,
+        target_type=target_type,
+        target_id=target.id,
+        organization_id=target.organization_id,
+        at=at,
+        before=picture(before) if before is not None else None,
+        after=after_picture,
     )

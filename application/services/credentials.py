@@ -10,7 +10,7 @@ from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
 from application.services._access import sees, visible_organization
-from application.services._audit import audit
+from application.services._audit import audit_row
 from application.services._outbound import OutboundUrlCheck
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
 from application.services._rotation import Rotation as Rotation  # re-exported: the CLI reports it
@@ -264,19 +264,17 @@ class CredentialService:
         *,
         key_changed: bool = False,
     ) -> None:
-        after_snapshot = credential_snapshot(after) if after is not None else None
-        if after_snapshot is not None and key_changed:
-            after_snapshot["api_key"] = "[changed]"  # redacted by the audit helper anyway
-        await audit(
+        await audit_row(
             uow,
             actor,
             action,
             target_type="provider_credential",
-            target_id=target.id,
-            organization_id=target.organization_id,
+            target=target,
+            picture=credential_snapshot,
             at=self._clock.now(),
-            before=credential_snapshot(before) if before is not None else None,
-            after=after_snapshot,
+            before=before,
+            after=after,
+            changed_secret="api_key" if key_changed else None,
         )
 
 

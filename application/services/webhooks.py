@@ -17,7 +17,7 @@ from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
 from application.ports.webhooks import WebhookResponse, WebhookSender
 from application.services._access import listing_scope, sees, visible_organization
-from application.services._audit import audit
+from application.services._audit import audit_row
 from application.services._outbound import OutboundUrlCheck
 from application.services._rotation import Rotation, rotate_in_batches
 from domain.admins import AdminPrincipal, ensure_can_write, ensure_sees
@@ -243,19 +243,17 @@ class WebhookService:
         *,
         secret_changed: bool = False,
     ) -> None:
-        after_snapshot = webhook_snapshot(after) if after is not None else None
-        if after_snapshot is not None and secret_changed:
-            after_snapshot["secret"] = "[changed]"  # noqa: S105 - a marker; the audit helper redacts it anyway
-        await audit(
+        await audit_row(
             uow,
             actor,
             action,
             target_type="webhook",
-            target_id=target.id,
-            organization_id=target.organization_id,
+            target=target,
+            picture=webhook_snapshot,
             at=self._clock.now(),
-            before=webhook_snapshot(before) if before is not None else None,
-            after=after_snapshot,
+            before=before,
+            after=after,
+            changed_secret="secret" if secret_changed else None,
         )
 
 
