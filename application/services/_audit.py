@@ -2,10 +2,11 @@
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
+from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork
 from domain.admins import AdminPrincipal, redact
 from domain.ids import OrganizationId
@@ -60,33 +61,47 @@ class Scoped(Protocol):
 Row = TypeVar("Row", bound=Scoped)
 
 
-async def audit_row(
-    uow: UnitOfWork,
-    actor: AdminPrincipal | None,
-    action: str,
-    *,
-    target_type: str,
-    target: Row,
-    picture: Callable[[Row], dict[str, Any]],
-    at: datetime,
-    before: Row | None,
-    after: Row | None,
-    changed_secret: str | None = None,
-) -> None:
-    """``audit`` of a write to ``target``, its before and after pictured by ``picture``;
-    ``changed_secret`` names a secret field the write changed, shown as ``[changed]``
-    in the after picture (redacted anyway, so the entry only tells it changed)."""
-    after_picture = picture(after) if after is not None else None
-    if after_picture is not None and changed_secret is not None:
-        after_picture[changed_secret] = "[changed]"
-    await audit(
-        uow,
-        actor,
-        action,
-        target_type=target_type,
-        target_id=target.id,
-        organization_id=target.organization_id,
-        at=at,
-        before=picture(before) if before is not None else None,
-        after=after_picture,
-    )
+class RowAudit(Generic[Row]):
+    """The audit entries of one kind of row: ``audit`` of a write to ``target``, its before
+    and after pictured by ``picture``, at the clock's now. With ``secret_changed`` the
+    after picture shows the ``sensitive_field`` as ``[changed]`` (redacted anyway, so the
+    entry only tells that it changed)."""
+
+    def __init__(
+        self,
+        target_type: str,
+        picture: Callable[[Row], dict[str, Any]],
+        clock: Clock,
+        *,
+        sensitive_field: str | None = None,
+    ) -> None:
+        self._target_type = target_type
+        self._picture = picture
+        self._clock = clock
+        self._sensitive_field = sensitive_field
+
+    async def __call__(
+        self,
+        uow: UnitOfWork,
+        actor: AdminPrincipal | None,
+        action: str,
+        target: Row,
+        before: Row | None,
+        after: Row | None,
+        *,
+        secret_changed: bool = False,
+    ) -> None:
+        after_picture = self._picture(after) if after is not None else None
+        if after_picture is not None and secret_changed and self._sensitive_field is not None:
+            after_picture[self._sensitive_field] = "[changed]"
+        await audit(
+            uow,
+            actor,
+            action,
+            target_type=self._target_type,
+            target_id=target.id,
+            organization_id=target.organization_id,
+            at=self._clock.now(),
+            before=self._picture(before) if before is not None else None,
+            after=after_picture,
+        )

@@ -10,7 +10,7 @@ from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
 from application.services._access import sees, visible_organization
-from application.services._audit import audit_row
+from application.services._audit import RowAudit
 from application.services._outbound import OutboundUrlCheck
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
 from application.services._rotation import Rotation as Rotation  # re-exported: the CLI reports it
@@ -73,6 +73,7 @@ class CredentialService:
         self._offered = offered or EVERY_PROVIDER
         self._vault = vault
         self._clock = clock
+        self._audit = RowAudit("provider_credential", credential_snapshot, clock, sensitive_field="api_key")
         self._ids = ids
         self._check_url = api_base_check or OutboundUrlCheck()
 
@@ -153,7 +154,7 @@ class CredentialService:
                 else changed(before.is_active, changes.is_active),
             )
             after = await self._write(uow, before, patch, expected_version)
-            await self._audit(uow, actor, "credential.update", after, before, after, key_changed=new_key is not None)
+            await self._audit(uow, actor, "credential.update", after, before, after, secret_changed=new_key is not None)
             await uow.commit()
         return after
 
@@ -252,30 +253,6 @@ class CredentialService:
         if credential is None or not sees(actor, credential.organization_id):
             raise NotFoundError("credential not found")
         return credential
-
-    async def _audit(
-        self,
-        uow: UnitOfWork,
-        actor: AdminPrincipal | None,
-        action: str,
-        target: StoredCredential,
-        before: StoredCredential | None,
-        after: StoredCredential | None,
-        *,
-        key_changed: bool = False,
-    ) -> None:
-        await audit_row(
-            uow,
-            actor,
-            action,
-            target_type="provider_credential",
-            target=target,
-            picture=credential_snapshot,
-            at=self._clock.now(),
-            before=before,
-            after=after,
-            changed_secret="api_key" if key_changed else None,
-        )
 
 
 def check_name(name: str) -> str:

@@ -17,7 +17,7 @@ from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
 from application.ports.webhooks import WebhookResponse, WebhookSender
 from application.services._access import listing_scope, sees, visible_organization
-from application.services._audit import audit_row
+from application.services._audit import RowAudit
 from application.services._outbound import OutboundUrlCheck
 from application.services._rotation import Rotation, rotate_in_batches
 from domain.admins import AdminPrincipal, ensure_can_write, ensure_sees
@@ -86,6 +86,7 @@ class WebhookService:
         self._sender = sender
         self._vault = vault
         self._clock = clock
+        self._audit = RowAudit("webhook", webhook_snapshot, clock, sensitive_field="secret")
         self._ids = ids
         self._retry_base_s = retry_base_s
         self._check_url = url_check or OutboundUrlCheck()
@@ -231,30 +232,6 @@ class WebhookService:
         if webhook is None or not sees(actor, webhook.organization_id):
             raise NotFoundError("webhook not found")
         return webhook
-
-    async def _audit(
-        self,
-        uow: UnitOfWork,
-        actor: AdminPrincipal | None,
-        action: str,
-        target: Webhook,
-        before: Webhook | None,
-        after: Webhook | None,
-        *,
-        secret_changed: bool = False,
-    ) -> None:
-        await audit_row(
-            uow,
-            actor,
-            action,
-            target_type="webhook",
-            target=target,
-            picture=webhook_snapshot,
-            at=self._clock.now(),
-            before=before,
-            after=after,
-            changed_secret="secret" if secret_changed else None,
-        )
 
 
 def webhook_snapshot(webhook: Webhook) -> dict[str, Any]:
