@@ -1,6 +1,7 @@
 """The audit trail: each admin write appends one entry, in the unit of work of the write."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -61,24 +62,17 @@ class Scoped(Protocol):
 Row = TypeVar("Row", bound=Scoped)
 
 
+@dataclass(frozen=True)
 class RowAudit(Generic[Row]):
     """The audit entries of one kind of row: ``audit`` of a write to ``target``, its before
     and after pictured by ``picture``, at the clock's now. With ``secret_changed`` the
     after picture shows the ``sensitive_field`` as ``[changed]`` (redacted anyway, so the
     entry only tells that it changed)."""
 
-    def __init__(
-        self,
-        target_type: str,
-        picture: Callable[[Row], dict[str, Any]],
-        clock: Clock,
-        *,
-        sensitive_field: str | None = None,
-    ) -> None:
-        self._target_type = target_type
-        self._picture = picture
-        self._clock = clock
-        self._sensitive_field = sensitive_field
+    target_type: str
+    picture: Callable[[Row], dict[str, Any]]
+    clock: Clock
+    sensitive_field: str | None = None
 
     async def __call__(
         self,
@@ -91,17 +85,17 @@ class RowAudit(Generic[Row]):
         *,
         secret_changed: bool = False,
     ) -> None:
-        after_picture = self._picture(after) if after is not None else None
-        if after_picture is not None and secret_changed and self._sensitive_field is not None:
-            after_picture[self._sensitive_field] = "[changed]"
+        after_picture = self.picture(after) if after is not None else None
+        if after_picture is not None and secret_changed and self.sensitive_field is not None:
+            after_picture[self.sensitive_field] = "[changed]"
         await audit(
             uow,
             actor,
             action,
-            target_type=self._target_type,
+            target_type=self.target_type,
             target_id=target.id,
             organization_id=target.organization_id,
-            at=self._clock.now(),
-            before=self._picture(before) if before is not None else None,
+            at=self.clock.now(),
+            before=self.picture(before) if before is not None else None,
             after=after_picture,
         )
