@@ -82,6 +82,30 @@ def organization_snapshot(organization: Organization) -> dict[str, Any]:
     return {"name": organization.name, "slug": organization.slug}
 
 
+async def _audit_organization(
+    uow: UnitOfWork,
+    actor: AdminPrincipal | None,
+    action: str,
+    target: Organization,
+    before: Organization | None,
+    after: Organization | None,
+    *,
+    at: datetime,
+) -> None:
+    """``audit`` of a write to an organization (its own organization), named by its id."""
+    await audit(
+        uow,
+        actor,
+        action,
+        target_type="organization",
+        target_id=target.id,
+        organization_id=target.id,
+        at=at,
+        before=organization_snapshot(before) if before is not None else None,
+        after=organization_snapshot(after) if after is not None else None,
+    )
+
+
 def team_snapshot(team: Team) -> dict[str, Any]:
     return {
         "name": team.name,
@@ -133,15 +157,8 @@ class OrganizationService:
         )
         async with self._uow() as uow:
             await uow.organizations.add(organization)
-            await audit(
-                uow,
-                actor,
-                "organization.create",
-                target_type="organization",
-                target_id=organization.id,
-                organization_id=organization.id,
-                at=organization.created_at,
-                after=organization_snapshot(organization),
+            await _audit_organization(
+                uow, actor, "organization.create", organization, None, organization, at=organization.created_at
             )
             await uow.commit()
         return organization
@@ -200,17 +217,7 @@ class OrganizationService:
                 expected_version,
                 "organization",
             )
-            await audit(
-                uow,
-                actor,
-                "organization.update",
-                target_type="organization",
-                target_id=organization_id,
-                organization_id=organization_id,
-                at=self._clock.now(),
-                before=organization_snapshot(before),
-                after=organization_snapshot(after),
-            )
+            await _audit_organization(uow, actor, "organization.update", after, before, after, at=self._clock.now())
             await uow.commit()
         return after
 
@@ -224,15 +231,8 @@ class OrganizationService:
             if await uow.teams.list(organization_id=organization_id, after=None, limit=1):
                 raise ConflictError("the organization still has teams")
             await uow.organizations.delete(organization_id)
-            await audit(
-                uow,
-                actor,
-                "organization.delete",
-                target_type="organization",
-                target_id=organization_id,
-                organization_id=organization_id,
-                at=self._clock.now(),
-                before=organization_snapshot(organization),
+            await _audit_organization(
+                uow, actor, "organization.delete", organization, organization, None, at=self._clock.now()
             )
             await uow.commit()
 
