@@ -4,12 +4,11 @@ from typing import Any
 
 import msgspec
 
-from application.errors import NotFoundError
 from application.ports.repositories import CredentialPatch, StoredCredential
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
-from application.services._access import sees, visible_organization
+from application.services._access import seen, visible_organization
 from application.services._audit import RowAudit
 from application.services._outbound import OutboundUrlCheck
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
@@ -249,10 +248,7 @@ class CredentialService:
     async def _visible(
         self, uow: UnitOfWork, actor: AdminPrincipal | None, credential_id: CredentialId
     ) -> StoredCredential:
-        credential = await uow.credentials.get(credential_id)
-        if credential is None or not sees(actor, credential.organization_id):
-            raise NotFoundError("credential not found")
-        return credential
+        return seen(await uow.credentials.get(credential_id), actor, "credential")
 
 
 def check_name(name: str) -> str:

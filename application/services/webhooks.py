@@ -10,13 +10,12 @@ from uuid import UUID
 
 import msgspec
 
-from application.errors import NotFoundError
 from application.ports.admin import Webhook, WebhookDelivery
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
 from application.ports.webhooks import WebhookResponse, WebhookSender
-from application.services._access import listing_scope, sees, visible_organization
+from application.services._access import listing_scope, seen, visible_organization
 from application.services._audit import RowAudit
 from application.services._outbound import OutboundUrlCheck
 from application.services._rotation import Rotation, rotate_in_batches
@@ -228,10 +227,7 @@ class WebhookService:
             return await uow.webhooks.deliveries(webhook.id, limit)
 
     async def _visible(self, uow: UnitOfWork, actor: AdminPrincipal, webhook_id: UUID) -> Webhook:
-        webhook = await uow.webhooks.get(webhook_id)
-        if webhook is None or not sees(actor, webhook.organization_id):
-            raise NotFoundError("webhook not found")
-        return webhook
+        return seen(await uow.webhooks.get(webhook_id), actor, "webhook")
 
 
 def webhook_snapshot(webhook: Webhook) -> dict[str, Any]:
