@@ -9,7 +9,7 @@ import msgspec
 
 from domain.errors import InvalidTransitionError, InvalidValueError, JobNotActiveError, PayloadTooLargeError
 from domain.ids import JobId, TeamId
-from domain.money import EXACT, ZERO
+from domain.money import EXACT, ZERO, add_fields
 from domain.text import ensure_storable_json
 
 # Job metadata is the client's free-form annotation: bounded, so a job row stays small.
@@ -79,17 +79,7 @@ class CostSummary(msgspec.Struct, frozen=True, kw_only=True):
             return self.customer_cost_usd - self.provider_cost_usd
 
     def __add__(self, other: "CostSummary") -> "CostSummary":
-        with localcontext(EXACT):
-            return CostSummary(
-                total_calls=self.total_calls + other.total_calls,
-                successful_calls=self.successful_calls + other.successful_calls,
-                failed_calls=self.failed_calls + other.failed_calls,
-                input_tokens=self.input_tokens + other.input_tokens,
-                output_tokens=self.output_tokens + other.output_tokens,
-                provider_cost_usd=self.provider_cost_usd + other.provider_cost_usd,
-                customer_cost_usd=self.customer_cost_usd + other.customer_cost_usd,
-                credits=self.credits + other.credits,
-            )
+        return add_fields(self, other)
 
 
 EMPTY_SUMMARY = CostSummary()

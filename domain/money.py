@@ -15,6 +15,9 @@ from decimal import (
     Overflow,
     localcontext,
 )
+from typing import TypeVar
+
+import msgspec
 
 from domain.errors import InvalidValueError
 
@@ -23,6 +26,8 @@ CREDIT_PLACES = 6  # credits are exact to 1e-6: every stored amount has at most 
 CREDIT_QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
 MAX_CREDITS = Decimal(10**12)  # any amount an operator gives: far inside numeric and EXACT
 TOKENS_PER_MILLION = Decimal(1_000_000)
+
+Totals = TypeVar("Totals", bound=msgspec.Struct)
 ZERO = Decimal(0)
 
 # Precision is far beyond any realistic amount; the Inexact trap proves exactness.
@@ -74,3 +79,10 @@ def has_credit_precision(amount: Decimal) -> bool:
 def is_credit_amount(amount: Decimal, *, minimum: Decimal = ZERO, maximum: Decimal = MAX_CREDITS) -> bool:
     """A credit amount an operator may give: exact to 1e-6, from ``minimum`` to ``maximum``."""
     return has_credit_precision(amount) and minimum <= amount <= maximum
+
+
+def add_fields(a: Totals, b: Totals) -> Totals:
+    """Two structs of counts and amounts added field by field, exactly: totals that add
+    up (a job's summary is the sum of its calls', a call's usage the sum of its parts)."""
+    with localcontext(EXACT):
+        return type(a)(**{name: getattr(a, name) + getattr(b, name) for name in a.__struct_fields__})

@@ -3,6 +3,7 @@
 import msgspec
 
 from domain.errors import InvalidValueError
+from domain.money import add_fields
 
 
 class TokenUsage(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,13 +41,7 @@ class TokenUsage(msgspec.Struct, frozen=True, kw_only=True):
         return self.prompt_tokens + self.completion_tokens
 
     def __add__(self, other: "TokenUsage") -> "TokenUsage":
-        return TokenUsage(
-            input=self.input + other.input,
-            cached_input=self.cached_input + other.cached_input,
-            cache_write=self.cache_write + other.cache_write,
-            output=self.output + other.output,
-            reasoning=self.reasoning + other.reasoning,
-        )
+        return add_fields(self, other)
 
 
 NO_USAGE = TokenUsage()

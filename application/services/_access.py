@@ -6,6 +6,8 @@ answers exactly like what does not exist (the same 404 and message), so ids of o
 tenants' resources leak nothing.
 """
 
+from typing import Protocol, TypeVar
+
 from application.errors import NotFoundError
 from application.ports.unit_of_work import UnitOfWork
 from application.principal import TeamPrincipal
@@ -15,6 +17,14 @@ from domain.jobs import Job
 from domain.organizations import Organization, Team
 
 Caller = TeamPrincipal | AdminPrincipal
+
+
+class _InOrganization(Protocol):
+    @property
+    def organization_id(self) -> OrganizationId | None: ...
+
+
+Row = TypeVar("Row", bound=_InOrganization)
 
 
 async def own_team(uow: UnitOfWork, principal: TeamPrincipal, team_id: TeamId | None = None) -> Team:
@@ -40,11 +50,19 @@ __all__ = [
     "listing_scope",
     "own_job",
     "own_team",
+    "seen",
     "sees",
     "visible_job",
     "visible_organization",
     "visible_team",
 ]
+
+
+def seen(row: Row | None, actor: AdminPrincipal | None, what: str) -> Row:
+    """The loaded ``row`` if the actor sees its organization; missing or hidden, the same 404."""
+    if row is None or not sees(actor, row.organization_id):
+        raise NotFoundError(f"{what} not found")
+    return row
 
 
 def listing_scope(actor: AdminPrincipal, requested: OrganizationId | None) -> OrganizationId | None:
@@ -69,10 +87,7 @@ async def visible_team(uow: UnitOfWork, caller: Caller | None, team_id: TeamId) 
     """A team the caller may see: its own (client key) or one of its organization's (admin)."""
     if isinstance(caller, TeamPrincipal):
         return await own_team(uow, caller, team_id)
-    team = await uow.teams.get(team_id)
-    if team is None or not sees(caller, team.organization_id):
-        raise NotFoundError("team not found")
-    return team
+    return seen(await uow.teams.get(team_id), caller, "team")
 
 
 async def visible_job(uow: UnitOfWork, caller: Caller, job_id: JobId) -> Job:
@@ -81,7 +96,5 @@ async def visible_job(uow: UnitOfWork, caller: Caller, job_id: JobId) -> Job:
     job = await uow.jobs.get(job_id)
     if job is None:
         raise NotFoundError("job not found")
-    team = await uow.teams.get(job.team_id)
-    if team is None or not sees(caller, team.organization_id):
-        raise NotFoundError("job not found")
+    seen(await uow.teams.get(job.team_id), caller, "job")  # a job is seen through its team
     return job

@@ -18,6 +18,11 @@ def changed(before: T, after: T) -> T | msgspec.UnsetType:
     return msgspec.UNSET if before == after else after
 
 
+def given(value: T | msgspec.UnsetType, current: T) -> T:
+    """The value a partial update gives, or ``current`` when it leaves it ``UNSET``."""
+    return current if isinstance(value, msgspec.UnsetType) else value
+
+
 def check_version(current: int, expected: int | None) -> None:
     """Refuse at once when the caller's version is already stale (412)."""
     if expected is not None and expected != current:

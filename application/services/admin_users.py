@@ -4,10 +4,11 @@ from typing import Any
 
 import msgspec
 
-from application.errors import ConflictError, NotFoundError
+from application.errors import ConflictError
 from application.ports.security import PasswordHasher
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from application.services._access import seen
 from application.services.admin_auth import check_password
 from domain.admins import AdminPrincipal, AdminRole, AdminUser, AuditEntry, ensure_owner, sees, visible_scope
 from domain.ids import AdminUserId, OrganizationId
@@ -39,10 +40,8 @@ class AdminUserService:
 
     async def _load(self, uow: UnitOfWork, actor: AdminPrincipal, user_id: AdminUserId) -> AdminUser:
         ensure_owner(actor)
-        user = await uow.admin_users.get(user_id)
-        if user is None or not sees(actor, user.organization_id):
-            raise NotFoundError("admin user not found")  # a scoped owner sees only its organization's users
-        return user
+        # A scoped owner sees only its organization's users.
+        return seen(await uow.admin_users.get(user_id), actor, "admin user")
 
     async def update_user(
         self,

@@ -4,15 +4,16 @@ from typing import Any
 
 import msgspec
 
-from application.errors import NotFoundError
 from application.ports.repositories import CredentialPatch, StoredCredential
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
-from application.services._access import sees, visible_organization
-from application.services._audit import audit
+from application.services._access import seen, visible_organization
+from application.services._audit import RowAudit
 from application.services._outbound import OutboundUrlCheck
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
+from application.services._rotation import Rotation as Rotation  # re-exported: the CLI reports it
+from application.services._rotation import rotate_in_batches
 from application.services._versions import changed, check_version, stored
 from domain.admins import AdminPrincipal, ensure_can_write
 from domain.catalog import ProviderName
@@ -21,7 +22,6 @@ from domain.ids import CredentialId, OrganizationId
 from domain.secrets import key_hint
 
 MAX_KEY_LENGTH = 4096
-ROTATION_BATCH = 100
 
 
 class CredentialChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,14 +35,6 @@ class CredentialChanges(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:  # the key stays out of logs and tracebacks
         return "CredentialChanges(...)"
-
-
-class Rotation(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``rotate_keys`` did: re-encrypted, already under the newest key, changed meanwhile."""
-
-    rotated: int
-    current: int
-    skipped: int
 
 
 def credential_snapshot(credential: StoredCredential) -> dict[str, Any]:
@@ -80,6 +72,7 @@ class CredentialService:
         self._offered = offered or EVERY_PROVIDER
         self._vault = vault
         self._clock = clock
+        self._audit = RowAudit("provider_credential", credential_snapshot, clock, sensitive_field="api_key")
         self._ids = ids
         self._check_url = api_base_check or OutboundUrlCheck()
 
@@ -160,7 +153,7 @@ class CredentialService:
                 else changed(before.is_active, changes.is_active),
             )
             after = await self._write(uow, before, patch, expected_version)
-            await self._audit(uow, actor, "credential.update", after, before, after, key_changed=new_key is not None)
+            await self._audit(uow, actor, "credential.update", after, before, after, secret_changed=new_key is not None)
             await uow.commit()
         return after
 
@@ -228,28 +221,19 @@ class CredentialService:
         already under the newest key are left alone. Raises ``VaultError`` if a credential
         cannot be decrypted with any configured key (nothing after it is changed).
         """
-        rotated = current = skipped = 0
-        after: CredentialId | None = None
-        while True:
-            async with self._uow() as uow:
-                batch = await uow.credentials.list_all(after=after, limit=ROTATION_BATCH)
-            if not batch:
-                return Rotation(rotated=rotated, current=current, skipped=skipped)
-            after = batch[-1].id
-            for credential in batch:
-                if self._vault.is_current(credential.encrypted_key):
-                    current += 1
-                    continue
-                new = self._vault.rotate(credential.encrypted_key)
-                async with self._uow() as uow:
-                    swapped = await uow.credentials.replace_encrypted_key(
-                        credential.id, old=credential.encrypted_key, new=new
-                    )
-                    if swapped:
-                        await self._audit(uow, None, "credential.rotate", credential, None, None)
-                    await uow.commit()
-                rotated += swapped
-                skipped += not swapped
+
+        def new_key(credential: StoredCredential) -> str | None:
+            if self._vault.is_current(credential.encrypted_key):
+                return None
+            return self._vault.rotate(credential.encrypted_key)
+
+        return await rotate_in_batches(
+            self._uow,
+            page=lambda uow, after, limit: uow.credentials.list_all(after=after, limit=limit),
+            new_secret=new_key,
+            swap=lambda uow, c, new: uow.credentials.replace_encrypted_key(c.id, old=c.encrypted_key, new=new),
+            audit=lambda uow, c: self._audit(uow, None, "credential.rotate", c, None, None),
+        )
 
     async def _api_base(self, api_base: str | None) -> str | None:
         return None if api_base is None else await self._check_url(api_base, field="api_base")
@@ -264,36 +248,7 @@ class CredentialService:
     async def _visible(
         self, uow: UnitOfWork, actor: AdminPrincipal | None, credential_id: CredentialId
     ) -> StoredCredential:
-        credential = await uow.credentials.get(credential_id)
-        if credential is None or not sees(actor, credential.organization_id):
-            raise NotFoundError("credential not found")
-        return credential
-
-    async def _audit(
-        self,
-        uow: UnitOfWork,
-        actor: AdminPrincipal | None,
-        action: str,
-        target: StoredCredential,
-        before: StoredCredential | None,
-        after: StoredCredential | None,
-        *,
-        key_changed: bool = False,
-    ) -> None:
-        after_snapshot = credential_snapshot(after) if after is not None else None
-        if after_snapshot is not None and key_changed:
-            after_snapshot["api_key"] = "[changed]"  # redacted by the audit helper anyway
-        await audit(
-            uow,
-            actor,
-            action,
-            target_type="provider_credential",
-            target_id=target.id,
-            organization_id=target.organization_id,
-            at=self._clock.now(),
-            before=credential_snapshot(before) if before is not None else None,
-            after=after_snapshot,
-        )
+        return seen(await uow.credentials.get(credential_id), actor, "credential")
 
 
 def check_name(name: str) -> str:

@@ -1,7 +1,7 @@
 """Operator use cases for models: aliases with prices, access groups, the price list."""
 
 from decimal import Decimal, localcontext
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -12,7 +12,7 @@ from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._audit import audit
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
-from application.services._versions import changed, check_version, stored
+from application.services._versions import changed, check_version, given, stored
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias, fallback_usable_by, seen_by
 from domain.admins import AdminPrincipal, ensure_platform_wide
 from domain.catalog import ProviderName
@@ -22,7 +22,6 @@ from domain.money import EXACT
 from domain.pricing import PriceSheet, with_derived_cache_prices
 from domain.routing import AliasTarget, RoutingStrategy
 
-T = TypeVar("T")
 MAX_NAME_LENGTH = 200
 
 
@@ -349,33 +348,33 @@ class ModelService:
     def _apply(self, current: ModelAlias, c: AliasChanges) -> ModelAlias:
         if not isinstance(c.provider, msgspec.UnsetType):
             self._offered.require(c.provider)
-        provider = _given(c.provider, current.provider)
-        provider_model = _given(c.provider_model, current.provider_model)
+        provider = given(c.provider, current.provider)
+        provider_model = given(c.provider_model, current.provider_model)
         listed = self._catalog.provider_prices(provider, provider_model)
         cur = current.customer_prices
         customer = PriceSheet(
-            input_per_million=_given(c.input_price_per_million, cur.input_per_million),
-            output_per_million=_given(c.output_price_per_million, cur.output_per_million),
-            cached_input_per_million=_given(c.cached_input_price_per_million, cur.cached_input_per_million),
-            cache_write_per_million=_given(c.cache_write_price_per_million, cur.cache_write_per_million),
+            input_per_million=given(c.input_price_per_million, cur.input_per_million),
+            output_per_million=given(c.output_price_per_million, cur.output_per_million),
+            cached_input_per_million=given(c.cached_input_price_per_million, cur.cached_input_per_million),
+            cache_write_per_million=given(c.cache_write_price_per_million, cur.cache_write_per_million),
             reasoning_per_million=cur.reasoning_per_million,
         )
         moved = (provider, provider_model) != (current.provider, current.provider_model)
         overrides = CostOverrides(
-            input_per_million=_given(c.provider_input_cost_per_million, None),
-            output_per_million=_given(c.provider_output_cost_per_million, None),
-            cached_input_per_million=_given(c.provider_cached_input_cost_per_million, None),
-            cache_write_per_million=_given(c.provider_cache_write_cost_per_million, None),
+            input_per_million=given(c.provider_input_cost_per_million, None),
+            output_per_million=given(c.provider_output_cost_per_million, None),
+            cached_input_per_million=given(c.provider_cached_input_cost_per_million, None),
+            cache_write_per_million=given(c.provider_cache_write_cost_per_million, None),
         )
         if moved:  # another model: its costs come from the catalog again, unless overridden
             costs = self._costs(provider, provider_model, listed, overrides)
         else:
             was = current.provider_costs
             costs = PriceSheet(
-                input_per_million=_given(c.provider_input_cost_per_million, was.input_per_million),
-                output_per_million=_given(c.provider_output_cost_per_million, was.output_per_million),
-                cached_input_per_million=_given(c.provider_cached_input_cost_per_million, was.cached_input_per_million),
-                cache_write_per_million=_given(c.provider_cache_write_cost_per_million, was.cache_write_per_million),
+                input_per_million=given(c.provider_input_cost_per_million, was.input_per_million),
+                output_per_million=given(c.provider_output_cost_per_million, was.output_per_million),
+                cached_input_per_million=given(c.provider_cached_input_cost_per_million, was.cached_input_per_million),
+                cache_write_per_million=given(c.provider_cache_write_cost_per_million, was.cache_write_per_million),
                 reasoning_per_million=was.reasoning_per_million,
             )
         return ModelAlias(
@@ -384,16 +383,16 @@ class ModelService:
             provider_model=provider_model,
             customer_prices=with_derived_cache_prices(customer, listed),
             provider_costs=with_derived_cache_prices(costs, listed),
-            default_max_tokens=_given(c.default_max_tokens, current.default_max_tokens),
-            access_groups=tuple(dict.fromkeys(_given(c.access_groups, current.access_groups))),
-            fallbacks=tuple(dict.fromkeys(_given(c.fallbacks, current.fallbacks))),
+            default_max_tokens=given(c.default_max_tokens, current.default_max_tokens),
+            access_groups=tuple(dict.fromkeys(given(c.access_groups, current.access_groups))),
+            fallbacks=tuple(dict.fromkeys(given(c.fallbacks, current.fallbacks))),
             organization_id=current.organization_id,
             targets=current.targets
             if isinstance(c.targets, msgspec.UnsetType)
             else tuple(self._target(t, customer) for t in c.targets),
-            routing=_given(c.routing, current.routing),
-            cache_ttl_s=_given(c.cache_ttl_s, current.cache_ttl_s),
-            cached_response_price_factor=_given(c.cached_response_price_factor, current.cached_response_price_factor),
+            routing=given(c.routing, current.routing),
+            cache_ttl_s=given(c.cache_ttl_s, current.cache_ttl_s),
+            cached_response_price_factor=given(c.cached_response_price_factor, current.cached_response_price_factor),
         )
 
     async def _audit(
@@ -463,10 +462,6 @@ def _price_patch(before: PriceSheet, after: PriceSheet) -> PricePatch:
 def _attr(sheet: PriceSheet | None, name: str) -> Decimal | None:
     value: Decimal | None = getattr(sheet, f"{name}_per_million") if sheet is not None else None
     return value
-
-
-def _given(value: T | msgspec.UnsetType, current: T) -> T:
-    return current if isinstance(value, msgspec.UnsetType) else value
 
 
 async def _ensure_aliases_exist(uow: UnitOfWork, names: tuple[str, ...], what: str) -> None:

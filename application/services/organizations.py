@@ -17,7 +17,7 @@ from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._access import listing_scope, visible_organization, visible_team
 from application.services._audit import audit
 from application.services._events import threshold_changed
-from application.services._versions import changed, check_version, stored
+from application.services._versions import changed, check_version, given, stored
 from domain.admins import AdminPrincipal, ForbiddenError, ensure_can_write, ensure_platform_wide, visible_scope
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.errors import InvalidValueError
@@ -27,8 +27,6 @@ from domain.money import CREDIT_PLACES, has_credit_precision
 from domain.organizations import Organization, Team, TeamStatus, check_low_credit_threshold
 from domain.rate_limits import UNLIMITED, RateLimits
 from domain.secrets import digest_key
-
-T = TypeVar("T")
 
 KEY_PREFIX_LENGTH = 12
 MAX_NAME_LENGTH = 200
@@ -82,6 +80,30 @@ def organization_snapshot(organization: Organization) -> dict[str, Any]:
     return {"name": organization.name, "slug": organization.slug}
 
 
+async def _audit_organization(
+    uow: UnitOfWork,
+    actor: AdminPrincipal | None,
+    action: str,
+    target: Organization,
+    before: Organization | None,
+    after: Organization | None,
+    *,
+    at: datetime,
+) -> None:
+    """``audit`` of a write to an organization (its own organization), named by its id."""
+    await audit(
+        uow,
+        actor,
+        action,
+        target_type="organization",
+        target_id=target.id,
+        organization_id=target.id,
+        at=at,
+        before=organization_snapshot(before) if before is not None else None,
+        after=organization_snapshot(after) if after is not None else None,
+    )
+
+
 def team_snapshot(team: Team) -> dict[str, Any]:
     return {
         "name": team.name,
@@ -133,15 +155,8 @@ class OrganizationService:
         )
         async with self._uow() as uow:
             await uow.organizations.add(organization)
-            await audit(
-                uow,
-                actor,
-                "organization.create",
-                target_type="organization",
-                target_id=organization.id,
-                organization_id=organization.id,
-                at=organization.created_at,
-                after=organization_snapshot(organization),
+            await _audit_organization(
+                uow, actor, "organization.create", organization, None, organization, at=organization.created_at
             )
             await uow.commit()
         return organization
@@ -200,17 +215,7 @@ class OrganizationService:
                 expected_version,
                 "organization",
             )
-            await audit(
-                uow,
-                actor,
-                "organization.update",
-                target_type="organization",
-                target_id=organization_id,
-                organization_id=organization_id,
-                at=self._clock.now(),
-                before=organization_snapshot(before),
-                after=organization_snapshot(after),
-            )
+            await _audit_organization(uow, actor, "organization.update", after, before, after, at=self._clock.now())
             await uow.commit()
         return after
 
@@ -224,15 +229,8 @@ class OrganizationService:
             if await uow.teams.list(organization_id=organization_id, after=None, limit=1):
                 raise ConflictError("the organization still has teams")
             await uow.organizations.delete(organization_id)
-            await audit(
-                uow,
-                actor,
-                "organization.delete",
-                target_type="organization",
-                target_id=organization_id,
-                organization_id=organization_id,
-                at=self._clock.now(),
-                before=organization_snapshot(organization),
+            await _audit_organization(
+                uow, actor, "organization.delete", organization, organization, None, at=self._clock.now()
             )
             await uow.commit()
 
@@ -344,20 +342,20 @@ class OrganizationService:
             before = await visible_team(uow, actor, team_id)
             check_version(before.version, expected_version)
             budget = BudgetPolicy(  # validates the combination as this admin sees it
-                mode=_given(changes.budget_mode, before.budget.mode),
-                credits_per_usd=_given(changes.credits_per_usd, before.budget.credits_per_usd),
-                tokens_per_credit=_given(changes.tokens_per_credit, before.budget.tokens_per_credit),
-                max_calls_per_job=_given(changes.max_calls_per_job, before.budget.max_calls_per_job),
-                charge_failed_jobs=_given(changes.charge_failed_jobs, before.budget.charge_failed_jobs),
+                mode=given(changes.budget_mode, before.budget.mode),
+                credits_per_usd=given(changes.credits_per_usd, before.budget.credits_per_usd),
+                tokens_per_credit=given(changes.tokens_per_credit, before.budget.tokens_per_credit),
+                max_calls_per_job=given(changes.max_calls_per_job, before.budget.max_calls_per_job),
+                charge_failed_jobs=given(changes.charge_failed_jobs, before.budget.charge_failed_jobs),
             )
-            groups = _given(changes.access_groups, before.access_groups)
+            groups = given(changes.access_groups, before.access_groups)
             await _ensure_groups_exist(uow, groups)
             limits = RateLimits(  # validates both
-                requests_per_minute=_given(changes.rpm_limit, before.rpm_limit),
-                tokens_per_minute=_given(changes.tpm_limit, before.tpm_limit),
+                requests_per_minute=given(changes.rpm_limit, before.rpm_limit),
+                tokens_per_minute=given(changes.tpm_limit, before.tpm_limit),
             )
             patch = TeamPatch(
-                name=changed(before.name, check_name(_given(changes.name, before.name))),
+                name=changed(before.name, check_name(given(changes.name, before.name))),
                 budget_mode=changed(before.budget.mode, budget.mode),
                 credits_per_usd=changed(before.budget.credits_per_usd, budget.credits_per_usd),
                 tokens_per_credit=changed(before.budget.tokens_per_credit, budget.tokens_per_credit),
@@ -368,7 +366,7 @@ class OrganizationService:
                 tpm_limit=changed(before.tpm_limit, limits.tokens_per_minute),
                 low_credit_threshold=changed(
                     before.low_credit_threshold,
-                    check_low_credit_threshold(_given(changes.low_credit_threshold, before.low_credit_threshold)),
+                    check_low_credit_threshold(given(changes.low_credit_threshold, before.low_credit_threshold)),
                 ),
             )
             after = await self._write_team(uow, before, patch, expected_version)
@@ -499,10 +497,6 @@ class OrganizationService:
             before=team_snapshot(before),
             after=team_snapshot(after),
         )
-
-
-def _given(value: T | msgspec.UnsetType, current: T) -> T:
-    return current if isinstance(value, msgspec.UnsetType) else value
 
 
 async def _ensure_groups_exist(uow: UnitOfWork, groups: tuple[str, ...]) -> None:

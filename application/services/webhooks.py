@@ -10,16 +10,15 @@ from uuid import UUID
 
 import msgspec
 
-from application.errors import NotFoundError
 from application.ports.admin import Webhook, WebhookDelivery
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.ports.vault import CredentialVault, VaultError
 from application.ports.webhooks import WebhookResponse, WebhookSender
-from application.services._access import listing_scope, sees, visible_organization
-from application.services._audit import audit
+from application.services._access import listing_scope, seen, visible_organization
+from application.services._audit import RowAudit
 from application.services._outbound import OutboundUrlCheck
-from application.services.credentials import ROTATION_BATCH, Rotation
+from application.services._rotation import Rotation, rotate_in_batches
 from domain.admins import AdminPrincipal, ensure_can_write, ensure_sees
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
@@ -86,6 +85,7 @@ class WebhookService:
         self._sender = sender
         self._vault = vault
         self._clock = clock
+        self._audit = RowAudit("webhook", webhook_snapshot, clock, sensitive_field="secret")
         self._ids = ids
         self._retry_base_s = retry_base_s
         self._check_url = url_check or OutboundUrlCheck()
@@ -163,29 +163,21 @@ class WebhookService:
         swapped in its own transaction only if its secret is still the one read. Raises
         ``VaultError`` when a secret cannot be decrypted with any configured key.
         """
-        rotated = current = skipped = 0
-        after: UUID | None = None
-        while True:
-            async with self._uow() as uow:
-                batch = await uow.webhooks.list_all(after=after, limit=ROTATION_BATCH)
-            if not batch:
-                return Rotation(rotated=rotated, current=current, skipped=skipped)
-            after = batch[-1].id
-            for webhook in batch:
-                if webhook.secret_encrypted and self._vault.is_current(webhook.secret):
-                    current += 1
-                    continue
-                if webhook.secret_encrypted:
-                    new = self._vault.rotate(webhook.secret)
-                else:
-                    new = self._vault.encrypt(webhook.secret)
-                async with self._uow() as uow:
-                    swapped = await uow.webhooks.replace_secret(webhook.id, old=webhook.secret, new=new)
-                    if swapped:
-                        await self._audit(uow, None, "webhook.reencrypt", webhook, None, None)
-                    await uow.commit()
-                rotated += swapped
-                skipped += not swapped
+
+        def new_secret(webhook: Webhook) -> str | None:
+            if not webhook.secret_encrypted:
+                return self._vault.encrypt(webhook.secret)
+            if self._vault.is_current(webhook.secret):
+                return None
+            return self._vault.rotate(webhook.secret)
+
+        return await rotate_in_batches(
+            self._uow,
+            page=lambda uow, after, limit: uow.webhooks.list_all(after=after, limit=limit),
+            new_secret=new_secret,
+            swap=lambda uow, w, new: uow.webhooks.replace_secret(w.id, old=w.secret, new=new),
+            audit=lambda uow, w: self._audit(uow, None, "webhook.reencrypt", w, None, None),
+        )
 
     async def deliver_due(self, *, limit: int = 50) -> int:
         """One pass of the worker: send what is due; returns how many were attempted."""
@@ -235,36 +227,7 @@ class WebhookService:
             return await uow.webhooks.deliveries(webhook.id, limit)
 
     async def _visible(self, uow: UnitOfWork, actor: AdminPrincipal, webhook_id: UUID) -> Webhook:
-        webhook = await uow.webhooks.get(webhook_id)
-        if webhook is None or not sees(actor, webhook.organization_id):
-            raise NotFoundError("webhook not found")
-        return webhook
-
-    async def _audit(
-        self,
-        uow: UnitOfWork,
-        actor: AdminPrincipal | None,
-        action: str,
-        target: Webhook,
-        before: Webhook | None,
-        after: Webhook | None,
-        *,
-        secret_changed: bool = False,
-    ) -> None:
-        after_snapshot = webhook_snapshot(after) if after is not None else None
-        if after_snapshot is not None and secret_changed:
-            after_snapshot["secret"] = "[changed]"  # noqa: S105 - a marker; the audit helper redacts it anyway
-        await audit(
-            uow,
-            actor,
-            action,
-            target_type="webhook",
-            target_id=target.id,
-            organization_id=target.organization_id,
-            at=self._clock.now(),
-            before=webhook_snapshot(before) if before is not None else None,
-            after=after_snapshot,
-        )
+        return seen(await uow.webhooks.get(webhook_id), actor, "webhook")
 
 
 def webhook_snapshot(webhook: Webhook) -> dict[str, Any]:
