@@ -205,18 +205,22 @@ class ClientController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> JobPage:
         created_from, created_to = created_window(from_, to)
-        jobs = await services.jobs.list_jobs(
-            principal,
-            TeamId(team_id),
-            status=status,
-            created_from=created_from,
-            created_to=created_to,
-            before=_job_cursor(cursor),
-            limit=limit + 1,
+        before = _job_cursor(cursor)
+        items, next_cursor = await cursors.paged(
+            lambda n: services.jobs.list_jobs(
+                principal,
+                TeamId(team_id),
+                status=status,
+                created_from=created_from,
+                created_to=created_to,
+                before=before,
+                limit=n,
+            ),
+            limit,
+            shown=job_out,
+            cursor=lambda j: cursors.encode(j.created_at, j.id),
         )
-        page, more = jobs[:limit], len(jobs) > limit
-        next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if more and page else None
-        return JobPage(items=[job_out(j) for j in page], next_cursor=next_cursor)
+        return JobPage(items=items, next_cursor=next_cursor)
 
     @get(
         "/teams/{team_id:uuid}/credits/transactions",
@@ -233,10 +237,13 @@ class ClientController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> TransactionPage:
         before = cursors.decode_int(cursor) if cursor else None
-        entries = await services.credits.transactions(caller, TeamId(team_id), before=before, limit=limit + 1)
-        page, more = entries[:limit], len(entries) > limit
-        next_cursor = cursors.encode(page[-1].created_at, page[-1].sequence) if more and page else None
-        return TransactionPage(items=[transaction_out(e) for e in page], next_cursor=next_cursor)
+        items, next_cursor = await cursors.paged(
+            lambda n: services.credits.transactions(caller, TeamId(team_id), before=before, limit=n),
+            limit,
+            shown=transaction_out,
+            cursor=lambda e: cursors.encode(e.created_at, e.sequence),
+        )
+        return TransactionPage(items=items, next_cursor=next_cursor)
 
     @get(
         "/teams/{team_id:uuid}/usage",
