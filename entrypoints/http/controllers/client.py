@@ -38,11 +38,11 @@ from entrypoints.http.schemas.client import (
     call_summary_out,
     completion_out,
     costs_out,
-    dec,
     job_out,
     transaction_out,
     usage_report_out,
 )
+from entrypoints.http.schemas.money import fixed_point
 from entrypoints.http.sse import call_events
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -129,8 +129,8 @@ class ClientController(Controller):
         body = CreateAndCallOut(
             **{f: getattr(out, f) for f in out.__struct_fields__},
             costs=costs_out(done.completion.costs),
-            credits_deducted=dec(done.completion.credits_deducted),
-            credits_remaining=dec(done.completion.credits_remaining),
+            credits_deducted=fixed_point(done.completion.credits_deducted),
+            credits_remaining=fixed_point(done.completion.credits_remaining),
         )
         return Response(body, headers=window_headers(done.result.rate_limits))
 
@@ -149,8 +149,8 @@ class ClientController(Controller):
             return {
                 "job_id": opened.job.id,
                 "costs": costs_out(done.costs),
-                "credits_deducted": dec(done.credits_deducted),
-                "credits_remaining": dec(done.credits_remaining),
+                "credits_deducted": fixed_point(done.credits_deducted),
+                "credits_remaining": fixed_point(done.credits_remaining),
             }
 
         events = call_events(
@@ -179,7 +179,7 @@ class ClientController(Controller):
             calls=[call_summary_out(c) for c in view.calls],
             totals=costs_out(job.totals),
             costs=costs_out(job.totals) if job.status.is_final else None,
-            credits_deducted=dec(job.credits_charged) if job.credits_charged is not None else None,
+            credits_deducted=fixed_point(job.credits_charged) if job.credits_charged is not None else None,
         )
 
     @patch("/jobs/{job_id:uuid}/metadata", summary="Merge keys into a job's metadata (null removes a key)")

@@ -14,8 +14,7 @@ from application.services.economics import CallQuote, JobTypeEconomics, JobTypeQ
 from domain.economics import WhatIf
 from domain.errors import InvalidValueError
 from entrypoints.http.schemas.amounts import DecimalRule
-from entrypoints.http.schemas.client import dec
-from entrypoints.http.schemas.money import Body, Money
+from entrypoints.http.schemas.money import Body, Money, fixed_point
 from entrypoints.http.schemas.reports import rate
 
 TARGET_MARGIN = DecimalRule(places=6, minimum=Decimal(0), maximum=Decimal(1))
@@ -265,9 +264,9 @@ def csv_row(r: JobExportRow) -> bytes:
             str(r.output_tokens),
             str(r.reasoning_tokens),
             str(r.total_tokens),
-            dec(r.provider_cost_usd),
-            dec(r.customer_price_usd),
-            dec(r.margin_usd),
-            dec(r.credits),
+            fixed_point(r.provider_cost_usd),
+            fixed_point(r.customer_price_usd),
+            fixed_point(r.margin_usd),
+            fixed_point(r.credits),
         ]
     )
