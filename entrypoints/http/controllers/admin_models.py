@@ -10,9 +10,9 @@ from pathlib import PurePosixPath
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.errors import NotFoundError
@@ -24,8 +24,8 @@ from domain.pricing import PriceSheet
 from domain.routing import RoutingStrategy
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
+from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import created_window, requested_days, thirty_days_ending
-from entrypoints.http.dependencies import provide_admin, provide_services
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
@@ -52,11 +52,8 @@ def _name(path: PurePosixPath) -> str:
     return str(path).lstrip("/")
 
 
-class AdminModelsController(Controller):
-    path = "/api"
+class AdminModelsController(AdminApiController):
     tags = ["admin: models"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @post("/models/create", status_code=201, summary="Create a model alias (unscoped admins)")
     async def create_alias(
@@ -185,11 +182,8 @@ class AdminModelsController(Controller):
         return pricing_out(await services.models.pricing(admin))
 
 
-class AdminReportsController(Controller):
-    path = "/api"
+class AdminReportsController(AdminApiController):
     tags = ["admin: jobs and analytics"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @get("/jobs", summary="Jobs across the teams the admin sees, newest first")
     async def jobs(

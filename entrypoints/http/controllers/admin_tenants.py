@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
@@ -28,8 +28,9 @@ from domain.organizations import Organization, Team, TeamStatus
 from domain.rate_limits import RateLimits
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
+from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import month_start, requested_days
-from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_services
+from entrypoints.http.dependencies import AnyCaller, provide_caller
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
@@ -70,11 +71,8 @@ def _created(row: Organization | Team) -> str:
     return cursors.encode(row.created_at, row.id)
 
 
-class AdminOrganizationsController(Controller):
-    path = "/api"
+class AdminOrganizationsController(AdminApiController):
     tags = ["admin: organizations"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @post("/organizations/create", status_code=201, summary="Create an organization (unscoped admins)")
     async def create(
@@ -155,11 +153,8 @@ class AdminOrganizationsController(Controller):
         return organization_usage_out(org_id, first, last, overview)
 
 
-class AdminTeamsController(Controller):
-    path = "/api"
+class AdminTeamsController(AdminApiController):
     tags = ["admin: teams"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @post("/teams/create", status_code=201, summary="Create a team with a first virtual key (shown once)")
     async def create(
@@ -309,11 +304,9 @@ class AdminTeamsController(Controller):
         await services.organizations.revoke_key(admin, TeamId(team_id), ApiKeyId(key_id))
 
 
-class AdminCredentialsController(Controller):
+class AdminCredentialsController(AdminApiController):
     path = "/api/provider-credentials"
     tags = ["admin: provider credentials"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @post("/create", status_code=201, summary="Store a provider key (encrypted; only its hint is ever shown)")
     async def create(
