@@ -45,8 +45,6 @@ from entrypoints.http.schemas.models import (
 )
 from entrypoints.http.schemas.reports import OverviewOut, overview_out
 
-MAX_PAGE = 200
-
 
 def _name(path: PurePosixPath) -> str:
     return str(path).lstrip("/")
@@ -195,7 +193,7 @@ class AdminReportsController(AdminApiController):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        limit: cursors.Limit = 50,
     ) -> JobPage:
         before = cursors.decode_uuid(cursor) if cursor else None
         created_from, created_to = created_window(from_, to)
@@ -211,7 +209,7 @@ class AdminReportsController(AdminApiController):
             ),
             limit,
             shown=job_out,
-            cursor=lambda job: cursors.encode(job.created_at, job.id),
+            cursor=cursors.created,
         )
         return JobPage(items=items, next_cursor=next_cursor)
 

@@ -24,7 +24,7 @@ from domain.budgets import (
     BudgetPolicy,
 )
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
-from domain.organizations import Organization, Team, TeamStatus
+from domain.organizations import TeamStatus
 from domain.rate_limits import RateLimits
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
@@ -58,17 +58,9 @@ from entrypoints.http.schemas.tenants import (
     team_out,
 )
 
-MAX_PAGE = 200
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
-
 
 def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
     return cursors.decode_uuid(cursor) if cursor else None
-
-
-def _created(row: Organization | Team) -> str:
-    """The cursor of an oldest-first listing's row."""
-    return cursors.encode(row.created_at, row.id)
 
 
 class AdminOrganizationsController(AdminApiController):
@@ -90,7 +82,7 @@ class AdminOrganizationsController(AdminApiController):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
         cursor: FromQuery[str | None] = None,
-        limit: Limit = 50,
+        limit: cursors.Limit = 50,
     ) -> Page[OrganizationOut]:
         after = _after(cursor)
         items, next_cursor = await cursors.paged(
@@ -99,7 +91,7 @@ class AdminOrganizationsController(AdminApiController):
             ),
             limit,
             shown=organization_out,
-            cursor=_created,
+            cursor=cursors.created,
         )
         return Page(items=items, next_cursor=next_cursor)
 
@@ -191,7 +183,7 @@ class AdminTeamsController(AdminApiController):
         services: NamedDependency[Services],
         organization_id: FromQuery[UUID | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Limit = 50,
+        limit: cursors.Limit = 50,
     ) -> Page[TeamOut]:
         after = _after(cursor)
         items, next_cursor = await cursors.paged(
@@ -203,7 +195,7 @@ class AdminTeamsController(AdminApiController):
             ),
             limit,
             shown=team_out,
-            cursor=_created,
+            cursor=cursors.created,
         )
         return Page(items=items, next_cursor=next_cursor)
 

@@ -46,7 +46,6 @@ from entrypoints.http.schemas.money import fixed_point
 from entrypoints.http.sse import call_events
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-MAX_PAGE = 200
 
 
 class ClientController(Controller):
@@ -202,7 +201,7 @@ class ClientController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        limit: cursors.Limit = 50,
     ) -> JobPage:
         created_from, created_to = created_window(from_, to)
         before = _job_cursor(cursor)
@@ -218,7 +217,7 @@ class ClientController(Controller):
             ),
             limit,
             shown=job_out,
-            cursor=lambda j: cursors.encode(j.created_at, j.id),
+            cursor=cursors.created,
         )
         return JobPage(items=items, next_cursor=next_cursor)
 
@@ -234,7 +233,7 @@ class ClientController(Controller):
         caller: NamedDependency[AnyCaller],
         services: NamedDependency[Services],
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        limit: cursors.Limit = 50,
     ) -> TransactionPage:
         before = cursors.decode_int(cursor) if cursor else None
         items, next_cursor = await cursors.paged(
