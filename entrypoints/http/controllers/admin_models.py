@@ -16,7 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.errors import NotFoundError
-from application.services.models import AliasChanges, CostOverrides
+from application.services.models import AliasChanges
 from domain.admins import AdminPrincipal
 from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import JobStatus
@@ -39,6 +39,7 @@ from entrypoints.http.schemas.models import (
     UpdateAliasBody,
     UpdateGroupBody,
     alias_out,
+    cost_overrides,
     group_out,
     pricing_out,
     target_spec,
@@ -70,12 +71,7 @@ class AdminModelsController(AdminApiController):
                 cached_input_per_million=data.cached_input_price_per_million,
                 cache_write_per_million=data.cache_write_price_per_million,
             ),
-            cost_overrides=CostOverrides(
-                input_per_million=data.provider_input_cost_per_million,
-                output_per_million=data.provider_output_cost_per_million,
-                cached_input_per_million=data.provider_cached_input_cost_per_million,
-                cache_write_per_million=data.provider_cache_write_cost_per_million,
-            ),
+            cost_overrides=cost_overrides(data),
             default_max_tokens=data.default_max_tokens,
             access_groups=tuple(data.access_groups),
             fallbacks=tuple(data.fallbacks),

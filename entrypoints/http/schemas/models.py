@@ -58,12 +58,7 @@ def target_spec(body: TargetBody) -> TargetSpec:
         provider=body.provider,
         provider_model=body.provider_model,
         customer_prices=customer,
-        cost_overrides=CostOverrides(
-            input_per_million=body.provider_input_cost_per_million,
-            output_per_million=body.provider_output_cost_per_million,
-            cached_input_per_million=body.provider_cached_input_cost_per_million,
-            cache_write_per_million=body.provider_cache_write_cost_per_million,
-        ),
+        cost_overrides=cost_overrides(body),
     )
 
 
@@ -86,6 +81,16 @@ class CreateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     routing: Routing = "ordered"
     cache_ttl_s: CacheTtl | None = None
     cached_response_price_factor: PriceFactor = Decimal(1)
+
+
+def cost_overrides(body: TargetBody | CreateAliasBody) -> CostOverrides:
+    """The provider costs an alias or a target gives instead of the catalog's."""
+    return CostOverrides(
+        input_per_million=body.provider_input_cost_per_million,
+        output_per_million=body.provider_output_cost_per_million,
+        cached_input_per_million=body.provider_cached_input_cost_per_million,
+        cache_write_per_million=body.provider_cache_write_cost_per_million,
+    )
 
 
 class UpdateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
