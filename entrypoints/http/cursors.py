@@ -3,8 +3,10 @@
 import base64
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Annotated, Protocol, TypeVar
 from uuid import UUID
+
+from litestar.params import QueryParameter
 
 from application.services._paging import one_page
 from domain.errors import InvalidValueError
@@ -12,10 +14,29 @@ from domain.errors import InvalidValueError
 T = TypeVar("T")
 Shown = TypeVar("Shown")
 
+MAX_PAGE = 200
+# The ``limit`` query parameter of a paged listing of the JSON API.
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
+
+
+class Created(Protocol):
+    """A row of a listing ordered by creation, its id breaking ties."""
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> UUID: ...
+
 
 def encode(at: datetime, tiebreak: UUID | int) -> str:
     raw = f"{at.isoformat()}|{tiebreak}".encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def created(row: Created) -> str:
+    """The cursor of a row of a listing ordered by creation."""
+    return encode(row.created_at, row.id)
 
 
 def _decode(cursor: str) -> tuple[datetime, str]:

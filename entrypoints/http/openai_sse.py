@@ -51,18 +51,20 @@ async def chat_chunks(opened: ChatStream, *, include_usage: bool) -> AsyncIterat
     created = unix_seconds(opened.created_at)
     pending: Usage | msgspec.UnsetType | None = None if include_usage else msgspec.UNSET
 
-    def chunk(delta: Delta, finish_reason: str | None = None) -> bytes:
-        choice = ChunkChoice(index=0, delta=delta, finish_reason=finish_reason)
+    def frame(choices: list[ChunkChoice], usage: Usage | msgspec.UnsetType | None) -> bytes:
         return data(
             ChatCompletionChunk(
                 id=completion_id(started.call_id),
                 object="chat.completion.chunk",
                 created=created,
                 model=started.model,
-                choices=[choice],
-                usage=pending,
+                choices=choices,
+                usage=usage,
             )
         )
+
+    def chunk(delta: Delta, finish_reason: str | None = None) -> bytes:
+        return frame([ChunkChoice(index=0, delta=delta, finish_reason=finish_reason)], pending)
 
     try:
         yield chunk(Delta(role="assistant", content=""))
@@ -77,16 +79,7 @@ async def chat_chunks(opened: ChatStream, *, include_usage: bool) -> AsyncIterat
                     call = item.call
                     yield chunk(Delta(), str(call.finish_reason or "stop"))
                     if include_usage:
-                        yield data(
-                            ChatCompletionChunk(
-                                id=completion_id(started.call_id),
-                                object="chat.completion.chunk",
-                                created=created,
-                                model=started.model,
-                                choices=[],
-                                usage=usage_of(call.usage),
-                            )
-                        )
+                        yield frame([], usage_of(call.usage))
                     yield DONE
                 else:
                     yield error_event(item.code, item.detail)

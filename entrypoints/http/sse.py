@@ -17,7 +17,8 @@ from domain.calls import LlmCall
 from domain.errors import DomainError
 from domain.llm import TextDelta, ToolCallDelta
 from entrypoints.http.schemas.chat import tool_calls_out
-from entrypoints.http.schemas.client import dec, usage_out
+from entrypoints.http.schemas.client import usage_out
+from entrypoints.http.schemas.money import fixed_point
 
 _encoder = msgspec.json.Encoder()
 
@@ -73,8 +74,8 @@ async def call_events(
                                 "usage_estimated": call.usage_estimated,
                                 "latency_ms": call.latency_ms,
                                 "ttft_ms": call.ttft_ms,
-                                "customer_cost_usd": dec(call.cost.customer_price_usd),
-                                "credits": dec(call.credits),
+                                "customer_cost_usd": fixed_point(call.cost.customer_price_usd),
+                                "credits": fixed_point(call.credits),
                                 **extra,
                             },
                         )

@@ -11,16 +11,17 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from markupsafe import Markup, escape
 
+from entrypoints.http.schemas.money import fixed_point
+
 _DISPLAY = Context(prec=60, rounding=ROUND_HALF_EVEN)
 SIGNIFICANT = 4  # digits shown of an amount below one unit ($0.004512, not $0.00)
 
 
 def exact(value: Decimal) -> str:
-    """A decimal as fixed-point text without trailing zeros: '0.000000001', never '1E-9'."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in {"", "-0"} else text
+    """The API's notation (``fixed_point``: '0.000000001', never '1E-9'), except that the
+    panel shows a negative zero as '0'."""
+    text = fixed_point(value)
+    return "0" if text == "-0" else text
 
 
 def readable(value: Decimal) -> str:

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from domain.ids import JobId, OrganizationId, TeamId
-from domain.jobs import Job, JobStatus
+from domain.jobs import JobStatus
 from entrypoints.http import cursors
 from entrypoints.http.admin.pages import Panel, one_page
 
@@ -19,10 +19,6 @@ STATUSES = tuple(s.value for s in JobStatus)
 
 def day_start(day: date | None) -> datetime | None:
     return datetime.combine(day, time.min, tzinfo=UTC) if day else None
-
-
-def job_cursor(job: Job) -> str:
-    return cursors.encode(job.created_at, job.id)
 
 
 class JobsController(Controller):
@@ -66,7 +62,7 @@ class JobsController(Controller):
             if listing
             else []
         )
-        shown, next_cursor = one_page(found, PAGE_SIZE, job_cursor)
+        shown, next_cursor = one_page(found, PAGE_SIZE, cursors.created)
         all_teams = teams or (await services.organizations.list_teams(admin, limit=500) if shown else [])
         query = {
             k: v

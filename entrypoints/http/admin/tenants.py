@@ -40,10 +40,6 @@ LEDGER_PAGE = 20
 BUDGET_MODES = tuple(m.value for m in BudgetMode)
 
 
-def created_cursor(row: Organization | Team) -> str:
-    return cursors.encode(row.created_at, row.id)
-
-
 def ledger_cursor(entry: LedgerEntry) -> str:
     return cursors.encode(entry.created_at, entry.sequence)
 
@@ -81,7 +77,7 @@ class OrganizationsController(Controller):
         found = await panel.services.organizations.list_organizations(
             panel.admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=PAGE_SIZE + 1
         )
-        shown, next_cursor = one_page(found, PAGE_SIZE, created_cursor)
+        shown, next_cursor = one_page(found, PAGE_SIZE, cursors.created)
         return panel.page(
             "organizations.html",
             status=status,
@@ -180,7 +176,7 @@ class TeamsController(Controller):
             after=(after[0], TeamId(after[1])) if after else None,
             limit=PAGE_SIZE + 1,
         )
-        shown, next_cursor = one_page(found, PAGE_SIZE, created_cursor)
+        shown, next_cursor = one_page(found, PAGE_SIZE, cursors.created)
         organizations = await services.organizations.list_organizations(admin, limit=200)
         return panel.page(
             "teams.html",

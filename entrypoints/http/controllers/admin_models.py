@@ -10,13 +10,13 @@ from pathlib import PurePosixPath
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.errors import NotFoundError
-from application.services.models import AliasChanges, CostOverrides
+from application.services.models import AliasChanges
 from domain.admins import AdminPrincipal
 from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import JobStatus
@@ -24,8 +24,8 @@ from domain.pricing import PriceSheet
 from domain.routing import RoutingStrategy
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
+from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import created_window, requested_days, thirty_days_ending
-from entrypoints.http.dependencies import provide_admin, provide_services
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
@@ -39,24 +39,20 @@ from entrypoints.http.schemas.models import (
     UpdateAliasBody,
     UpdateGroupBody,
     alias_out,
+    cost_overrides,
     group_out,
     pricing_out,
     target_spec,
 )
 from entrypoints.http.schemas.reports import OverviewOut, overview_out
 
-MAX_PAGE = 200
-
 
 def _name(path: PurePosixPath) -> str:
     return str(path).lstrip("/")
 
 
-class AdminModelsController(Controller):
-    path = "/api"
+class AdminModelsController(AdminApiController):
     tags = ["admin: models"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @post("/models/create", status_code=201, summary="Create a model alias (unscoped admins)")
     async def create_alias(
@@ -75,12 +71,7 @@ class AdminModelsController(Controller):
                 cached_input_per_million=data.cached_input_price_per_million,
                 cache_write_per_million=data.cache_write_price_per_million,
             ),
-            cost_overrides=CostOverrides(
-                input_per_million=data.provider_input_cost_per_million,
-                output_per_million=data.provider_output_cost_per_million,
-                cached_input_per_million=data.provider_cached_input_cost_per_million,
-                cache_write_per_million=data.provider_cache_write_cost_per_million,
-            ),
+            cost_overrides=cost_overrides(data),
             default_max_tokens=data.default_max_tokens,
             access_groups=tuple(data.access_groups),
             fallbacks=tuple(data.fallbacks),
@@ -185,11 +176,8 @@ class AdminModelsController(Controller):
         return pricing_out(await services.models.pricing(admin))
 
 
-class AdminReportsController(Controller):
-    path = "/api"
+class AdminReportsController(AdminApiController):
     tags = ["admin: jobs and analytics"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @get("/jobs", summary="Jobs across the teams the admin sees, newest first")
     async def jobs(
@@ -201,7 +189,7 @@ class AdminReportsController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        limit: cursors.Limit = 50,
     ) -> JobPage:
         before = cursors.decode_uuid(cursor) if cursor else None
         created_from, created_to = created_window(from_, to)
@@ -217,7 +205,7 @@ class AdminReportsController(Controller):
             ),
             limit,
             shown=job_out,
-            cursor=lambda job: cursors.encode(job.created_at, job.id),
+            cursor=cursors.created,
         )
         return JobPage(items=items, next_cursor=next_cursor)
 

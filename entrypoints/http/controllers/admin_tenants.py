@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
@@ -24,12 +24,13 @@ from domain.budgets import (
     BudgetPolicy,
 )
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
-from domain.organizations import Organization, Team, TeamStatus
+from domain.organizations import TeamStatus
 from domain.rate_limits import RateLimits
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
+from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import month_start, requested_days
-from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_services
+from entrypoints.http.dependencies import AnyCaller, provide_caller
 from entrypoints.http.preconditions import expected_version, tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
@@ -57,24 +58,13 @@ from entrypoints.http.schemas.tenants import (
     team_out,
 )
 
-MAX_PAGE = 200
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
-
 
 def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
     return cursors.decode_uuid(cursor) if cursor else None
 
 
-def _created(row: Organization | Team) -> str:
-    """The cursor of an oldest-first listing's row."""
-    return cursors.encode(row.created_at, row.id)
-
-
-class AdminOrganizationsController(Controller):
-    path = "/api"
+class AdminOrganizationsController(AdminApiController):
     tags = ["admin: organizations"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @post("/organizations/create", status_code=201, summary="Create an organization (unscoped admins)")
     async def create(
@@ -92,7 +82,7 @@ class AdminOrganizationsController(Controller):
         admin: NamedDependency[AdminPrincipal],
         services: NamedDependency[Services],
         cursor: FromQuery[str | None] = None,
-        limit: Limit = 50,
+        limit: cursors.Limit = 50,
     ) -> Page[OrganizationOut]:
         after = _after(cursor)
         items, next_cursor = await cursors.paged(
@@ -101,7 +91,7 @@ class AdminOrganizationsController(Controller):
             ),
             limit,
             shown=organization_out,
-            cursor=_created,
+            cursor=cursors.created,
         )
         return Page(items=items, next_cursor=next_cursor)
 
@@ -155,11 +145,8 @@ class AdminOrganizationsController(Controller):
         return organization_usage_out(org_id, first, last, overview)
 
 
-class AdminTeamsController(Controller):
-    path = "/api"
+class AdminTeamsController(AdminApiController):
     tags = ["admin: teams"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @post("/teams/create", status_code=201, summary="Create a team with a first virtual key (shown once)")
     async def create(
@@ -196,7 +183,7 @@ class AdminTeamsController(Controller):
         services: NamedDependency[Services],
         organization_id: FromQuery[UUID | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Limit = 50,
+        limit: cursors.Limit = 50,
     ) -> Page[TeamOut]:
         after = _after(cursor)
         items, next_cursor = await cursors.paged(
@@ -208,7 +195,7 @@ class AdminTeamsController(Controller):
             ),
             limit,
             shown=team_out,
-            cursor=_created,
+            cursor=cursors.created,
         )
         return Page(items=items, next_cursor=next_cursor)
 
@@ -309,11 +296,9 @@ class AdminTeamsController(Controller):
         await services.organizations.revoke_key(admin, TeamId(team_id), ApiKeyId(key_id))
 
 
-class AdminCredentialsController(Controller):
+class AdminCredentialsController(AdminApiController):
     path = "/api/provider-credentials"
     tags = ["admin: provider credentials"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @post("/create", status_code=201, summary="Store a provider key (encrypted; only its hint is ever shown)")
     async def create(

@@ -4,8 +4,8 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, delete, get, post, put
-from litestar.di import NamedDependency, Provide
+from litestar import delete, get, post, put
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.services.webhooks import WebhookChanges
@@ -13,7 +13,7 @@ from domain.admins import AdminPrincipal, AdminRole
 from domain.ids import AdminUserId, OrganizationId
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
-from entrypoints.http.dependencies import provide_admin, provide_services
+from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.schemas.admin import (
     AuditOut,
     CreateUserBody,
@@ -30,11 +30,8 @@ from entrypoints.http.schemas.admin import (
 from entrypoints.http.schemas.changes import changes_of
 
 
-class AdminUsersController(Controller):
-    path = "/api"
+class AdminUsersController(AdminApiController):
     tags = ["admin: users, audit, webhooks"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @post("/users/create", status_code=201, summary="Create an admin user (owner only)")
     async def create_user(

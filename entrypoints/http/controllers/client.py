@@ -38,15 +38,14 @@ from entrypoints.http.schemas.client import (
     call_summary_out,
     completion_out,
     costs_out,
-    dec,
     job_out,
     transaction_out,
     usage_report_out,
 )
+from entrypoints.http.schemas.money import fixed_point
 from entrypoints.http.sse import call_events
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-MAX_PAGE = 200
 
 
 class ClientController(Controller):
@@ -129,8 +128,8 @@ class ClientController(Controller):
         body = CreateAndCallOut(
             **{f: getattr(out, f) for f in out.__struct_fields__},
             costs=costs_out(done.completion.costs),
-            credits_deducted=dec(done.completion.credits_deducted),
-            credits_remaining=dec(done.completion.credits_remaining),
+            credits_deducted=fixed_point(done.completion.credits_deducted),
+            credits_remaining=fixed_point(done.completion.credits_remaining),
         )
         return Response(body, headers=window_headers(done.result.rate_limits))
 
@@ -149,8 +148,8 @@ class ClientController(Controller):
             return {
                 "job_id": opened.job.id,
                 "costs": costs_out(done.costs),
-                "credits_deducted": dec(done.credits_deducted),
-                "credits_remaining": dec(done.credits_remaining),
+                "credits_deducted": fixed_point(done.credits_deducted),
+                "credits_remaining": fixed_point(done.credits_remaining),
             }
 
         events = call_events(
@@ -179,7 +178,7 @@ class ClientController(Controller):
             calls=[call_summary_out(c) for c in view.calls],
             totals=costs_out(job.totals),
             costs=costs_out(job.totals) if job.status.is_final else None,
-            credits_deducted=dec(job.credits_charged) if job.credits_charged is not None else None,
+            credits_deducted=fixed_point(job.credits_charged) if job.credits_charged is not None else None,
         )
 
     @patch("/jobs/{job_id:uuid}/metadata", summary="Merge keys into a job's metadata (null removes a key)")
@@ -202,21 +201,25 @@ class ClientController(Controller):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        limit: cursors.Limit = 50,
     ) -> JobPage:
         created_from, created_to = created_window(from_, to)
-        jobs = await services.jobs.list_jobs(
-            principal,
-            TeamId(team_id),
-            status=status,
-            created_from=created_from,
-            created_to=created_to,
-            before=_job_cursor(cursor),
-            limit=limit + 1,
+        before = _job_cursor(cursor)
+        items, next_cursor = await cursors.paged(
+            lambda n: services.jobs.list_jobs(
+                principal,
+                TeamId(team_id),
+                status=status,
+                created_from=created_from,
+                created_to=created_to,
+                before=before,
+                limit=n,
+            ),
+            limit,
+            shown=job_out,
+            cursor=cursors.created,
         )
-        page, more = jobs[:limit], len(jobs) > limit
-        next_cursor = cursors.encode(page[-1].created_at, page[-1].id) if more and page else None
-        return JobPage(items=[job_out(j) for j in page], next_cursor=next_cursor)
+        return JobPage(items=items, next_cursor=next_cursor)
 
     @get(
         "/teams/{team_id:uuid}/credits/transactions",
@@ -230,13 +233,16 @@ class ClientController(Controller):
         caller: NamedDependency[AnyCaller],
         services: NamedDependency[Services],
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        limit: cursors.Limit = 50,
     ) -> TransactionPage:
         before = cursors.decode_int(cursor) if cursor else None
-        entries = await services.credits.transactions(caller, TeamId(team_id), before=before, limit=limit + 1)
-        page, more = entries[:limit], len(entries) > limit
-        next_cursor = cursors.encode(page[-1].created_at, page[-1].sequence) if more and page else None
-        return TransactionPage(items=[transaction_out(e) for e in page], next_cursor=next_cursor)
+        items, next_cursor = await cursors.paged(
+            lambda n: services.credits.transactions(caller, TeamId(team_id), before=before, limit=n),
+            limit,
+            shown=transaction_out,
+            cursor=lambda e: cursors.encode(e.created_at, e.sequence),
+        )
+        return TransactionPage(items=items, next_cursor=next_cursor)
 
     @get(
         "/teams/{team_id:uuid}/usage",

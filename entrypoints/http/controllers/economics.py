@@ -16,8 +16,9 @@ from application.principal import TeamPrincipal
 from domain.admins import AdminPrincipal
 from domain.ids import OrganizationId, TeamId
 from entrypoints.bootstrap import Services
+from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import requested_days, thirty_days_ending
-from entrypoints.http.dependencies import AnyCaller, provide_admin, provide_caller, provide_principal, provide_services
+from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
 from entrypoints.http.schemas.client import CallBody
 from entrypoints.http.schemas.economics import (
     PERCENTILE,
@@ -40,11 +41,8 @@ def _window(services: Services, from_: date | None, to: date | None) -> tuple[da
     return requested_days(services.usage, from_, to, default_first=thirty_days_ending)
 
 
-class EconomicsReportsController(Controller):
-    path = "/api"
+class EconomicsReportsController(AdminApiController):
     tags = ["admin: jobs and analytics"]
-    security = [{"AdminJWT": []}]
-    dependencies = {"admin": Provide(provide_admin), "services": Provide(provide_services)}
 
     @get(
         "/analytics/job-types",

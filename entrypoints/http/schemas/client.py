@@ -43,10 +43,6 @@ MAX_TOKENS_CAP = 1_000_000
 Metadata = Annotated[dict[str, Any], msgspec.Meta(description="free-form JSON object")]
 
 
-# The response notation of decimals (schemas/money.py), for fields still built as text.
-dec = fixed_point
-
-
 class Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A turn in OpenAI's shape: ``content`` is text or (user turns) text and ``image_url``
     parts; an assistant turn may carry ``tool_calls`` (then ``content`` may be null), a
@@ -202,9 +198,9 @@ def costs_out(summary: CostSummary) -> CostsOut:
         input_tokens=summary.input_tokens,
         output_tokens=summary.output_tokens,
         total_tokens=summary.total_tokens,
-        provider_cost_usd=dec(summary.provider_cost_usd),
-        customer_cost_usd=dec(summary.customer_cost_usd),
-        margin_usd=dec(summary.margin_usd),
+        provider_cost_usd=fixed_point(summary.provider_cost_usd),
+        customer_cost_usd=fixed_point(summary.customer_cost_usd),
+        margin_usd=fixed_point(summary.margin_usd),
     )
 
 
@@ -269,8 +265,8 @@ def completion_out(done: JobCompletion) -> CompletionOut:
         status=done.status.value,
         completed_at=done.completed_at,
         costs=costs_out(done.costs),
-        credits_deducted=dec(done.credits_deducted),
-        credits_remaining=dec(done.credits_remaining),
+        credits_deducted=fixed_point(done.credits_deducted),
+        credits_remaining=fixed_point(done.credits_remaining),
     )
 
 
@@ -314,9 +310,9 @@ def call_summary_out(call: LlmCall) -> CallSummaryOut:
         latency_ms=call.latency_ms,
         ttft_ms=call.ttft_ms,
         streamed=call.streamed,
-        provider_cost_usd=dec(call.cost.provider_cost_usd),
-        customer_cost_usd=dec(call.cost.customer_price_usd),
-        credits=dec(call.credits),
+        provider_cost_usd=fixed_point(call.cost.provider_cost_usd),
+        customer_cost_usd=fixed_point(call.cost.customer_price_usd),
+        credits=fixed_point(call.credits),
         created_at=call.created_at,
         purpose=call.purpose,
         error=call.error_message,
@@ -491,22 +487,22 @@ def usage_report_out(
         jobs=JobCountsOut(report.jobs_total, report.jobs_completed, report.jobs_failed, report.jobs_cancelled),
         calls=t.total_calls,
         tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
-        provider_cost_usd=dec(t.provider_cost_usd),
-        customer_cost_usd=dec(t.customer_cost_usd),
-        margin_usd=dec(t.margin_usd),
+        provider_cost_usd=fixed_point(t.provider_cost_usd),
+        customer_cost_usd=fixed_point(t.customer_cost_usd),
+        margin_usd=fixed_point(t.margin_usd),
         credits=balance_out(balance),
-        by_model=[ModelUsageOut(m.model, m.calls, m.tokens, dec(m.customer_cost_usd)) for m in report.by_model],
+        by_model=[ModelUsageOut(m.model, m.calls, m.tokens, fixed_point(m.customer_cost_usd)) for m in report.by_model],
         by_day=[
-            DayUsageOut(d.day, d.calls, d.tokens, dec(d.provider_cost_usd), dec(d.customer_cost_usd))
+            DayUsageOut(d.day, d.calls, d.tokens, fixed_point(d.provider_cost_usd), fixed_point(d.customer_cost_usd))
             for d in report.by_day
         ],
         in_progress=InProgressOut(
             jobs=live.jobs,
             calls=o.total_calls,
             tokens=TokensOut(o.input_tokens, o.output_tokens, o.total_tokens),
-            provider_cost_usd=dec(o.provider_cost_usd),
-            customer_cost_usd=dec(o.customer_cost_usd),
-            margin_usd=dec(o.margin_usd),
-            credits=dec(o.credits),
+            provider_cost_usd=fixed_point(o.provider_cost_usd),
+            customer_cost_usd=fixed_point(o.customer_cost_usd),
+            margin_usd=fixed_point(o.margin_usd),
+            credits=fixed_point(o.credits),
         ),
     )

@@ -9,13 +9,12 @@ from uuid import UUID
 
 import msgspec
 
-from application.ports.repositories import JobExportRow
+from application.ports.repositories import JobExportRow, MoneySpread
 from application.services.economics import CallQuote, JobTypeEconomics, JobTypeQuote, JobTypesReport
 from domain.economics import WhatIf
 from domain.errors import InvalidValueError
 from entrypoints.http.schemas.amounts import DecimalRule
-from entrypoints.http.schemas.client import dec
-from entrypoints.http.schemas.money import Body, Money
+from entrypoints.http.schemas.money import Body, Money, fixed_point
 from entrypoints.http.schemas.reports import rate
 
 TARGET_MARGIN = DecimalRule(places=6, minimum=Decimal(0), maximum=Decimal(1))
@@ -101,9 +100,12 @@ def _what_if(w: WhatIf) -> WhatIfOut:
     )
 
 
+def _money_spread(spread: MoneySpread, mean: Decimal) -> MoneySpreadOut:
+    return MoneySpreadOut(total=spread.total, mean=mean, p50=spread.p50, p95=spread.p95, p99=spread.p99, max=spread.max)
+
+
 def _job_type(item: JobTypeEconomics) -> JobTypeOut:
     s = item.stats
-    cost, price = s.provider_cost_usd, s.customer_price_usd
     return JobTypeOut(
         job_type=s.job_type,
         jobs=s.jobs,
@@ -113,24 +115,10 @@ def _job_type(item: JobTypeEconomics) -> JobTypeOut:
         expired=s.expired,
         calls_per_job=CountSpreadOut(p50=s.calls.p50, p95=s.calls.p95, max=s.calls.max),
         tokens_per_job=CountSpreadOut(p50=s.tokens.p50, p95=s.tokens.p95, max=s.tokens.max),
-        provider_cost_usd=MoneySpreadOut(
-            total=cost.total,
-            mean=item.provider_cost_mean_usd,
-            p50=cost.p50,
-            p95=cost.p95,
-            p99=cost.p99,
-            max=cost.max,
-        ),
-        customer_price_usd=MoneySpreadOut(
-            total=price.total,
-            mean=item.customer_price_mean_usd,
-            p50=price.p50,
-            p95=price.p95,
-            p99=price.p99,
-            max=price.max,
-        ),
+        provider_cost_usd=_money_spread(s.provider_cost_usd, item.provider_cost_mean_usd),
+        customer_price_usd=_money_spread(s.customer_price_usd, item.customer_price_mean_usd),
         margin_usd=MarginOut(total=item.margin_total_usd, mean=item.margin_mean_usd),
-        cost_at_percentile_usd=cost.at_percentile,
+        cost_at_percentile_usd=s.provider_cost_usd.at_percentile,
         suggested_flat_price_usd=item.suggestion.price_usd if item.suggestion else None,
         what_if=_what_if(item.suggestion.what_if) if item.suggestion else None,
     )
@@ -265,9 +253,9 @@ def csv_row(r: JobExportRow) -> bytes:
             str(r.output_tokens),
             str(r.reasoning_tokens),
             str(r.total_tokens),
-            dec(r.provider_cost_usd),
-            dec(r.customer_price_usd),
-            dec(r.margin_usd),
-            dec(r.credits),
+            fixed_point(r.provider_cost_usd),
+            fixed_point(r.customer_price_usd),
+            fixed_point(r.margin_usd),
+            fixed_point(r.credits),
         ]
     )

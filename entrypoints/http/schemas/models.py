@@ -12,8 +12,7 @@ from domain.errors import InvalidValueError
 from domain.pricing import PriceSheet
 from domain.routing import MAX_TARGETS, AliasTarget
 from entrypoints.http.schemas.amounts import PriceFactor, PricePerMillion
-from entrypoints.http.schemas.client import dec
-from entrypoints.http.schemas.money import Body, Money
+from entrypoints.http.schemas.money import Body, Money, fixed_point
 from entrypoints.http.schemas.tenants import Groups, ProviderName
 
 AliasName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -59,12 +58,7 @@ def target_spec(body: TargetBody) -> TargetSpec:
         provider=body.provider,
         provider_model=body.provider_model,
         customer_prices=customer,
-        cost_overrides=CostOverrides(
-            input_per_million=body.provider_input_cost_per_million,
-            output_per_million=body.provider_output_cost_per_million,
-            cached_input_per_million=body.provider_cached_input_cost_per_million,
-            cache_write_per_million=body.provider_cache_write_cost_per_million,
-        ),
+        cost_overrides=cost_overrides(body),
     )
 
 
@@ -87,6 +81,16 @@ class CreateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     routing: Routing = "ordered"
     cache_ttl_s: CacheTtl | None = None
     cached_response_price_factor: PriceFactor = Decimal(1)
+
+
+def cost_overrides(body: TargetBody | CreateAliasBody) -> CostOverrides:
+    """The provider costs an alias or a target gives instead of the catalog's."""
+    return CostOverrides(
+        input_per_million=body.provider_input_cost_per_million,
+        output_per_million=body.provider_output_cost_per_million,
+        cached_input_per_million=body.provider_cached_input_cost_per_million,
+        cache_write_per_million=body.provider_cache_write_cost_per_million,
+    )
 
 
 class UpdateAliasBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -129,14 +133,14 @@ def target_out(target: AliasTarget) -> TargetOut:
     return TargetOut(
         provider=str(target.provider),
         provider_model=target.provider_model,
-        input_price_per_million=dec(c.input_per_million),
-        output_price_per_million=dec(c.output_per_million),
-        cached_input_price_per_million=dec(c.cached_input),
-        cache_write_price_per_million=dec(c.cache_write),
-        provider_input_cost_per_million=dec(p.input_per_million),
-        provider_output_cost_per_million=dec(p.output_per_million),
-        provider_cached_input_cost_per_million=dec(p.cached_input),
-        provider_cache_write_cost_per_million=dec(p.cache_write),
+        input_price_per_million=fixed_point(c.input_per_million),
+        output_price_per_million=fixed_point(c.output_per_million),
+        cached_input_price_per_million=fixed_point(c.cached_input),
+        cache_write_price_per_million=fixed_point(c.cache_write),
+        provider_input_cost_per_million=fixed_point(p.input_per_million),
+        provider_output_cost_per_million=fixed_point(p.output_per_million),
+        provider_cached_input_cost_per_million=fixed_point(p.cached_input),
+        provider_cache_write_cost_per_million=fixed_point(p.cache_write),
     )
 
 
@@ -234,16 +238,16 @@ class PricesOut(msgspec.Struct, frozen=True, kw_only=True):
 
 def prices_out(sheet: PriceSheet) -> PricesOut:
     return PricesOut(
-        input=dec(sheet.input_per_million),
-        output=dec(sheet.output_per_million),
-        cached_input=dec(sheet.cached_input),
-        cache_write=dec(sheet.cache_write),
-        reasoning=dec(sheet.reasoning),
+        input=fixed_point(sheet.input_per_million),
+        output=fixed_point(sheet.output_per_million),
+        cached_input=fixed_point(sheet.cached_input),
+        cache_write=fixed_point(sheet.cache_write),
+        reasoning=fixed_point(sheet.reasoning),
     )
 
 
 def margin_out(margins: PriceMargins) -> PricesOut:
-    return PricesOut(**{category: dec(m) for category, m in msgspec.structs.asdict(margins).items()})
+    return PricesOut(**{category: fixed_point(m) for category, m in msgspec.structs.asdict(margins).items()})
 
 
 class AliasPricingOut(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,8 +8,8 @@ import msgspec
 
 from application.ports.repositories import ModelTotals, UsageOverview
 from domain.jobs import CostSummary
-from entrypoints.http.schemas.client import DayUsageOut, TokensOut, dec
-from entrypoints.http.schemas.money import Body, Money
+from entrypoints.http.schemas.client import DayUsageOut, TokensOut
+from entrypoints.http.schemas.money import Body, Money, fixed_point
 
 
 def rate(ratio: Decimal | None) -> str | None:
@@ -132,7 +132,10 @@ def _models(rows: list[ModelTotals]) -> list[ModelUsageRowOut]:
 
 
 def _days(o: UsageOverview) -> list[DayUsageOut]:
-    return [DayUsageOut(d.day, d.calls, d.tokens, dec(d.provider_cost_usd), dec(d.customer_cost_usd)) for d in o.by_day]
+    return [
+        DayUsageOut(d.day, d.calls, d.tokens, fixed_point(d.provider_cost_usd), fixed_point(d.customer_cost_usd))
+        for d in o.by_day
+    ]
 
 
 def organization_usage_out(organization_id: UUID, first: date, last: date, o: UsageOverview) -> OrganizationUsageOut:
