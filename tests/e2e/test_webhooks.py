@@ -8,7 +8,6 @@ import hmac
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -169,5 +168,9 @@ async def test_a_hanging_receiver_does_not_delay_job_completion(server: Server, 
     _, second = await finish_a_job(server, key)
     assert receiver.received, "the event was sent"
     # The completion answers from the database alone; a send would take the whole timeout.
-    assert first < 0.25 and second < 0.25, (first, second)
-    assert Decimal(server.settings.webhook_timeout_s) >= Decimal("0.5")
+    # The second one ran while the worker was stuck on the receiver: that is the proof. The
+    # first (the team's first completion: cold statements, a busy CI machine) only has to
+    # beat one send's timeout.
+    timeout_s = float(server.settings.webhook_timeout_s)
+    assert timeout_s >= 0.5
+    assert second < 0.25 and first < timeout_s, (first, second)
