@@ -120,14 +120,9 @@ class JobService:
                 held_credits=team.budget.job_hold,
                 last_activity_at=now,
             )
-            available = (await uow.credits.balance(team.id)).available
-            if not team.budget.may_create_job(available):
-                raise InsufficientCreditsError(
-                    f"needs {team.budget.job_hold} credits to create a job, {available} available"
-                    if team.budget.job_hold > 0
-                    else "the team has no credits left"
-                )
-            if job.held_credits > 0:  # conditional still: a concurrent spend may have won
+            if job.held_credits > 0:
+                # job_based: the conditional hold is ``may_create_job`` in one statement (it
+                # refuses when the balance does not cover the job's credit); no read first.
                 await uow.credits.apply(
                     team.id,
                     EntryType.HOLD,
@@ -136,6 +131,8 @@ class JobService:
                     job_id=job.id,
                     idempotency_key=job_hold_key(job.id),
                 )
+            elif not team.budget.may_create_job((await uow.credits.balance(team.id)).available):
+                raise InsufficientCreditsError("the team has no credits left")
             try:
                 await uow.jobs.add(job)
             except ConflictError:
