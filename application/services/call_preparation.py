@@ -26,7 +26,7 @@ from application.services.call_values import MAX_PURPOSE_LENGTH, CallRequest
 from application.services.rate_limits import Admission, CallRateLimits
 from application.services.response_cache import ResponseCaching
 from application.services.routing import CircuitBreakers, counts_against_target, healthy_first, may_fall_back
-from domain.access import ModelAlias, ensure_may_use
+from domain.access import ModelAlias, ensure_offered_to
 from domain.calls import LlmCall
 from domain.catalog import ProviderName
 from domain.errors import InvalidValueError, ModelNotAllowedError, UnsupportedFeatureError
@@ -155,9 +155,9 @@ class CallPreparer:
         # Rate limits (issue 12): counted before anything is held; a refusal records no call.
         admission = admitted if admitted is not None else await self.path.rate_limits.admit(team, request.messages)
         alias = await self.reference.alias(request.model)
-        if alias is None or (alias.organization_id not in (None, team.organization_id)):
+        if alias is None:
             raise ModelNotAllowedError(f"model '{request.model}' is not available to this team")
-        ensure_may_use(team.access_groups, alias)
+        ensure_offered_to(team.organization_id, team.access_groups, alias)
         llm_request = LlmRequest(
             messages=request.messages,
             max_tokens=alias.max_tokens_for(request.max_tokens),

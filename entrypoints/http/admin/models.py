@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery
 
 from application.errors import NotFoundError
 from application.services.models import AliasChanges, CostOverrides, TargetSpec
-from domain.access import DEFAULT_MAX_TOKENS, ModelAlias
+from domain.access import DEFAULT_MAX_TOKENS, ModelAlias, fallback_usable_by
 from domain.catalog import Provider
 from domain.errors import DomainError, InvalidValueError
 from domain.pricing import PriceSheet
@@ -163,7 +163,7 @@ def _may_fall_back_to(editing: ModelAlias | None, other: ModelAlias) -> bool:
         return True
     if other.alias == editing.alias:
         return False
-    return editing.organization_id is None or other.organization_id in (None, editing.organization_id)
+    return fallback_usable_by(editing, other)
 
 
 def chosen_groups(form: Form) -> tuple[str, ...]:
