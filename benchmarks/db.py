@@ -47,7 +47,7 @@ from adapters.postgres.repositories import economics as economics_sql
 from adapters.postgres.repositories import jobs as job_sql
 from adapters.postgres.repositories import usage as usage_sql
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import EconomicsScope
+from application.ports.repositories import EconomicsScope, NewEntry, SettleRequest
 from application.services.economics import EconomicsService
 from domain.admins import AdminPrincipal, AdminRole
 from domain.calls import CallStatus, LlmCall
@@ -345,13 +345,15 @@ async def measure(url: str, pool: Pool, calls: int, teams: int, runs: int) -> Ti
         async with PostgresUnitOfWork(pool) as uow:
             t0 = time.perf_counter()
             entry = await uow.credits.apply(
-                team_id,
-                EntryType.HOLD,
-                -hold_amount,
-                at=datetime.now(UTC),
-                job_id=job_id,
-                call_id=call_id,
-                idempotency_key=f"hold:{call_id}",
+                NewEntry(
+                    team_id,
+                    EntryType.HOLD,
+                    -hold_amount,
+                    at=datetime.now(UTC),
+                    job_id=job_id,
+                    call_id=call_id,
+                    idempotency_key=f"hold:{call_id}",
+                )
             )
             statement_ms.append((time.perf_counter() - t0) * 1000)
             await uow.commit()
@@ -365,7 +367,9 @@ async def measure(url: str, pool: Pool, calls: int, teams: int, runs: int) -> Ti
         cost = CallCost(provider_cost_usd=Decimal("0.00195"), customer_price_usd=Decimal("0.0039"))
         async with PostgresUnitOfWork(pool) as uow:
             outcome = await uow.credits.settle(
-                team_id, held=hold_amount, actual=Decimal("0.039"), at=now, job_id=job_id, call_id=call_id
+                SettleRequest(
+                    team_id=team_id, held=hold_amount, actual=Decimal("0.039"), at=now, job_id=job_id, call_id=call_id
+                )
             )
             call = LlmCall(
                 id=call_id,

@@ -8,7 +8,7 @@ import msgspec
 from adapters.memory.store import StoreRepository
 from adapters.memory.unit_of_work import MemoryUnitOfWork
 from application.errors import NotFoundError
-from application.ports.repositories import CallLease
+from application.ports.repositories import CallLease, NewEntry, SettleRequest
 from domain.calls import LlmCall
 from domain.errors import JobCallLimitError
 from domain.ledger import EntryType, hold_key
@@ -27,13 +27,15 @@ class MemoryCallLedger(StoreRepository):
                 raise JobCallLimitError(f"this job has started its limit of {team.budget.max_calls_per_job} calls")
             if lease.held > 0:
                 await uow.credits.apply(
-                    lease.team_id,
-                    EntryType.HOLD,
-                    -lease.held,
-                    at=at,
-                    job_id=lease.job_id,
-                    call_id=lease.call_id,
-                    idempotency_key=hold_key(lease.call_id),
+                    NewEntry(
+                        lease.team_id,
+                        EntryType.HOLD,
+                        -lease.held,
+                        at=at,
+                        job_id=lease.job_id,
+                        call_id=lease.call_id,
+                        idempotency_key=hold_key(lease.call_id),
+                    )
                 )
             self._s.jobs[job.id] = started
             self._s.leases[lease.call_id] = lease
@@ -50,13 +52,15 @@ class MemoryCallLedger(StoreRepository):
                 job = self._s.jobs[call.job_id]
                 self._s.jobs[call.job_id] = msgspec.structs.replace(job, last_activity_at=max(job.active_since, at))
             settlement = await uow.credits.settle(
-                call.team_id,
-                held=lease.held,
-                actual=actual,
-                at=call.created_at,
-                job_id=call.job_id,
-                call_id=call.id,
-                reason=reason,
+                SettleRequest(
+                    team_id=call.team_id,
+                    held=lease.held,
+                    actual=actual,
+                    at=call.created_at,
+                    job_id=call.job_id,
+                    call_id=call.id,
+                    reason=reason,
+                )
             )
             recorded = msgspec.structs.replace(call, credits=settlement.debit, overdraft_credits=settlement.overdraft)
             await uow.calls.add(recorded)

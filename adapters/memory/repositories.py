@@ -21,9 +21,11 @@ from application.ports.repositories import (
     JobOutcomes,
     ModelTotals,
     ModelUsage,
+    NewEntry,
     OpenJobs,
     OrganizationPatch,
     OutstandingHold,
+    SettleRequest,
     StoredCredential,
     TeamPatch,
     TeamTotals,
@@ -449,70 +451,50 @@ class MemoryCreditRepository(StoreRepository):
                 return entry
         return None
 
-    async def apply(
-        self,
-        team_id: TeamId,
-        kind: EntryType,
-        amount: Decimal,
-        *,
-        at: datetime,
-        job_id: JobId | None = None,
-        call_id: CallId | None = None,
-        reason: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> LedgerEntry | None:
-        if idempotency_key is not None and self._find(team_id, idempotency_key) is not None:
+    async def apply(self, new: NewEntry) -> LedgerEntry | None:
+        if new.idempotency_key is not None and self._find(new.team_id, new.idempotency_key) is not None:
             return None
-        balance = self._s.balances.get(team_id, CreditBalance()).apply(kind, amount)
-        entries = self._s.ledger.setdefault(team_id, [])
-        entry = LedgerEntry(
-            id=LedgerEntryId(UUID(int=sum(len(v) for v in self._s.ledger.values()) + 1)),
-            team_id=team_id,
-            type=kind,
-            amount=amount,
-            created_at=at,
-            job_id=job_id,
-            call_id=call_id,
-            reason=reason,
-            idempotency_key=idempotency_key,
-            sequence=len(entries) + 1,
-        )
+        balance = self._s.balances.get(new.team_id, CreditBalance()).apply(new.kind, new.amount)
+        entries = self._s.ledger.setdefault(new.team_id, [])
+        entry_id = LedgerEntryId(UUID(int=sum(len(v) for v in self._s.ledger.values()) + 1))
+        entry = new.entry(entry_id, sequence=len(entries) + 1)
         entries.append(entry)
-        self._s.balances[team_id] = balance
+        self._s.balances[new.team_id] = balance
         return entry
 
-    async def settle(
-        self,
-        team_id: TeamId,
-        *,
-        held: Decimal,
-        actual: Decimal,
-        at: datetime,
-        job_id: JobId,
-        call_id: CallId | None,
-        reason: str | None = None,
-    ) -> Settlement:
+    async def settle(self, request: SettleRequest) -> Settlement:
+        team_id, job_id, call_id, at = request.team_id, request.job_id, request.call_id, request.at
         release_key, debit_key = settlement_keys(job_id, call_id)
         previous = self._find(team_id, debit_key)
         if previous is not None:
             return Settlement(release=ZERO, debit=-previous.amount, overdraft=ZERO)
         # A hold already released (by a completion or the sweeper) is not released again.
-        release = held if self._find(team_id, release_key) is None else ZERO
-        outcome = settle(await self.balance(team_id), held=release, actual=actual)
+        release = request.held if self._find(team_id, release_key) is None else ZERO
+        outcome = settle(await self.balance(team_id), held=release, actual=request.actual)
         if outcome.release > 0:
             await self.apply(
-                team_id, EntryType.RELEASE, release, at=at, job_id=job_id, call_id=call_id, idempotency_key=release_key
+                NewEntry(
+                    team_id,
+                    EntryType.RELEASE,
+                    release,
+                    at=at,
+                    job_id=job_id,
+                    call_id=call_id,
+                    idempotency_key=release_key,
+                )
             )
         if outcome.debit > 0:
             await self.apply(
-                team_id,
-                EntryType.DEBIT,
-                -outcome.debit,
-                at=at,
-                job_id=job_id,
-                call_id=call_id,
-                reason=reason,
-                idempotency_key=debit_key,
+                NewEntry(
+                    team_id,
+                    EntryType.DEBIT,
+                    -outcome.debit,
+                    at=at,
+                    job_id=job_id,
+                    call_id=call_id,
+                    reason=request.reason,
+                    idempotency_key=debit_key,
+                )
             )
         return outcome
 

@@ -15,7 +15,7 @@ from domain.budgets import BudgetMode
 from domain.calls import LlmCall
 from domain.catalog import ProviderName
 from domain.economics import ratio
-from domain.ids import ApiKeyId, CallId, CredentialId, JobId, OrganizationId, TeamId
+from domain.ids import ApiKeyId, CallId, CredentialId, JobId, LedgerEntryId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement
 from domain.money import EXACT, ZERO
@@ -432,43 +432,62 @@ class OutstandingHold(msgspec.Struct, frozen=True, kw_only=True):
     amount: Decimal
 
 
+class NewEntry(msgspec.Struct, frozen=True):
+    """One ledger entry to append: ``amount`` is signed (its effect on available credits)."""
+
+    team_id: TeamId
+    kind: EntryType
+    amount: Decimal
+    at: datetime
+    job_id: JobId | None = None
+    call_id: CallId | None = None
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+    def entry(self, entry_id: LedgerEntryId, sequence: int) -> LedgerEntry:
+        """The entry as stored, once the adapter has given it its id and sequence."""
+        return LedgerEntry(
+            id=entry_id,
+            team_id=self.team_id,
+            type=self.kind,
+            amount=self.amount,
+            created_at=self.at,
+            job_id=self.job_id,
+            call_id=self.call_id,
+            reason=self.reason,
+            idempotency_key=self.idempotency_key,
+            sequence=sequence,
+        )
+
+
+class SettleRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """The end of a hold: release ``held`` and debit ``actual`` for the job's call (``call_id``
+    None: the job's own hold), ``reason`` written on the debit."""
+
+    team_id: TeamId
+    held: Decimal
+    actual: Decimal
+    at: datetime
+    job_id: JobId
+    call_id: CallId | None
+    reason: str | None = None
+
+
 class CreditRepository(Protocol):
     async def balance(self, team_id: TeamId) -> CreditBalance:
         """The team's cached balance (equal to the replay of its ledger)."""
         ...
 
-    async def apply(
-        self,
-        team_id: TeamId,
-        kind: EntryType,
-        amount: Decimal,
-        *,
-        at: datetime,
-        job_id: JobId | None = None,
-        call_id: CallId | None = None,
-        reason: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> LedgerEntry | None:
+    async def apply(self, new: NewEntry) -> LedgerEntry | None:
         """Append one entry and update the cached balance atomically.
 
-        ``amount`` is signed (its effect on available credits). Returns None when an
-        entry with this team's ``idempotency_key`` already exists (nothing changes).
+        Returns None when an entry with this team's ``idempotency_key`` already exists (nothing changes).
         Raises ``InsufficientCreditsError`` when available credits would go below zero
         (a hold is one conditional statement: never a read-modify-write).
         """
         ...
 
-    async def settle(
-        self,
-        team_id: TeamId,
-        *,
-        held: Decimal,
-        actual: Decimal,
-        at: datetime,
-        job_id: JobId,
-        call_id: CallId | None,
-        reason: str | None = None,
-    ) -> Settlement:
+    async def settle(self, request: SettleRequest) -> Settlement:
         """Release ``held`` and debit ``actual`` (capped at what the team can pay); ``reason``
         is written on the debit (``unsettled`` for a captured hold).
 

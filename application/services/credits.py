@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import msgspec
 
+from application.ports.repositories import NewEntry
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.services._access import Caller, visible_team
@@ -78,7 +79,7 @@ class CreditService:
             team = await visible_team(uow, actor, team_id)
             now = self._clock.now()
             entry = await uow.credits.apply(
-                team_id, kind, amount, at=now, reason=reason, idempotency_key=operator_key(idempotency_key)
+                NewEntry(team_id, kind, amount, at=now, reason=reason, idempotency_key=operator_key(idempotency_key))
             )
             balance = await uow.credits.balance(team_id)
             if entry is not None:

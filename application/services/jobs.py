@@ -10,7 +10,7 @@ import msgspec
 
 from application.errors import ConflictError, NotFoundError
 from application.ports.observability import Metrics
-from application.ports.repositories import CallLease, CallLedger, JobFilters
+from application.ports.repositories import CallLease, CallLedger, JobFilters, NewEntry, SettleRequest
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
@@ -124,12 +124,14 @@ class JobService:
                 # job_based: the conditional hold is ``may_create_job`` in one statement (it
                 # refuses when the balance does not cover the job's credit); no read first.
                 await uow.credits.apply(
-                    team.id,
-                    EntryType.HOLD,
-                    -job.held_credits,
-                    at=now,
-                    job_id=job.id,
-                    idempotency_key=job_hold_key(job.id),
+                    NewEntry(
+                        team.id,
+                        EntryType.HOLD,
+                        -job.held_credits,
+                        at=now,
+                        job_id=job.id,
+                        idempotency_key=job_hold_key(job.id),
+                    )
                 )
             elif not team.budget.may_create_job((await uow.credits.balance(team.id)).available):
                 raise InsufficientCreditsError("the team has no credits left")
@@ -313,7 +315,14 @@ async def finish_job(uow: UnitOfWork, job: Job, *, status: JobStatus, at: dateti
     job_debit = ZERO
     if end.settles:
         settlement = await uow.credits.settle(
-            job.team_id, held=end.held_credits, actual=end.charge_credits, at=at, job_id=job.id, call_id=None
+            SettleRequest(
+                team_id=job.team_id,
+                held=end.held_credits,
+                actual=end.charge_credits,
+                at=at,
+                job_id=job.id,
+                call_id=None,
+            )
         )
         job_debit = settlement.debit
     credits = job.totals.credits + job_debit

@@ -11,7 +11,7 @@ from uuid import UUID
 import msgspec
 
 from application.errors import ConflictError, NotFoundError
-from application.ports.repositories import ApiKey, JobOutcomes, OrganizationPatch, TeamPatch
+from application.ports.repositories import ApiKey, JobOutcomes, NewEntry, OrganizationPatch, TeamPatch
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._access import listing_scope, visible_organization, visible_team
@@ -279,12 +279,14 @@ class OrganizationService:
             key = await self._issue_key(uow, team, now)
             if credits:
                 await uow.credits.apply(
-                    team.id,
-                    EntryType.ALLOCATION,
-                    credits,
-                    at=now,
-                    reason="initial credits",
-                    idempotency_key=initial_allocation_key(team.id),
+                    NewEntry(
+                        team.id,
+                        EntryType.ALLOCATION,
+                        credits,
+                        at=now,
+                        reason="initial credits",
+                        idempotency_key=initial_allocation_key(team.id),
+                    )
                 )
             await audit(
                 uow,

@@ -15,6 +15,7 @@ from adapters.memory.store import MemoryStore
 from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
+from application.ports.repositories import NewEntry
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.calls import LlmCall
@@ -73,7 +74,7 @@ async def make_team(
         await u.teams.add(team)
         if credits:
             await u.credits.apply(
-                team.id, EntryType.ALLOCATION, credits, at=T0, idempotency_key=initial_allocation_key(team.id)
+                NewEntry(team.id, EntryType.ALLOCATION, credits, at=T0, idempotency_key=initial_allocation_key(team.id))
             )
         await u.commit()
     return team

@@ -4,7 +4,7 @@ from uuid import uuid4
 
 import pytest
 
-from application.ports.repositories import OutstandingHold
+from application.ports.repositories import NewEntry, OutstandingHold, SettleRequest
 from domain.errors import InsufficientCreditsError, InvalidValueError
 from domain.ids import CallId, TeamId
 from domain.ledger import CreditBalance, EntryType, Settlement, replay
@@ -25,7 +25,7 @@ async def test_allocation_with_a_key_applies_once(uow: UowFactory) -> None:
     team = await make_team(uow, credits=None)
     async with uow() as u:
         entry = await u.credits.apply(
-            team.id, EntryType.ALLOCATION, D("25.5"), at=at(1), reason="top-up", idempotency_key="k1"
+            NewEntry(team.id, EntryType.ALLOCATION, D("25.5"), at=at(1), reason="top-up", idempotency_key="k1")
         )
         assert entry is not None
         assert (entry.type, entry.amount, entry.reason, entry.idempotency_key) == (
@@ -34,25 +34,40 @@ async def test_allocation_with_a_key_applies_once(uow: UowFactory) -> None:
             "top-up",
             "k1",
         )
-        assert await u.credits.apply(team.id, EntryType.ALLOCATION, D("25.5"), at=at(2), idempotency_key="k1") is None
+        assert (
+            await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D("25.5"), at=at(2), idempotency_key="k1"))
+            is None
+        )
         await u.commit()
     async with uow() as u:
-        assert await u.credits.apply(team.id, EntryType.ALLOCATION, D(99), at=at(3), idempotency_key="k1") is None
+        assert (
+            await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(99), at=at(3), idempotency_key="k1"))
+            is None
+        )
         assert await u.credits.balance(team.id) == CreditBalance(allocated=D("25.5"))
     # Keys are per team: another team may use the same one.
     other = await make_team(uow, credits=None)
     async with uow() as u:
-        assert await u.credits.apply(other.id, EntryType.ALLOCATION, D(1), at=at(4), idempotency_key="k1") is not None
+        assert (
+            await u.credits.apply(NewEntry(other.id, EntryType.ALLOCATION, D(1), at=at(4), idempotency_key="k1"))
+            is not None
+        )
 
 
 async def test_a_hold_beyond_available_is_refused_and_changes_nothing(uow: UowFactory) -> None:
     team = await make_team(uow, credits=D(10))
     async with uow() as u:
-        assert await u.credits.apply(team.id, EntryType.HOLD, D(-6), at=at(1), call_id=CallId(uuid4())) is not None
+        assert (
+            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-6), at=at(1), call_id=CallId(uuid4())))
+            is not None
+        )
         with pytest.raises(InsufficientCreditsError):
-            await u.credits.apply(team.id, EntryType.HOLD, D("-4.000001"), at=at(2), call_id=CallId(uuid4()))
+            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D("-4.000001"), at=at(2), call_id=CallId(uuid4())))
         # The refusal leaves the unit usable: the exact remainder can still be held.
-        assert await u.credits.apply(team.id, EntryType.HOLD, D(-4), at=at(3), call_id=CallId(uuid4())) is not None
+        assert (
+            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-4), at=at(3), call_id=CallId(uuid4())))
+            is not None
+        )
         assert (await u.credits.balance(team.id)).available == 0
         await u.commit()
     balance = await ledger_replays_to_balance(uow, team)
@@ -63,14 +78,14 @@ async def test_entries_breaking_the_rules_are_refused(uow: UowFactory) -> None:
     team = await make_team(uow, credits=D(5))
     async with uow() as u:
         with pytest.raises(InvalidValueError):
-            await u.credits.apply(team.id, EntryType.HOLD, D(1), at=at(1))  # a hold is negative
+            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(1), at=at(1)))  # a hold is negative
         with pytest.raises(InvalidValueError):
-            await u.credits.apply(team.id, EntryType.RELEASE, D(1), at=at(1))  # nothing is held
+            await u.credits.apply(NewEntry(team.id, EntryType.RELEASE, D(1), at=at(1)))  # nothing is held
         with pytest.raises(InvalidValueError):
-            await u.credits.apply(team.id, EntryType.REFUND, D(1), at=at(1))  # nothing was used
+            await u.credits.apply(NewEntry(team.id, EntryType.REFUND, D(1), at=at(1)))  # nothing was used
         with pytest.raises(InsufficientCreditsError):
-            await u.credits.apply(team.id, EntryType.ADJUSTMENT, D(-6), at=at(1))
-        assert await u.credits.apply(team.id, EntryType.ADJUSTMENT, D(-5), at=at(1)) is not None
+            await u.credits.apply(NewEntry(team.id, EntryType.ADJUSTMENT, D(-6), at=at(1)))
+        assert await u.credits.apply(NewEntry(team.id, EntryType.ADJUSTMENT, D(-5), at=at(1))) is not None
         assert await u.credits.balance(team.id) == CreditBalance()
 
 
@@ -79,11 +94,15 @@ async def test_settle_releases_the_hold_and_debits_the_actual_once(uow: UowFacto
     job = await make_job(uow, team)
     call_id = CallId(uuid4())
     async with uow() as u:
-        await u.credits.apply(team.id, EntryType.HOLD, D(-3), at=at(1), job_id=job.id, call_id=call_id)
+        await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-3), at=at(1), job_id=job.id, call_id=call_id))
         assert await u.credits.outstanding_holds(job.id) == [OutstandingHold(call_id=call_id, amount=D(3))]
-        first = await u.credits.settle(team.id, held=D(3), actual=D("1.25"), at=at(2), job_id=job.id, call_id=call_id)
+        first = await u.credits.settle(
+            SettleRequest(team_id=team.id, held=D(3), actual=D("1.25"), at=at(2), job_id=job.id, call_id=call_id)
+        )
         assert first == Settlement(release=D(3), debit=D("1.25"), overdraft=D(0))
-        again = await u.credits.settle(team.id, held=D(3), actual=D("1.25"), at=at(3), job_id=job.id, call_id=call_id)
+        again = await u.credits.settle(
+            SettleRequest(team_id=team.id, held=D(3), actual=D("1.25"), at=at(3), job_id=job.id, call_id=call_id)
+        )
         assert again == Settlement(release=D(0), debit=D("1.25"), overdraft=D(0))
         assert await u.credits.outstanding_holds(job.id) == []
         await u.commit()
@@ -99,8 +118,10 @@ async def test_a_debit_beyond_what_the_team_can_pay_is_capped_as_overdraft(uow: 
     job = await make_job(uow, team)
     call_id = CallId(uuid4())
     async with uow() as u:
-        await u.credits.apply(team.id, EntryType.HOLD, D("-1.5"), at=at(1), job_id=job.id, call_id=call_id)
-        outcome = await u.credits.settle(team.id, held=D("1.5"), actual=D(5), at=at(2), job_id=job.id, call_id=call_id)
+        await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D("-1.5"), at=at(1), job_id=job.id, call_id=call_id))
+        outcome = await u.credits.settle(
+            SettleRequest(team_id=team.id, held=D("1.5"), actual=D(5), at=at(2), job_id=job.id, call_id=call_id)
+        )
         await u.commit()
     assert outcome == Settlement(release=D("1.5"), debit=D(2), overdraft=D(3))
     assert await ledger_replays_to_balance(uow, team) == CreditBalance(allocated=D(2), used=D(2))
@@ -111,22 +132,26 @@ async def test_a_hold_released_at_job_end_is_not_released_again_by_a_late_settle
     job = await make_job(uow, team)
     call_id = CallId(uuid4())
     async with uow() as u:
-        await u.credits.apply(team.id, EntryType.HOLD, D(-4), at=at(1), job_id=job.id, call_id=call_id)
+        await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-4), at=at(1), job_id=job.id, call_id=call_id))
         await u.commit()
     async with uow() as u:  # what completion does for a call still in flight
         for hold in await u.credits.outstanding_holds(job.id):
             await u.credits.apply(
-                team.id,
-                EntryType.RELEASE,
-                hold.amount,
-                at=at(2),
-                job_id=job.id,
-                call_id=hold.call_id,
-                idempotency_key=f"release:{hold.call_id}",
+                NewEntry(
+                    team.id,
+                    EntryType.RELEASE,
+                    hold.amount,
+                    at=at(2),
+                    job_id=job.id,
+                    call_id=hold.call_id,
+                    idempotency_key=f"release:{hold.call_id}",
+                )
             )
         await u.commit()
     async with uow() as u:
-        late = await u.credits.settle(team.id, held=D(4), actual=D(1), at=at(3), job_id=job.id, call_id=call_id)
+        late = await u.credits.settle(
+            SettleRequest(team_id=team.id, held=D(4), actual=D(1), at=at(3), job_id=job.id, call_id=call_id)
+        )
         await u.commit()
     assert late == Settlement(release=D(0), debit=D(1), overdraft=D(0))
     assert await ledger_replays_to_balance(uow, team) == CreditBalance(allocated=D(10), used=D(1))
@@ -137,11 +162,13 @@ async def test_the_job_hold_settles_under_the_job_key(uow: UowFactory) -> None:
     job = await make_job(uow, team, held_credits=D(1))
     async with uow() as u:
         await u.credits.apply(
-            team.id, EntryType.HOLD, D(-1), at=at(0), job_id=job.id, idempotency_key=f"hold:job:{job.id}"
+            NewEntry(team.id, EntryType.HOLD, D(-1), at=at(0), job_id=job.id, idempotency_key=f"hold:job:{job.id}")
         )
         holds = await u.credits.outstanding_holds(job.id)
         assert holds == [OutstandingHold(call_id=None, amount=D(1))]
-        settled = await u.credits.settle(team.id, held=D(1), actual=D(1), at=at(1), job_id=job.id, call_id=None)
+        settled = await u.credits.settle(
+            SettleRequest(team_id=team.id, held=D(1), actual=D(1), at=at(1), job_id=job.id, call_id=None)
+        )
         assert settled == Settlement(release=D(1), debit=D(1), overdraft=D(0))
         await u.commit()
     async with uow() as u:
@@ -153,7 +180,7 @@ async def test_entries_are_newest_first_with_a_keyset_cursor(uow: UowFactory) ->
     team = await make_team(uow, credits=None)
     async with uow() as u:
         for i in range(5):
-            await u.credits.apply(team.id, EntryType.ALLOCATION, D(i + 1), at=at(i // 2))
+            await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(i + 1), at=at(i // 2)))
         await u.commit()
     async with uow() as u:
         page = await u.credits.entries(team.id, before=None, limit=3)

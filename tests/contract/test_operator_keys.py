@@ -8,6 +8,7 @@ that call's hold from being released.
 from uuid import uuid4
 
 from adapters.memory.system import FakeClock
+from application.ports.repositories import NewEntry, SettleRequest
 from application.services.credits import CreditService
 from domain.admins import AdminPrincipal, AdminRole
 from domain.ids import AdminUserId, CallId
@@ -23,7 +24,15 @@ async def test_an_operator_key_equal_to_a_system_key_forges_nothing(uow: UowFact
     call_id = CallId(uuid4())
     async with uow() as u:
         await u.credits.apply(
-            team.id, EntryType.HOLD, D(-4), at=at(1), job_id=job.id, call_id=call_id, idempotency_key=f"hold:{call_id}"
+            NewEntry(
+                team.id,
+                EntryType.HOLD,
+                D(-4),
+                at=at(1),
+                job_id=job.id,
+                call_id=call_id,
+                idempotency_key=f"hold:{call_id}",
+            )
         )
         await u.commit()
     credits = CreditService(uow=uow, clock=FakeClock(at(2)))
@@ -33,7 +42,9 @@ async def test_an_operator_key_equal_to_a_system_key_forges_nothing(uow: UowFact
 
     # The call settles: its hold is released under the system's own key, as if nothing happened.
     async with uow() as u:
-        await u.credits.settle(team.id, held=D(4), actual=D(1), at=at(3), job_id=job.id, call_id=call_id)
+        await u.credits.settle(
+            SettleRequest(team_id=team.id, held=D(4), actual=D(1), at=at(3), job_id=job.id, call_id=call_id)
+        )
         await u.commit()
         balance = await u.credits.balance(team.id)
     assert balance == CreditBalance(allocated=D(11), used=D(1), held=D(0))

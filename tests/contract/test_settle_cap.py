@@ -17,7 +17,7 @@ from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import CallLedger
+from application.ports.repositories import CallLedger, NewEntry, SettleRequest
 from domain.budgets import BudgetMode
 from domain.ids import CallId, JobId
 from domain.jobs import Job
@@ -82,7 +82,9 @@ async def arrange(backend: Backend, case: Case) -> tuple[Team, Job]:
     if D(case.other_held) > 0:
         async with backend.uow() as u:
             other = CallId(uuid4())
-            await u.credits.apply(team.id, EntryType.HOLD, -D(case.other_held), at=at(1), job_id=job.id, call_id=other)
+            await u.credits.apply(
+                NewEntry(team.id, EntryType.HOLD, -D(case.other_held), at=at(1), job_id=job.id, call_id=other)
+            )
             await u.commit()
     return team, job
 
@@ -107,9 +109,13 @@ async def test_the_credit_repository_settles_by_the_domain_rule(backend: Backend
     call_id = CallId(uuid4())
     async with backend.uow() as u:
         if D(case.held) > 0:
-            await u.credits.apply(team.id, EntryType.HOLD, -D(case.held), at=at(2), job_id=job.id, call_id=call_id)
+            await u.credits.apply(
+                NewEntry(team.id, EntryType.HOLD, -D(case.held), at=at(2), job_id=job.id, call_id=call_id)
+            )
         outcome = await u.credits.settle(
-            team.id, held=D(case.held), actual=D(case.actual), at=at(3), job_id=job.id, call_id=call_id
+            SettleRequest(
+                team_id=team.id, held=D(case.held), actual=D(case.actual), at=at(3), job_id=job.id, call_id=call_id
+            )
         )
         await u.commit()
     assert outcome == case.settlement

@@ -15,9 +15,9 @@ from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import SessionRepository
 from adapters.system import Uuid7Ids
 from application.errors import NotFoundError
-from application.ports.repositories import OutstandingHold
+from application.ports.repositories import NewEntry, OutstandingHold, SettleRequest
 from domain.errors import InsufficientCreditsError, InvalidValueError
-from domain.ids import CallId, JobId, LedgerEntryId, TeamId
+from domain.ids import JobId, LedgerEntryId, TeamId
 from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, check_sign, settlement_keys
 from domain.money import EXACT, ZERO
 
@@ -157,93 +157,61 @@ class PostgresCreditRepository(SessionRepository):
             return CreditBalance()
         return from_row(CreditBalance, row)
 
-    async def apply(
-        self,
-        team_id: TeamId,
-        kind: EntryType,
-        amount: Decimal,
-        *,
-        at: datetime,
-        job_id: JobId | None = None,
-        call_id: CallId | None = None,
-        reason: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> LedgerEntry | None:
-        check_sign(kind, amount)
+    async def apply(self, new: NewEntry) -> LedgerEntry | None:
+        check_sign(new.kind, new.amount)
         entry_id = LedgerEntryId(_ids.new_id())
-        moves = _deltas(kind, amount)
+        moves = _deltas(new.kind, new.amount)
         params = {
             "id": entry_id,
-            "team_id": team_id,
-            "type": kind.value,
-            "amount": amount,
-            "job_id": job_id,
-            "call_id": call_id,
-            "reason": reason,
-            "key": idempotency_key,
-            "at": at,
+            "team_id": new.team_id,
+            "type": new.kind.value,
+            "amount": new.amount,
+            "job_id": new.job_id,
+            "call_id": new.call_id,
+            "reason": new.reason,
+            "key": new.idempotency_key,
+            "at": new.at,
             **moves,
         }
         row = await self._s.one(_APPLY, params)
         assert row is not None
         if row["moved"] and row["sequence"] is None:
             # A concurrent transaction appended the same key first: undo our move.
-            await self._s.run(_UNDO, {"team_id": team_id, **moves})
+            await self._s.run(_UNDO, {"team_id": new.team_id, **moves})
             return None
         if not row["moved"]:
             if row["duplicate"]:
                 return None
             if not row["team_exists"]:
                 raise NotFoundError("team not found")
-            raise _refusal(kind, amount)
-        return LedgerEntry(
-            id=entry_id,
-            team_id=team_id,
-            type=kind,
-            amount=amount,
-            created_at=at,
-            job_id=job_id,
-            call_id=call_id,
-            reason=reason,
-            idempotency_key=idempotency_key,
-            sequence=row["sequence"],
-        )
+            raise _refusal(new.kind, new.amount)
+        return new.entry(entry_id, sequence=row["sequence"])
 
-    async def settle(
-        self,
-        team_id: TeamId,
-        *,
-        held: Decimal,
-        actual: Decimal,
-        at: datetime,
-        job_id: JobId,
-        call_id: CallId | None,
-        reason: str | None = None,
-    ) -> Settlement:
-        if held < 0 or actual < 0:
+    async def settle(self, request: SettleRequest) -> Settlement:
+        if request.held < 0 or request.actual < 0:
             raise InvalidValueError("held and actual credits must not be negative")
-        release_key, debit_key = settlement_keys(job_id, call_id)
+        release_key, debit_key = settlement_keys(request.job_id, request.call_id)
         params = {
-            "team_id": team_id,
-            "held": held,
-            "actual": actual,
-            "at": at,
-            "job_id": job_id,
-            "call_id": call_id,
+            "team_id": request.team_id,
+            "held": request.held,
+            "actual": request.actual,
+            "at": request.at,
+            "job_id": request.job_id,
+            "call_id": request.call_id,
             "release_key": release_key,
             "debit_key": debit_key,
-            "reason": reason,
+            "reason": request.reason,
             "release_id": _ids.new_id(),
             "debit_id": _ids.new_id(),
         }
-        row = await self._s.one_locking_job(job_id, _SETTLE, params)
+        row = await self._s.one_locking_job(request.job_id, _SETTLE, params)
         if row is None:
             raise NotFoundError("team not found")
         if row["debited"] is not None:
             return Settlement(release=ZERO, debit=row["debited"], overdraft=ZERO)
         debit: Decimal = row["debit"]
         with localcontext(EXACT):
-            overdraft = actual - debit
+            overdraft = request.actual - debit
         return Settlement(release=row["release"], debit=debit, overdraft=overdraft)
 
     async def debited_since(self, team_id: TeamId, since: datetime) -> Decimal:

@@ -9,6 +9,7 @@ import psycopg
 from adapters.memory.providers import Reply
 from adapters.postgres.pool import Pool, open_pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
+from application.ports.repositories import NewEntry
 from application.services.calls import CallRequest
 from domain.budgets import BudgetMode
 from domain.errors import InsufficientCreditsError, JobNotActiveError
@@ -43,7 +44,9 @@ async def test_two_instances_racing_200_holds_grant_exactly_the_50_that_fit(
     async def hold(pool: Pool) -> bool:
         async with PostgresUnitOfWork(pool) as uow:
             try:
-                await uow.credits.apply(team.id, EntryType.HOLD, D(-1), at=team.created_at, call_id=CallId(uuid4()))
+                await uow.credits.apply(
+                    NewEntry(team.id, EntryType.HOLD, D(-1), at=team.created_at, call_id=CallId(uuid4()))
+                )
             except InsufficientCreditsError:
                 return False
             await asyncio.sleep(0.002)  # keep the transaction open: the others must wait, not overtake

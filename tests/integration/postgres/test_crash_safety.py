@@ -12,6 +12,7 @@ from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.errors import UnavailableError
+from application.ports.repositories import NewEntry
 from domain.budgets import BudgetMode
 from domain.calls import unsettled_call
 from domain.catalog import Provider
@@ -137,7 +138,9 @@ async def test_a_hold_killed_before_its_commit_never_happened(
         team, _ = await make_team(it.services, organization, BudgetMode.CONSUMPTION_USD, credits=D(10))
     with pytest.raises(UnavailableError):
         async with PostgresUnitOfWork(clean_postgres) as uow:
-            await uow.credits.apply(team.id, EntryType.HOLD, D(-3), at=team.created_at, call_id=CallId(uuid4()))
+            await uow.credits.apply(
+                NewEntry(team.id, EntryType.HOLD, D(-3), at=team.created_at, call_id=CallId(uuid4()))
+            )
             await terminate_backends_in_transaction(postgres_url)
             await uow.commit()
     cached, replayed, _ = await ledger_state(postgres_url, team.id)

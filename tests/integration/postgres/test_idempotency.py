@@ -4,6 +4,7 @@ import asyncio
 
 from adapters.postgres.pool import Pool, open_pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
+from application.ports.repositories import NewEntry
 from domain.budgets import BudgetMode
 from domain.ledger import EntryType
 from tests.integration.postgres.conftest import D, Instance, OpenInstance, ledger_state, make_team, seed
@@ -29,7 +30,7 @@ async def test_a_burst_of_the_same_allocation_from_two_instances_applies_once(
     async def allocate(pool: Pool) -> bool:
         async with PostgresUnitOfWork(pool) as uow:
             entry = await uow.credits.apply(
-                team.id, EntryType.ALLOCATION, D(5), at=team.created_at, idempotency_key="burst"
+                NewEntry(team.id, EntryType.ALLOCATION, D(5), at=team.created_at, idempotency_key="burst")
             )
             await asyncio.sleep(0.005)  # hold the team row while the others queue behind it
             await uow.commit()
