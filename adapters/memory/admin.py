@@ -8,7 +8,7 @@ import msgspec
 
 from adapters.memory.store import StoreRepository
 from application.errors import ConflictError
-from application.ports.admin import Webhook, WebhookDelivery
+from application.ports.admin import NewAuditEntry, Webhook, WebhookDelivery
 from domain.admins import AdminUser, AuditEntry
 from domain.ids import AdminUserId, OrganizationId
 
@@ -52,33 +52,8 @@ class MemoryAdminUserRepository(StoreRepository):
 
 
 class MemoryAuditLogRepository(StoreRepository):
-    async def add(
-        self,
-        *,
-        at: datetime,
-        actor_id: AdminUserId | None,
-        actor_email: str,
-        action: str,
-        target_type: str,
-        target_id: str,
-        organization_id: OrganizationId | None,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-    ) -> None:
-        self._s.audit.append(
-            AuditEntry(
-                id=len(self._s.audit) + 1,
-                at=at,
-                actor_id=actor_id,
-                actor_email=actor_email,
-                action=action,
-                target_type=target_type,
-                target_id=target_id,
-                organization_id=organization_id,
-                before=before,
-                after=after,
-            )
-        )
+    async def add(self, entry: NewAuditEntry) -> None:
+        self._s.audit.append(AuditEntry(id=len(self._s.audit) + 1, **msgspec.structs.asdict(entry)))
 
     async def list(
         self, *, organization_id: OrganizationId | None, before_id: int | None, limit: int

@@ -52,20 +52,22 @@ class AdminUserRepository(Protocol):
     async def count(self) -> int: ...
 
 
+class NewAuditEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """An audit entry to append (``AuditEntry`` but for the id the log gives it)."""
+
+    at: datetime
+    actor_id: AdminUserId | None  # None: the system (CLI, setup)
+    actor_email: str
+    action: str
+    target_type: str
+    target_id: str
+    organization_id: OrganizationId | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
 class AuditLogRepository(Protocol):
-    async def add(
-        self,
-        *,
-        at: datetime,
-        actor_id: AdminUserId | None,
-        actor_email: str,
-        action: str,
-        target_type: str,
-        target_id: str,
-        organization_id: OrganizationId | None,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-    ) -> None:
+    async def add(self, entry: NewAuditEntry) -> None:
         """Append one entry (secrets must already be redacted)."""
         ...
 

@@ -7,6 +7,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
+from application.ports.admin import NewAuditEntry
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork
 from domain.admins import AdminPrincipal, redact
@@ -37,15 +38,17 @@ async def audit(
 ) -> None:
     """Append who (``None``: the system, e.g. the CLI) did what to which target, secrets redacted."""
     await uow.audit.add(
-        at=at,
-        actor_id=actor.user_id if actor is not None else None,
-        actor_email=actor.email if actor is not None else "system",
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id),
-        organization_id=organization_id,
-        before=redact(snapshot(before)),
-        after=redact(snapshot(after)),
+        NewAuditEntry(
+            at=at,
+            actor_id=actor.user_id if actor is not None else None,
+            actor_email=actor.email if actor is not None else "system",
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            organization_id=organization_id,
+            before=redact(snapshot(before)),
+            after=redact(snapshot(after)),
+        )
     )
 
 

@@ -4,6 +4,7 @@ import secrets
 from uuid import UUID
 
 from application.errors import ConflictError, LoginRateLimitedError, UnauthorizedError
+from application.ports.admin import NewAuditEntry
 from application.ports.security import LoginThrottle, PasswordHasher, TokenCodec
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -93,15 +94,17 @@ class AdminAuthService:
             else:
                 await uow.admin_users.add(user)
             await uow.audit.add(
-                at=user.created_at,
-                actor_id=actor.user_id if actor else None,
-                actor_email=actor.email if actor else "system",
-                action="user.create",
-                target_type="admin_user",
-                target_id=str(user.id),
-                organization_id=organization_id,
-                before=None,
-                after={"email": email, "role": role.value, "organization_id": str(organization_id or "")},
+                NewAuditEntry(
+                    at=user.created_at,
+                    actor_id=actor.user_id if actor else None,
+                    actor_email=actor.email if actor else "system",
+                    action="user.create",
+                    target_type="admin_user",
+                    target_id=str(user.id),
+                    organization_id=organization_id,
+                    before=None,
+                    after={"email": email, "role": role.value, "organization_id": str(organization_id or "")},
+                )
             )
             await uow.commit()
         return user

@@ -5,6 +5,7 @@ from typing import Any
 import msgspec
 
 from application.errors import ConflictError
+from application.ports.admin import NewAuditEntry
 from application.ports.security import PasswordHasher
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -111,13 +112,15 @@ class AdminUserService:
         if after_snapshot is not None and password_changed:
             after_snapshot["password"] = "[changed]"  # noqa: S105 - a marker, not a password
         await uow.audit.add(
-            at=self._clock.now(),
-            actor_id=actor.user_id,
-            actor_email=actor.email,
-            action=action,
-            target_type="admin_user",
-            target_id=str(before.id),
-            organization_id=before.organization_id,
-            before=user_snapshot(before),
-            after=after_snapshot,
+            NewAuditEntry(
+                at=self._clock.now(),
+                actor_id=actor.user_id,
+                actor_email=actor.email,
+                action=action,
+                target_type="admin_user",
+                target_id=str(before.id),
+                organization_id=before.organization_id,
+                before=user_snapshot(before),
+                after=after_snapshot,
+            )
         )

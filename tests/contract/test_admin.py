@@ -7,7 +7,7 @@ import msgspec
 import pytest
 
 from application.errors import ConflictError
-from application.ports.admin import Webhook
+from application.ports.admin import NewAuditEntry, Webhook
 from domain.admins import AdminRole, AdminUser
 from domain.ids import AdminUserId
 from tests.contract.conftest import UowFactory, at, make_org
@@ -59,15 +59,17 @@ async def test_audit_log_is_newest_first_per_organization(uow: UowFactory) -> No
     async with uow() as u:
         for i, organization in enumerate((org, other, org)):
             await u.audit.add(
-                at=at(i),
-                actor_id=None,
-                actor_email="system",
-                action=f"team.update.{i}",
-                target_type="team",
-                target_id=str(i),
-                organization_id=organization.id,
-                before={"name": "old"},
-                after={"name": "new", "api_key": "[redacted]"},
+                NewAuditEntry(
+                    at=at(i),
+                    actor_id=None,
+                    actor_email="system",
+                    action=f"team.update.{i}",
+                    target_type="team",
+                    target_id=str(i),
+                    organization_id=organization.id,
+                    before={"name": "old"},
+                    after={"name": "new", "api_key": "[redacted]"},
+                )
             )
         await u.commit()
     async with uow() as u:

@@ -7,7 +7,7 @@ from psycopg.types.json import Jsonb
 
 from adapters.postgres.repositories.rows import from_row, page_after_id
 from adapters.postgres.session import SessionRepository
-from application.ports.admin import Webhook, WebhookDelivery
+from application.ports.admin import NewAuditEntry, Webhook, WebhookDelivery
 from domain.admins import AdminRole, AdminUser, AuditEntry
 from domain.ids import AdminUserId, OrganizationId
 
@@ -75,19 +75,7 @@ class PostgresAdminUserRepository(SessionRepository):
 
 
 class PostgresAuditLogRepository(SessionRepository):
-    async def add(
-        self,
-        *,
-        at: datetime,
-        actor_id: AdminUserId | None,
-        actor_email: str,
-        action: str,
-        target_type: str,
-        target_id: str,
-        organization_id: OrganizationId | None,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-    ) -> None:
+    async def add(self, entry: NewAuditEntry) -> None:
         await self._s.run(
             """
             INSERT INTO audit_log (at, actor_id, actor_email, action, target_type, target_id, organization_id,
@@ -95,15 +83,15 @@ class PostgresAuditLogRepository(SessionRepository):
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
             (
-                at,
-                actor_id,
-                actor_email,
-                action,
-                target_type,
-                target_id,
-                organization_id,
-                Jsonb(before) if before is not None else None,
-                Jsonb(after) if after is not None else None,
+                entry.at,
+                entry.actor_id,
+                entry.actor_email,
+                entry.action,
+                entry.target_type,
+                entry.target_id,
+                entry.organization_id,
+                Jsonb(entry.before) if entry.before is not None else None,
+                Jsonb(entry.after) if entry.after is not None else None,
             ),
         )
 
