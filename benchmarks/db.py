@@ -349,7 +349,7 @@ async def measure(url: str, pool: Pool, calls: int, teams: int, runs: int) -> Ti
                     team_id,
                     EntryType.HOLD,
                     -hold_amount,
-                    at=datetime.now(UTC),
+                    created_at=datetime.now(UTC),
                     job_id=job_id,
                     call_id=call_id,
                     idempotency_key=f"hold:{call_id}",

@@ -31,7 +31,7 @@ class MemoryCallLedger(StoreRepository):
                         lease.team_id,
                         EntryType.HOLD,
                         -lease.held,
-                        at=at,
+                        created_at=at,
                         job_id=lease.job_id,
                         call_id=lease.call_id,
                         idempotency_key=hold_key(lease.call_id),

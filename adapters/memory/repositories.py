@@ -454,7 +454,7 @@ class MemoryCreditRepository(StoreRepository):
     async def apply(self, new: NewEntry) -> LedgerEntry | None:
         if new.idempotency_key is not None and self._find(new.team_id, new.idempotency_key) is not None:
             return None
-        balance = self._s.balances.get(new.team_id, CreditBalance()).apply(new.kind, new.amount)
+        balance = self._s.balances.get(new.team_id, CreditBalance()).apply(new.type, new.amount)
         entries = self._s.ledger.setdefault(new.team_id, [])
         entry_id = LedgerEntryId(UUID(int=sum(len(v) for v in self._s.ledger.values()) + 1))
         entry = new.entry(entry_id, sequence=len(entries) + 1)
@@ -477,7 +477,7 @@ class MemoryCreditRepository(StoreRepository):
                     team_id,
                     EntryType.RELEASE,
                     release,
-                    at=at,
+                    created_at=at,
                     job_id=job_id,
                     call_id=call_id,
                     idempotency_key=release_key,
@@ -489,7 +489,7 @@ class MemoryCreditRepository(StoreRepository):
                     team_id,
                     EntryType.DEBIT,
                     -outcome.debit,
-                    at=at,
+                    created_at=at,
                     job_id=job_id,
                     call_id=call_id,
                     reason=request.reason,

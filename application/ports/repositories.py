@@ -433,12 +433,13 @@ class OutstandingHold(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class NewEntry(msgspec.Struct, frozen=True):
-    """One ledger entry to append: ``amount`` is signed (its effect on available credits)."""
+    """One ledger entry to append (``LedgerEntry`` but for the id and sequence the ledger
+    gives it): ``amount`` is signed (its effect on available credits)."""
 
     team_id: TeamId
-    kind: EntryType
+    type: EntryType
     amount: Decimal
-    at: datetime
+    created_at: datetime
     job_id: JobId | None = None
     call_id: CallId | None = None
     reason: str | None = None
@@ -446,18 +447,7 @@ class NewEntry(msgspec.Struct, frozen=True):
 
     def entry(self, entry_id: LedgerEntryId, sequence: int) -> LedgerEntry:
         """The entry as stored, once the adapter has given it its id and sequence."""
-        return LedgerEntry(
-            id=entry_id,
-            team_id=self.team_id,
-            type=self.kind,
-            amount=self.amount,
-            created_at=self.at,
-            job_id=self.job_id,
-            call_id=self.call_id,
-            reason=self.reason,
-            idempotency_key=self.idempotency_key,
-            sequence=sequence,
-        )
+        return LedgerEntry(id=entry_id, sequence=sequence, **msgspec.structs.asdict(self))
 
 
 class SettleRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -79,7 +79,9 @@ class CreditService:
             team = await visible_team(uow, actor, team_id)
             now = self._clock.now()
             entry = await uow.credits.apply(
-                NewEntry(team_id, kind, amount, at=now, reason=reason, idempotency_key=operator_key(idempotency_key))
+                NewEntry(
+                    team_id, kind, amount, created_at=now, reason=reason, idempotency_key=operator_key(idempotency_key)
+                )
             )
             balance = await uow.credits.balance(team_id)
             if entry is not None:

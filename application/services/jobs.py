@@ -128,7 +128,7 @@ class JobService:
                         team.id,
                         EntryType.HOLD,
                         -job.held_credits,
-                        at=now,
+                        created_at=now,
                         job_id=job.id,
                         idempotency_key=job_hold_key(job.id),
                     )

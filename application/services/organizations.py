@@ -283,7 +283,7 @@ class OrganizationService:
                         team.id,
                         EntryType.ALLOCATION,
                         credits,
-                        at=now,
+                        created_at=now,
                         reason="initial credits",
                         idempotency_key=initial_allocation_key(team.id),
                     )

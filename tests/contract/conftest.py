@@ -74,7 +74,13 @@ async def make_team(
         await u.teams.add(team)
         if credits:
             await u.credits.apply(
-                NewEntry(team.id, EntryType.ALLOCATION, credits, at=T0, idempotency_key=initial_allocation_key(team.id))
+                NewEntry(
+                    team.id,
+                    EntryType.ALLOCATION,
+                    credits,
+                    created_at=T0,
+                    idempotency_key=initial_allocation_key(team.id),
+                )
             )
         await u.commit()
     return team

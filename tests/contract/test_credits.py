@@ -25,7 +25,7 @@ async def test_allocation_with_a_key_applies_once(uow: UowFactory) -> None:
     team = await make_team(uow, credits=None)
     async with uow() as u:
         entry = await u.credits.apply(
-            NewEntry(team.id, EntryType.ALLOCATION, D("25.5"), at=at(1), reason="top-up", idempotency_key="k1")
+            NewEntry(team.id, EntryType.ALLOCATION, D("25.5"), created_at=at(1), reason="top-up", idempotency_key="k1")
         )
         assert entry is not None
         assert (entry.type, entry.amount, entry.reason, entry.idempotency_key) == (
@@ -35,13 +35,17 @@ async def test_allocation_with_a_key_applies_once(uow: UowFactory) -> None:
             "k1",
         )
         assert (
-            await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D("25.5"), at=at(2), idempotency_key="k1"))
+            await u.credits.apply(
+                NewEntry(team.id, EntryType.ALLOCATION, D("25.5"), created_at=at(2), idempotency_key="k1")
+            )
             is None
         )
         await u.commit()
     async with uow() as u:
         assert (
-            await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(99), at=at(3), idempotency_key="k1"))
+            await u.credits.apply(
+                NewEntry(team.id, EntryType.ALLOCATION, D(99), created_at=at(3), idempotency_key="k1")
+            )
             is None
         )
         assert await u.credits.balance(team.id) == CreditBalance(allocated=D("25.5"))
@@ -49,7 +53,9 @@ async def test_allocation_with_a_key_applies_once(uow: UowFactory) -> None:
     other = await make_team(uow, credits=None)
     async with uow() as u:
         assert (
-            await u.credits.apply(NewEntry(other.id, EntryType.ALLOCATION, D(1), at=at(4), idempotency_key="k1"))
+            await u.credits.apply(
+                NewEntry(other.id, EntryType.ALLOCATION, D(1), created_at=at(4), idempotency_key="k1")
+            )
             is not None
         )
 
@@ -58,14 +64,16 @@ async def test_a_hold_beyond_available_is_refused_and_changes_nothing(uow: UowFa
     team = await make_team(uow, credits=D(10))
     async with uow() as u:
         assert (
-            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-6), at=at(1), call_id=CallId(uuid4())))
+            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-6), created_at=at(1), call_id=CallId(uuid4())))
             is not None
         )
         with pytest.raises(InsufficientCreditsError):
-            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D("-4.000001"), at=at(2), call_id=CallId(uuid4())))
+            await u.credits.apply(
+                NewEntry(team.id, EntryType.HOLD, D("-4.000001"), created_at=at(2), call_id=CallId(uuid4()))
+            )
         # The refusal leaves the unit usable: the exact remainder can still be held.
         assert (
-            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-4), at=at(3), call_id=CallId(uuid4())))
+            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-4), created_at=at(3), call_id=CallId(uuid4())))
             is not None
         )
         assert (await u.credits.balance(team.id)).available == 0
@@ -78,14 +86,14 @@ async def test_entries_breaking_the_rules_are_refused(uow: UowFactory) -> None:
     team = await make_team(uow, credits=D(5))
     async with uow() as u:
         with pytest.raises(InvalidValueError):
-            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(1), at=at(1)))  # a hold is negative
+            await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(1), created_at=at(1)))  # a hold is negative
         with pytest.raises(InvalidValueError):
-            await u.credits.apply(NewEntry(team.id, EntryType.RELEASE, D(1), at=at(1)))  # nothing is held
+            await u.credits.apply(NewEntry(team.id, EntryType.RELEASE, D(1), created_at=at(1)))  # nothing is held
         with pytest.raises(InvalidValueError):
-            await u.credits.apply(NewEntry(team.id, EntryType.REFUND, D(1), at=at(1)))  # nothing was used
+            await u.credits.apply(NewEntry(team.id, EntryType.REFUND, D(1), created_at=at(1)))  # nothing was used
         with pytest.raises(InsufficientCreditsError):
-            await u.credits.apply(NewEntry(team.id, EntryType.ADJUSTMENT, D(-6), at=at(1)))
-        assert await u.credits.apply(NewEntry(team.id, EntryType.ADJUSTMENT, D(-5), at=at(1))) is not None
+            await u.credits.apply(NewEntry(team.id, EntryType.ADJUSTMENT, D(-6), created_at=at(1)))
+        assert await u.credits.apply(NewEntry(team.id, EntryType.ADJUSTMENT, D(-5), created_at=at(1))) is not None
         assert await u.credits.balance(team.id) == CreditBalance()
 
 
@@ -94,7 +102,9 @@ async def test_settle_releases_the_hold_and_debits_the_actual_once(uow: UowFacto
     job = await make_job(uow, team)
     call_id = CallId(uuid4())
     async with uow() as u:
-        await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-3), at=at(1), job_id=job.id, call_id=call_id))
+        await u.credits.apply(
+            NewEntry(team.id, EntryType.HOLD, D(-3), created_at=at(1), job_id=job.id, call_id=call_id)
+        )
         assert await u.credits.outstanding_holds(job.id) == [OutstandingHold(call_id=call_id, amount=D(3))]
         first = await u.credits.settle(
             SettleRequest(team_id=team.id, held=D(3), actual=D("1.25"), at=at(2), job_id=job.id, call_id=call_id)
@@ -118,7 +128,9 @@ async def test_a_debit_beyond_what_the_team_can_pay_is_capped_as_overdraft(uow: 
     job = await make_job(uow, team)
     call_id = CallId(uuid4())
     async with uow() as u:
-        await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D("-1.5"), at=at(1), job_id=job.id, call_id=call_id))
+        await u.credits.apply(
+            NewEntry(team.id, EntryType.HOLD, D("-1.5"), created_at=at(1), job_id=job.id, call_id=call_id)
+        )
         outcome = await u.credits.settle(
             SettleRequest(team_id=team.id, held=D("1.5"), actual=D(5), at=at(2), job_id=job.id, call_id=call_id)
         )
@@ -132,7 +144,9 @@ async def test_a_hold_released_at_job_end_is_not_released_again_by_a_late_settle
     job = await make_job(uow, team)
     call_id = CallId(uuid4())
     async with uow() as u:
-        await u.credits.apply(NewEntry(team.id, EntryType.HOLD, D(-4), at=at(1), job_id=job.id, call_id=call_id))
+        await u.credits.apply(
+            NewEntry(team.id, EntryType.HOLD, D(-4), created_at=at(1), job_id=job.id, call_id=call_id)
+        )
         await u.commit()
     async with uow() as u:  # what completion does for a call still in flight
         for hold in await u.credits.outstanding_holds(job.id):
@@ -141,7 +155,7 @@ async def test_a_hold_released_at_job_end_is_not_released_again_by_a_late_settle
                     team.id,
                     EntryType.RELEASE,
                     hold.amount,
-                    at=at(2),
+                    created_at=at(2),
                     job_id=job.id,
                     call_id=hold.call_id,
                     idempotency_key=f"release:{hold.call_id}",
@@ -162,7 +176,9 @@ async def test_the_job_hold_settles_under_the_job_key(uow: UowFactory) -> None:
     job = await make_job(uow, team, held_credits=D(1))
     async with uow() as u:
         await u.credits.apply(
-            NewEntry(team.id, EntryType.HOLD, D(-1), at=at(0), job_id=job.id, idempotency_key=f"hold:job:{job.id}")
+            NewEntry(
+                team.id, EntryType.HOLD, D(-1), created_at=at(0), job_id=job.id, idempotency_key=f"hold:job:{job.id}"
+            )
         )
         holds = await u.credits.outstanding_holds(job.id)
         assert holds == [OutstandingHold(call_id=None, amount=D(1))]
@@ -180,7 +196,7 @@ async def test_entries_are_newest_first_with_a_keyset_cursor(uow: UowFactory) ->
     team = await make_team(uow, credits=None)
     async with uow() as u:
         for i in range(5):
-            await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(i + 1), at=at(i // 2)))
+            await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(i + 1), created_at=at(i // 2)))
         await u.commit()
     async with uow() as u:
         page = await u.credits.entries(team.id, before=None, limit=3)

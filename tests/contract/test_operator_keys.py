@@ -28,7 +28,7 @@ async def test_an_operator_key_equal_to_a_system_key_forges_nothing(uow: UowFact
                 team.id,
                 EntryType.HOLD,
                 D(-4),
-                at=at(1),
+                created_at=at(1),
                 job_id=job.id,
                 call_id=call_id,
                 idempotency_key=f"hold:{call_id}",

@@ -83,7 +83,7 @@ async def arrange(backend: Backend, case: Case) -> tuple[Team, Job]:
         async with backend.uow() as u:
             other = CallId(uuid4())
             await u.credits.apply(
-                NewEntry(team.id, EntryType.HOLD, -D(case.other_held), at=at(1), job_id=job.id, call_id=other)
+                NewEntry(team.id, EntryType.HOLD, -D(case.other_held), created_at=at(1), job_id=job.id, call_id=other)
             )
             await u.commit()
     return team, job
@@ -110,7 +110,7 @@ async def test_the_credit_repository_settles_by_the_domain_rule(backend: Backend
     async with backend.uow() as u:
         if D(case.held) > 0:
             await u.credits.apply(
-                NewEntry(team.id, EntryType.HOLD, -D(case.held), at=at(2), job_id=job.id, call_id=call_id)
+                NewEntry(team.id, EntryType.HOLD, -D(case.held), created_at=at(2), job_id=job.id, call_id=call_id)
             )
         outcome = await u.credits.settle(
             SettleRequest(

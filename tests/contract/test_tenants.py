@@ -79,7 +79,7 @@ async def test_a_team_update_writes_only_its_fields_and_credit_movements_keep_th
     team = await make_team(uow)
     async with uow() as u:
         await u.teams.update(team.id, TeamPatch(status=TeamStatus.SUSPENDED), expected_version=None)
-        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(5), at=at(1)))
+        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(5), created_at=at(1)))
         renamed = await u.teams.update(team.id, TeamPatch(name="Renamed"), expected_version=None)
         await u.commit()
     assert renamed == msgspec.structs.replace(team, name="Renamed", status=TeamStatus.SUSPENDED, version=3)

@@ -14,7 +14,7 @@ from tests.contract.conftest import D, UowFactory, at, make_team
 async def test_uncommitted_changes_are_rolled_back(uow: UowFactory) -> None:
     team = await make_team(uow, credits=D(5))
     async with uow() as u:
-        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(10), at=at(1)))
+        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(10), created_at=at(1)))
         assert (await u.credits.balance(team.id)).allocated == D(15)
     async with uow() as u:
         assert await u.credits.balance(team.id) == CreditBalance(allocated=D(5))
@@ -33,10 +33,10 @@ async def test_an_error_rolls_back_the_whole_unit(uow: UowFactory) -> None:
 async def test_commit_makes_changes_durable_and_the_unit_stays_usable(uow: UowFactory) -> None:
     team = await make_team(uow, credits=None)
     async with uow() as u:
-        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(1), at=at(1)))
+        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(1), created_at=at(1)))
         await u.commit()
-        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(2), at=at(2)))
+        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(2), created_at=at(2)))
         await u.commit()
-        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(4), at=at(3)))
+        await u.credits.apply(NewEntry(team.id, EntryType.ALLOCATION, D(4), created_at=at(3)))
     async with uow() as u:
         assert (await u.credits.balance(team.id)).allocated == D(3)

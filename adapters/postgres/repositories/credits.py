@@ -158,19 +158,19 @@ class PostgresCreditRepository(SessionRepository):
         return from_row(CreditBalance, row)
 
     async def apply(self, new: NewEntry) -> LedgerEntry | None:
-        check_sign(new.kind, new.amount)
+        check_sign(new.type, new.amount)
         entry_id = LedgerEntryId(_ids.new_id())
-        moves = _deltas(new.kind, new.amount)
+        moves = _deltas(new.type, new.amount)
         params = {
             "id": entry_id,
             "team_id": new.team_id,
-            "type": new.kind.value,
+            "type": new.type.value,
             "amount": new.amount,
             "job_id": new.job_id,
             "call_id": new.call_id,
             "reason": new.reason,
             "key": new.idempotency_key,
-            "at": new.at,
+            "at": new.created_at,
             **moves,
         }
         row = await self._s.one(_APPLY, params)
@@ -184,7 +184,7 @@ class PostgresCreditRepository(SessionRepository):
                 return None
             if not row["team_exists"]:
                 raise NotFoundError("team not found")
-            raise _refusal(new.kind, new.amount)
+            raise _refusal(new.type, new.amount)
         return new.entry(entry_id, sequence=row["sequence"])
 
     async def settle(self, request: SettleRequest) -> Settlement:

@@ -45,7 +45,7 @@ async def test_two_instances_racing_200_holds_grant_exactly_the_50_that_fit(
         async with PostgresUnitOfWork(pool) as uow:
             try:
                 await uow.credits.apply(
-                    NewEntry(team.id, EntryType.HOLD, D(-1), at=team.created_at, call_id=CallId(uuid4()))
+                    NewEntry(team.id, EntryType.HOLD, D(-1), created_at=team.created_at, call_id=CallId(uuid4()))
                 )
             except InsufficientCreditsError:
                 return False

@@ -139,7 +139,7 @@ async def test_a_hold_killed_before_its_commit_never_happened(
     with pytest.raises(UnavailableError):
         async with PostgresUnitOfWork(clean_postgres) as uow:
             await uow.credits.apply(
-                NewEntry(team.id, EntryType.HOLD, D(-3), at=team.created_at, call_id=CallId(uuid4()))
+                NewEntry(team.id, EntryType.HOLD, D(-3), created_at=team.created_at, call_id=CallId(uuid4()))
             )
             await terminate_backends_in_transaction(postgres_url)
             await uow.commit()

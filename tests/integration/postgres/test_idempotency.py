@@ -30,7 +30,7 @@ async def test_a_burst_of_the_same_allocation_from_two_instances_applies_once(
     async def allocate(pool: Pool) -> bool:
         async with PostgresUnitOfWork(pool) as uow:
             entry = await uow.credits.apply(
-                NewEntry(team.id, EntryType.ALLOCATION, D(5), at=team.created_at, idempotency_key="burst")
+                NewEntry(team.id, EntryType.ALLOCATION, D(5), created_at=team.created_at, idempotency_key="burst")
             )
             await asyncio.sleep(0.005)  # hold the team row while the others queue behind it
             await uow.commit()
