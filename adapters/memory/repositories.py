@@ -11,7 +11,6 @@ import msgspec
 from adapters.memory.store import JobSummaryRow, MemoryStore, StoreRepository
 from application.errors import ConflictError, NotFoundError
 from application.ports.repositories import (
-    DEFAULT_JOB_PAGE,
     AliasPatch,
     ApiKey,
     CallLease,
@@ -19,6 +18,7 @@ from application.ports.repositories import (
     DayUsage,
     JobFilters,
     JobOutcomes,
+    JobQuery,
     ModelTotals,
     ModelUsage,
     NewEntry,
@@ -376,9 +376,7 @@ class MemoryJobRepository(StoreRepository):
     async def search(
         self, *, organization_id: OrganizationId | None, team_id: TeamId | None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
-        status, before = filters.get("status"), filters.get("before")
-        created_from, created_to = filters.get("created_from"), filters.get("created_to")
-        limit = filters.get("limit", DEFAULT_JOB_PAGE)
+        query = JobQuery(**filters)
         teams = self._s.teams
         jobs = [
             j
@@ -387,13 +385,13 @@ class MemoryJobRepository(StoreRepository):
             and (
                 organization_id is None or (j.team_id in teams and teams[j.team_id].organization_id == organization_id)
             )
-            and (status is None or j.status == status)
-            and (created_from is None or j.created_at >= created_from)
-            and (created_to is None or j.created_at < created_to)
-            and (before is None or (j.created_at, j.id) < before)
+            and (query.status is None or j.status == query.status)
+            and (query.created_from is None or j.created_at >= query.created_from)
+            and (query.created_to is None or j.created_at < query.created_to)
+            and (query.before is None or (j.created_at, j.id) < query.before)
         ]
         jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
-        return jobs[:limit]
+        return jobs[: query.limit]
 
     async def list_stale(self, active_before: datetime, limit: int) -> list[JobId]:
         stale = [j for j in self._s.jobs.values() if j.status in ACTIVE_STATUSES and j.active_since < active_before]

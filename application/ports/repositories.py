@@ -297,6 +297,16 @@ class JobFilters(TypedDict, total=False):
     limit: int  # DEFAULT_JOB_PAGE when missing
 
 
+class JobQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """``JobFilters`` as an adapter reads them: a missing filter None, a missing limit the default page."""
+
+    status: JobStatus | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    before: tuple[datetime, JobId] | None = None
+    limit: int = DEFAULT_JOB_PAGE
+
+
 class JobRepository(Protocol):
     async def add(self, job: Job) -> None:
         """Insert; raises ``ConflictError`` when (team, external_id) exists."""

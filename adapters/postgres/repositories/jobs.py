@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import SessionRepository
-from application.ports.repositories import DEFAULT_JOB_PAGE, CallLease, JobFilters
+from application.ports.repositories import CallLease, JobFilters, JobQuery
 from domain.calls import CallStatus, LlmCall
 from domain.ids import CallId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
@@ -218,18 +218,16 @@ class PostgresJobRepository(SessionRepository):
     async def search(
         self, *, organization_id: OrganizationId | None, team_id: TeamId | None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
-        status, before = filters.get("status"), filters.get("before")
-        created_from, created_to = filters.get("created_from"), filters.get("created_to")
-        limit = filters.get("limit", DEFAULT_JOB_PAGE)
+        query = JobQuery(**filters)
         params = {
             "team_id": team_id,
             "org": organization_id,
-            "status": status.value if status is not None else None,
-            "created_from": created_from,
-            "created_to": created_to,
-            "before_at": before[0] if before else None,
-            "before_id": before[1] if before else None,
-            "limit": limit,
+            "status": query.status.value if query.status is not None else None,
+            "created_from": query.created_from,
+            "created_to": query.created_to,
+            "before_at": query.before[0] if query.before else None,
+            "before_id": query.before[1] if query.before else None,
+            "limit": query.limit,
         }
         clauses = {
             "team_id": "team_id = %(team_id)s",
@@ -240,8 +238,10 @@ class PostgresJobRepository(SessionRepository):
             "before_at": "(created_at, id) < (%(before_at)s, %(before_id)s)",
         }
         where = [sql.SQL("TRUE")] + [sql.SQL(f) for name, f in clauses.items() if params[name] is not None]
-        query = sql.SQL("SELECT {columns} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
-        composed = query.format(columns=sql.SQL(_JOB_COLUMNS), where=sql.SQL(" AND ").join(where))
+        statement = sql.SQL(
+            "SELECT {columns} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s"
+        )
+        composed = statement.format(columns=sql.SQL(_JOB_COLUMNS), where=sql.SQL(" AND ").join(where))
         rows = await self._s.all(composed.as_string(), params)
         return [_job(r) for r in rows]
 
