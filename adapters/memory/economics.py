@@ -4,7 +4,7 @@
 from datetime import date
 from decimal import Decimal
 
-from adapters.memory.store import JobSummaryRow, StoreRepository
+from adapters.memory.store import JobSummaryRow, StoreRepository, endings
 from application.ports.repositories import (
     CountSpread,
     EconomicsScope,
@@ -17,7 +17,6 @@ from application.ports.repositories import (
 from domain.calls import CallStatus
 from domain.economics import percentile_of
 from domain.ids import JobId, TeamId
-from domain.jobs import JobStatus
 from domain.money import ZERO
 from domain.usage import NO_USAGE
 
@@ -66,15 +65,11 @@ class MemoryEconomicsRepository(StoreRepository):
         stats = []
         for job_type in sorted(by_type):
             rows = by_type[job_type]
-            statuses = [r.status for r in rows]
             stats.append(
                 JobTypeStats(
                     job_type=job_type,
                     jobs=len(rows),
-                    completed=statuses.count(JobStatus.COMPLETED),
-                    failed=statuses.count(JobStatus.FAILED),
-                    cancelled=statuses.count(JobStatus.CANCELLED),
-                    expired=statuses.count(JobStatus.EXPIRED),
+                    **endings(rows),
                     calls=_counts([r.summary.total_calls for r in rows]),
                     tokens=_counts([r.summary.total_tokens for r in rows]),
                     provider_cost_usd=_money([r.summary.provider_cost_usd for r in rows], percentile),

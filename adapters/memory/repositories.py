@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from adapters.memory.store import JobSummaryRow, MemoryStore, StoreRepository
+from adapters.memory.store import JobSummaryRow, MemoryStore, StoreRepository, endings
 from application.errors import ConflictError, NotFoundError
 from application.ports.repositories import (
     AliasPatch,
@@ -552,14 +552,8 @@ class MemoryUsageRepository(StoreRepository):
         return OpenJobs(jobs=len(found), totals=sum((j.totals for j in found), EMPTY_SUMMARY))
 
     async def job_outcomes(self, team_id: TeamId) -> JobOutcomes:
-        statuses = [r.status for r in self._s.job_summaries.values() if r.job.team_id == team_id]
-        return JobOutcomes(
-            finished=len(statuses),
-            completed=statuses.count(JobStatus.COMPLETED),
-            failed=statuses.count(JobStatus.FAILED),
-            cancelled=statuses.count(JobStatus.CANCELLED),
-            expired=statuses.count(JobStatus.EXPIRED),
-        )
+        rows = [r for r in self._s.job_summaries.values() if r.job.team_id == team_id]
+        return JobOutcomes(finished=len(rows), **endings(rows))
 
     async def team_usage(self, team_id: TeamId, *, first_day: date, last_day: date) -> UsageReport:
         rows = [

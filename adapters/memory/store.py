@@ -8,7 +8,7 @@ await anything, so no other task can interleave inside a unit of work.
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from application.ports.admin import Webhook, WebhookDelivery
 from application.ports.repositories import ApiKey, CallLease, StoredCredential
@@ -28,6 +28,25 @@ class JobSummaryRow:
     summary: CostSummary
     at: datetime
     job_credits: Decimal = Decimal(0)  # what the completion charged itself (job_based)
+
+
+class Endings(TypedDict):
+    """How many finished jobs ended each way (fields of ``JobOutcomes`` and ``JobTypeStats``)."""
+
+    completed: int
+    failed: int
+    cancelled: int
+    expired: int
+
+
+def endings(rows: list[JobSummaryRow]) -> Endings:
+    statuses = [r.status for r in rows]
+    return Endings(
+        completed=statuses.count(JobStatus.COMPLETED),
+        failed=statuses.count(JobStatus.FAILED),
+        cancelled=statuses.count(JobStatus.CANCELLED),
+        expired=statuses.count(JobStatus.EXPIRED),
+    )
 
 
 @dataclass
