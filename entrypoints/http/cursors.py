@@ -13,6 +13,8 @@ from domain.errors import InvalidValueError
 
 T = TypeVar("T")
 Shown = TypeVar("Shown")
+Tie = TypeVar("Tie")
+P = TypeVar("P")
 
 MAX_PAGE = 200
 # The ``limit`` query parameter of a paged listing of the JSON API.
@@ -48,20 +50,25 @@ def _decode(cursor: str) -> tuple[datetime, str]:
         raise InvalidValueError("cursor is not valid") from None
 
 
-def decode_uuid(cursor: str) -> tuple[datetime, UUID]:
-    at, tiebreak = _decode(cursor)
+def _decode_as(cursor: str, tiebreak: Callable[[str], Tie]) -> tuple[datetime, Tie]:
+    at, raw = _decode(cursor)
     try:
-        return at, UUID(tiebreak)
+        return at, tiebreak(raw)
     except ValueError:
         raise InvalidValueError("cursor is not valid") from None
+
+
+def decode_uuid(cursor: str) -> tuple[datetime, UUID]:
+    return _decode_as(cursor, UUID)
 
 
 def decode_int(cursor: str) -> tuple[datetime, int]:
-    at, tiebreak = _decode(cursor)
-    try:
-        return at, int(tiebreak)
-    except ValueError:
-        raise InvalidValueError("cursor is not valid") from None
+    return _decode_as(cursor, int)
+
+
+def after_uuid(cursor: str | None) -> tuple[datetime, UUID] | None:
+    """Where the page a ``cursor`` query parameter asks for starts (rows keyed by time and id); None: the first."""
+    return decode_uuid(cursor) if cursor else None
 
 
 def decode_id(cursor: str) -> int:
@@ -83,3 +90,16 @@ async def paged(
     page = await one_page(fetch, limit)
     last = page.last
     return [shown(row) for row in page.items], cursor(last) if last is not None else None
+
+
+async def page(
+    make: Callable[..., P],
+    fetch: Callable[[int], Awaitable[list[T]]],
+    limit: int,
+    *,
+    shown: Callable[[T], Shown],
+    cursor: Callable[[T], str],
+) -> P:
+    """``paged`` as the response body ``make`` builds: ``make(items=..., next_cursor=...)``."""
+    items, next_cursor = await paged(fetch, limit, shown=shown, cursor=cursor)
+    return make(items=items, next_cursor=next_cursor)

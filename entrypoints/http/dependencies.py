@@ -9,6 +9,7 @@ scope, where those dependencies pick it up.
 """
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
@@ -109,6 +110,20 @@ async def provide_admin(request: Request[object, object, State], services: Named
     return await _admin(request)
 
 
+@dataclass(frozen=True, slots=True)
+class AdminContext:
+    """What an admin API handler works with: the authenticated admin and the services."""
+
+    admin: AdminPrincipal
+    services: Services
+
+
+async def provide_admin_context(
+    admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+) -> AdminContext:
+    return AdminContext(admin, services)
+
+
 # Handlers declare the caller as ``NamedDependency[AnyCaller]``: Litestar cannot build a
 # signature model for a union of two structs, and the value comes from our own provider.
 AnyCaller = Any
@@ -122,6 +137,7 @@ async def provide_caller(request: Request[object, object, State], services: Name
 _AUTHENTICATORS: dict[Callable[..., Any], Callable[[Connection], Awaitable[object]]] = {
     provide_principal: _team,
     provide_admin: _admin,
+    provide_admin_context: _admin,
     provide_caller: _either,
 }
 

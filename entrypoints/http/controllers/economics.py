@@ -13,12 +13,11 @@ from litestar.response import Stream
 
 from application.ports.repositories import JobExportRow
 from application.principal import TeamPrincipal
-from domain.admins import AdminPrincipal
 from domain.ids import OrganizationId, TeamId
 from entrypoints.bootstrap import Services
 from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import requested_days, thirty_days_ending
-from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
+from entrypoints.http.dependencies import AdminContext, AnyCaller, provide_caller, provide_principal, provide_services
 from entrypoints.http.schemas.client import CallBody
 from entrypoints.http.schemas.economics import (
     PERCENTILE,
@@ -51,8 +50,7 @@ class EconomicsReportsController(AdminApiController):
     )
     async def job_types(
         self,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
         organization_id: FromQuery[UUID | None] = None,
         team_id: FromQuery[UUID | None] = None,
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
@@ -64,9 +62,9 @@ class EconomicsReportsController(AdminApiController):
             str | None, QueryParameter(description="share of jobs that must reach it, 0 < p <= 100 (default 95)")
         ] = None,
     ) -> JobTypesOut:
-        first, last = _window(services, from_, to)
-        report = await services.economics.job_types(
-            admin,
+        first, last = _window(ctx.services, from_, to)
+        report = await ctx.services.economics.job_types(
+            ctx.admin,
             organization_id=OrganizationId(organization_id) if organization_id else None,
             team_id=TeamId(team_id) if team_id else None,
             first_day=first,
@@ -83,16 +81,15 @@ class EconomicsReportsController(AdminApiController):
     )
     async def export(
         self,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
         organization_id: FromQuery[UUID | None] = None,
         team_id: FromQuery[UUID | None] = None,
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> Stream:
-        first, last = _window(services, from_, to)
-        rows = await services.economics.export_jobs(
-            admin,
+        first, last = _window(ctx.services, from_, to)
+        rows = await ctx.services.economics.export_jobs(
+            ctx.admin,
             organization_id=OrganizationId(organization_id) if organization_id else None,
             team_id=TeamId(team_id) if team_id else None,
             first_day=first,
