@@ -14,6 +14,7 @@ from domain.errors import InvalidValueError
 T = TypeVar("T")
 Shown = TypeVar("Shown")
 Tie = TypeVar("Tie")
+Id = TypeVar("Id")
 P = TypeVar("P")
 
 MAX_PAGE = 200
@@ -66,9 +67,13 @@ def decode_int(cursor: str) -> tuple[datetime, int]:
     return _decode_as(cursor, int)
 
 
-def after_uuid(cursor: str | None) -> tuple[datetime, UUID] | None:
-    """Where the page a ``cursor`` query parameter asks for starts (rows keyed by time and id); None: the first."""
-    return decode_uuid(cursor) if cursor else None
+def keyset(cursor: str | None, as_id: Callable[[UUID], Id]) -> tuple[datetime, Id] | None:
+    """Where the page a ``cursor`` query parameter asks for starts, in a listing keyed by time and
+    id (the id typed by ``as_id``); None: the first page."""
+    if not cursor:
+        return None
+    at, row_id = decode_uuid(cursor)
+    return at, as_id(row_id)
 
 
 def decode_id(cursor: str) -> int:

@@ -10,8 +10,7 @@ from pathlib import PurePosixPath
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Request, Response, delete, get, post, put
-from litestar.datastructures import State
+from litestar import Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -25,7 +24,7 @@ from entrypoints.http import cursors
 from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import created_window, requested_days, thirty_days_ending
 from entrypoints.http.dependencies import AdminContext
-from entrypoints.http.preconditions import expected_version, tagged
+from entrypoints.http.preconditions import tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
 from entrypoints.http.schemas.client import JobPage, job_out
@@ -82,11 +81,7 @@ class AdminModelsController(AdminApiController):
         return Page(items=[alias_out(a) for a in await ctx.services.models.list_aliases(actor=ctx.admin)])
 
     @get("/models/{alias:path}", summary="A model alias (its version is the ETag)")
-    async def get_alias(
-        self,
-        alias: FromPath[PurePosixPath],
-        ctx: NamedDependency[AdminContext],
-    ) -> Response[AliasOut]:
+    async def get_alias(self, alias: FromPath[PurePosixPath], ctx: NamedDependency[AdminContext]) -> Response[AliasOut]:
         found = await ctx.services.models.get_alias(_name(alias), actor=ctx.admin)
         if found is None:
             raise NotFoundError("model alias not found")
@@ -98,7 +93,6 @@ class AdminModelsController(AdminApiController):
     )
     async def update_alias(
         self,
-        request: Request[object, object, State],
         alias: FromPath[PurePosixPath],
         data: JSONBody[UpdateAliasBody],
         ctx: NamedDependency[AdminContext],
@@ -112,7 +106,7 @@ class AdminModelsController(AdminApiController):
             targets=lambda targets: tuple(target_spec(t) for t in targets),
         )
         updated = await ctx.services.models.update_alias(
-            ctx.admin, _name(alias), changes, expected_version=expected_version(request)
+            ctx.admin, _name(alias), changes, expected_version=ctx.expected_version()
         )
         return tagged(alias_out(updated), updated.version)
 
@@ -134,13 +128,12 @@ class AdminModelsController(AdminApiController):
     @put("/model-access-groups/{name:path}", summary="Replace an access group's aliases (If-Match: 412)")
     async def update_group(
         self,
-        request: Request[object, object, State],
         name: FromPath[PurePosixPath],
         data: JSONBody[UpdateGroupBody],
         ctx: NamedDependency[AdminContext],
     ) -> Response[GroupOut]:
         group = await ctx.services.models.update_access_group(
-            ctx.admin, _name(name), tuple(data.models), expected_version=expected_version(request)
+            ctx.admin, _name(name), tuple(data.models), expected_version=ctx.expected_version()
         )
         return tagged(group_out(group), group.version)
 
@@ -167,7 +160,7 @@ class AdminReportsController(AdminApiController):
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> JobPage:
-        before = cursors.after_uuid(cursor)
+        before = cursors.keyset(cursor, JobId)
         created_from, created_to = created_window(from_, to)
         return await cursors.page(
             JobPage,
@@ -177,7 +170,7 @@ class AdminReportsController(AdminApiController):
                 status=status,
                 created_from=created_from,
                 created_to=created_to,
-                before=(before[0], JobId(before[1])) if before else None,
+                before=before,
                 limit=n,
             ),
             limit,

@@ -8,9 +8,8 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Request, Response, delete, get, post, put
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar import Response, delete, get, post, put
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.services.credentials import CredentialChanges
@@ -29,8 +28,8 @@ from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import month_start, requested_days
-from entrypoints.http.dependencies import AdminContext, AnyCaller, provide_caller
-from entrypoints.http.preconditions import expected_version, tagged
+from entrypoints.http.dependencies import AdminContext, AnyCaller, team_key_or_admin
+from entrypoints.http.preconditions import tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
 from entrypoints.http.schemas.client import CreditsOut, credits_out
@@ -77,11 +76,10 @@ class AdminOrganizationsController(AdminApiController):
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> Page[OrganizationOut]:
-        after = cursors.after_uuid(cursor)
         return await cursors.page(
             Page,
             lambda n: ctx.services.organizations.list_organizations(
-                ctx.admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=n
+                ctx.admin, after=cursors.keyset(cursor, OrganizationId), limit=n
             ),
             limit,
             shown=organization_out,
@@ -99,7 +97,6 @@ class AdminOrganizationsController(AdminApiController):
     )
     async def update(
         self,
-        request: Request[object, object, State],
         org_id: FromPath[UUID],
         data: JSONBody[UpdateOrganizationBody],
         ctx: NamedDependency[AdminContext],
@@ -109,7 +106,7 @@ class AdminOrganizationsController(AdminApiController):
             OrganizationId(org_id),
             name=data.name,
             slug=data.slug,
-            expected_version=expected_version(request),
+            expected_version=ctx.expected_version(),
         )
         return tagged(organization_out(org), org.version)
 
@@ -170,13 +167,12 @@ class AdminTeamsController(AdminApiController):
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> Page[TeamOut]:
-        after = cursors.after_uuid(cursor)
         return await cursors.page(
             Page,
             lambda n: ctx.services.organizations.list_teams(
                 ctx.admin,
                 organization_id=OrganizationId(organization_id) if organization_id else None,
-                after=(after[0], TeamId(after[1])) if after else None,
+                after=cursors.keyset(cursor, TeamId),
                 limit=n,
             ),
             limit,
@@ -195,22 +191,20 @@ class AdminTeamsController(AdminApiController):
     )
     async def update(
         self,
-        request: Request[object, object, State],
         team_id: FromPath[UUID],
         data: JSONBody[UpdateTeamBody],
         ctx: NamedDependency[AdminContext],
     ) -> Response[TeamOut]:
         changes = changes_of(data, TeamChanges, budget_mode=BudgetMode, access_groups=tuple)
         team = await ctx.services.organizations.update_team(
-            ctx.admin, TeamId(team_id), changes, expected_version=expected_version(request)
+            ctx.admin, TeamId(team_id), changes, expected_version=ctx.expected_version()
         )
         return tagged(team_out(team), team.version)
 
     @get(
         "/teams/{team_id:uuid}/credits",
         summary="The team's credit balance (team key, or admin token of its organization)",
-        dependencies={"caller": Provide(provide_caller)},
-        security=[{"TeamKey": []}, {"AdminJWT": []}],
+        **team_key_or_admin(),
     )
     async def credits(
         self, team_id: FromPath[UUID], caller: NamedDependency[AnyCaller], services: NamedDependency[Services]
@@ -234,22 +228,12 @@ class AdminTeamsController(AdminApiController):
         return credits_change_out(team_id, done.entry, done.balance)
 
     @put("/teams/{team_id:uuid}/suspend", summary="Suspend a team (its calls answer 403); writes only its status")
-    async def suspend(
-        self,
-        request: Request[object, object, State],
-        team_id: FromPath[UUID],
-        ctx: NamedDependency[AdminContext],
-    ) -> Response[TeamOut]:
-        return await _set_status(request, ctx, TeamId(team_id), TeamStatus.SUSPENDED)
+    async def suspend(self, team_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Response[TeamOut]:
+        return await _set_status(ctx, TeamId(team_id), TeamStatus.SUSPENDED)
 
     @put("/teams/{team_id:uuid}/resume", summary="Resume a suspended team; writes only its status")
-    async def resume(
-        self,
-        request: Request[object, object, State],
-        team_id: FromPath[UUID],
-        ctx: NamedDependency[AdminContext],
-    ) -> Response[TeamOut]:
-        return await _set_status(request, ctx, TeamId(team_id), TeamStatus.ACTIVE)
+    async def resume(self, team_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Response[TeamOut]:
+        return await _set_status(ctx, TeamId(team_id), TeamStatus.ACTIVE)
 
     @post("/teams/{team_id:uuid}/keys", status_code=201, summary="Issue another virtual key (shown once)")
     async def issue_key(self, team_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> KeyCreatedOut:
@@ -275,11 +259,7 @@ class AdminCredentialsController(AdminApiController):
     tags = ["admin: provider credentials"]
 
     @post("/create", status_code=201, summary="Store a provider key (encrypted; only its hint is ever shown)")
-    async def create(
-        self,
-        data: JSONBody[CreateCredentialBody],
-        ctx: NamedDependency[AdminContext],
-    ) -> CredentialOut:
+    async def create(self, data: JSONBody[CreateCredentialBody], ctx: NamedDependency[AdminContext]) -> CredentialOut:
         credential = await ctx.services.credentials.add_credential(
             organization_id=OrganizationId(data.organization_id),
             provider=data.provider,
@@ -301,14 +281,13 @@ class AdminCredentialsController(AdminApiController):
     )
     async def update(
         self,
-        request: Request[object, object, State],
         credential_id: FromPath[UUID],
         data: JSONBody[UpdateCredentialBody],
         ctx: NamedDependency[AdminContext],
     ) -> Response[CredentialOut]:
         changes = changes_of(data, CredentialChanges)
         credential = await ctx.services.credentials.update_credential(
-            ctx.admin, CredentialId(credential_id), changes, expected_version=expected_version(request)
+            ctx.admin, CredentialId(credential_id), changes, expected_version=ctx.expected_version()
         )
         return tagged(credential_out(credential), credential.version)
 
@@ -319,41 +298,37 @@ class AdminCredentialsController(AdminApiController):
     @put("/{credential_id:uuid}/activate", summary="Use this credential again")
     async def activate(
         self,
-        request: Request[object, object, State],
         credential_id: FromPath[UUID],
         ctx: NamedDependency[AdminContext],
     ) -> Response[CredentialOut]:
-        return await _set_active(request, ctx, CredentialId(credential_id), True)
+        return await _set_active(ctx, CredentialId(credential_id), True)
 
     @put("/{credential_id:uuid}/deactivate", summary="Stop using this credential (calls fall to another one)")
     async def deactivate(
         self,
-        request: Request[object, object, State],
         credential_id: FromPath[UUID],
         ctx: NamedDependency[AdminContext],
     ) -> Response[CredentialOut]:
-        return await _set_active(request, ctx, CredentialId(credential_id), False)
+        return await _set_active(ctx, CredentialId(credential_id), False)
 
 
 async def _set_status(
-    request: Request[object, object, State],
     ctx: AdminContext,
     team_id: TeamId,
     status: TeamStatus,
 ) -> Response[TeamOut]:
     team = await ctx.services.organizations.set_status(
-        team_id, status, actor=ctx.admin, expected_version=expected_version(request)
+        team_id, status, actor=ctx.admin, expected_version=ctx.expected_version()
     )
     return tagged(team_out(team), team.version)
 
 
 async def _set_active(
-    request: Request[object, object, State],
     ctx: AdminContext,
     credential_id: CredentialId,
     active: bool,
 ) -> Response[CredentialOut]:
     credential = await ctx.services.credentials.set_active(
-        ctx.admin, credential_id, active, expected_version=expected_version(request)
+        ctx.admin, credential_id, active, expected_version=ctx.expected_version()
     )
     return tagged(credential_out(credential), credential.version)

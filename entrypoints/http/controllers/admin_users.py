@@ -94,11 +94,7 @@ class AdminUsersController(AdminApiController):
         status_code=201,
         summary="Subscribe a URL to job.completed / team.credits_low (the signing secret is shown once)",
     )
-    async def create_webhook(
-        self,
-        data: JSONBody[CreateWebhookBody],
-        ctx: NamedDependency[AdminContext],
-    ) -> WebhookOut:
+    async def create_webhook(self, data: JSONBody[CreateWebhookBody], ctx: NamedDependency[AdminContext]) -> WebhookOut:
         issued = await ctx.services.webhooks.create(
             ctx.admin, organization_id=OrganizationId(data.organization_id), url=data.url, events=list(data.events)
         )

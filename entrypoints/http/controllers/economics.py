@@ -17,7 +17,13 @@ from domain.ids import OrganizationId, TeamId
 from entrypoints.bootstrap import Services
 from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import requested_days, thirty_days_ending
-from entrypoints.http.dependencies import AdminContext, AnyCaller, provide_caller, provide_principal, provide_services
+from entrypoints.http.dependencies import (
+    AdminContext,
+    AnyCaller,
+    provide_principal,
+    provide_services,
+    team_key_or_admin,
+)
 from entrypoints.http.schemas.client import CallBody
 from entrypoints.http.schemas.economics import (
     PERCENTILE,
@@ -131,8 +137,7 @@ class QuotesController(Controller):
     @get(
         "/teams/{team_id:uuid}/quote",
         summary="Expected credits per job of a type from the team's history (p50, p95); 404 no_history without any",
-        security=[{"TeamKey": []}, {"AdminJWT": []}],
-        dependencies={"caller": Provide(provide_caller)},
+        **team_key_or_admin(),
     )
     async def quote_job_type(
         self,
