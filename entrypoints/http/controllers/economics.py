@@ -3,7 +3,7 @@
 
 from collections.abc import AsyncIterator
 from datetime import date
-from typing import Annotated
+from typing import Annotated, TypedDict
 from uuid import UUID
 
 from litestar import Controller, get, post
@@ -42,8 +42,25 @@ from entrypoints.http.schemas.economics import (
 JobType = Annotated[str, QueryParameter(min_length=1, max_length=200)]
 
 
-def _window(services: Services, from_: date | None, to: date | None) -> tuple[date, date]:
-    return requested_days(services.usage, from_, to, default_first=thirty_days_ending)
+class _Scope(TypedDict):
+    """The rows both admin reports read: an organization, a team (either optional) and a window of days."""
+
+    organization_id: OrganizationId | None
+    team_id: TeamId | None
+    first_day: date
+    last_day: date
+
+
+def _scope(
+    services: Services, organization_id: UUID | None, team_id: UUID | None, from_: date | None, to: date | None
+) -> _Scope:
+    first, last = requested_days(services.usage, from_, to, default_first=thirty_days_ending)
+    return {
+        "organization_id": OrganizationId(organization_id) if organization_id else None,
+        "team_id": TeamId(team_id) if team_id else None,
+        "first_day": first,
+        "last_day": last,
+    }
 
 
 class EconomicsReportsController(AdminApiController):
@@ -68,13 +85,9 @@ class EconomicsReportsController(AdminApiController):
             str | None, QueryParameter(description="share of jobs that must reach it, 0 < p <= 100 (default 95)")
         ] = None,
     ) -> JobTypesOut:
-        first, last = _window(ctx.services, from_, to)
         report = await ctx.services.economics.job_types(
             ctx.admin,
-            organization_id=OrganizationId(organization_id) if organization_id else None,
-            team_id=TeamId(team_id) if team_id else None,
-            first_day=first,
-            last_day=last,
+            **_scope(ctx.services, organization_id, team_id, from_, to),
             percentile=query_decimal(percentile, PERCENTILE, "percentile"),
             target_margin=query_decimal(target_margin, TARGET_MARGIN, "target_margin"),
         )
@@ -93,14 +106,9 @@ class EconomicsReportsController(AdminApiController):
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> Stream:
-        first, last = _window(ctx.services, from_, to)
-        rows = await ctx.services.economics.export_jobs(
-            ctx.admin,
-            organization_id=OrganizationId(organization_id) if organization_id else None,
-            team_id=TeamId(team_id) if team_id else None,
-            first_day=first,
-            last_day=last,
-        )
+        scope = _scope(ctx.services, organization_id, team_id, from_, to)
+        first, last = scope["first_day"], scope["last_day"]
+        rows = await ctx.services.economics.export_jobs(ctx.admin, **scope)
         return Stream(
             _csv(rows),
             media_type="text/csv; charset=utf-8",
