@@ -51,9 +51,14 @@ class _Scope(TypedDict):
     last_day: date
 
 
-def _scope(
-    services: Services, organization_id: UUID | None, team_id: UUID | None, from_: date | None, to: date | None
+async def provide_reported(
+    services: NamedDependency[Services],
+    organization_id: FromQuery[UUID | None] = None,
+    team_id: FromQuery[UUID | None] = None,
+    from_: Annotated[date | None, QueryParameter(name="from")] = None,
+    to: FromQuery[date | None] = None,
 ) -> _Scope:
+    """What both admin reports read, from their common query parameters."""
     first, last = requested_days(services.usage, from_, to, default_first=thirty_days_ending)
     return {
         "organization_id": OrganizationId(organization_id) if organization_id else None,
@@ -65,6 +70,7 @@ def _scope(
 
 class EconomicsReportsController(AdminApiController):
     tags = ["admin: jobs and analytics"]
+    dependencies = {**AdminApiController.dependencies, "reported": Provide(provide_reported)}
 
     @get(
         "/analytics/job-types",
@@ -74,10 +80,7 @@ class EconomicsReportsController(AdminApiController):
     async def job_types(
         self,
         ctx: NamedDependency[AdminContext],
-        organization_id: FromQuery[UUID | None] = None,
-        team_id: FromQuery[UUID | None] = None,
-        from_: Annotated[date | None, QueryParameter(name="from")] = None,
-        to: FromQuery[date | None] = None,
+        reported: NamedDependency[_Scope],
         target_margin: Annotated[
             str | None, QueryParameter(description="gross margin to reach, 0 <= m < 1 (0.30 is 30 %)")
         ] = None,
@@ -87,7 +90,7 @@ class EconomicsReportsController(AdminApiController):
     ) -> JobTypesOut:
         report = await ctx.services.economics.job_types(
             ctx.admin,
-            **_scope(ctx.services, organization_id, team_id, from_, to),
+            **reported,
             percentile=query_decimal(percentile, PERCENTILE, "percentile"),
             target_margin=query_decimal(target_margin, TARGET_MARGIN, "target_margin"),
         )
@@ -98,17 +101,9 @@ class EconomicsReportsController(AdminApiController):
         summary="Finished jobs of a window as CSV, one row per job, streamed (billing reconciliation)",
         media_type="text/csv",
     )
-    async def export(
-        self,
-        ctx: NamedDependency[AdminContext],
-        organization_id: FromQuery[UUID | None] = None,
-        team_id: FromQuery[UUID | None] = None,
-        from_: Annotated[date | None, QueryParameter(name="from")] = None,
-        to: FromQuery[date | None] = None,
-    ) -> Stream:
-        scope = _scope(ctx.services, organization_id, team_id, from_, to)
-        first, last = scope["first_day"], scope["last_day"]
-        rows = await ctx.services.economics.export_jobs(ctx.admin, **scope)
+    async def export(self, ctx: NamedDependency[AdminContext], reported: NamedDependency[_Scope]) -> Stream:
+        first, last = reported["first_day"], reported["last_day"]
+        rows = await ctx.services.economics.export_jobs(ctx.admin, **reported)
         return Stream(
             _csv(rows),
             media_type="text/csv; charset=utf-8",
