@@ -13,6 +13,9 @@ from domain.errors import InvalidValueError
 
 T = TypeVar("T")
 Shown = TypeVar("Shown")
+Tie = TypeVar("Tie")
+Id = TypeVar("Id")
+P = TypeVar("P")
 
 MAX_PAGE = 200
 # The ``limit`` query parameter of a paged listing of the JSON API.
@@ -48,20 +51,29 @@ def _decode(cursor: str) -> tuple[datetime, str]:
         raise InvalidValueError("cursor is not valid") from None
 
 
-def decode_uuid(cursor: str) -> tuple[datetime, UUID]:
-    at, tiebreak = _decode(cursor)
+def _decode_as(cursor: str, tiebreak: Callable[[str], Tie]) -> tuple[datetime, Tie]:
+    at, raw = _decode(cursor)
     try:
-        return at, UUID(tiebreak)
+        return at, tiebreak(raw)
     except ValueError:
         raise InvalidValueError("cursor is not valid") from None
+
+
+def decode_uuid(cursor: str) -> tuple[datetime, UUID]:
+    return _decode_as(cursor, UUID)
 
 
 def decode_int(cursor: str) -> tuple[datetime, int]:
-    at, tiebreak = _decode(cursor)
-    try:
-        return at, int(tiebreak)
-    except ValueError:
-        raise InvalidValueError("cursor is not valid") from None
+    return _decode_as(cursor, int)
+
+
+def keyset(cursor: str | None, as_id: Callable[[UUID], Id]) -> tuple[datetime, Id] | None:
+    """Where the page a ``cursor`` query parameter asks for starts, in a listing keyed by time and
+    id (the id typed by ``as_id``); None: the first page."""
+    if not cursor:
+        return None
+    at, row_id = decode_uuid(cursor)
+    return at, as_id(row_id)
 
 
 def decode_id(cursor: str) -> int:
@@ -83,3 +95,16 @@ async def paged(
     page = await one_page(fetch, limit)
     last = page.last
     return [shown(row) for row in page.items], cursor(last) if last is not None else None
+
+
+async def page(
+    make: Callable[..., P],
+    fetch: Callable[[int], Awaitable[list[T]]],
+    limit: int,
+    *,
+    shown: Callable[[T], Shown],
+    cursor: Callable[[T], str],
+) -> P:
+    """``paged`` as the response body ``make`` builds: ``make(items=..., next_cursor=...)``."""
+    items, next_cursor = await paged(fetch, limit, shown=shown, cursor=cursor)
+    return make(items=items, next_cursor=next_cursor)

@@ -9,12 +9,13 @@ scope, where those dependencies pick it up.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.handlers import BaseRouteHandler
 
 from application.errors import UnauthorizedError
@@ -22,6 +23,7 @@ from application.principal import TeamPrincipal
 from application.services.auth import KEY_PREFIX
 from domain.admins import AdminPrincipal
 from entrypoints.bootstrap import Services
+from entrypoints.http.preconditions import expected_version
 
 Connection = ASGIConnection[Any, Any, Any, Any]
 _CALLER = "caller"  # the scope-state key of the authenticated principal
@@ -109,6 +111,25 @@ async def provide_admin(request: Request[object, object, State], services: Named
     return await _admin(request)
 
 
+@dataclass(frozen=True, slots=True)
+class AdminContext:
+    """What an admin API handler works with: the authenticated admin, the services and the request."""
+
+    admin: AdminPrincipal
+    services: Services
+    request: Request[object, object, State]
+
+    def expected_version(self) -> int | None:
+        """The version the request's ``If-Match`` asks for (412 on a malformed one): read when an update asks."""
+        return expected_version(self.request)
+
+
+async def provide_admin_context(
+    request: Request[object, object, State], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
+) -> AdminContext:
+    return AdminContext(admin, services, request)
+
+
 # Handlers declare the caller as ``NamedDependency[AnyCaller]``: Litestar cannot build a
 # signature model for a union of two structs, and the value comes from our own provider.
 AnyCaller = Any
@@ -119,9 +140,21 @@ async def provide_caller(request: Request[object, object, State], services: Name
     return await _either(request)
 
 
+class CallerRoute(TypedDict):
+    dependencies: dict[str, Provide]
+    security: list[dict[str, list[str]]]
+
+
+def team_key_or_admin() -> CallerRoute:
+    """A route handler's options for a read a team key or an admin token may make: the
+    ``caller`` injected, both schemes documented (``@get(..., **team_key_or_admin())``)."""
+    return {"dependencies": {"caller": Provide(provide_caller)}, "security": [{"TeamKey": []}, {"AdminJWT": []}]}
+
+
 _AUTHENTICATORS: dict[Callable[..., Any], Callable[[Connection], Awaitable[object]]] = {
     provide_principal: _team,
     provide_admin: _admin,
+    provide_admin_context: _admin,
     provide_caller: _either,
 }
 

@@ -45,7 +45,7 @@ from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
 from application.services.admin_auth import MIN_PASSWORD_LENGTH
-from entrypoints.http.dependencies import provide_admin, provide_caller, provide_principal
+from entrypoints.http.dependencies import provide_admin, provide_admin_context, provide_caller, provide_principal
 from entrypoints.http.errors import PROBLEM_JSON, PROBLEMS, PROBLEMS_PAGE
 
 ASSETS = "/docs/assets"
@@ -165,7 +165,12 @@ _OWN_BODIES = {"POST /api/setup": ("LoginBody", "SetupBody")}
 
 def _caller(handler: HTTPRouteHandler) -> str | None:
     dependencies = handler.resolve_dependencies()
-    kinds = {provide_principal: "team", provide_admin: "admin", provide_caller: "either"}
+    kinds = {
+        provide_principal: "team",
+        provide_admin: "admin",
+        provide_admin_context: "admin",
+        provide_caller: "either",
+    }
     for name in handler.parsed_fn_signature.parameters:
         provide = dependencies.get(name)
         if provide is not None and provide.dependency in kinds:

@@ -10,23 +10,21 @@ from pathlib import PurePosixPath
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Request, Response, delete, get, post, put
-from litestar.datastructures import State
+from litestar import Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.errors import NotFoundError
 from application.services.models import AliasChanges
-from domain.admins import AdminPrincipal
 from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import JobStatus
 from domain.pricing import PriceSheet
 from domain.routing import RoutingStrategy
-from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import created_window, requested_days, thirty_days_ending
-from entrypoints.http.preconditions import expected_version, tagged
+from entrypoints.http.dependencies import AdminContext
+from entrypoints.http.preconditions import tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
 from entrypoints.http.schemas.client import JobPage, job_out
@@ -55,13 +53,8 @@ class AdminModelsController(AdminApiController):
     tags = ["admin: models"]
 
     @post("/models/create", status_code=201, summary="Create a model alias (unscoped admins)")
-    async def create_alias(
-        self,
-        data: JSONBody[CreateAliasBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> AliasOut:
-        alias = await services.models.create_alias(
+    async def create_alias(self, data: JSONBody[CreateAliasBody], ctx: NamedDependency[AdminContext]) -> AliasOut:
+        alias = await ctx.services.models.create_alias(
             alias=data.alias,
             provider=data.provider,
             provider_model=data.provider_model,
@@ -75,7 +68,7 @@ class AdminModelsController(AdminApiController):
             default_max_tokens=data.default_max_tokens,
             access_groups=tuple(data.access_groups),
             fallbacks=tuple(data.fallbacks),
-            actor=admin,
+            actor=ctx.admin,
             targets=tuple(target_spec(t) for t in data.targets),
             routing=RoutingStrategy(data.routing),
             cache_ttl_s=data.cache_ttl_s,
@@ -84,19 +77,12 @@ class AdminModelsController(AdminApiController):
         return alias_out(alias)
 
     @get("/models", summary="Model aliases")
-    async def list_aliases(
-        self, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Page[AliasOut]:
-        return Page(items=[alias_out(a) for a in await services.models.list_aliases(actor=admin)])
+    async def list_aliases(self, ctx: NamedDependency[AdminContext]) -> Page[AliasOut]:
+        return Page(items=[alias_out(a) for a in await ctx.services.models.list_aliases(actor=ctx.admin)])
 
     @get("/models/{alias:path}", summary="A model alias (its version is the ETag)")
-    async def get_alias(
-        self,
-        alias: FromPath[PurePosixPath],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[AliasOut]:
-        found = await services.models.get_alias(_name(alias), actor=admin)
+    async def get_alias(self, alias: FromPath[PurePosixPath], ctx: NamedDependency[AdminContext]) -> Response[AliasOut]:
+        found = await ctx.services.models.get_alias(_name(alias), actor=ctx.admin)
         if found is None:
             raise NotFoundError("model alias not found")
         return tagged(alias_out(found), found.version)
@@ -107,11 +93,9 @@ class AdminModelsController(AdminApiController):
     )
     async def update_alias(
         self,
-        request: Request[object, object, State],
         alias: FromPath[PurePosixPath],
         data: JSONBody[UpdateAliasBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> Response[AliasOut]:
         changes = changes_of(
             data,
@@ -121,59 +105,45 @@ class AdminModelsController(AdminApiController):
             fallbacks=tuple,
             targets=lambda targets: tuple(target_spec(t) for t in targets),
         )
-        updated = await services.models.update_alias(
-            admin, _name(alias), changes, expected_version=expected_version(request)
+        updated = await ctx.services.models.update_alias(
+            ctx.admin, _name(alias), changes, expected_version=ctx.expected_version()
         )
         return tagged(alias_out(updated), updated.version)
 
     @delete("/models/{alias:path}", status_code=204, summary="Delete a model alias")
-    async def delete_alias(
-        self,
-        alias: FromPath[PurePosixPath],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> None:
-        await services.models.delete_alias(admin, _name(alias))
+    async def delete_alias(self, alias: FromPath[PurePosixPath], ctx: NamedDependency[AdminContext]) -> None:
+        await ctx.services.models.delete_alias(ctx.admin, _name(alias))
 
     @post("/model-access-groups/create", status_code=201, summary="Create an access group of aliases")
-    async def create_group(
-        self,
-        data: JSONBody[CreateGroupBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> GroupOut:
-        group = await services.models.create_access_group(name=data.name, models=tuple(data.models), actor=admin)
+    async def create_group(self, data: JSONBody[CreateGroupBody], ctx: NamedDependency[AdminContext]) -> GroupOut:
+        group = await ctx.services.models.create_access_group(
+            name=data.name, models=tuple(data.models), actor=ctx.admin
+        )
         return group_out(group)
 
     @get("/model-access-groups", summary="Access groups with their aliases")
-    async def list_groups(
-        self, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Page[GroupOut]:
-        return Page(items=[group_out(g) for g in await services.models.list_access_groups(admin)])
+    async def list_groups(self, ctx: NamedDependency[AdminContext]) -> Page[GroupOut]:
+        return Page(items=[group_out(g) for g in await ctx.services.models.list_access_groups(ctx.admin)])
 
     @put("/model-access-groups/{name:path}", summary="Replace an access group's aliases (If-Match: 412)")
     async def update_group(
         self,
-        request: Request[object, object, State],
         name: FromPath[PurePosixPath],
         data: JSONBody[UpdateGroupBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> Response[GroupOut]:
-        group = await services.models.update_access_group(
-            admin, _name(name), tuple(data.models), expected_version=expected_version(request)
+        group = await ctx.services.models.update_access_group(
+            ctx.admin, _name(name), tuple(data.models), expected_version=ctx.expected_version()
         )
         return tagged(group_out(group), group.version)
 
     @delete("/model-access-groups/{name:path}", status_code=204, summary="Delete an access group")
-    async def delete_group(
-        self, name: FromPath[PurePosixPath], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> None:
-        await services.models.delete_access_group(admin, _name(name))
+    async def delete_group(self, name: FromPath[PurePosixPath], ctx: NamedDependency[AdminContext]) -> None:
+        await ctx.services.models.delete_access_group(ctx.admin, _name(name))
 
     @get("/pricing", summary="Every alias's prices, provider costs and margin per 1M tokens, with the catalog")
-    async def pricing(self, admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]) -> PricingOut:
-        return pricing_out(await services.models.pricing(admin))
+    async def pricing(self, ctx: NamedDependency[AdminContext]) -> PricingOut:
+        return pricing_out(await ctx.services.models.pricing(ctx.admin))
 
 
 class AdminReportsController(AdminApiController):
@@ -182,8 +152,7 @@ class AdminReportsController(AdminApiController):
     @get("/jobs", summary="Jobs across the teams the admin sees, newest first")
     async def jobs(
         self,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
         team_id: FromQuery[UUID | None] = None,
         status: FromQuery[JobStatus | None] = None,
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
@@ -191,34 +160,33 @@ class AdminReportsController(AdminApiController):
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> JobPage:
-        before = cursors.decode_uuid(cursor) if cursor else None
+        before = cursors.keyset(cursor, JobId)
         created_from, created_to = created_window(from_, to)
-        items, next_cursor = await cursors.paged(
-            lambda n: services.jobs.search_jobs(
-                admin,
+        return await cursors.page(
+            JobPage,
+            lambda n: ctx.services.jobs.search_jobs(
+                ctx.admin,
                 team_id=TeamId(team_id) if team_id else None,
                 status=status,
                 created_from=created_from,
                 created_to=created_to,
-                before=(before[0], JobId(before[1])) if before else None,
+                before=before,
                 limit=n,
             ),
             limit,
             shown=job_out,
             cursor=cursors.created,
         )
-        return JobPage(items=items, next_cursor=next_cursor)
 
     @get("/analytics/overview", summary="Totals, per-provider costs, margins and error rates over a date range")
     async def overview(
         self,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
         organization_id: FromQuery[UUID | None] = None,
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> OverviewOut:
-        first, last = requested_days(services.usage, from_, to, default_first=thirty_days_ending)
+        first, last = requested_days(ctx.services.usage, from_, to, default_first=thirty_days_ending)
         scope = OrganizationId(organization_id) if organization_id else None
-        result = await services.usage.overview(admin, organization_id=scope, first_day=first, last_day=last)
-        return overview_out(scope or admin.organization_id, first, last, result)
+        result = await ctx.services.usage.overview(ctx.admin, organization_id=scope, first_day=first, last_day=last)
+        return overview_out(scope or ctx.admin.organization_id, first, last, result)

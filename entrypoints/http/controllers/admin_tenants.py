@@ -4,18 +4,16 @@ Every handler authenticates the admin token first (401); roles and organization 
 are checked by the use cases (viewer writes → 403, other organizations → 404).
 """
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Request, Response, delete, get, post, put
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar import Response, delete, get, post, put
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.services.credentials import CredentialChanges
 from application.services.organizations import TeamChanges
-from domain.admins import AdminPrincipal
 from domain.budgets import (
     DEFAULT_CREDITS_PER_USD,
     DEFAULT_MAX_CALLS_PER_JOB,
@@ -30,8 +28,8 @@ from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import month_start, requested_days
-from entrypoints.http.dependencies import AnyCaller, provide_caller
-from entrypoints.http.preconditions import expected_version, tagged
+from entrypoints.http.dependencies import AdminContext, AnyCaller, team_key_or_admin
+from entrypoints.http.preconditions import tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
 from entrypoints.http.schemas.client import CreditsOut, credits_out
@@ -59,10 +57,6 @@ from entrypoints.http.schemas.tenants import (
 )
 
 
-def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
-    return cursors.decode_uuid(cursor) if cursor else None
-
-
 class AdminOrganizationsController(AdminApiController):
     tags = ["admin: organizations"]
 
@@ -70,36 +64,31 @@ class AdminOrganizationsController(AdminApiController):
     async def create(
         self,
         data: JSONBody[CreateOrganizationBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> OrganizationOut:
-        org = await services.organizations.create_organization(name=data.name, slug=data.slug, actor=admin)
+        org = await ctx.services.organizations.create_organization(name=data.name, slug=data.slug, actor=ctx.admin)
         return organization_out(org)
 
     @get("/organizations", summary="Organizations the admin sees, oldest first")
     async def list_(
         self,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> Page[OrganizationOut]:
-        after = _after(cursor)
-        items, next_cursor = await cursors.paged(
-            lambda n: services.organizations.list_organizations(
-                admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=n
+        return await cursors.page(
+            Page,
+            lambda n: ctx.services.organizations.list_organizations(
+                ctx.admin, after=cursors.keyset(cursor, OrganizationId), limit=n
             ),
             limit,
             shown=organization_out,
             cursor=cursors.created,
         )
-        return Page(items=items, next_cursor=next_cursor)
 
     @get("/organizations/{org_id:uuid}", summary="An organization (its version is the ETag)")
-    async def get_(
-        self, org_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[OrganizationOut]:
-        org = await services.organizations.get_organization(admin, OrganizationId(org_id))
+    async def get_(self, org_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Response[OrganizationOut]:
+        org = await ctx.services.organizations.get_organization(ctx.admin, OrganizationId(org_id))
         return tagged(organization_out(org), org.version)
 
     @put(
@@ -108,14 +97,16 @@ class AdminOrganizationsController(AdminApiController):
     )
     async def update(
         self,
-        request: Request[object, object, State],
         org_id: FromPath[UUID],
         data: JSONBody[UpdateOrganizationBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> Response[OrganizationOut]:
-        org = await services.organizations.update_organization(
-            admin, OrganizationId(org_id), name=data.name, slug=data.slug, expected_version=expected_version(request)
+        org = await ctx.services.organizations.update_organization(
+            ctx.admin,
+            OrganizationId(org_id),
+            name=data.name,
+            slug=data.slug,
+            expected_version=ctx.expected_version(),
         )
         return tagged(organization_out(org), org.version)
 
@@ -124,23 +115,20 @@ class AdminOrganizationsController(AdminApiController):
         status_code=204,
         summary="Delete an organization without teams, with its credentials, webhooks and scoped admins",
     )
-    async def delete_(
-        self, org_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> None:
-        await services.organizations.delete_organization(admin, OrganizationId(org_id))
+    async def delete_(self, org_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> None:
+        await ctx.services.organizations.delete_organization(ctx.admin, OrganizationId(org_id))
 
     @get("/organizations/{org_id:uuid}/usage", summary="An organization's usage by team, model and day")
     async def usage(
         self,
         org_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
     ) -> OrganizationUsageOut:
-        first, last = requested_days(services.usage, from_, to, default_first=month_start)
-        overview = await services.usage.organization_usage(
-            admin, OrganizationId(org_id), first_day=first, last_day=last
+        first, last = requested_days(ctx.services.usage, from_, to, default_first=month_start)
+        overview = await ctx.services.usage.organization_usage(
+            ctx.admin, OrganizationId(org_id), first_day=first, last_day=last
         )
         return organization_usage_out(org_id, first, last, overview)
 
@@ -149,12 +137,7 @@ class AdminTeamsController(AdminApiController):
     tags = ["admin: teams"]
 
     @post("/teams/create", status_code=201, summary="Create a team with a first virtual key (shown once)")
-    async def create(
-        self,
-        data: JSONBody[CreateTeamBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> CreatedTeamOut:
+    async def create(self, data: JSONBody[CreateTeamBody], ctx: NamedDependency[AdminContext]) -> CreatedTeamOut:
         budget = BudgetPolicy(
             mode=BudgetMode(data.budget_mode),
             credits_per_usd=data.credits_per_usd if data.credits_per_usd is not None else DEFAULT_CREDITS_PER_USD,
@@ -162,14 +145,14 @@ class AdminTeamsController(AdminApiController):
             max_calls_per_job=data.max_calls_per_job or DEFAULT_MAX_CALLS_PER_JOB,
             charge_failed_jobs=bool(data.charge_failed_jobs),
         )
-        opened = await services.organizations.open_team(
+        opened = await ctx.services.organizations.open_team(
             organization_id=OrganizationId(data.organization_id),
             name=data.name,
             budget=budget,
             credits=data.credits,
             access_groups=tuple(data.access_groups),
             rate_limits=RateLimits(requests_per_minute=data.rpm_limit, tokens_per_minute=data.tpm_limit),
-            actor=admin,
+            actor=ctx.admin,
             low_credit_threshold=data.low_credit_threshold,
         )
         return CreatedTeamOut(
@@ -179,31 +162,27 @@ class AdminTeamsController(AdminApiController):
     @get("/teams", summary="Teams the admin sees (optionally of one organization), oldest first")
     async def list_(
         self,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
         organization_id: FromQuery[UUID | None] = None,
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> Page[TeamOut]:
-        after = _after(cursor)
-        items, next_cursor = await cursors.paged(
-            lambda n: services.organizations.list_teams(
-                admin,
+        return await cursors.page(
+            Page,
+            lambda n: ctx.services.organizations.list_teams(
+                ctx.admin,
                 organization_id=OrganizationId(organization_id) if organization_id else None,
-                after=(after[0], TeamId(after[1])) if after else None,
+                after=cursors.keyset(cursor, TeamId),
                 limit=n,
             ),
             limit,
             shown=team_out,
             cursor=cursors.created,
         )
-        return Page(items=items, next_cursor=next_cursor)
 
     @get("/teams/{team_id:uuid}", summary="A team with its credit balance and how its jobs ended (failed ratio)")
-    async def get_(
-        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Response[TeamOut]:
-        details = await services.organizations.team_details(admin, TeamId(team_id))
+    async def get_(self, team_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Response[TeamOut]:
+        details = await ctx.services.organizations.team_details(ctx.admin, TeamId(team_id))
         return tagged(team_out(details.team, details.balance, details.outcomes), details.team.version)
 
     @put(
@@ -212,23 +191,20 @@ class AdminTeamsController(AdminApiController):
     )
     async def update(
         self,
-        request: Request[object, object, State],
         team_id: FromPath[UUID],
         data: JSONBody[UpdateTeamBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> Response[TeamOut]:
         changes = changes_of(data, TeamChanges, budget_mode=BudgetMode, access_groups=tuple)
-        team = await services.organizations.update_team(
-            admin, TeamId(team_id), changes, expected_version=expected_version(request)
+        team = await ctx.services.organizations.update_team(
+            ctx.admin, TeamId(team_id), changes, expected_version=ctx.expected_version()
         )
         return tagged(team_out(team), team.version)
 
     @get(
         "/teams/{team_id:uuid}/credits",
         summary="The team's credit balance (team key, or admin token of its organization)",
-        dependencies={"caller": Provide(provide_caller)},
-        security=[{"TeamKey": []}, {"AdminJWT": []}],
+        **team_key_or_admin(),
     )
     async def credits(
         self, team_id: FromPath[UUID], caller: NamedDependency[AnyCaller], services: NamedDependency[Services]
@@ -244,56 +220,38 @@ class AdminTeamsController(AdminApiController):
         self,
         team_id: FromPath[UUID],
         data: JSONBody[CreditsBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> CreditsChangeOut:
-        done = await services.credits.adjust(
-            admin, TeamId(team_id), data.amount, reason=data.reason, idempotency_key=data.idempotency_key
+        done = await ctx.services.credits.adjust(
+            ctx.admin, TeamId(team_id), data.amount, reason=data.reason, idempotency_key=data.idempotency_key
         )
         return credits_change_out(team_id, done.entry, done.balance)
 
     @put("/teams/{team_id:uuid}/suspend", summary="Suspend a team (its calls answer 403); writes only its status")
-    async def suspend(
-        self,
-        request: Request[object, object, State],
-        team_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[TeamOut]:
-        return await _set_status(request, services, admin, TeamId(team_id), TeamStatus.SUSPENDED)
+    async def suspend(self, team_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Response[TeamOut]:
+        return await _set_status(ctx, TeamId(team_id), TeamStatus.SUSPENDED)
 
     @put("/teams/{team_id:uuid}/resume", summary="Resume a suspended team; writes only its status")
-    async def resume(
-        self,
-        request: Request[object, object, State],
-        team_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> Response[TeamOut]:
-        return await _set_status(request, services, admin, TeamId(team_id), TeamStatus.ACTIVE)
+    async def resume(self, team_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Response[TeamOut]:
+        return await _set_status(ctx, TeamId(team_id), TeamStatus.ACTIVE)
 
     @post("/teams/{team_id:uuid}/keys", status_code=201, summary="Issue another virtual key (shown once)")
-    async def issue_key(
-        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> KeyCreatedOut:
-        key = await services.organizations.issue_key(TeamId(team_id), actor=admin)
+    async def issue_key(self, team_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> KeyCreatedOut:
+        key = await ctx.services.organizations.issue_key(TeamId(team_id), actor=ctx.admin)
         return KeyCreatedOut(key_id=key.key_id, api_key=key.api_key, prefix=key.prefix)
 
     @get("/teams/{team_id:uuid}/keys", summary="The team's keys: prefixes only")
-    async def list_keys(
-        self, team_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Page[KeyOut]:
-        return Page(items=[key_out(k) for k in await services.organizations.list_keys(admin, TeamId(team_id))])
+    async def list_keys(self, team_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Page[KeyOut]:
+        return Page(items=[key_out(k) for k in await ctx.services.organizations.list_keys(ctx.admin, TeamId(team_id))])
 
     @delete("/teams/{team_id:uuid}/keys/{key_id:uuid}", status_code=204, summary="Revoke a virtual key")
     async def revoke_key(
         self,
         team_id: FromPath[UUID],
         key_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> None:
-        await services.organizations.revoke_key(admin, TeamId(team_id), ApiKeyId(key_id))
+        await ctx.services.organizations.revoke_key(ctx.admin, TeamId(team_id), ApiKeyId(key_id))
 
 
 class AdminCredentialsController(AdminApiController):
@@ -301,27 +259,20 @@ class AdminCredentialsController(AdminApiController):
     tags = ["admin: provider credentials"]
 
     @post("/create", status_code=201, summary="Store a provider key (encrypted; only its hint is ever shown)")
-    async def create(
-        self,
-        data: JSONBody[CreateCredentialBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-    ) -> CredentialOut:
-        credential = await services.credentials.add_credential(
+    async def create(self, data: JSONBody[CreateCredentialBody], ctx: NamedDependency[AdminContext]) -> CredentialOut:
+        credential = await ctx.services.credentials.add_credential(
             organization_id=OrganizationId(data.organization_id),
             provider=data.provider,
             name=data.name,
             api_key=data.api_key,
             api_base=data.api_base,
-            actor=admin,
+            actor=ctx.admin,
         )
         return credential_out(credential)
 
     @get("/organization/{org_id:uuid}", summary="An organization's credentials (key hints, never keys)")
-    async def list_(
-        self, org_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> Page[CredentialOut]:
-        found = await services.credentials.list_credentials(admin, OrganizationId(org_id))
+    async def list_(self, org_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Page[CredentialOut]:
+        found = await ctx.services.credentials.list_credentials(ctx.admin, OrganizationId(org_id))
         return Page(items=[credential_out(c) for c in found])
 
     @put(
@@ -330,66 +281,54 @@ class AdminCredentialsController(AdminApiController):
     )
     async def update(
         self,
-        request: Request[object, object, State],
         credential_id: FromPath[UUID],
         data: JSONBody[UpdateCredentialBody],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> Response[CredentialOut]:
         changes = changes_of(data, CredentialChanges)
-        credential = await services.credentials.update_credential(
-            admin, CredentialId(credential_id), changes, expected_version=expected_version(request)
+        credential = await ctx.services.credentials.update_credential(
+            ctx.admin, CredentialId(credential_id), changes, expected_version=ctx.expected_version()
         )
         return tagged(credential_out(credential), credential.version)
 
     @delete("/{credential_id:uuid}", status_code=204, summary="Delete a credential")
-    async def delete_(
-        self, credential_id: FromPath[UUID], admin: NamedDependency[AdminPrincipal], services: NamedDependency[Services]
-    ) -> None:
-        await services.credentials.delete_credential(admin, CredentialId(credential_id))
+    async def delete_(self, credential_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> None:
+        await ctx.services.credentials.delete_credential(ctx.admin, CredentialId(credential_id))
 
     @put("/{credential_id:uuid}/activate", summary="Use this credential again")
     async def activate(
         self,
-        request: Request[object, object, State],
         credential_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> Response[CredentialOut]:
-        return await _set_active(request, services, admin, CredentialId(credential_id), True)
+        return await _set_active(ctx, CredentialId(credential_id), True)
 
     @put("/{credential_id:uuid}/deactivate", summary="Stop using this credential (calls fall to another one)")
     async def deactivate(
         self,
-        request: Request[object, object, State],
         credential_id: FromPath[UUID],
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[AdminContext],
     ) -> Response[CredentialOut]:
-        return await _set_active(request, services, admin, CredentialId(credential_id), False)
+        return await _set_active(ctx, CredentialId(credential_id), False)
 
 
 async def _set_status(
-    request: Request[object, object, State],
-    services: Services,
-    admin: AdminPrincipal,
+    ctx: AdminContext,
     team_id: TeamId,
     status: TeamStatus,
 ) -> Response[TeamOut]:
-    team = await services.organizations.set_status(
-        team_id, status, actor=admin, expected_version=expected_version(request)
+    team = await ctx.services.organizations.set_status(
+        team_id, status, actor=ctx.admin, expected_version=ctx.expected_version()
     )
     return tagged(team_out(team), team.version)
 
 
 async def _set_active(
-    request: Request[object, object, State],
-    services: Services,
-    admin: AdminPrincipal,
+    ctx: AdminContext,
     credential_id: CredentialId,
     active: bool,
 ) -> Response[CredentialOut]:
-    credential = await services.credentials.set_active(
-        admin, credential_id, active, expected_version=expected_version(request)
+    credential = await ctx.services.credentials.set_active(
+        ctx.admin, credential_id, active, expected_version=ctx.expected_version()
     )
     return tagged(credential_out(credential), credential.version)

@@ -1,6 +1,6 @@
 """The client API (team virtual key): jobs, calls, streams, credits and usage."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from domain.jobs import Job, JobStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
 from entrypoints.http.dates import created_window, month_start, requested_days
-from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
+from entrypoints.http.dependencies import AnyCaller, provide_principal, provide_services, team_key_or_admin
 from entrypoints.http.middleware import note_call
 from entrypoints.http.rate_limit_errors import window_headers
 from entrypoints.http.schemas.client import (
@@ -164,8 +164,7 @@ class ClientController(Controller):
     @get(
         "/jobs/{job_id:uuid}",
         summary="A job with its calls and, once finished, its costs (team key, or admin token of its organization)",
-        dependencies={"caller": Provide(provide_caller)},
-        security=[{"TeamKey": []}, {"AdminJWT": []}],
+        **team_key_or_admin(),
     )
     async def get_job(
         self, job_id: FromPath[UUID], caller: NamedDependency[AnyCaller], services: NamedDependency[Services]
@@ -204,8 +203,9 @@ class ClientController(Controller):
         limit: cursors.Limit = 50,
     ) -> JobPage:
         created_from, created_to = created_window(from_, to)
-        before = _job_cursor(cursor)
-        items, next_cursor = await cursors.paged(
+        before = cursors.keyset(cursor, JobId)
+        return await cursors.page(
+            JobPage,
             lambda n: services.jobs.list_jobs(
                 principal,
                 TeamId(team_id),
@@ -219,13 +219,11 @@ class ClientController(Controller):
             shown=job_out,
             cursor=cursors.created,
         )
-        return JobPage(items=items, next_cursor=next_cursor)
 
     @get(
         "/teams/{team_id:uuid}/credits/transactions",
         summary="The team's credit ledger, newest first (team key, or admin token of its organization)",
-        dependencies={"caller": Provide(provide_caller)},
-        security=[{"TeamKey": []}, {"AdminJWT": []}],
+        **team_key_or_admin(),
     )
     async def transactions(
         self,
@@ -236,19 +234,18 @@ class ClientController(Controller):
         limit: cursors.Limit = 50,
     ) -> TransactionPage:
         before = cursors.decode_int(cursor) if cursor else None
-        items, next_cursor = await cursors.paged(
+        return await cursors.page(
+            TransactionPage,
             lambda n: services.credits.transactions(caller, TeamId(team_id), before=before, limit=n),
             limit,
             shown=transaction_out,
             cursor=lambda e: cursors.encode(e.created_at, e.sequence),
         )
-        return TransactionPage(items=items, next_cursor=next_cursor)
 
     @get(
         "/teams/{team_id:uuid}/usage",
         summary="The team's usage over a date range, inclusive (team key, or admin token of its organization)",
-        dependencies={"caller": Provide(provide_caller)},
-        security=[{"TeamKey": []}, {"AdminJWT": []}],
+        **team_key_or_admin(),
     )
     async def usage(
         self,
@@ -263,13 +260,6 @@ class ClientController(Controller):
         return usage_report_out(
             team_id, first, last, result.budget.mode.value, result.report, result.balance, result.in_progress
         )
-
-
-def _job_cursor(cursor: str | None) -> tuple[datetime, JobId] | None:
-    if cursor is None:
-        return None
-    at, job_id = cursors.decode_uuid(cursor)
-    return at, JobId(job_id)
 
 
 def _new_job(data: CreateAndCallBody) -> NewJob:

@@ -3,7 +3,7 @@
 
 from collections.abc import AsyncIterator
 from datetime import date
-from typing import Annotated
+from typing import Annotated, TypedDict
 from uuid import UUID
 
 from litestar import Controller, get, post
@@ -13,12 +13,17 @@ from litestar.response import Stream
 
 from application.ports.repositories import JobExportRow
 from application.principal import TeamPrincipal
-from domain.admins import AdminPrincipal
 from domain.ids import OrganizationId, TeamId
 from entrypoints.bootstrap import Services
 from entrypoints.http.controllers.admin_api import AdminApiController
 from entrypoints.http.dates import requested_days, thirty_days_ending
-from entrypoints.http.dependencies import AnyCaller, provide_caller, provide_principal, provide_services
+from entrypoints.http.dependencies import (
+    AdminContext,
+    AnyCaller,
+    provide_principal,
+    provide_services,
+    team_key_or_admin,
+)
 from entrypoints.http.schemas.client import CallBody
 from entrypoints.http.schemas.economics import (
     PERCENTILE,
@@ -37,12 +42,35 @@ from entrypoints.http.schemas.economics import (
 JobType = Annotated[str, QueryParameter(min_length=1, max_length=200)]
 
 
-def _window(services: Services, from_: date | None, to: date | None) -> tuple[date, date]:
-    return requested_days(services.usage, from_, to, default_first=thirty_days_ending)
+class _Scope(TypedDict):
+    """The rows both admin reports read: an organization, a team (either optional) and a window of days."""
+
+    organization_id: OrganizationId | None
+    team_id: TeamId | None
+    first_day: date
+    last_day: date
+
+
+async def provide_reported(
+    services: NamedDependency[Services],
+    organization_id: FromQuery[UUID | None] = None,
+    team_id: FromQuery[UUID | None] = None,
+    from_: Annotated[date | None, QueryParameter(name="from")] = None,
+    to: FromQuery[date | None] = None,
+) -> _Scope:
+    """What both admin reports read, from their common query parameters."""
+    first, last = requested_days(services.usage, from_, to, default_first=thirty_days_ending)
+    return {
+        "organization_id": OrganizationId(organization_id) if organization_id else None,
+        "team_id": TeamId(team_id) if team_id else None,
+        "first_day": first,
+        "last_day": last,
+    }
 
 
 class EconomicsReportsController(AdminApiController):
     tags = ["admin: jobs and analytics"]
+    dependencies = {**AdminApiController.dependencies, "reported": Provide(provide_reported)}
 
     @get(
         "/analytics/job-types",
@@ -51,12 +79,8 @@ class EconomicsReportsController(AdminApiController):
     )
     async def job_types(
         self,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        organization_id: FromQuery[UUID | None] = None,
-        team_id: FromQuery[UUID | None] = None,
-        from_: Annotated[date | None, QueryParameter(name="from")] = None,
-        to: FromQuery[date | None] = None,
+        ctx: NamedDependency[AdminContext],
+        reported: NamedDependency[_Scope],
         target_margin: Annotated[
             str | None, QueryParameter(description="gross margin to reach, 0 <= m < 1 (0.30 is 30 %)")
         ] = None,
@@ -64,13 +88,9 @@ class EconomicsReportsController(AdminApiController):
             str | None, QueryParameter(description="share of jobs that must reach it, 0 < p <= 100 (default 95)")
         ] = None,
     ) -> JobTypesOut:
-        first, last = _window(services, from_, to)
-        report = await services.economics.job_types(
-            admin,
-            organization_id=OrganizationId(organization_id) if organization_id else None,
-            team_id=TeamId(team_id) if team_id else None,
-            first_day=first,
-            last_day=last,
+        report = await ctx.services.economics.job_types(
+            ctx.admin,
+            **reported,
             percentile=query_decimal(percentile, PERCENTILE, "percentile"),
             target_margin=query_decimal(target_margin, TARGET_MARGIN, "target_margin"),
         )
@@ -81,23 +101,9 @@ class EconomicsReportsController(AdminApiController):
         summary="Finished jobs of a window as CSV, one row per job, streamed (billing reconciliation)",
         media_type="text/csv",
     )
-    async def export(
-        self,
-        admin: NamedDependency[AdminPrincipal],
-        services: NamedDependency[Services],
-        organization_id: FromQuery[UUID | None] = None,
-        team_id: FromQuery[UUID | None] = None,
-        from_: Annotated[date | None, QueryParameter(name="from")] = None,
-        to: FromQuery[date | None] = None,
-    ) -> Stream:
-        first, last = _window(services, from_, to)
-        rows = await services.economics.export_jobs(
-            admin,
-            organization_id=OrganizationId(organization_id) if organization_id else None,
-            team_id=TeamId(team_id) if team_id else None,
-            first_day=first,
-            last_day=last,
-        )
+    async def export(self, ctx: NamedDependency[AdminContext], reported: NamedDependency[_Scope]) -> Stream:
+        first, last = reported["first_day"], reported["last_day"]
+        rows = await ctx.services.economics.export_jobs(ctx.admin, **reported)
         return Stream(
             _csv(rows),
             media_type="text/csv; charset=utf-8",
@@ -134,8 +140,7 @@ class QuotesController(Controller):
     @get(
         "/teams/{team_id:uuid}/quote",
         summary="Expected credits per job of a type from the team's history (p50, p95); 404 no_history without any",
-        security=[{"TeamKey": []}, {"AdminJWT": []}],
-        dependencies={"caller": Provide(provide_caller)},
+        **team_key_or_admin(),
     )
     async def quote_job_type(
         self,
