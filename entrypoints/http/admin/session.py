@@ -54,15 +54,8 @@ def session_cookie(request: Request[Any, Any, Any], token: str, max_age_s: int) 
 
 
 def expired_cookie(request: Request[Any, Any, Any]) -> Cookie:
-    return Cookie(
-        key=SESSION_COOKIE,
-        value="",
-        path=PANEL,
-        max_age=0,
-        httponly=True,
-        samesite="strict",
-        secure=secure_cookies(request),
-    )
+    """The session cookie emptied and expired at once (sign-out)."""
+    return session_cookie(request, "", 0)
 
 
 def local_path(candidate: str | None) -> str | None:
