@@ -3,7 +3,7 @@
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 from uuid import UUID
 
 import msgspec
@@ -51,6 +51,11 @@ def _versioned(row: V | None, expected_version: int | None) -> V | None:
     return row
 
 
+def _next_version(row: V, **changes: Any) -> V:
+    """The row with these changes, one version on (what every ``UPDATE … version + 1`` does)."""
+    return msgspec.structs.replace(row, **changes, version=row.version + 1)
+
+
 class MemoryOrganizationRepository(StoreRepository):
     async def add(self, organization: Organization) -> None:
         if any(o.slug == organization.slug for o in self._s.organizations.values()):
@@ -83,8 +88,7 @@ class MemoryOrganizationRepository(StoreRepository):
         slug = given.get("slug")
         if any(o.slug == slug and o.id != organization_id for o in self._s.organizations.values()):
             raise ConflictError(f"organization slug '{slug}' is taken")
-        updated = msgspec.structs.replace(current, **given, version=current.version + 1)
-        self._s.organizations[organization_id] = updated
+        updated = self._s.organizations[organization_id] = _next_version(current, **given)
         return updated
 
     async def delete(self, organization_id: OrganizationId) -> bool:
@@ -127,8 +131,7 @@ class MemoryTeamRepository(StoreRepository):
         )
         if "access_groups" in given:
             given["access_groups"] = tuple(dict.fromkeys(given["access_groups"]))
-        updated = msgspec.structs.replace(current, **given, budget=budget, version=current.version + 1)
-        self._s.teams[team_id] = updated
+        updated = self._s.teams[team_id] = _next_version(current, **given, budget=budget)
         return updated
 
     async def list(
@@ -212,7 +215,7 @@ class MemoryAliasRepository(StoreRepository):
         for side in ("customer_prices", "provider_costs"):
             if side in given:
                 given[side] = msgspec.structs.replace(getattr(current, side), **given[side].given())
-        self._s.aliases[alias] = msgspec.structs.replace(current, **given, version=current.version + 1)
+        self._s.aliases[alias] = _next_version(current, **given)
         if groups is not None:
             had = {g for g, a in self._s.memberships if a == alias}
             _bump_groups(self._s, (had ^ set(groups)) & self._s.groups)
@@ -273,7 +276,7 @@ class MemoryAccessGroupRepository(StoreRepository):
         for team in list(self._s.teams.values()):
             if name in team.access_groups:
                 groups = tuple(g for g in team.access_groups if g != name)
-                self._s.teams[team.id] = msgspec.structs.replace(team, access_groups=groups, version=team.version + 1)
+                self._s.teams[team.id] = _next_version(team, access_groups=groups)
         return True
 
 
@@ -285,8 +288,7 @@ def _bump_groups(store: MemoryStore, names: set[str]) -> None:
 
 def _bump_aliases(store: MemoryStore, names: set[str]) -> None:
     for name in names & store.aliases.keys():
-        alias = store.aliases[name]
-        store.aliases[name] = msgspec.structs.replace(alias, version=alias.version + 1)
+        store.aliases[name] = _next_version(store.aliases[name])
 
 
 class MemoryCredentialRepository(StoreRepository):
@@ -319,8 +321,7 @@ class MemoryCredentialRepository(StoreRepository):
         given = patch.given()
         if current is None or not given:
             return current
-        updated = msgspec.structs.replace(current, **given, version=current.version + 1)
-        self._s.credentials[credential_id] = updated
+        updated = self._s.credentials[credential_id] = _next_version(current, **given)
         return updated
 
     async def replace_encrypted_key(self, credential_id: CredentialId, *, old: str, new: str) -> bool:
