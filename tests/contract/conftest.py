@@ -4,6 +4,7 @@ Every test here gets ``uow``, a unit-of-work factory of one backend; the fakes s
 honest because the same assertions hold on the real database.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,11 +16,11 @@ from adapters.memory.store import MemoryStore
 from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import NewEntry
+from application.ports.repositories import NewEntry, SettleRequest
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.calls import LlmCall
-from domain.ids import JobId, OrganizationId, TeamId
+from domain.ids import CallId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import EntryType, initial_allocation_key
 from domain.organizations import Organization, Team, TeamStatus
@@ -101,6 +102,39 @@ async def make_job(uow: UowFactory, team: Team, **changes: Any) -> Job:
         await u.jobs.add(job)
         await u.commit()
     return job
+
+
+@dataclass(frozen=True)
+class JobCall:
+    """One call of a job of a team: the ledger entries and settlements the credit tests write for it."""
+
+    team: Team
+    job: Job
+    call_id: CallId
+
+    def hold(self, amount: Decimal, *, minutes: float = 1, **extra: Any) -> NewEntry:
+        """The HOLD entry reserving ``amount`` for this call."""
+        return NewEntry(
+            self.team.id,
+            EntryType.HOLD,
+            -amount,
+            created_at=at(minutes),
+            job_id=self.job.id,
+            call_id=self.call_id,
+            **extra,
+        )
+
+    def settle(self, *, held: Decimal, actual: Decimal, minutes: float) -> SettleRequest:
+        """Settling this call: ``held`` released, ``actual`` debited."""
+        return SettleRequest(
+            team_id=self.team.id, held=held, actual=actual, at=at(minutes), job_id=self.job.id, call_id=self.call_id
+        )
+
+
+async def make_job_call(uow: UowFactory, *, credits: Decimal) -> JobCall:
+    """A team with ``credits``, a pending job of it and a fresh call id."""
+    team = await make_team(uow, credits=credits)
+    return JobCall(team, await make_job(uow, team), CallId(uuid4()))
 
 
 async def finish_job(

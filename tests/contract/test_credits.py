@@ -9,7 +9,7 @@ from domain.errors import InsufficientCreditsError, InvalidValueError
 from domain.ids import CallId, TeamId
 from domain.ledger import CreditBalance, EntryType, Settlement, replay
 from domain.organizations import Team
-from tests.contract.conftest import D, UowFactory, at, make_job, make_team
+from tests.contract.conftest import D, UowFactory, at, make_job, make_job_call, make_team
 
 
 async def ledger_replays_to_balance(uow: UowFactory, team: Team) -> CreditBalance:
@@ -98,21 +98,14 @@ async def test_entries_breaking_the_rules_are_refused(uow: UowFactory) -> None:
 
 
 async def test_settle_releases_the_hold_and_debits_the_actual_once(uow: UowFactory) -> None:
-    team = await make_team(uow, credits=D(10))
-    job = await make_job(uow, team)
-    call_id = CallId(uuid4())
+    call = await make_job_call(uow, credits=D(10))
+    team, job, call_id = call.team, call.job, call.call_id
     async with uow() as u:
-        await u.credits.apply(
-            NewEntry(team.id, EntryType.HOLD, D(-3), created_at=at(1), job_id=job.id, call_id=call_id)
-        )
+        await u.credits.apply(call.hold(D(3)))
         assert await u.credits.outstanding_holds(job.id) == [OutstandingHold(call_id=call_id, amount=D(3))]
-        first = await u.credits.settle(
-            SettleRequest(team_id=team.id, held=D(3), actual=D("1.25"), at=at(2), job_id=job.id, call_id=call_id)
-        )
+        first = await u.credits.settle(call.settle(held=D(3), actual=D("1.25"), minutes=2))
         assert first == Settlement(release=D(3), debit=D("1.25"), overdraft=D(0))
-        again = await u.credits.settle(
-            SettleRequest(team_id=team.id, held=D(3), actual=D("1.25"), at=at(3), job_id=job.id, call_id=call_id)
-        )
+        again = await u.credits.settle(call.settle(held=D(3), actual=D("1.25"), minutes=3))
         assert again == Settlement(release=D(0), debit=D("1.25"), overdraft=D(0))
         assert await u.credits.outstanding_holds(job.id) == []
         await u.commit()
@@ -124,29 +117,20 @@ async def test_settle_releases_the_hold_and_debits_the_actual_once(uow: UowFacto
 
 
 async def test_a_debit_beyond_what_the_team_can_pay_is_capped_as_overdraft(uow: UowFactory) -> None:
-    team = await make_team(uow, credits=D(2))
-    job = await make_job(uow, team)
-    call_id = CallId(uuid4())
+    call = await make_job_call(uow, credits=D(2))
     async with uow() as u:
-        await u.credits.apply(
-            NewEntry(team.id, EntryType.HOLD, D("-1.5"), created_at=at(1), job_id=job.id, call_id=call_id)
-        )
-        outcome = await u.credits.settle(
-            SettleRequest(team_id=team.id, held=D("1.5"), actual=D(5), at=at(2), job_id=job.id, call_id=call_id)
-        )
+        await u.credits.apply(call.hold(D("1.5")))
+        outcome = await u.credits.settle(call.settle(held=D("1.5"), actual=D(5), minutes=2))
         await u.commit()
     assert outcome == Settlement(release=D("1.5"), debit=D(2), overdraft=D(3))
-    assert await ledger_replays_to_balance(uow, team) == CreditBalance(allocated=D(2), used=D(2))
+    assert await ledger_replays_to_balance(uow, call.team) == CreditBalance(allocated=D(2), used=D(2))
 
 
 async def test_a_hold_released_at_job_end_is_not_released_again_by_a_late_settle(uow: UowFactory) -> None:
-    team = await make_team(uow, credits=D(10))
-    job = await make_job(uow, team)
-    call_id = CallId(uuid4())
+    call = await make_job_call(uow, credits=D(10))
+    team, job = call.team, call.job
     async with uow() as u:
-        await u.credits.apply(
-            NewEntry(team.id, EntryType.HOLD, D(-4), created_at=at(1), job_id=job.id, call_id=call_id)
-        )
+        await u.credits.apply(call.hold(D(4)))
         await u.commit()
     async with uow() as u:  # what completion does for a call still in flight
         for hold in await u.credits.outstanding_holds(job.id):
@@ -163,9 +147,7 @@ async def test_a_hold_released_at_job_end_is_not_released_again_by_a_late_settle
             )
         await u.commit()
     async with uow() as u:
-        late = await u.credits.settle(
-            SettleRequest(team_id=team.id, held=D(4), actual=D(1), at=at(3), job_id=job.id, call_id=call_id)
-        )
+        late = await u.credits.settle(call.settle(held=D(4), actual=D(1), minutes=3))
         await u.commit()
     assert late == Settlement(release=D(0), debit=D(1), overdraft=D(0))
     assert await ledger_replays_to_balance(uow, team) == CreditBalance(allocated=D(10), used=D(1))

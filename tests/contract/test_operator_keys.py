@@ -8,32 +8,20 @@ that call's hold from being released.
 from uuid import uuid4
 
 from adapters.memory.system import FakeClock
-from application.ports.repositories import NewEntry, SettleRequest
 from application.services.credits import CreditService
 from domain.admins import AdminPrincipal, AdminRole
-from domain.ids import AdminUserId, CallId
+from domain.ids import AdminUserId
 from domain.ledger import CreditBalance, EntryType
-from tests.contract.conftest import D, UowFactory, at, make_job, make_team
+from tests.contract.conftest import D, UowFactory, at, make_job_call, make_team
 
 OWNER = AdminPrincipal(user_id=AdminUserId(uuid4()), email="owner@example.com", role=AdminRole.OWNER)
 
 
 async def test_an_operator_key_equal_to_a_system_key_forges_nothing(uow: UowFactory) -> None:
-    team = await make_team(uow, credits=D(10))
-    job = await make_job(uow, team)
-    call_id = CallId(uuid4())
+    call = await make_job_call(uow, credits=D(10))
+    team, call_id = call.team, call.call_id
     async with uow() as u:
-        await u.credits.apply(
-            NewEntry(
-                team.id,
-                EntryType.HOLD,
-                D(-4),
-                created_at=at(1),
-                job_id=job.id,
-                call_id=call_id,
-                idempotency_key=f"hold:{call_id}",
-            )
-        )
+        await u.credits.apply(call.hold(D(4), idempotency_key=f"hold:{call_id}"))
         await u.commit()
     credits = CreditService(uow=uow, clock=FakeClock(at(2)))
 
@@ -42,9 +30,7 @@ async def test_an_operator_key_equal_to_a_system_key_forges_nothing(uow: UowFact
 
     # The call settles: its hold is released under the system's own key, as if nothing happened.
     async with uow() as u:
-        await u.credits.settle(
-            SettleRequest(team_id=team.id, held=D(4), actual=D(1), at=at(3), job_id=job.id, call_id=call_id)
-        )
+        await u.credits.settle(call.settle(held=D(4), actual=D(1), minutes=3))
         await u.commit()
         balance = await u.credits.balance(team.id)
     assert balance == CreditBalance(allocated=D(11), used=D(1), held=D(0))

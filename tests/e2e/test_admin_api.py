@@ -26,6 +26,12 @@ async def ok(response: httpx.Response, status: int = 200) -> JSON:
     return body
 
 
+async def create_team(http: httpx.AsyncClient, organization_id: str, name: str, **fields: Any) -> JSON:
+    """POST /api/teams/create: a job-based team unless ``fields`` say otherwise; it must answer 201."""
+    body = {"organization_id": organization_id, "name": name, "budget_mode": "job_based", **fields}
+    return await ok(await http.post("/api/teams/create", json=body), 201)
+
+
 async def test_organizations_and_teams_lifecycle(server: Server, owner: str) -> None:
     async with server.client(owner) as http:
         org = await ok(await http.post("/api/organizations/create", json={"name": "Globex Corp"}), 201)
@@ -38,14 +44,15 @@ async def test_organizations_and_teams_lifecycle(server: Server, owner: str) -> 
         renamed = await ok(await http.put(f"/api/organizations/{org['id']}", json={"name": "Globex"}))
         assert renamed["name"] == "Globex" and renamed["slug"] == "globex-corp"
 
-        created = await ok(
-            await http.post(
-                "/api/teams/create",
-                json={"organization_id": org["id"], "name": "Research", "budget_mode": "consumption_usd",
-                      "credits": "50.5", "credits_per_usd": "20", "access_groups": ["standard"]},
-            ),
-            201,
-        )  # fmt: skip
+        created = await create_team(
+            http,
+            org["id"],
+            "Research",
+            budget_mode="consumption_usd",
+            credits="50.5",
+            credits_per_usd="20",
+            access_groups=["standard"],
+        )
         team, key = created["team"], created["api_key"]
         assert key.startswith("sk-job-") and team["credits_per_usd"] == "20" and team["tokens_per_credit"] == 10000
         fetched = await ok(await http.get(f"/api/teams/{team['id']}"))
@@ -83,13 +90,7 @@ async def test_organizations_and_teams_lifecycle(server: Server, owner: str) -> 
 
 async def test_credits_apply_once_per_idempotency_key_and_never_below_zero(server: Server, owner: str) -> None:
     async with server.client(owner) as http:
-        created = await ok(
-            await http.post(
-                "/api/teams/create",
-                json={"organization_id": str(server.organization.id), "name": "c", "budget_mode": "job_based"},
-            ),
-            201,
-        )
+        created = await create_team(http, str(server.organization.id), "c")
         team_id = created["team"]["id"]
         body = {"amount": "10.5", "reason": "invoice 42", "idempotency_key": "inv-42"}
         first = await ok(await http.post(f"/api/teams/{team_id}/credits", json=body))
@@ -108,14 +109,7 @@ async def test_credits_apply_once_per_idempotency_key_and_never_below_zero(serve
 
 async def test_keys_are_listed_by_prefix_and_revocation_locks_the_key_out(server: Server, owner: str) -> None:
     async with server.client(owner) as http:
-        created = await ok(
-            await http.post(
-                "/api/teams/create",
-                json={"organization_id": str(server.organization.id), "name": "k", "budget_mode": "job_based",
-                      "credits": "3"},
-            ),
-            201,
-        )  # fmt: skip
+        created = await create_team(http, str(server.organization.id), "k", credits="3")
         team_id, first_key = created["team"]["id"], created["api_key"]
         second = await ok(await http.post(f"/api/teams/{team_id}/keys"), 201)
         keys = (await ok(await http.get(f"/api/teams/{team_id}/keys")))["items"]
@@ -256,14 +250,7 @@ async def test_admins_read_jobs_usage_and_the_overview(server: Server, owner: st
 async def test_a_scoped_admin_cannot_see_or_touch_another_organization(server: Server, owner: str) -> None:
     async with server.client(owner) as http:
         b = await ok(await http.post("/api/organizations/create", json={"name": "Org B"}), 201)
-        b_team = await ok(
-            await http.post(
-                "/api/teams/create",
-                json={"organization_id": b["id"], "name": "b", "budget_mode": "job_based", "credits": "5",
-                      "access_groups": ["standard"]},
-            ),
-            201,
-        )  # fmt: skip
+        b_team = await create_team(http, b["id"], "b", credits="5", access_groups=["standard"])
         b_cred = await ok(
             await http.post(
                 "/api/provider-credentials/create",
@@ -349,20 +336,9 @@ async def test_every_write_is_in_the_audit_log_with_before_and_after(server: Ser
 async def test_a_new_team_answers_with_the_credits_it_allocated(server: Server, owner: str) -> None:
     async with server.client(owner) as http:
         org = await ok(await http.post("/api/organizations/create", json={"name": "Initech"}), 201)
-        funded = await ok(
-            await http.post(
-                "/api/teams/create",
-                json={"organization_id": org["id"], "name": "funded", "budget_mode": "job_based", "credits": "12.25"},
-            ),
-            201,
-        )
+        funded = await create_team(http, org["id"], "funded", credits="12.25")
         assert funded["team"]["credits"] == {"allocated": "12.25", "used": "0", "held": "0", "remaining": "12.25"}
-        empty = await ok(
-            await http.post(
-                "/api/teams/create", json={"organization_id": org["id"], "name": "empty", "budget_mode": "job_based"}
-            ),
-            201,
-        )
+        empty = await create_team(http, org["id"], "empty")
         assert empty["team"]["credits"] == {"allocated": "0", "used": "0", "held": "0", "remaining": "0"}
         fetched = await ok(await http.get(f"/api/teams/{funded['team']['id']}"))
         assert fetched["credits"] == funded["team"]["credits"]

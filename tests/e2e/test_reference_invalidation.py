@@ -22,7 +22,7 @@ from application.services.models import AliasChanges
 from domain.admins import AdminPrincipal, AdminRole
 from domain.budgets import BudgetMode
 from domain.ids import AdminUserId
-from domain.organizations import TeamStatus
+from domain.organizations import Team, TeamStatus
 from tests.e2e.conftest import Server, fresh_world, openai_usage, second_instance
 from tests.support.fake_provider import Reply
 
@@ -66,46 +66,42 @@ async def within(check: Callable[[], Awaitable[bool]], seconds: float = WITHIN_S
     return time.monotonic() - started
 
 
-async def warm(pair: Pair, key: str) -> None:
-    """B has served this key's team, so its key, team, alias and credential are cached."""
+async def warmed_team(pair: Pair) -> tuple[Team, str]:
+    """A new team and its key that B has served, so its key, team, alias and credential are cached."""
+    team, key = await pair.a.team(BudgetMode.CONSUMPTION_USD, credits=Decimal(100))
     for _ in range(2):
         response = await call_b(pair, key)
         assert response.status_code == 200, response.text
+    return team, key
+
+
+def b_answers(pair: Pair, key: str, status: int, code: str | None = None) -> Callable[[], Awaitable[bool]]:
+    """A check for ``within``: B answers a call with ``key`` by ``status`` (and problem ``code``, if given)."""
+
+    async def check() -> bool:
+        response = await call_b(pair, key)
+        return response.status_code == status and (code is None or response.json()["code"] == code)
+
+    return check
 
 
 async def test_a_revoked_key_stops_working_on_the_other_instance_within_a_second(pair: Pair) -> None:
-    team, key = await pair.a.team(BudgetMode.CONSUMPTION_USD, credits=Decimal(100))
-    await warm(pair, key)
+    team, key = await warmed_team(pair)
     (stored,) = await pair.a.services.organizations.list_keys(OWNER, team.id)
     await pair.a.services.organizations.revoke_key(OWNER, team.id, stored.id)
-
-    async def refused() -> bool:
-        return (await call_b(pair, key)).status_code == 401
-
-    await within(refused)
+    await within(b_answers(pair, key, 401))
 
 
 async def test_a_suspended_team_is_refused_on_the_other_instance_within_a_second(pair: Pair) -> None:
-    team, key = await pair.a.team(BudgetMode.CONSUMPTION_USD, credits=Decimal(100))
-    await warm(pair, key)
+    team, key = await warmed_team(pair)
     await pair.a.services.organizations.set_status(team.id, TeamStatus.SUSPENDED, actor=OWNER)
-
-    async def refused() -> bool:
-        response = await call_b(pair, key)
-        return response.status_code == 403 and response.json()["code"] == "team_suspended"
-
-    await within(refused)
+    await within(b_answers(pair, key, 403, "team_suspended"))
     await pair.a.services.organizations.set_status(team.id, TeamStatus.ACTIVE, actor=OWNER)
-
-    async def served() -> bool:
-        return (await call_b(pair, key)).status_code == 200
-
-    await within(served)
+    await within(b_answers(pair, key, 200))
 
 
 async def test_a_changed_alias_and_credential_are_used_on_the_other_instance_within_a_second(pair: Pair) -> None:
-    _, key = await pair.a.team(BudgetMode.CONSUMPTION_USD, credits=Decimal(100))
-    await warm(pair, key)
+    _, key = await warmed_team(pair)
     await pair.a.services.models.update_alias(
         None,
         "smart",
@@ -124,9 +120,4 @@ async def test_a_changed_alias_and_credential_are_used_on_the_other_instance_wit
     await within(renamed)
     (credential,) = await pair.a.services.credentials.list_credentials(OWNER, pair.a.organization.id)
     await pair.a.services.credentials.set_active(OWNER, credential.id, False)
-
-    async def unconfigured() -> bool:
-        response = await call_b(pair, key)
-        return response.status_code == 409 and response.json()["code"] == "provider_not_configured"
-
-    await within(unconfigured)
+    await within(b_answers(pair, key, 409, "provider_not_configured"))

@@ -35,7 +35,6 @@ from psycopg.rows import dict_row
 from application.errors import UnavailableError
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode, BudgetPolicy
-from domain.catalog import Provider
 from domain.ledger import EntryType, LedgerEntry, replay
 from domain.organizations import Organization
 from domain.pricing import PriceSheet
@@ -43,6 +42,7 @@ from entrypoints.bootstrap import Services
 from entrypoints.runtime import open_postgres_runtime
 from entrypoints.settings import load_settings
 from tests.stoppable_postgres import StoppablePostgres
+from tests.support.seeding import add_openai_upstream
 
 D = Decimal
 PRICES = PriceSheet(input_per_million=D("2"), output_per_million=D("8"))
@@ -477,22 +477,16 @@ async def seed(services: Services, upstream_url: str) -> Organization:
         "quick-stream": "slow-30",  # 0.6 s
         **{f"f-{model.removeprefix('fault-')}": model for model in FAULT_MODELS},
     }
-    for alias, provider_model in models.items():
-        await services.models.create_alias(
-            alias=alias,
-            provider=Provider.OPENAI,
-            provider_model=provider_model,
-            customer_prices=PRICES,
-            provider_costs=PRICES,
-            default_max_tokens=100,
-            access_groups=("reliability",),
-        )
-    await services.credentials.add_credential(
-        organization_id=organization.id,
-        provider=Provider.OPENAI,
-        name="fake",
-        api_key="sk-reliability-0000",
-        api_base=f"{upstream_url}/v1",
+    await add_openai_upstream(
+        services,
+        organization,
+        upstream_url,
+        models,
+        group="reliability",
+        credential=("fake", "sk-reliability-0000"),
+        customer_prices=PRICES,
+        provider_costs=PRICES,
+        default_max_tokens=100,
     )
     await services.admin_auth.create_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, role=AdminRole.OWNER)
     return organization

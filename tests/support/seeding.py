@@ -4,7 +4,7 @@ One copy, used by the unit, integration and end-to-end fixtures alike, so a chan
 what a fresh organization needs is made once.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -27,15 +27,17 @@ async def add_alias(
     provider_model: str,
     *,
     groups: tuple[str, ...] = ("standard",),
+    customer_prices: PriceSheet = CUSTOMER,
+    provider_costs: PriceSheet = PROVIDER,
     **options: Any,
 ) -> None:
-    """A platform alias at the CUSTOMER / PROVIDER prices, in ``groups``."""
+    """A platform alias, by default at the CUSTOMER / PROVIDER prices, in ``groups``."""
     await services.models.create_alias(
         alias=alias,
         provider=provider,
         provider_model=provider_model,
-        customer_prices=CUSTOMER,
-        provider_costs=PROVIDER,
+        customer_prices=customer_prices,
+        provider_costs=provider_costs,
         access_groups=groups,
         **options,
     )
@@ -93,3 +95,32 @@ async def seed_other_providers(services: Services, organization: Organization, a
             api_key=f"key-{provider}-0000",
             api_base=api_base(str(provider)),
         )
+
+
+async def add_openai_upstream(
+    services: Services,
+    organization: Organization,
+    upstream_url: str,
+    aliases: Mapping[str, str],
+    *,
+    group: str,
+    credential: tuple[str, str],
+    **alias_options: Any,
+) -> None:
+    """Each alias of ``aliases`` (alias → provider model) not defined yet, on OpenAI in ``group``,
+    and the organization's OpenAI ``credential`` (name, key) for the fake upstream at ``upstream_url``.
+
+    ``alias_options`` go to every alias (prices, ``default_max_tokens``); the reliability cluster and
+    the benchmarks seed their tenant this way.
+    """
+    for alias, provider_model in aliases.items():
+        if await services.models.get_alias(alias) is None:
+            await add_alias(services, alias, Provider.OPENAI, provider_model, groups=(group,), **alias_options)
+    name, api_key = credential
+    await services.credentials.add_credential(
+        organization_id=organization.id,
+        provider=Provider.OPENAI,
+        name=name,
+        api_key=api_key,
+        api_base=f"{upstream_url}/v1",
+    )

@@ -2,6 +2,7 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -11,6 +12,8 @@ from application.errors import ConflictError
 from application.ports.repositories import CallLease
 from domain.calls import LlmCall
 from domain.ids import CallId, JobId, TeamId
+from domain.jobs import Job
+from domain.organizations import Team
 from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, team_with_job
 from tests.support.ledger import call_lease, succeeded_call
 
@@ -20,6 +23,13 @@ def lease(team_id: TeamId, job_id: JobId, call_id: CallId | None = None) -> Call
     return call_lease(team_id, job_id, D("0.5"), at=now, expires_at=now + timedelta(minutes=5), call_id=call_id)
 
 
+async def funded_job(open_instance: OpenInstance, credits: Decimal) -> tuple[Team, Job]:
+    """A team holding ``credits`` and one job of it, seeded through a short-lived instance."""
+    async with open_instance() as it:
+        team, _, job = await team_with_job(it.services, credits)
+    return team, job
+
+
 def outcome(held: CallLease, credits: str) -> LlmCall:
     return succeeded_call(held, D(credits), at=datetime.now(UTC))
 
@@ -27,8 +37,7 @@ def outcome(held: CallLease, credits: str) -> LlmCall:
 async def test_fifty_concurrent_calls_share_commits_and_stay_exact(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
-    async with open_instance() as it:
-        team, _, job = await team_with_job(it.services, D(100))
+    team, job = await funded_job(open_instance, D(100))
     ledger = PostgresCallLedger(clean_postgres)
     leases = [lease(team.id, job.id) for _ in range(50)]
     await asyncio.gather(*(ledger.reserve(x, at=x.created_at) for x in leases))
@@ -44,8 +53,7 @@ async def test_fifty_concurrent_calls_share_commits_and_stay_exact(
 async def test_a_failing_statement_fails_only_its_own_call(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
-    async with open_instance() as it:
-        team, _, job = await team_with_job(it.services, D(100))
+    team, job = await funded_job(open_instance, D(100))
     ledger = PostgresCallLedger(clean_postgres)
     taken = lease(team.id, job.id)
     await ledger.reserve(taken, at=taken.created_at)
@@ -64,8 +72,7 @@ async def test_a_failing_statement_fails_only_its_own_call(
 async def test_records_are_exact_with_and_without_group_commit(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str, group_commit: bool
 ) -> None:
-    async with open_instance() as it:
-        team, _, job = await team_with_job(it.services, D(3))
+    team, job = await funded_job(open_instance, D(3))
     ledger = PostgresCallLedger(clean_postgres, group_commit=group_commit)
     leases = [lease(team.id, job.id) for _ in range(10)]
     results = await asyncio.gather(*(ledger.reserve(x, at=x.created_at) for x in leases), return_exceptions=True)

@@ -29,6 +29,9 @@ MODELS = {
     Provider.FIREWORKS: "accounts/fireworks/models/llama-v3p1-8b-instruct",
 }
 PROVIDERS = list(MODELS)
+# Run a test once per HTTP transport the provider clients can use, or once per provider.
+on_both_transports = pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+for_every_provider = pytest.mark.parametrize("provider", PROVIDERS, ids=str)
 
 
 def chat(*, max_tokens: int = 64, **knobs: object) -> LlmRequest:

@@ -17,7 +17,7 @@ from application.ports.providers import ProviderClient, ProviderTarget
 from application.services._outbound import OutboundUrlCheck
 from domain.catalog import Provider
 from domain.outbound import DEVELOPMENT_POLICY, AddressPolicy
-from tests.integration.providers.conftest import KEY, RETRY, TIMEOUT_S, chat
+from tests.integration.providers.conftest import KEY, RETRY, TIMEOUT_S, chat, on_both_transports
 from tests.support.fake_provider import FakeUpstream
 
 # Private addresses refused, plain http allowed: the fake upstream speaks no TLS.
@@ -60,7 +60,7 @@ async def test_a_name_resolving_to_loopback_is_refused_at_connect_time(
     assert len(server.received) == 0  # refused before a connection was opened
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@on_both_transports
 async def test_an_ip_literal_the_policy_refuses_is_never_connected_to(
     server: FakeUpstream, guarded: dict[Transport, dict[Provider, ProviderClient]], transport: Transport
 ) -> None:
@@ -116,7 +116,7 @@ async def test_a_name_rebound_to_loopback_after_its_check_is_refused_on_connect(
     assert len(server.received) == 0
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@on_both_transports
 async def test_a_refused_address_stays_refused_on_every_call(
     guarded: dict[Transport, dict[Provider, ProviderClient]], server: FakeUpstream, transport: Transport
 ) -> None:

@@ -1,14 +1,12 @@
 """Provider clients keep no cookies: a Set-Cookie from a provider is never sent back."""
 
-import pytest
-
 from adapters.providers._http import Transport
 from domain.catalog import Provider
-from tests.integration.providers.conftest import UpstreamFor, chat
+from tests.integration.providers.conftest import UpstreamFor, chat, on_both_transports
 from tests.support.fake_provider import Reply
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@on_both_transports
 async def test_a_providers_cookie_is_not_sent_back(upstream_for: UpstreamFor, transport: Transport) -> None:
     upstream = upstream_for(Provider.OPENAI, transport)
     upstream.server.push(Reply(headers={"set-cookie": "__cf_bm=tracking; Path=/; HttpOnly"}), Reply())

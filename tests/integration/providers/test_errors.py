@@ -23,13 +23,14 @@ from domain.catalog import Provider
 from domain.llm import StreamEnd
 from tests.integration.providers.conftest import (
     KEY,
-    MODELS,
     RETRY,
     ClientsByTransport,
     Upstream,
     UpstreamFor,
     chat,
     fail,
+    for_every_provider,
+    on_both_transports,
 )
 from tests.support.fake_provider import FakeUpstream, Reply
 
@@ -200,7 +201,7 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@on_both_transports
 async def test_a_refused_connection_is_unavailable_and_retried(upstream_for: UpstreamFor, transport: Transport) -> None:
     upstream = upstream_for(Provider.OPENAI, transport)
     target = upstream.target_for(Provider.OPENAI, api_base=f"http://127.0.0.1:{closed_port()}/v1")
@@ -220,9 +221,9 @@ async def test_a_misconfigured_api_base_is_a_provider_error(upstream_for: Upstre
 # -- timeouts: a client with a very short timeout and a single retry ----------------------
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@on_both_transports
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-@pytest.mark.parametrize("provider", list(MODELS), ids=str)
+@for_every_provider
 async def test_no_answer_in_time_is_a_timeout_and_retried(
     server: FakeUpstream,
     impatient: ClientsByTransport,

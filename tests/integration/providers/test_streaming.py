@@ -13,7 +13,14 @@ from application.ports.providers import ProviderTarget
 from domain.catalog import Provider
 from domain.llm import StreamEnd, TextDelta, estimate_tokens
 from domain.usage import TokenUsage
-from tests.integration.providers.conftest import MODELS, ClientsByTransport, Upstream, UpstreamFor, chat
+from tests.integration.providers.conftest import (
+    ClientsByTransport,
+    Upstream,
+    UpstreamFor,
+    chat,
+    for_every_provider,
+    on_both_transports,
+)
 from tests.support.fake_provider import FakeUpstream, Reply
 
 CHUNKS = tuple(f" token{index:03d}" for index in range(12))
@@ -111,8 +118,8 @@ async def test_a_stream_answered_with_json_is_a_response_error(upstream: Upstrea
     assert error.attempts == 1
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-@pytest.mark.parametrize("provider", list(MODELS), ids=str)
+@on_both_transports
+@for_every_provider
 async def test_a_stream_that_stalls_mid_way_times_out_with_usage(
     server: FakeUpstream,
     impatient: ClientsByTransport,
@@ -128,8 +135,8 @@ async def test_a_stream_that_stalls_mid_way_times_out_with_usage(
     assert len(server.received) == 1
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-@pytest.mark.parametrize("provider", list(MODELS), ids=str)
+@on_both_transports
+@for_every_provider
 async def test_a_cut_stream_maps_the_same_on_both_transports(
     upstream_for: UpstreamFor, provider: Provider, transport: Transport
 ) -> None:
@@ -141,8 +148,8 @@ async def test_a_cut_stream_maps_the_same_on_both_transports(
     assert error.usage_estimated
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-@pytest.mark.parametrize("provider", list(MODELS), ids=str)
+@on_both_transports
+@for_every_provider
 async def test_closing_the_stream_closes_the_upstream_response(
     upstream_for: UpstreamFor, provider: Provider, transport: Transport
 ) -> None:

@@ -98,29 +98,29 @@ async def test_concurrent_calls_never_exceed_the_request_limit(world: World) -> 
     assert all(isinstance(o, RateLimitedError) for o in outcomes if isinstance(o, BaseException))
 
 
+class RaisingCounters:
+    """Rate-limit counters whose every call raises ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def acquire(self, team_id: TeamId, limits: RateLimits, *, tokens: int) -> RateLimitRefusal | None:
+        raise self.error
+
+    async def add_tokens(self, team_id: TeamId, limits: RateLimits, tokens: int) -> None:
+        raise self.error
+
+
 async def test_a_team_without_limits_touches_no_counter(world: World) -> None:
-    class Refusing:
-        async def acquire(self, team_id: TeamId, limits: RateLimits, *, tokens: int) -> RateLimitRefusal | None:
-            raise AssertionError("counted a team without limits")
-
-        async def add_tokens(self, team_id: TeamId, limits: RateLimits, tokens: int) -> None:
-            raise AssertionError("counted a team without limits")
-
+    refusing = RaisingCounters(AssertionError("counted a team without limits"))
     team, _ = await world.team(BudgetMode.CONSUMPTION_USD)
-    admission = await CallRateLimits(Refusing()).admit(team, ASK.messages)
-    await CallRateLimits(Refusing()).settle(admission, TokenUsage(input=5))
+    admission = await CallRateLimits(refusing).admit(team, ASK.messages)
+    await CallRateLimits(refusing).settle(admission, TokenUsage(input=5))
 
 
 async def test_unreachable_counters_let_calls_through(world: World) -> None:
-    class Down:
-        async def acquire(self, team_id: TeamId, limits: RateLimits, *, tokens: int) -> RateLimitRefusal | None:
-            raise UnavailableError("down")
-
-        async def add_tokens(self, team_id: TeamId, limits: RateLimits, tokens: int) -> None:
-            raise UnavailableError("down")
-
     team, _ = await limited(world, rpm_limit=1)
-    limits = CallRateLimits(Down())
+    limits = CallRateLimits(RaisingCounters(UnavailableError("down")))
     admission = await limits.admit(team, ASK.messages)
     await limits.settle(admission, TokenUsage(input=5))
 
