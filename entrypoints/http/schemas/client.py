@@ -6,7 +6,7 @@ fixed-point notation (never ``1E-9``), token counts as integers.
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 from uuid import UUID
 
 import msgspec
@@ -360,8 +360,23 @@ def remaining(balance: CreditBalance) -> Decimal:
     return max(balance.available, Decimal(0))
 
 
+class BalanceFields(TypedDict):
+    """A balance's four figures, as every body that shows a team's credits names them."""
+
+    allocated: Decimal
+    used: Decimal
+    held: Decimal
+    remaining: Decimal
+
+
+def balance_fields(balance: CreditBalance) -> BalanceFields:
+    return BalanceFields(
+        allocated=balance.allocated, used=balance.used, held=balance.held, remaining=remaining(balance)
+    )
+
+
 def balance_out(balance: CreditBalance) -> BalanceOut:
-    return BalanceOut(allocated=balance.allocated, used=balance.used, held=balance.held, remaining=remaining(balance))
+    return BalanceOut(**balance_fields(balance))
 
 
 def credits_out(team_id: UUID, credits: TeamCredits) -> CreditsOut:
@@ -369,10 +384,7 @@ def credits_out(team_id: UUID, credits: TeamCredits) -> CreditsOut:
     return CreditsOut(
         team_id=team_id,
         budget_mode=budget.mode.value,
-        allocated=balance.allocated,
-        used=balance.used,
-        held=balance.held,
-        remaining=remaining(balance),
+        **balance_fields(balance),
         credits_per_usd=budget.credits_per_usd,
         tokens_per_credit=budget.tokens_per_credit,
         low_credit_threshold=credits.low_credit_threshold,
