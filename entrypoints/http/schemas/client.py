@@ -6,7 +6,7 @@ fixed-point notation (never ``1E-9``), token counts as integers.
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 from uuid import UUID
 
 import msgspec
@@ -234,19 +234,37 @@ def answer_out(call: LlmCall, content: str, tool_calls: tuple[ToolCall, ...] = (
     )
 
 
+class CallServiceFields(TypedDict):
+    """Who served a call and what it used, as both a call and a call's summary show it."""
+
+    model: str
+    provider: str
+    provider_model: str
+    usage: UsageOut
+    usage_estimated: bool
+    latency_ms: int
+    cached: bool
+
+
+def call_service_fields(call: LlmCall) -> CallServiceFields:
+    return CallServiceFields(
+        model=call.alias,
+        provider=str(call.provider),
+        provider_model=call.provider_model,
+        usage=usage_out(call.usage),
+        usage_estimated=call.usage_estimated,
+        latency_ms=call.latency_ms,
+        cached=call.cached,
+    )
+
+
 def call_out(call: LlmCall, content: str, tool_calls: tuple[ToolCall, ...] = ()) -> CallOut:
     return CallOut(
         call_id=call.id,
         job_id=call.job_id,
-        model=call.alias,
-        provider=str(call.provider),
-        provider_model=call.provider_model,
         response=answer_out(call, content, tool_calls),
-        usage=usage_out(call.usage),
-        latency_ms=call.latency_ms,
-        usage_estimated=call.usage_estimated,
         attempts=call.attempts,
-        cached=call.cached,
+        **call_service_fields(call),
     )
 
 
@@ -301,13 +319,7 @@ class CallSummaryOut(msgspec.Struct, frozen=True, kw_only=True):
 def call_summary_out(call: LlmCall) -> CallSummaryOut:
     return CallSummaryOut(
         id=call.id,
-        model=call.alias,
-        provider=str(call.provider),
-        provider_model=call.provider_model,
         status=call.status.value,
-        usage=usage_out(call.usage),
-        usage_estimated=call.usage_estimated,
-        latency_ms=call.latency_ms,
         ttft_ms=call.ttft_ms,
         streamed=call.streamed,
         provider_cost_usd=fixed_point(call.cost.provider_cost_usd),
@@ -318,7 +330,7 @@ def call_summary_out(call: LlmCall) -> CallSummaryOut:
         error=call.error_message,
         error_code=call.error_code,
         unsettled=call.unsettled,
-        cached=call.cached,
+        **call_service_fields(call),
     )
 
 
@@ -360,8 +372,23 @@ def remaining(balance: CreditBalance) -> Decimal:
     return max(balance.available, Decimal(0))
 
 
+class BalanceFields(TypedDict):
+    """A balance's four figures, as every body that shows a team's credits names them."""
+
+    allocated: Decimal
+    used: Decimal
+    held: Decimal
+    remaining: Decimal
+
+
+def balance_fields(balance: CreditBalance) -> BalanceFields:
+    return BalanceFields(
+        allocated=balance.allocated, used=balance.used, held=balance.held, remaining=remaining(balance)
+    )
+
+
 def balance_out(balance: CreditBalance) -> BalanceOut:
-    return BalanceOut(allocated=balance.allocated, used=balance.used, held=balance.held, remaining=remaining(balance))
+    return BalanceOut(**balance_fields(balance))
 
 
 def credits_out(team_id: UUID, credits: TeamCredits) -> CreditsOut:
@@ -369,10 +396,7 @@ def credits_out(team_id: UUID, credits: TeamCredits) -> CreditsOut:
     return CreditsOut(
         team_id=team_id,
         budget_mode=budget.mode.value,
-        allocated=balance.allocated,
-        used=balance.used,
-        held=balance.held,
-        remaining=remaining(balance),
+        **balance_fields(balance),
         credits_per_usd=budget.credits_per_usd,
         tokens_per_credit=budget.tokens_per_credit,
         low_credit_threshold=credits.low_credit_threshold,

@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
+from typing import TypedDict
 from uuid import UUID
 
 import msgspec
@@ -116,6 +117,29 @@ def _calls(t: CostSummary) -> CallCountsOut:
     return CallCountsOut(total=t.total_calls, successful=t.successful_calls, failed=t.failed_calls)
 
 
+class _UsageTotals(TypedDict):
+    """The totals an organization's usage and the overview both report, field for field."""
+
+    jobs: JobCountsOut
+    calls: CallCountsOut
+    tokens: TokensOut
+    provider_cost_usd: Decimal
+    customer_cost_usd: Decimal
+    margin_usd: Decimal
+
+
+def _usage_totals(o: UsageOverview) -> _UsageTotals:
+    t = o.totals
+    return _UsageTotals(
+        jobs=_jobs(o),
+        calls=_calls(t),
+        tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
+        provider_cost_usd=t.provider_cost_usd,
+        customer_cost_usd=t.customer_cost_usd,
+        margin_usd=t.margin_usd,
+    )
+
+
 def _models(rows: list[ModelTotals]) -> list[ModelUsageRowOut]:
     return [
         ModelUsageRowOut(
@@ -139,17 +163,11 @@ def _days(o: UsageOverview) -> list[DayUsageOut]:
 
 
 def organization_usage_out(organization_id: UUID, first: date, last: date, o: UsageOverview) -> OrganizationUsageOut:
-    t = o.totals
     return OrganizationUsageOut(
         organization_id=organization_id,
         from_=first,
         to=last,
-        jobs=_jobs(o),
-        calls=_calls(t),
-        tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
-        provider_cost_usd=t.provider_cost_usd,
-        customer_cost_usd=t.customer_cost_usd,
-        margin_usd=t.margin_usd,
+        **_usage_totals(o),
         by_team=[
             TeamUsageRowOut(
                 team_id=row.team_id,
@@ -169,7 +187,6 @@ def organization_usage_out(organization_id: UUID, first: date, last: date, o: Us
 
 
 def overview_out(organization_id: UUID | None, first: date, last: date, o: UsageOverview) -> OverviewOut:
-    t = o.totals
     by_provider = [
         ProviderUsageOut(
             provider=p.provider,
@@ -189,12 +206,7 @@ def overview_out(organization_id: UUID | None, first: date, last: date, o: Usage
         to=last,
         organization_id=organization_id,
         teams_with_usage=len(o.by_team),
-        jobs=_jobs(o),
-        calls=_calls(t),
-        tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
-        provider_cost_usd=t.provider_cost_usd,
-        customer_cost_usd=t.customer_cost_usd,
-        margin_usd=t.margin_usd,
+        **_usage_totals(o),
         margin_rate=rate(o.margin_rate),
         error_rates=ErrorRatesOut(calls=rate(o.call_error_rate), jobs=rate(o.job_error_rate)),
         by_provider=by_provider,

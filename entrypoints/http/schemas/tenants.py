@@ -16,7 +16,7 @@ from domain.ledger import CreditBalance, LedgerEntry
 from domain.organizations import Organization, Team
 from domain.rate_limits import MAX_LIMIT as MAX_RATE_LIMIT
 from entrypoints.http.schemas.amounts import Credits, CreditsPerUsd, SignedCredits
-from entrypoints.http.schemas.client import BalanceOut, TransactionOut, balance_out, transaction_out
+from entrypoints.http.schemas.client import BalanceOut, TransactionOut, balance_fields, balance_out, transaction_out
 from entrypoints.http.schemas.money import Body, Money
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -179,15 +179,11 @@ class CreditsChangeOut(Body, frozen=True, kw_only=True):
 
 
 def credits_change_out(team_id: UUID, entry: LedgerEntry | None, balance: CreditBalance) -> CreditsChangeOut:
-    b = balance_out(balance)
     return CreditsChangeOut(
         team_id=team_id,
         applied=entry is not None,
         transaction=transaction_out(entry) if entry is not None else None,
-        allocated=b.allocated,
-        used=b.used,
-        held=b.held,
-        remaining=b.remaining,
+        **balance_fields(balance),
     )
 
 
