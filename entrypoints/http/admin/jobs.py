@@ -48,7 +48,7 @@ class JobsController(Controller):
         # An organization without a team is the drill-down's middle step: its teams, no jobs.
         # Without either, the newest jobs of every team the admin sees.
         listing = team is not None or organization is None
-        before = cursors.decode_uuid(cursor) if cursor else None
+        before = cursors.keyset(cursor, JobId)
         found = (
             await services.jobs.search_jobs(
                 admin,
@@ -56,7 +56,7 @@ class JobsController(Controller):
                 status=status,
                 created_from=day_start(from_),
                 created_to=day_start(to + timedelta(days=1)) if to else None,
-                before=(before[0], JobId(before[1])) if before else None,
+                before=before,
                 limit=PAGE_SIZE + 1,
             )
             if listing

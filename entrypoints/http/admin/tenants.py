@@ -73,9 +73,8 @@ class OrganizationsController(Controller):
         return await self._list(panel, cursor, Form())
 
     async def _list(self, panel: Panel, cursor: str | None, form: Form, status: int = 200) -> Response[Any]:
-        after = cursors.decode_uuid(cursor) if cursor else None
         found = await panel.services.organizations.list_organizations(
-            panel.admin, after=(after[0], OrganizationId(after[1])) if after else None, limit=PAGE_SIZE + 1
+            panel.admin, after=cursors.keyset(cursor, OrganizationId), limit=PAGE_SIZE + 1
         )
         shown, next_cursor = one_page(found, PAGE_SIZE, cursors.created)
         return panel.page(
@@ -167,13 +166,12 @@ class TeamsController(Controller):
         organization_id: FromQuery[UUID | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Response[Any]:
-        after = cursors.decode_uuid(cursor) if cursor else None
         scope = OrganizationId(organization_id) if organization_id else None
         services, admin = panel.services, panel.admin
         found = await services.organizations.list_teams(
             admin,
             organization_id=scope,
-            after=(after[0], TeamId(after[1])) if after else None,
+            after=cursors.keyset(cursor, TeamId),
             limit=PAGE_SIZE + 1,
         )
         shown, next_cursor = one_page(found, PAGE_SIZE, cursors.created)

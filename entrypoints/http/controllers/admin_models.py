@@ -6,6 +6,7 @@ admins change them (403 otherwise). Alias and group names may contain slashes
 """
 
 from datetime import date
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Annotated
 from uuid import UUID
@@ -16,18 +17,19 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.errors import NotFoundError
 from application.services.models import AliasChanges
-from domain.ids import JobId, OrganizationId, TeamId
+from domain.ids import OrganizationId, TeamId
 from domain.jobs import JobStatus
 from domain.pricing import PriceSheet
 from domain.routing import RoutingStrategy
 from entrypoints.http import cursors
 from entrypoints.http.controllers.admin_api import AdminApiController
-from entrypoints.http.dates import created_window, requested_days, thirty_days_ending
+from entrypoints.http.controllers.job_pages import job_page
+from entrypoints.http.dates import requested_days, thirty_days_ending
 from entrypoints.http.dependencies import AdminContext
 from entrypoints.http.preconditions import tagged
 from entrypoints.http.schemas.admin import Page
 from entrypoints.http.schemas.changes import changes_of
-from entrypoints.http.schemas.client import JobPage, job_out
+from entrypoints.http.schemas.client import JobPage
 from entrypoints.http.schemas.models import (
     AliasOut,
     CreateAliasBody,
@@ -160,22 +162,13 @@ class AdminReportsController(AdminApiController):
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> JobPage:
-        before = cursors.keyset(cursor, JobId)
-        created_from, created_to = created_window(from_, to)
-        return await cursors.page(
-            JobPage,
-            lambda n: ctx.services.jobs.search_jobs(
-                ctx.admin,
-                team_id=TeamId(team_id) if team_id else None,
-                status=status,
-                created_from=created_from,
-                created_to=created_to,
-                before=before,
-                limit=n,
-            ),
-            limit,
-            shown=job_out,
-            cursor=cursors.created,
+        return await job_page(
+            partial(ctx.services.jobs.search_jobs, ctx.admin, team_id=TeamId(team_id) if team_id else None),
+            status=status,
+            from_=from_,
+            to=to,
+            cursor=cursor,
+            limit=limit,
         )
 
     @get("/analytics/overview", summary="Totals, per-provider costs, margins and error rates over a date range")

@@ -1,6 +1,7 @@
 """The client API (team virtual key): jobs, calls, streams, credits and usage."""
 
 from datetime import date
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,7 +17,8 @@ from domain.ids import JobId, TeamId
 from domain.jobs import Job, JobStatus
 from entrypoints.bootstrap import Services
 from entrypoints.http import cursors
-from entrypoints.http.dates import created_window, month_start, requested_days
+from entrypoints.http.controllers.job_pages import job_page
+from entrypoints.http.dates import month_start, requested_days
 from entrypoints.http.dependencies import AnyCaller, provide_principal, provide_services, team_key_or_admin
 from entrypoints.http.middleware import note_call
 from entrypoints.http.rate_limit_errors import window_headers
@@ -202,22 +204,13 @@ class ClientController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> JobPage:
-        created_from, created_to = created_window(from_, to)
-        before = cursors.keyset(cursor, JobId)
-        return await cursors.page(
-            JobPage,
-            lambda n: services.jobs.list_jobs(
-                principal,
-                TeamId(team_id),
-                status=status,
-                created_from=created_from,
-                created_to=created_to,
-                before=before,
-                limit=n,
-            ),
-            limit,
-            shown=job_out,
-            cursor=cursors.created,
+        return await job_page(
+            partial(services.jobs.list_jobs, principal, TeamId(team_id)),
+            status=status,
+            from_=from_,
+            to=to,
+            cursor=cursor,
+            limit=limit,
         )
 
     @get(
