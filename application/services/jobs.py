@@ -10,7 +10,7 @@ import msgspec
 
 from application.errors import ConflictError, NotFoundError
 from application.ports.observability import Metrics
-from application.ports.repositories import CallLease, CallLedger, JobFilters, NewEntry, SettleRequest
+from application.ports.repositories import CallLease, CallLedger, JobFilters, SettleRequest
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
@@ -21,7 +21,7 @@ from domain.calls import LlmCall, unsettled_call
 from domain.errors import CallsInFlightError, InsufficientCreditsError, InvalidValueError
 from domain.ids import JobId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus, check_client_final_status, check_metadata
-from domain.ledger import UNSETTLED_REASON, EntryType, job_hold_key
+from domain.ledger import UNSETTLED_REASON, NewEntry
 from domain.money import ZERO
 from domain.text import ensure_storable
 
@@ -123,16 +123,7 @@ class JobService:
             if job.held_credits > 0:
                 # job_based: the conditional hold is ``may_create_job`` in one statement (it
                 # refuses when the balance does not cover the job's credit); no read first.
-                await uow.credits.apply(
-                    NewEntry(
-                        team.id,
-                        EntryType.HOLD,
-                        -job.held_credits,
-                        created_at=now,
-                        job_id=job.id,
-                        idempotency_key=job_hold_key(job.id),
-                    )
-                )
+                await uow.credits.apply(NewEntry.hold(team.id, job.held_credits, at=now, job_id=job.id))
             elif not team.budget.may_create_job((await uow.credits.balance(team.id)).available):
                 raise InsufficientCreditsError("the team has no credits left")
             try:

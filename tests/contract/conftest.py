@@ -15,13 +15,12 @@ from adapters.memory.store import MemoryStore
 from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import NewEntry
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.calls import LlmCall
 from domain.ids import JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
-from domain.ledger import EntryType, initial_allocation_key
+from domain.ledger import EntryType, NewEntry, initial_allocation_key
 from domain.organizations import Organization, Team, TeamStatus
 
 D = Decimal

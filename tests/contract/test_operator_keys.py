@@ -8,11 +8,11 @@ that call's hold from being released.
 from uuid import uuid4
 
 from adapters.memory.system import FakeClock
-from application.ports.repositories import NewEntry, SettleRequest
+from application.ports.repositories import SettleRequest
 from application.services.credits import CreditService
 from domain.admins import AdminPrincipal, AdminRole
 from domain.ids import AdminUserId, CallId
-from domain.ledger import CreditBalance, EntryType
+from domain.ledger import CreditBalance, EntryType, NewEntry
 from tests.contract.conftest import D, UowFactory, at, make_job, make_team
 
 OWNER = AdminPrincipal(user_id=AdminUserId(uuid4()), email="owner@example.com", role=AdminRole.OWNER)
