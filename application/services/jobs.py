@@ -8,13 +8,13 @@ from typing import Any, Unpack
 
 import msgspec
 
-from application.errors import ConflictError, NotFoundError
+from application.errors import ConflictError
 from application.ports.observability import Metrics
 from application.ports.repositories import CallLease, CallLedger, JobFilters, SettleRequest
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
-from application.services._access import Caller, listing_scope, own_job, own_team, visible_job, visible_team
+from application.services._access import Caller, found, listing_scope, own_job, own_team, visible_job, visible_team
 from application.services._events import job_finished
 from domain.admins import AdminPrincipal
 from domain.calls import LlmCall, unsettled_call
@@ -222,9 +222,7 @@ class JobService:
         async with self._uow() as uow:
             if await uow.calls.in_flight(job_id) > 0:
                 return None
-            job = await uow.jobs.get(job_id, for_update=True)
-            if job is None:
-                raise NotFoundError("job not found")
+            job = found(await uow.jobs.get(job_id, for_update=True), "job")
             if job.status.is_final:
                 return await _stored_completion(uow, job)
             if await uow.calls.in_flight(job_id) > 0:  # re-checked under the job's lock
