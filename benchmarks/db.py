@@ -47,13 +47,13 @@ from adapters.postgres.repositories import economics as economics_sql
 from adapters.postgres.repositories import jobs as job_sql
 from adapters.postgres.repositories import usage as usage_sql
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import EconomicsScope, NewEntry, SettleRequest
+from application.ports.repositories import EconomicsScope, SettleRequest
 from application.services.economics import EconomicsService
 from domain.admins import AdminPrincipal, AdminRole
 from domain.calls import CallStatus, LlmCall
 from domain.catalog import Provider
 from domain.ids import AdminUserId, CallId, JobId, OrganizationId, TeamId
-from domain.ledger import EntryType
+from domain.ledger import EntryType, NewEntry
 from domain.pricing import CallCost
 from domain.usage import TokenUsage
 

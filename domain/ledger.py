@@ -121,8 +121,10 @@ def operator_key_as_given(stored: str) -> str | None:
     return stored.removeprefix(OPERATOR_KEY_PREFIX) if stored.startswith(OPERATOR_KEY_PREFIX) else None
 
 
-class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
-    id: LedgerEntryId
+class NewEntry(msgspec.Struct, frozen=True):
+    """One ledger entry to append (``LedgerEntry`` but for the id and sequence the ledger
+    gives it): ``amount`` is signed (its effect on available credits)."""
+
     team_id: TeamId
     type: EntryType
     amount: Decimal
@@ -131,6 +133,27 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
     call_id: CallId | None = None
     reason: str | None = None
     idempotency_key: str | None = None
+
+    @staticmethod
+    def hold(
+        team_id: TeamId, held: Decimal, *, at: datetime, job_id: JobId, call_id: CallId | None = None
+    ) -> "NewEntry":
+        """The hold of ``held`` credits for a job's call, or for the job's own hold when
+        ``call_id`` is None, under its idempotency key."""
+        key = hold_key(call_id) if call_id is not None else job_hold_key(job_id)
+        return NewEntry(
+            team_id, EntryType.HOLD, -held, created_at=at, job_id=job_id, call_id=call_id, idempotency_key=key
+        )
+
+    def entry(self, entry_id: LedgerEntryId, sequence: int) -> "LedgerEntry":
+        """The entry as stored, once the adapter has given it its id and sequence."""
+        return LedgerEntry(id=entry_id, sequence=sequence, **msgspec.structs.asdict(self))
+
+
+class LedgerEntry(NewEntry, frozen=True, kw_only=True):
+    """An entry of the ledger: the ``NewEntry`` with the id and sequence the ledger gave it."""
+
+    id: LedgerEntryId
     sequence: int = 0  # insertion order within the ledger, the tiebreak of pagination
 
 

@@ -8,10 +8,10 @@ import msgspec
 from adapters.memory.store import StoreRepository
 from adapters.memory.unit_of_work import MemoryUnitOfWork
 from application.errors import NotFoundError
-from application.ports.repositories import CallLease, NewEntry, SettleRequest
+from application.ports.repositories import CallLease, SettleRequest
 from domain.calls import LlmCall
 from domain.errors import JobCallLimitError
-from domain.ledger import EntryType, hold_key
+from domain.ledger import NewEntry
 
 
 class MemoryCallLedger(StoreRepository):
@@ -27,15 +27,7 @@ class MemoryCallLedger(StoreRepository):
                 raise JobCallLimitError(f"this job has started its limit of {team.budget.max_calls_per_job} calls")
             if lease.held > 0:
                 await uow.credits.apply(
-                    NewEntry(
-                        lease.team_id,
-                        EntryType.HOLD,
-                        -lease.held,
-                        created_at=at,
-                        job_id=lease.job_id,
-                        call_id=lease.call_id,
-                        idempotency_key=hold_key(lease.call_id),
-                    )
+                    NewEntry.hold(lease.team_id, lease.held, at=at, job_id=lease.job_id, call_id=lease.call_id)
                 )
             self._s.jobs[job.id] = started
             self._s.leases[lease.call_id] = lease

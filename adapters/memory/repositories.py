@@ -21,7 +21,6 @@ from application.ports.repositories import (
     JobQuery,
     ModelTotals,
     ModelUsage,
-    NewEntry,
     OpenJobs,
     OrganizationPatch,
     OutstandingHold,
@@ -37,7 +36,7 @@ from domain.calls import CallStatus, LlmCall
 from domain.catalog import ProviderName
 from domain.ids import ApiKeyId, CallId, CredentialId, JobId, LedgerEntryId, OrganizationId, TeamId
 from domain.jobs import ACTIVE_STATUSES, EMPTY_SUMMARY, CostSummary, Job, JobStatus
-from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, settle, settlement_keys
+from domain.ledger import CreditBalance, EntryType, LedgerEntry, NewEntry, Settlement, settle, settlement_keys
 from domain.money import ZERO
 from domain.organizations import Organization, Team
 

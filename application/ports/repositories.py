@@ -15,9 +15,9 @@ from domain.budgets import BudgetMode
 from domain.calls import LlmCall
 from domain.catalog import ProviderName
 from domain.economics import ratio
-from domain.ids import ApiKeyId, CallId, CredentialId, JobId, LedgerEntryId, OrganizationId, TeamId
+from domain.ids import ApiKeyId, CallId, CredentialId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
-from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement
+from domain.ledger import CreditBalance, LedgerEntry, NewEntry, Settlement
 from domain.money import EXACT, ZERO
 from domain.organizations import Organization, Team, TeamStatus
 from domain.routing import AliasTarget, RoutingStrategy
@@ -440,24 +440,6 @@ class OutstandingHold(msgspec.Struct, frozen=True, kw_only=True):
 
     call_id: CallId | None
     amount: Decimal
-
-
-class NewEntry(msgspec.Struct, frozen=True):
-    """One ledger entry to append (``LedgerEntry`` but for the id and sequence the ledger
-    gives it): ``amount`` is signed (its effect on available credits)."""
-
-    team_id: TeamId
-    type: EntryType
-    amount: Decimal
-    created_at: datetime
-    job_id: JobId | None = None
-    call_id: CallId | None = None
-    reason: str | None = None
-    idempotency_key: str | None = None
-
-    def entry(self, entry_id: LedgerEntryId, sequence: int) -> LedgerEntry:
-        """The entry as stored, once the adapter has given it its id and sequence."""
-        return LedgerEntry(id=entry_id, sequence=sequence, **msgspec.structs.asdict(self))
 
 
 class SettleRequest(msgspec.Struct, frozen=True, kw_only=True):

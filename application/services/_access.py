@@ -25,16 +25,21 @@ class _InOrganization(Protocol):
 
 
 Row = TypeVar("Row", bound=_InOrganization)
+T = TypeVar("T")
+
+
+def found(row: T | None, what: str) -> T:
+    """The loaded ``row``; missing, the 404 ``{what} not found``."""
+    if row is None:
+        raise NotFoundError(f"{what} not found")
+    return row
 
 
 async def own_team(uow: UnitOfWork, principal: TeamPrincipal, team_id: TeamId | None = None) -> Team:
     """The caller's team; another team's id answers 404, as if it did not exist."""
     if team_id is not None and team_id != principal.team_id:
         raise NotFoundError("team not found")
-    team = await uow.teams.get(principal.team_id)
-    if team is None:
-        raise NotFoundError("team not found")
-    return team
+    return found(await uow.teams.get(principal.team_id), "team")
 
 
 async def own_job(uow: UnitOfWork, principal: TeamPrincipal, job_id: JobId, *, for_update: bool = False) -> Job:
@@ -47,6 +52,7 @@ async def own_job(uow: UnitOfWork, principal: TeamPrincipal, job_id: JobId, *, f
 
 __all__ = [
     "Caller",
+    "found",
     "listing_scope",
     "own_job",
     "own_team",
@@ -77,10 +83,7 @@ async def visible_organization(
     uow: UnitOfWork, actor: AdminPrincipal | None, organization_id: OrganizationId
 ) -> Organization:
     # The scope is checked before existence: a scoped admin learns nothing about other ids.
-    organization = await uow.organizations.get(organization_id) if sees(actor, organization_id) else None
-    if organization is None:
-        raise NotFoundError("organization not found")
-    return organization
+    return found(await uow.organizations.get(organization_id) if sees(actor, organization_id) else None, "organization")
 
 
 async def visible_team(uow: UnitOfWork, caller: Caller | None, team_id: TeamId) -> Team:
@@ -93,8 +96,6 @@ async def visible_team(uow: UnitOfWork, caller: Caller | None, team_id: TeamId) 
 async def visible_job(uow: UnitOfWork, caller: Caller, job_id: JobId) -> Job:
     if isinstance(caller, TeamPrincipal):
         return await own_job(uow, caller, job_id)
-    job = await uow.jobs.get(job_id)
-    if job is None:
-        raise NotFoundError("job not found")
+    job = found(await uow.jobs.get(job_id), "job")
     seen(await uow.teams.get(job.team_id), caller, "job")  # a job is seen through its team
     return job

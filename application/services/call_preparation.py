@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import msgspec
 
-from application.errors import NotFoundError, ProviderError, ProviderNotConfiguredError
+from application.errors import ProviderError, ProviderNotConfiguredError
 from application.ports.observability import TargetKey
 from application.ports.providers import ProviderClient, ProviderClients, ProviderTarget
 from application.ports.rate_limits import RateLimitWindow
@@ -22,6 +22,7 @@ from application.ports.response_cache import CachedAnswer
 from application.ports.system import Clock, IdGenerator
 from application.ports.vault import CredentialVault
 from application.principal import TeamPrincipal
+from application.services._access import found
 from application.services.call_values import MAX_PURPOSE_LENGTH, CallRequest
 from application.services.rate_limits import Admission, CallRateLimits
 from application.services.response_cache import ResponseCaching
@@ -208,9 +209,7 @@ class CallPreparer:
         )
 
     async def active_team(self, principal: TeamPrincipal) -> Team:
-        team = await self.reference.team(principal.team_id)
-        if team is None:
-            raise NotFoundError("team not found")
+        team = found(await self.reference.team(principal.team_id), "team")
         team.ensure_active()
         return team
 

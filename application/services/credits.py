@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import msgspec
 
-from application.ports.repositories import NewEntry
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.services._access import Caller, visible_team
@@ -16,7 +15,7 @@ from domain.budgets import BudgetPolicy
 from domain.economics import FORECAST_WINDOW_DAYS, Forecast, forecast
 from domain.errors import InvalidValueError
 from domain.ids import TeamId
-from domain.ledger import CreditBalance, EntryType, LedgerEntry, operator_key, operator_key_as_given
+from domain.ledger import CreditBalance, EntryType, LedgerEntry, NewEntry, operator_key, operator_key_as_given
 from domain.money import CREDIT_PLACES, ZERO, has_credit_precision
 
 

@@ -8,20 +8,20 @@ from typing import Any, Unpack
 
 import msgspec
 
-from application.errors import ConflictError, NotFoundError
+from application.errors import ConflictError
 from application.ports.observability import Metrics
-from application.ports.repositories import CallLease, CallLedger, JobFilters, NewEntry, SettleRequest
+from application.ports.repositories import CallLease, CallLedger, JobFilters, SettleRequest
 from application.ports.system import Clock, IdGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.principal import TeamPrincipal
-from application.services._access import Caller, listing_scope, own_job, own_team, visible_job, visible_team
+from application.services._access import Caller, found, listing_scope, own_job, own_team, visible_job, visible_team
 from application.services._events import job_finished
 from domain.admins import AdminPrincipal
 from domain.calls import LlmCall, unsettled_call
 from domain.errors import CallsInFlightError, InsufficientCreditsError, InvalidValueError
 from domain.ids import JobId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus, check_client_final_status, check_metadata
-from domain.ledger import UNSETTLED_REASON, EntryType, job_hold_key
+from domain.ledger import UNSETTLED_REASON, NewEntry
 from domain.money import ZERO
 from domain.text import ensure_storable
 
@@ -123,16 +123,7 @@ class JobService:
             if job.held_credits > 0:
                 # job_based: the conditional hold is ``may_create_job`` in one statement (it
                 # refuses when the balance does not cover the job's credit); no read first.
-                await uow.credits.apply(
-                    NewEntry(
-                        team.id,
-                        EntryType.HOLD,
-                        -job.held_credits,
-                        created_at=now,
-                        job_id=job.id,
-                        idempotency_key=job_hold_key(job.id),
-                    )
-                )
+                await uow.credits.apply(NewEntry.hold(team.id, job.held_credits, at=now, job_id=job.id))
             elif not team.budget.may_create_job((await uow.credits.balance(team.id)).available):
                 raise InsufficientCreditsError("the team has no credits left")
             try:
@@ -231,9 +222,7 @@ class JobService:
         async with self._uow() as uow:
             if await uow.calls.in_flight(job_id) > 0:
                 return None
-            job = await uow.jobs.get(job_id, for_update=True)
-            if job is None:
-                raise NotFoundError("job not found")
+            job = found(await uow.jobs.get(job_id, for_update=True), "job")
             if job.status.is_final:
                 return await _stored_completion(uow, job)
             if await uow.calls.in_flight(job_id) > 0:  # re-checked under the job's lock

@@ -10,6 +10,7 @@ from application.ports.catalog import PriceCatalog
 from application.ports.repositories import AliasPatch, PricePatch
 from application.ports.system import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from application.services._access import found
 from application.services._audit import audit
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
 from application.services._versions import changed, check_version, given, stored
@@ -203,9 +204,7 @@ class ModelService:
         if actor is not None:
             ensure_platform_wide(actor)
         async with self._uow() as uow:
-            current = await uow.aliases.get(alias)
-            if current is None:
-                raise NotFoundError("model alias not found")
+            current = found(await uow.aliases.get(alias), "model alias")
             check_version(current.version, expected_version)
             wanted = self._apply(current, changes)
             await _ensure_usable_fallbacks(uow, wanted)
@@ -231,9 +230,7 @@ class ModelService:
     async def delete_alias(self, actor: AdminPrincipal, alias: str) -> None:
         ensure_platform_wide(actor)
         async with self._uow() as uow:
-            current = await uow.aliases.get(alias)
-            if current is None:
-                raise NotFoundError("model alias not found")
+            current = found(await uow.aliases.get(alias), "model alias")
             dependents = [a.alias for a in await uow.aliases.list() if alias in a.fallbacks]
             if dependents:
                 raise ConflictError(f"model alias '{alias}' is a fallback of {', '.join(dependents)}")
@@ -277,9 +274,7 @@ class ModelService:
         ensure_platform_wide(actor)
         models = tuple(dict.fromkeys(models))
         async with self._uow() as uow:
-            before = await uow.access_groups.get(name)
-            if before is None:
-                raise NotFoundError("access group not found")
+            before = found(await uow.access_groups.get(name), "access group")
             check_version(before.version, expected_version)
             await _ensure_aliases_exist(uow, models, "model")
             if set(models) == set(before.models):

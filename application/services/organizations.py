@@ -11,7 +11,7 @@ from uuid import UUID
 import msgspec
 
 from application.errors import ConflictError, NotFoundError
-from application.ports.repositories import ApiKey, JobOutcomes, NewEntry, OrganizationPatch, TeamPatch
+from application.ports.repositories import ApiKey, JobOutcomes, OrganizationPatch, TeamPatch
 from application.ports.system import Clock, IdGenerator, SecretGenerator
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._access import listing_scope, visible_organization, visible_team
@@ -22,7 +22,7 @@ from domain.admins import AdminPrincipal, ForbiddenError, ensure_can_write, ensu
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.errors import InvalidValueError
 from domain.ids import ApiKeyId, OrganizationId, TeamId
-from domain.ledger import CreditBalance, EntryType, initial_allocation_key
+from domain.ledger import CreditBalance, EntryType, NewEntry, initial_allocation_key
 from domain.money import CREDIT_PLACES, has_credit_precision
 from domain.organizations import Organization, Team, TeamStatus, check_low_credit_threshold
 from domain.rate_limits import UNLIMITED, RateLimits

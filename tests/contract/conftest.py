@@ -16,13 +16,13 @@ from adapters.memory.store import MemoryStore
 from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import NewEntry, SettleRequest
+from application.ports.repositories import SettleRequest
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.calls import LlmCall
 from domain.ids import CallId, JobId, OrganizationId, TeamId
 from domain.jobs import CostSummary, Job, JobStatus
-from domain.ledger import EntryType, initial_allocation_key
+from domain.ledger import EntryType, NewEntry, initial_allocation_key
 from domain.organizations import Organization, Team, TeamStatus
 
 D = Decimal

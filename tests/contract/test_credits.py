@@ -4,10 +4,10 @@ from uuid import uuid4
 
 import pytest
 
-from application.ports.repositories import NewEntry, OutstandingHold, SettleRequest
+from application.ports.repositories import OutstandingHold, SettleRequest
 from domain.errors import InsufficientCreditsError, InvalidValueError
 from domain.ids import CallId, TeamId
-from domain.ledger import CreditBalance, EntryType, Settlement, replay
+from domain.ledger import CreditBalance, EntryType, NewEntry, Settlement, replay
 from domain.organizations import Team
 from tests.contract.conftest import D, UowFactory, at, make_job, make_job_call, make_team
 

@@ -17,11 +17,11 @@ from adapters.memory.unit_of_work import MemoryUnitOfWork
 from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import CallLedger, NewEntry, SettleRequest
+from application.ports.repositories import CallLedger, SettleRequest
 from domain.budgets import BudgetMode
 from domain.ids import CallId, JobId
 from domain.jobs import Job
-from domain.ledger import CreditBalance, EntryType, Settlement, replay, settle
+from domain.ledger import CreditBalance, EntryType, NewEntry, Settlement, replay, settle
 from domain.organizations import Team
 from tests.contract.conftest import D, UowFactory, at, make_job, make_team
 from tests.support.ledger import call_lease, succeeded_call

@@ -6,12 +6,12 @@ import msgspec
 import pytest
 
 from application.errors import ConflictError
-from application.ports.repositories import ApiKey, NewEntry, StoredCredential, TeamPatch
+from application.ports.repositories import ApiKey, StoredCredential, TeamPatch
 from domain.access import AccessGroup, ModelAlias
 from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
-from domain.ledger import EntryType
+from domain.ledger import EntryType, NewEntry
 from domain.organizations import Organization, Team, TeamStatus
 from domain.pricing import PriceSheet
 from domain.routing import AliasTarget, RoutingStrategy

@@ -4,9 +4,8 @@ from uuid import uuid4
 
 import pytest
 
-from application.ports.repositories import NewEntry
 from domain.ids import OrganizationId
-from domain.ledger import CreditBalance, EntryType
+from domain.ledger import CreditBalance, EntryType, NewEntry
 from domain.organizations import Organization
 from tests.contract.conftest import D, UowFactory, at, make_team
 

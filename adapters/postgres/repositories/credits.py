@@ -15,10 +15,10 @@ from adapters.postgres.repositories.rows import from_row
 from adapters.postgres.session import SessionRepository
 from adapters.system import Uuid7Ids
 from application.errors import NotFoundError
-from application.ports.repositories import NewEntry, OutstandingHold, SettleRequest
+from application.ports.repositories import OutstandingHold, SettleRequest
 from domain.errors import InsufficientCreditsError, InvalidValueError
 from domain.ids import JobId, LedgerEntryId, TeamId
-from domain.ledger import CreditBalance, EntryType, LedgerEntry, Settlement, check_sign, settlement_keys
+from domain.ledger import CreditBalance, EntryType, LedgerEntry, NewEntry, Settlement, check_sign, settlement_keys
 from domain.money import EXACT, ZERO
 
 _ids = Uuid7Ids()

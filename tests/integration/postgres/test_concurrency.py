@@ -9,13 +9,12 @@ import psycopg
 from adapters.memory.providers import Reply
 from adapters.postgres.pool import Pool, open_pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import NewEntry
 from application.services.calls import CallRequest
 from domain.budgets import BudgetMode
 from domain.errors import InsufficientCreditsError, JobNotActiveError
 from domain.ids import CallId
 from domain.jobs import JobStatus
-from domain.ledger import EntryType
+from domain.ledger import EntryType, NewEntry
 from domain.llm import ChatMessage, Role
 from domain.usage import TokenUsage
 from tests.integration.postgres.conftest import D, Instance, OpenInstance, ledger_state, make_team, seed

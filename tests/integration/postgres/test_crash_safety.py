@@ -12,14 +12,13 @@ from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.errors import UnavailableError
-from application.ports.repositories import NewEntry
 from domain.budgets import BudgetMode
 from domain.calls import unsettled_call
 from domain.catalog import Provider
 from domain.errors import CallsInFlightError
 from domain.ids import CallId
 from domain.jobs import JobStatus
-from domain.ledger import EntryType
+from domain.ledger import EntryType, NewEntry
 from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, make_team, seed, team_with_job
 from tests.support.ledger import call_lease
 

@@ -4,9 +4,8 @@ import asyncio
 
 from adapters.postgres.pool import Pool, open_pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
-from application.ports.repositories import NewEntry
 from domain.budgets import BudgetMode
-from domain.ledger import EntryType
+from domain.ledger import EntryType, NewEntry
 from tests.integration.postgres.conftest import D, Instance, OpenInstance, ledger_state, make_team, seed
 
 
