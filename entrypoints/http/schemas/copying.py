@@ -12,7 +12,7 @@ import msgspec
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-def from_attributes(into: type[S], source: object, **given: Any) -> S:
+def from_attributes(into: type[S], source: object, /, **given: Any) -> S:
     """``into`` with the fields in ``given``, every other one read from ``source``'s attribute of that name."""
     copied = {name: getattr(source, name) for name in into.__struct_fields__ if name not in given}
     return into(**copied, **given)
