@@ -11,7 +11,7 @@ from uuid import UUID
 
 import msgspec
 
-from application.ports.repositories import OpenJobs, UsageReport
+from application.ports.repositories import DayUsage, OpenJobs, UsageReport
 from application.services.calls import CallRequest
 from application.services.credits import TeamCredits
 from application.services.jobs import JobCompletion
@@ -182,14 +182,24 @@ class CostsOut(msgspec.Struct, frozen=True, kw_only=True):
     margin_usd: str
 
 
-def costs_out(summary: CostSummary) -> CostsOut:
-    return from_attributes(
-        CostsOut,
-        summary,
+class CostFields(TypedDict):
+    """A cost summary's three amounts, as the client API's bodies show them (fixed-point text)."""
+
+    provider_cost_usd: str
+    customer_cost_usd: str
+    margin_usd: str
+
+
+def cost_fields(summary: CostSummary) -> CostFields:
+    return CostFields(
         provider_cost_usd=fixed_point(summary.provider_cost_usd),
         customer_cost_usd=fixed_point(summary.customer_cost_usd),
         margin_usd=fixed_point(summary.margin_usd),
     )
+
+
+def costs_out(summary: CostSummary) -> CostsOut:
+    return from_attributes(CostsOut, summary, **cost_fields(summary))
 
 
 class AnswerOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -417,6 +427,10 @@ class TokensOut(msgspec.Struct, frozen=True):
     total: int
 
 
+def tokens_out(summary: CostSummary) -> TokensOut:
+    return TokensOut(summary.input_tokens, summary.output_tokens, summary.total_tokens)
+
+
 class ModelUsageOut(msgspec.Struct, frozen=True):
     model: str
     calls: int
@@ -430,6 +444,10 @@ class DayUsageOut(msgspec.Struct, frozen=True):
     tokens: int
     provider_cost_usd: str
     customer_cost_usd: str
+
+
+def day_usage_out(d: DayUsage) -> DayUsageOut:
+    return DayUsageOut(d.day, d.calls, d.tokens, fixed_point(d.provider_cost_usd), fixed_point(d.customer_cost_usd))
 
 
 class InProgressOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -480,23 +498,16 @@ def usage_report_out(
         budget_mode=mode,
         jobs=JobCountsOut(report.jobs_total, report.jobs_completed, report.jobs_failed, report.jobs_cancelled),
         calls=t.total_calls,
-        tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
-        provider_cost_usd=fixed_point(t.provider_cost_usd),
-        customer_cost_usd=fixed_point(t.customer_cost_usd),
-        margin_usd=fixed_point(t.margin_usd),
+        tokens=tokens_out(t),
+        **cost_fields(t),
         credits=balance_out(balance),
         by_model=[ModelUsageOut(m.model, m.calls, m.tokens, fixed_point(m.customer_cost_usd)) for m in report.by_model],
-        by_day=[
-            DayUsageOut(d.day, d.calls, d.tokens, fixed_point(d.provider_cost_usd), fixed_point(d.customer_cost_usd))
-            for d in report.by_day
-        ],
+        by_day=[day_usage_out(d) for d in report.by_day],
         in_progress=InProgressOut(
             jobs=live.jobs,
             calls=o.total_calls,
-            tokens=TokensOut(o.input_tokens, o.output_tokens, o.total_tokens),
-            provider_cost_usd=fixed_point(o.provider_cost_usd),
-            customer_cost_usd=fixed_point(o.customer_cost_usd),
-            margin_usd=fixed_point(o.margin_usd),
+            tokens=tokens_out(o),
+            **cost_fields(o),
             credits=fixed_point(o.credits),
         ),
     )

@@ -9,9 +9,9 @@ import msgspec
 
 from application.ports.repositories import ModelTotals, UsageOverview
 from domain.jobs import CostSummary
-from entrypoints.http.schemas.client import DayUsageOut, TokensOut
+from entrypoints.http.schemas.client import DayUsageOut, TokensOut, day_usage_out, tokens_out
 from entrypoints.http.schemas.copying import from_attributes
-from entrypoints.http.schemas.money import Body, Money, fixed_point
+from entrypoints.http.schemas.money import Body, Money
 
 
 def rate(ratio: Decimal | None) -> str | None:
@@ -134,7 +134,7 @@ def _usage_totals(o: UsageOverview) -> _UsageTotals:
     return _UsageTotals(
         jobs=_jobs(o),
         calls=_calls(t),
-        tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
+        tokens=tokens_out(t),
         provider_cost_usd=t.provider_cost_usd,
         customer_cost_usd=t.customer_cost_usd,
         margin_usd=t.margin_usd,
@@ -148,10 +148,7 @@ def _models(rows: list[ModelTotals]) -> list[ModelUsageRowOut]:
 
 
 def _days(o: UsageOverview) -> list[DayUsageOut]:
-    return [
-        DayUsageOut(d.day, d.calls, d.tokens, fixed_point(d.provider_cost_usd), fixed_point(d.customer_cost_usd))
-        for d in o.by_day
-    ]
+    return [day_usage_out(d) for d in o.by_day]
 
 
 def organization_usage_out(organization_id: UUID, first: date, last: date, o: UsageOverview) -> OrganizationUsageOut:
