@@ -8,6 +8,7 @@ import msgspec
 
 from application.ports.admin import Webhook
 from domain.admins import AdminUser, AuditEntry
+from entrypoints.http.schemas.copying import from_attributes
 
 T = TypeVar("T")
 
@@ -58,13 +59,7 @@ class UserOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def user_out(user: AdminUser) -> UserOut:
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        role=user.role.value,
-        organization_id=user.organization_id,
-        created_at=user.created_at,
-    )
+    return from_attributes(UserOut, user, role=user.role.value)
 
 
 class AuditOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,18 +76,7 @@ class AuditOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def audit_out(entry: AuditEntry) -> AuditOut:
-    return AuditOut(
-        id=entry.id,
-        at=entry.at,
-        actor_id=entry.actor_id,
-        actor_email=entry.actor_email,
-        action=entry.action,
-        target_type=entry.target_type,
-        target_id=entry.target_id,
-        organization_id=entry.organization_id,
-        before=entry.before,
-        after=entry.after,
-    )
+    return from_attributes(AuditOut, entry)
 
 
 WebhookUrl = Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
@@ -126,12 +110,4 @@ class WebhookOut(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 def webhook_out(webhook: Webhook, *, secret: str | None = None) -> WebhookOut:
     """``secret``: the clear secret just issued (``IssuedWebhook.secret``), never the stored one."""
-    return WebhookOut(
-        id=webhook.id,
-        organization_id=webhook.organization_id,
-        url=webhook.url,
-        events=list(webhook.events),
-        created_at=webhook.created_at,
-        is_active=webhook.is_active,
-        secret=secret,
-    )
+    return from_attributes(WebhookOut, webhook, events=list(webhook.events), secret=secret)

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import msgspec
 
-from application.ports.repositories import OpenJobs, UsageReport
+from application.ports.repositories import DayUsage, OpenJobs, UsageReport
 from application.services.calls import CallRequest
 from application.services.credits import TeamCredits
 from application.services.jobs import JobCompletion
@@ -35,6 +35,7 @@ from entrypoints.http.schemas.chat import (
     tools_in,
     user_message,
 )
+from entrypoints.http.schemas.copying import from_attributes
 from entrypoints.http.schemas.money import Body, Money, fixed_point
 
 MAX_MESSAGES = 2000
@@ -146,16 +147,7 @@ class JobOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def job_out(job: Job) -> JobOut:
-    return JobOut(
-        job_id=job.id,
-        team_id=job.team_id,
-        job_type=job.job_type,
-        status=job.status.value,
-        created_at=job.created_at,
-        metadata=job.metadata,
-        external_id=job.external_id,
-        completed_at=job.completed_at,
-    )
+    return from_attributes(JobOut, job, job_id=job.id, status=job.status.value)
 
 
 class UsageOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -190,18 +182,24 @@ class CostsOut(msgspec.Struct, frozen=True, kw_only=True):
     margin_usd: str
 
 
-def costs_out(summary: CostSummary) -> CostsOut:
-    return CostsOut(
-        total_calls=summary.total_calls,
-        successful_calls=summary.successful_calls,
-        failed_calls=summary.failed_calls,
-        input_tokens=summary.input_tokens,
-        output_tokens=summary.output_tokens,
-        total_tokens=summary.total_tokens,
+class CostFields(TypedDict):
+    """A cost summary's three amounts, as the client API's bodies show them (fixed-point text)."""
+
+    provider_cost_usd: str
+    customer_cost_usd: str
+    margin_usd: str
+
+
+def cost_fields(summary: CostSummary) -> CostFields:
+    return CostFields(
         provider_cost_usd=fixed_point(summary.provider_cost_usd),
         customer_cost_usd=fixed_point(summary.customer_cost_usd),
         margin_usd=fixed_point(summary.margin_usd),
     )
+
+
+def costs_out(summary: CostSummary) -> CostsOut:
+    return from_attributes(CostsOut, summary, **cost_fields(summary))
 
 
 class AnswerOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -259,12 +257,8 @@ def call_service_fields(call: LlmCall) -> CallServiceFields:
 
 
 def call_out(call: LlmCall, content: str, tool_calls: tuple[ToolCall, ...] = ()) -> CallOut:
-    return CallOut(
-        call_id=call.id,
-        job_id=call.job_id,
-        response=answer_out(call, content, tool_calls),
-        attempts=call.attempts,
-        **call_service_fields(call),
+    return from_attributes(
+        CallOut, call, call_id=call.id, response=answer_out(call, content, tool_calls), **call_service_fields(call)
     )
 
 
@@ -278,10 +272,10 @@ class CompletionOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def completion_out(done: JobCompletion) -> CompletionOut:
-    return CompletionOut(
-        job_id=done.job_id,
+    return from_attributes(
+        CompletionOut,
+        done,
         status=done.status.value,
-        completed_at=done.completed_at,
         costs=costs_out(done.costs),
         credits_deducted=fixed_point(done.credits_deducted),
         credits_remaining=fixed_point(done.credits_remaining),
@@ -317,19 +311,14 @@ class CallSummaryOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def call_summary_out(call: LlmCall) -> CallSummaryOut:
-    return CallSummaryOut(
-        id=call.id,
+    return from_attributes(
+        CallSummaryOut,
+        call,
         status=call.status.value,
-        ttft_ms=call.ttft_ms,
-        streamed=call.streamed,
         provider_cost_usd=fixed_point(call.cost.provider_cost_usd),
         customer_cost_usd=fixed_point(call.cost.customer_price_usd),
         credits=fixed_point(call.credits),
-        created_at=call.created_at,
-        purpose=call.purpose,
         error=call.error_message,
-        error_code=call.error_code,
-        unsettled=call.unsettled,
         **call_service_fields(call),
     )
 
@@ -417,16 +406,7 @@ class TransactionOut(Body, frozen=True, kw_only=True):
 
 
 def transaction_out(entry: LedgerEntry) -> TransactionOut:
-    return TransactionOut(
-        id=entry.id,
-        type=entry.type.value,
-        amount=entry.amount,
-        job_id=entry.job_id,
-        call_id=entry.call_id,
-        reason=entry.reason,
-        idempotency_key=entry.idempotency_key,
-        created_at=entry.created_at,
-    )
+    return from_attributes(TransactionOut, entry, type=entry.type.value)
 
 
 class TransactionPage(msgspec.Struct, frozen=True):
@@ -447,6 +427,10 @@ class TokensOut(msgspec.Struct, frozen=True):
     total: int
 
 
+def tokens_out(summary: CostSummary) -> TokensOut:
+    return TokensOut(summary.input_tokens, summary.output_tokens, summary.total_tokens)
+
+
 class ModelUsageOut(msgspec.Struct, frozen=True):
     model: str
     calls: int
@@ -460,6 +444,10 @@ class DayUsageOut(msgspec.Struct, frozen=True):
     tokens: int
     provider_cost_usd: str
     customer_cost_usd: str
+
+
+def day_usage_out(d: DayUsage) -> DayUsageOut:
+    return DayUsageOut(d.day, d.calls, d.tokens, fixed_point(d.provider_cost_usd), fixed_point(d.customer_cost_usd))
 
 
 class InProgressOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -510,23 +498,16 @@ def usage_report_out(
         budget_mode=mode,
         jobs=JobCountsOut(report.jobs_total, report.jobs_completed, report.jobs_failed, report.jobs_cancelled),
         calls=t.total_calls,
-        tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
-        provider_cost_usd=fixed_point(t.provider_cost_usd),
-        customer_cost_usd=fixed_point(t.customer_cost_usd),
-        margin_usd=fixed_point(t.margin_usd),
+        tokens=tokens_out(t),
+        **cost_fields(t),
         credits=balance_out(balance),
         by_model=[ModelUsageOut(m.model, m.calls, m.tokens, fixed_point(m.customer_cost_usd)) for m in report.by_model],
-        by_day=[
-            DayUsageOut(d.day, d.calls, d.tokens, fixed_point(d.provider_cost_usd), fixed_point(d.customer_cost_usd))
-            for d in report.by_day
-        ],
+        by_day=[day_usage_out(d) for d in report.by_day],
         in_progress=InProgressOut(
             jobs=live.jobs,
             calls=o.total_calls,
-            tokens=TokensOut(o.input_tokens, o.output_tokens, o.total_tokens),
-            provider_cost_usd=fixed_point(o.provider_cost_usd),
-            customer_cost_usd=fixed_point(o.customer_cost_usd),
-            margin_usd=fixed_point(o.margin_usd),
+            tokens=tokens_out(o),
+            **cost_fields(o),
             credits=fixed_point(o.credits),
         ),
     )

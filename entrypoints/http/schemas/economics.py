@@ -14,6 +14,7 @@ from application.services.economics import CallQuote, JobTypeEconomics, JobTypeQ
 from domain.economics import WhatIf
 from domain.errors import InvalidValueError
 from entrypoints.http.schemas.amounts import DecimalRule
+from entrypoints.http.schemas.copying import from_attributes
 from entrypoints.http.schemas.money import Body, Money, fixed_point
 from entrypoints.http.schemas.reports import rate
 
@@ -89,32 +90,20 @@ class JobTypesOut(Body, frozen=True, kw_only=True):
 
 
 def _what_if(w: WhatIf) -> WhatIfOut:
-    return WhatIfOut(
-        price_usd=w.price_usd,
-        jobs=w.jobs,
-        revenue_usd=w.revenue_usd,
-        provider_cost_usd=w.provider_cost_usd,
-        margin_usd=w.margin_usd,
-        margin_rate=rate(w.margin_rate),
-        jobs_losing_money=w.jobs_losing_money,
-    )
+    return from_attributes(WhatIfOut, w, margin_rate=rate(w.margin_rate))
 
 
 def _money_spread(spread: MoneySpread, mean: Decimal) -> MoneySpreadOut:
-    return MoneySpreadOut(total=spread.total, mean=mean, p50=spread.p50, p95=spread.p95, p99=spread.p99, max=spread.max)
+    return from_attributes(MoneySpreadOut, spread, mean=mean)
 
 
 def _job_type(item: JobTypeEconomics) -> JobTypeOut:
     s = item.stats
-    return JobTypeOut(
-        job_type=s.job_type,
-        jobs=s.jobs,
-        completed=s.completed,
-        failed=s.failed,
-        cancelled=s.cancelled,
-        expired=s.expired,
-        calls_per_job=CountSpreadOut(p50=s.calls.p50, p95=s.calls.p95, max=s.calls.max),
-        tokens_per_job=CountSpreadOut(p50=s.tokens.p50, p95=s.tokens.p95, max=s.tokens.max),
+    return from_attributes(
+        JobTypeOut,
+        s,
+        calls_per_job=from_attributes(CountSpreadOut, s.calls),
+        tokens_per_job=from_attributes(CountSpreadOut, s.tokens),
         provider_cost_usd=_money_spread(s.provider_cost_usd, item.provider_cost_mean_usd),
         customer_price_usd=_money_spread(s.customer_price_usd, item.customer_price_mean_usd),
         margin_usd=MarginOut(total=item.margin_total_usd, mean=item.margin_mean_usd),
@@ -125,14 +114,8 @@ def _job_type(item: JobTypeEconomics) -> JobTypeOut:
 
 
 def job_types_out(report: JobTypesReport) -> JobTypesOut:
-    return JobTypesOut(
-        organization_id=report.organization_id,
-        team_id=report.team_id,
-        from_=report.first_day,
-        to=report.last_day,
-        percentile=report.percentile,
-        target_margin=report.target_margin if report.target_margin is not None else None,
-        items=[_job_type(i) for i in report.items],
+    return from_attributes(
+        JobTypesOut, report, from_=report.first_day, to=report.last_day, items=[_job_type(i) for i in report.items]
     )
 
 
@@ -153,15 +136,11 @@ class CallQuoteOut(Body, frozen=True, kw_only=True):
 
 
 def call_quote_out(q: CallQuote) -> CallQuoteOut:
-    return CallQuoteOut(
-        model=q.model,
-        max_tokens=q.max_tokens,
-        worst_case=AmountOut(usd=q.worst_case.usd, credits=q.worst_case.credits),
-        expected=AmountOut(usd=q.expected.usd, credits=q.expected.credits),
-        expected_input_tokens=q.expected_input_tokens,
-        expected_output_tokens=q.expected_output_tokens,
-        output_basis=q.output_basis,
-        history_calls=q.history_calls,
+    return from_attributes(
+        CallQuoteOut,
+        q,
+        worst_case=from_attributes(AmountOut, q.worst_case),
+        expected=from_attributes(AmountOut, q.expected),
     )
 
 
@@ -179,10 +158,9 @@ class JobTypeQuoteOut(Body, frozen=True, kw_only=True):
 
 
 def job_type_quote_out(q: JobTypeQuote) -> JobTypeQuoteOut:
-    return JobTypeQuoteOut(
-        team_id=q.team_id,
-        job_type=q.job_type,
-        jobs=q.jobs,
+    return from_attributes(
+        JobTypeQuoteOut,
+        q,
         credits=PercentilesOut(p50=q.credits_p50, p95=q.credits_p95),
         customer_price_usd=PercentilesOut(p50=q.customer_price_p50_usd, p95=q.customer_price_p95_usd),
     )

@@ -12,6 +12,7 @@ from domain.errors import InvalidValueError
 from domain.pricing import PriceSheet
 from domain.routing import MAX_TARGETS, AliasTarget
 from entrypoints.http.schemas.amounts import PriceFactor, PricePerMillion
+from entrypoints.http.schemas.copying import from_attributes
 from entrypoints.http.schemas.money import Body, Money, fixed_point
 from entrypoints.http.schemas.tenants import Groups, ProviderName
 
@@ -174,11 +175,11 @@ class AliasOut(Body, frozen=True, kw_only=True):
 
 def alias_out(alias: ModelAlias) -> AliasOut:
     c, p = alias.customer_prices, alias.provider_costs
-    return AliasOut(
+    return from_attributes(
+        AliasOut,
+        alias,
         id=alias.alias,
-        alias=alias.alias,
         provider=str(alias.provider),
-        provider_model=alias.provider_model,
         input_price_per_million=c.input_per_million,
         output_price_per_million=c.output_per_million,
         cached_input_price_per_million=c.cached_input,
@@ -189,15 +190,10 @@ def alias_out(alias: ModelAlias) -> AliasOut:
         provider_cached_input_cost_per_million=p.cached_input,
         provider_cache_write_cost_per_million=p.cache_write,
         provider_reasoning_cost_per_million=p.reasoning,
-        default_max_tokens=alias.default_max_tokens,
         access_groups=list(alias.access_groups),
         fallbacks=list(alias.fallbacks),
-        organization_id=alias.organization_id,
-        version=alias.version,
         targets=[target_out(t) for t in alias.targets],
         routing=alias.routing.value,
-        cache_ttl_s=alias.cache_ttl_s,
-        cached_response_price_factor=alias.cached_response_price_factor,
     )
 
 

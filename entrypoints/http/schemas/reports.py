@@ -9,8 +9,9 @@ import msgspec
 
 from application.ports.repositories import ModelTotals, UsageOverview
 from domain.jobs import CostSummary
-from entrypoints.http.schemas.client import DayUsageOut, TokensOut
-from entrypoints.http.schemas.money import Body, Money, fixed_point
+from entrypoints.http.schemas.client import DayUsageOut, TokensOut, day_usage_out, tokens_out
+from entrypoints.http.schemas.copying import from_attributes
+from entrypoints.http.schemas.money import Body, Money
 
 
 def rate(ratio: Decimal | None) -> str | None:
@@ -133,7 +134,7 @@ def _usage_totals(o: UsageOverview) -> _UsageTotals:
     return _UsageTotals(
         jobs=_jobs(o),
         calls=_calls(t),
-        tokens=TokensOut(t.input_tokens, t.output_tokens, t.total_tokens),
+        tokens=tokens_out(t),
         provider_cost_usd=t.provider_cost_usd,
         customer_cost_usd=t.customer_cost_usd,
         margin_usd=t.margin_usd,
@@ -142,24 +143,12 @@ def _usage_totals(o: UsageOverview) -> _UsageTotals:
 
 def _models(rows: list[ModelTotals]) -> list[ModelUsageRowOut]:
     return [
-        ModelUsageRowOut(
-            model=m.model,
-            provider=str(m.provider) if m.provider is not None else None,
-            calls=m.calls,
-            tokens=m.tokens,
-            provider_cost_usd=m.provider_cost_usd,
-            customer_cost_usd=m.customer_cost_usd,
-            margin_usd=m.margin_usd,
-        )
-        for m in rows
+        from_attributes(ModelUsageRowOut, m, provider=str(m.provider) if m.provider is not None else None) for m in rows
     ]
 
 
 def _days(o: UsageOverview) -> list[DayUsageOut]:
-    return [
-        DayUsageOut(d.day, d.calls, d.tokens, fixed_point(d.provider_cost_usd), fixed_point(d.customer_cost_usd))
-        for d in o.by_day
-    ]
+    return [day_usage_out(d) for d in o.by_day]
 
 
 def organization_usage_out(organization_id: UUID, first: date, last: date, o: UsageOverview) -> OrganizationUsageOut:
@@ -169,15 +158,13 @@ def organization_usage_out(organization_id: UUID, first: date, last: date, o: Us
         to=last,
         **_usage_totals(o),
         by_team=[
-            TeamUsageRowOut(
+            from_attributes(
+                TeamUsageRowOut,
+                row.totals,
                 team_id=row.team_id,
                 jobs=row.jobs,
                 calls=row.totals.total_calls,
-                failed_calls=row.totals.failed_calls,
                 tokens=row.totals.total_tokens,
-                provider_cost_usd=row.totals.provider_cost_usd,
-                customer_cost_usd=row.totals.customer_cost_usd,
-                margin_usd=row.totals.margin_usd,
             )
             for row in o.by_team
         ],
@@ -188,17 +175,7 @@ def organization_usage_out(organization_id: UUID, first: date, last: date, o: Us
 
 def overview_out(organization_id: UUID | None, first: date, last: date, o: UsageOverview) -> OverviewOut:
     by_provider = [
-        ProviderUsageOut(
-            provider=p.provider,
-            calls=p.calls,
-            failed_calls=p.failed_calls,
-            error_rate=rate(p.error_rate),
-            tokens=p.tokens,
-            provider_cost_usd=p.provider_cost_usd,
-            customer_cost_usd=p.customer_cost_usd,
-            margin_usd=p.margin_usd,
-            margin_rate=rate(p.margin_rate),
-        )
+        from_attributes(ProviderUsageOut, p, error_rate=rate(p.error_rate), margin_rate=rate(p.margin_rate))
         for p in o.by_provider
     ]
     return OverviewOut(

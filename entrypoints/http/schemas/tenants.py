@@ -17,6 +17,7 @@ from domain.organizations import Organization, Team
 from domain.rate_limits import MAX_LIMIT as MAX_RATE_LIMIT
 from entrypoints.http.schemas.amounts import Credits, CreditsPerUsd, SignedCredits
 from entrypoints.http.schemas.client import BalanceOut, TransactionOut, balance_fields, balance_out, transaction_out
+from entrypoints.http.schemas.copying import from_attributes
 from entrypoints.http.schemas.money import Body, Money
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -54,13 +55,7 @@ class OrganizationOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def organization_out(organization: Organization) -> OrganizationOut:
-    return OrganizationOut(
-        id=organization.id,
-        name=organization.name,
-        slug=organization.slug,
-        created_at=organization.created_at,
-        version=organization.version,
-    )
+    return from_attributes(OrganizationOut, organization)
 
 
 # ---- teams ------------------------------------------------------------------------------
@@ -104,14 +99,7 @@ class JobOutcomesOut(Body, frozen=True, kw_only=True):
 
 
 def job_outcomes_out(outcomes: JobOutcomes) -> JobOutcomesOut:
-    return JobOutcomesOut(
-        finished=outcomes.finished,
-        completed=outcomes.completed,
-        failed=outcomes.failed,
-        cancelled=outcomes.cancelled,
-        expired=outcomes.expired,
-        failed_ratio=outcomes.failed_ratio,
-    )
+    return from_attributes(JobOutcomesOut, outcomes)
 
 
 class TeamOut(Body, frozen=True, kw_only=True):
@@ -135,22 +123,17 @@ class TeamOut(Body, frozen=True, kw_only=True):
 
 
 def team_out(team: Team, balance: CreditBalance | None = None, outcomes: JobOutcomes | None = None) -> TeamOut:
-    return TeamOut(
-        id=team.id,
-        organization_id=team.organization_id,
-        name=team.name,
+    budget = team.budget
+    return from_attributes(
+        TeamOut,
+        team,
         status=team.status.value,
-        budget_mode=team.budget.mode.value,
-        credits_per_usd=team.budget.credits_per_usd,
-        tokens_per_credit=team.budget.tokens_per_credit,
-        max_calls_per_job=team.budget.max_calls_per_job,
-        charge_failed_jobs=team.budget.charge_failed_jobs,
+        budget_mode=budget.mode.value,
+        credits_per_usd=budget.credits_per_usd,
+        tokens_per_credit=budget.tokens_per_credit,
+        max_calls_per_job=budget.max_calls_per_job,
+        charge_failed_jobs=budget.charge_failed_jobs,
         access_groups=list(team.access_groups),
-        created_at=team.created_at,
-        version=team.version,
-        rpm_limit=team.rpm_limit,
-        tpm_limit=team.tpm_limit,
-        low_credit_threshold=team.low_credit_threshold,
         credits=balance_out(balance) if balance is not None else None,
         jobs=job_outcomes_out(outcomes) if outcomes is not None else None,
     )
@@ -203,14 +186,7 @@ class KeyOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def key_out(key: ApiKey) -> KeyOut:
-    return KeyOut(
-        id=key.id,
-        key_id=key.id,
-        prefix=key.prefix,
-        created_at=key.created_at,
-        revoked_at=key.revoked_at,
-        active=key.revoked_at is None,
-    )
+    return from_attributes(KeyOut, key, key_id=key.id, active=key.revoked_at is None)
 
 
 # ---- provider credentials ---------------------------------------------------------------
@@ -255,14 +231,4 @@ class CredentialOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def credential_out(credential: StoredCredential) -> CredentialOut:
-    return CredentialOut(
-        id=credential.id,
-        organization_id=credential.organization_id,
-        provider=str(credential.provider),
-        name=credential.name,
-        key_hint=credential.key_hint,
-        api_base=credential.api_base,
-        is_active=credential.is_active,
-        created_at=credential.created_at,
-        version=credential.version,
-    )
+    return from_attributes(CredentialOut, credential, provider=str(credential.provider))
