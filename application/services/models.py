@@ -13,7 +13,7 @@ from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._access import found
 from application.services._audit import audit
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
-from application.services._versions import changed, check_version, given, stored
+from application.services._versions import changed_fields, check_version, given, stored
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias, fallback_usable_by, seen_by
 from domain.admins import AdminPrincipal, ensure_platform_wide
 from domain.catalog import ProviderName
@@ -417,31 +417,32 @@ class ModelService:
         await self._audit(uow, actor, action, name, before, after, None, target_type="model_access_group")
 
 
+# The alias fields an update writes as they are when they change (access groups are a set,
+# prices are patched one by one).
+_PATCHED_AS_THEY_ARE = (
+    "provider",
+    "provider_model",
+    "default_max_tokens",
+    "fallbacks",
+    "targets",
+    "routing",
+    "cache_ttl_s",
+    "cached_response_price_factor",
+)
+
+
 def alias_patch(before: ModelAlias, after: ModelAlias) -> AliasPatch:
     """What an alias update writes: the fields (and single prices) whose value changes."""
     return AliasPatch(
-        provider=changed(before.provider, after.provider),
-        provider_model=changed(before.provider_model, after.provider_model),
-        default_max_tokens=changed(before.default_max_tokens, after.default_max_tokens),
-        fallbacks=changed(before.fallbacks, after.fallbacks),
+        **changed_fields(before, after, *_PATCHED_AS_THEY_ARE),
         access_groups=msgspec.UNSET if set(before.access_groups) == set(after.access_groups) else after.access_groups,
         customer_prices=_price_patch(before.customer_prices, after.customer_prices),
         provider_costs=_price_patch(before.provider_costs, after.provider_costs),
-        targets=changed(before.targets, after.targets),
-        routing=changed(before.routing, after.routing),
-        cache_ttl_s=changed(before.cache_ttl_s, after.cache_ttl_s),
-        cached_response_price_factor=changed(before.cached_response_price_factor, after.cached_response_price_factor),
     )
 
 
 def _price_patch(before: PriceSheet, after: PriceSheet) -> PricePatch:
-    return PricePatch(
-        input_per_million=changed(before.input_per_million, after.input_per_million),
-        output_per_million=changed(before.output_per_million, after.output_per_million),
-        cached_input_per_million=changed(before.cached_input_per_million, after.cached_input_per_million),
-        cache_write_per_million=changed(before.cache_write_per_million, after.cache_write_per_million),
-        reasoning_per_million=changed(before.reasoning_per_million, after.reasoning_per_million),
-    )
+    return PricePatch(**changed_fields(before, after, *PriceSheet.__struct_fields__))
 
 
 def _attr(sheet: PriceSheet | None, name: str) -> Decimal | None:
