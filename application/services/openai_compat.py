@@ -32,6 +32,7 @@ from application.services.calls import (
     CallResult,
     CallService,
     CallStarted,
+    CallStream,
     StreamItem,
 )
 from application.services.one_call_jobs import NewJob, OneCallJobService
@@ -83,24 +84,19 @@ class OpenAiCompatService:
         self, principal: TeamPrincipal, request: CallRequest, *, job_id: JobId | None, new_job: NewJob
     ) -> ChatStream:
         if job_id is not None:
-            stream = await self.calls.open_stream(principal, job_id, request)
-            return ChatStream(
-                job_id=job_id,
-                started=stream.started,
-                created_at=self.clock.now(),
-                items=stream.items,
-                close=stream.close,
-                rate_limits=stream.rate_limits,
-            )
+            return self._chat_stream(job_id, await self.calls.open_stream(principal, job_id, request))
         opened = await self.one_call_jobs.open_stream(principal, new_job, request)
         # Its items finish the job before the last one; its close finishes it if nobody did.
+        return self._chat_stream(opened.job.id, opened.stream)
+
+    def _chat_stream(self, job_id: JobId, stream: CallStream) -> ChatStream:
         return ChatStream(
-            job_id=opened.job.id,
-            started=opened.stream.started,
+            job_id=job_id,
+            started=stream.started,
             created_at=self.clock.now(),
-            items=opened.stream.items,
-            close=opened.stream.close,
-            rate_limits=opened.stream.rate_limits,
+            items=stream.items,
+            close=stream.close,
+            rate_limits=stream.rate_limits,
         )
 
     async def models(self, principal: TeamPrincipal) -> list[ModelAlias]:
