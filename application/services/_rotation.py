@@ -6,6 +6,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from application.ports.vault import CredentialVault
 
 ROTATION_BATCH = 100
 
@@ -24,6 +25,11 @@ class Rotation(msgspec.Struct, frozen=True, kw_only=True):
     rotated: int
     current: int
     skipped: int
+
+
+def under_newest_key(vault: CredentialVault, token: str) -> str | None:
+    """``token`` re-encrypted under the vault's newest key, or None when it already is."""
+    return None if vault.is_current(token) else vault.rotate(token)
 
 
 async def rotate_in_batches(

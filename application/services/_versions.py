@@ -4,7 +4,7 @@ An update reads the row, decides the new values, and writes only those that diff
 (``changed``), guarded by the version it read when the caller sent one (``If-Match``).
 """
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -16,6 +16,11 @@ T = TypeVar("T")
 def changed(before: T, after: T) -> T | msgspec.UnsetType:
     """``after`` when it differs from ``before``, else ``UNSET`` (nothing to write)."""
     return msgspec.UNSET if before == after else after
+
+
+def changed_fields(before: object, after: object, *names: str) -> dict[str, Any]:
+    """``changed`` of each field ``names`` of two pictures of a row, by field (a patch's keywords)."""
+    return {name: changed(getattr(before, name), getattr(after, name)) for name in names}
 
 
 def given(value: T | msgspec.UnsetType, current: T) -> T:

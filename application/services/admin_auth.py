@@ -1,6 +1,7 @@
 """Operator authentication: first-run setup, login with throttling, token verification."""
 
 import secrets
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from application.errors import ConflictError, LoginRateLimitedError, UnauthorizedError
@@ -24,6 +25,7 @@ class IssuedToken:
         self.expires_in = expires_in
 
 
+@dataclass(kw_only=True)
 class AdminAuthService:
     """Rules: setup works only while no admin exists (also when raced); passwords have at
     least 12 characters; a failed login never says whether the email exists; every login
@@ -31,30 +33,19 @@ class AdminAuthService:
     throttle refuses answers 429 without reaching the check; tokens of deleted users stop
     working."""
 
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        hasher: PasswordHasher,
-        tokens: TokenCodec,
-        token_ttl_s: int,
-        clock: Clock,
-        ids: IdGenerator,
-        throttle: LoginThrottle,
-    ) -> None:
-        self._uow = uow
-        self._hasher = hasher
-        self._tokens = tokens
-        self._token_ttl_s = token_ttl_s
-        self._clock = clock
-        self._ids = ids
-        self._throttle = throttle
-        # Verifying an unknown email against a real hash keeps "no such user" as slow as
-        # "wrong password", so response times do not reveal which emails exist.
-        self._dummy_hash: str | None = None
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    tokens: TokenCodec
+    token_ttl_s: int
+    clock: Clock
+    ids: IdGenerator
+    throttle: LoginThrottle
+    # Verifying an unknown email against a real hash keeps "no such user" as slow as
+    # "wrong password", so response times do not reveal which emails exist.
+    _dummy_hash: str | None = field(default=None, init=False, repr=False)
 
     async def needs_setup(self) -> bool:
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             return await uow.admin_users.count() == 0
 
     async def setup(self, *, email: str, password: str) -> AdminUser:
@@ -78,16 +69,16 @@ class AdminAuthService:
             organization_id = visible_scope(actor, organization_id)
         email = normalize_email(email)
         check_password(password)
-        hashed = await self._hasher.hash(password)
+        hashed = await self.hasher.hash(password)
         user = AdminUser(
-            id=AdminUserId(self._ids.new_id()),
+            id=AdminUserId(self.ids.new_id()),
             email=email,
             password_hash=hashed,
             role=role,
             organization_id=organization_id,
-            created_at=self._clock.now(),
+            created_at=self.clock.now(),
         )
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             if first_only:
                 if not await uow.admin_users.add_first(user):
                     raise ConflictError("setup is already done")
@@ -111,20 +102,20 @@ class AdminAuthService:
 
     async def login(self, *, email: str, password: str, address: str) -> IssuedToken:
         account = email.strip().lower()
-        retry_after_s = await self._throttle.attempt(account, address)
+        retry_after_s = await self.throttle.attempt(account, address)
         if retry_after_s is not None:
             raise LoginRateLimitedError("too many login attempts; try again later", retry_after_s=retry_after_s)
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             user = await uow.admin_users.find_by_email(account)
         if self._dummy_hash is None:
-            self._dummy_hash = await self._hasher.hash(secrets.token_hex(16))
-        valid = await self._hasher.verify(user.password_hash if user else self._dummy_hash, password)
+            self._dummy_hash = await self.hasher.hash(secrets.token_hex(16))
+        valid = await self.hasher.verify(user.password_hash if user else self._dummy_hash, password)
         if user is None or not valid:
             raise UnauthorizedError("email or password is wrong")
-        await self._throttle.succeeded(account, address)
+        await self.throttle.succeeded(account, address)
         claims = token_claims(user.id, user.email, user.role, user.organization_id)
-        signed_in = int(self._clock.now().timestamp())
-        return IssuedToken(self._tokens.issue({**claims, "auth_time": signed_in}), self._token_ttl_s)
+        signed_in = int(self.clock.now().timestamp())
+        return IssuedToken(self.tokens.issue({**claims, "auth_time": signed_in}), self.token_ttl_s)
 
     async def renew(self, token: str | None) -> tuple[AdminPrincipal, IssuedToken | None]:
         """The operator of a browser session, and a fresh token once half of this one's life has passed.
@@ -135,23 +126,23 @@ class AdminAuthService:
         Raises ``UnauthorizedError`` like ``authenticate``.
         """
         principal = await self.authenticate(token)
-        claims = self._tokens.decode(token or "")
-        now = int(self._clock.now().timestamp())
+        claims = self.tokens.decode(token or "")
+        now = int(self.clock.now().timestamp())
         signed_in = int(claims.get("auth_time") or claims["iat"])
-        if int(claims["exp"]) - now > self._token_ttl_s // 2 or now - signed_in >= SESSION_MAX_S:
+        if int(claims["exp"]) - now > self.token_ttl_s // 2 or now - signed_in >= SESSION_MAX_S:
             return principal, None
         fresh = token_claims(principal.user_id, principal.email, principal.role, principal.organization_id)
-        return principal, IssuedToken(self._tokens.issue({**fresh, "auth_time": signed_in}), self._token_ttl_s)
+        return principal, IssuedToken(self.tokens.issue({**fresh, "auth_time": signed_in}), self.token_ttl_s)
 
     async def authenticate(self, token: str | None) -> AdminPrincipal:
         if not token:
             raise UnauthorizedError("an admin access token is required")
-        claims = self._tokens.decode(token)
+        claims = self.tokens.decode(token)
         try:
             user_id = AdminUserId(UUID(str(claims["sub"])))
         except (KeyError, ValueError):
             raise UnauthorizedError("the access token is not valid") from None
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             user = await uow.admin_users.get(user_id)
         if user is None:
             raise UnauthorizedError("the access token is not valid")

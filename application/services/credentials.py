@@ -13,7 +13,7 @@ from application.services._audit import RowAudit
 from application.services._outbound import OutboundUrlCheck
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
 from application.services._rotation import Rotation as Rotation  # re-exported: the CLI reports it
-from application.services._rotation import rotate_in_batches
+from application.services._rotation import rotate_in_batches, under_newest_key
 from application.services._versions import changed, check_version, stored
 from domain.admins import AdminPrincipal, ensure_can_write
 from domain.catalog import ProviderName
@@ -221,16 +221,10 @@ class CredentialService:
         already under the newest key are left alone. Raises ``VaultError`` if a credential
         cannot be decrypted with any configured key (nothing after it is changed).
         """
-
-        def new_key(credential: StoredCredential) -> str | None:
-            if self._vault.is_current(credential.encrypted_key):
-                return None
-            return self._vault.rotate(credential.encrypted_key)
-
         return await rotate_in_batches(
             self._uow,
             page=lambda uow, after, limit: uow.credentials.list_all(after=after, limit=limit),
-            new_secret=new_key,
+            new_secret=lambda c: under_newest_key(self._vault, c.encrypted_key),
             swap=lambda uow, c, new: uow.credentials.replace_encrypted_key(c.id, old=c.encrypted_key, new=new),
             audit=lambda uow, c: self._audit(uow, None, "credential.rotate", c, None, None),
         )

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Unpack
@@ -46,6 +47,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     calls: list[LlmCall]
 
 
+@dataclass(frozen=True, kw_only=True)
 class JobService:
     """Rules:
 
@@ -64,24 +66,13 @@ class JobService:
       lease; a call whose lease expired without a record is captured at its held amount.
     """
 
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        ids: IdGenerator,
-        metrics: Metrics,
-        ledger: CallLedger,
-        job_ttl_s: int = 86_400,
-        completion_wait_s: float = DEFAULT_COMPLETION_WAIT_S,
-    ) -> None:
-        self._uow = uow
-        self._ledger = ledger
-        self._metrics = metrics
-        self._clock = clock
-        self._ids = ids
-        self._job_ttl_s = job_ttl_s
-        self._completion_wait_s = completion_wait_s
+    uow: UnitOfWorkFactory
+    clock: Clock
+    ids: IdGenerator
+    metrics: Metrics
+    ledger: CallLedger
+    job_ttl_s: int = 86_400
+    completion_wait_s: float = DEFAULT_COMPLETION_WAIT_S
 
     async def create_job(
         self,
@@ -101,16 +92,16 @@ class JobService:
                 raise InvalidValueError("external_id must be 1-200 characters")
             ensure_storable(external_id, "external_id")
         metadata = check_metadata(metadata or {})
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             team = await own_team(uow, principal, team_id)
             team.ensure_active()
             if external_id is not None:
                 existing = await uow.jobs.find_by_external_id(team.id, external_id)
                 if existing is not None:
                     return existing, False
-            now = self._clock.now()
+            now = self.clock.now()
             job = Job(
-                id=JobId(self._ids.new_id()),
+                id=JobId(self.ids.new_id()),
                 team_id=team.id,
                 job_type=job_type,
                 status=JobStatus.PENDING,
@@ -136,7 +127,7 @@ class JobService:
                 duplicate = False
                 await uow.commit()
         if duplicate:  # a concurrent request with the same external_id won the race
-            async with self._uow() as uow:
+            async with self.uow() as uow:
                 existing = await uow.jobs.find_by_external_id(principal.team_id, external_id or "")
             if existing is None:
                 raise ConflictError("job with this external_id is being created")
@@ -145,7 +136,7 @@ class JobService:
 
     async def get_job(self, caller: Caller, job_id: JobId) -> JobView:
         """The job with its calls, for its team's key or an admin of its organization."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             job = await visible_job(uow, caller, job_id)
             calls = await uow.calls.list_for_job(job_id)
         return JobView(job=job, calls=calls)
@@ -154,14 +145,14 @@ class JobService:
         self, actor: AdminPrincipal, *, team_id: TeamId | None = None, **filters: Unpack[JobFilters]
     ) -> list[Job]:
         """Jobs across teams, newest first: a scoped admin sees its organization's only."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             if team_id is not None:
                 await visible_team(uow, actor, team_id)
             return await uow.jobs.search(organization_id=listing_scope(actor, None), team_id=team_id, **filters)
 
     async def update_metadata(self, principal: TeamPrincipal, job_id: JobId, metadata: dict[str, Any]) -> Job:
         """Merge keys into the job's metadata (a key set to null is removed)."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             job = (await own_job(uow, principal, job_id, for_update=True)).with_metadata(metadata)
             await uow.jobs.update_metadata(job_id, job.metadata)
             await uow.commit()
@@ -169,7 +160,7 @@ class JobService:
 
     async def list_jobs(self, principal: TeamPrincipal, team_id: TeamId, **filters: Unpack[JobFilters]) -> list[Job]:
         """A team's jobs, newest first."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             team = await own_team(uow, principal, team_id)
             return await uow.jobs.search(organization_id=None, team_id=team.id, **filters)
 
@@ -187,22 +178,22 @@ class JobService:
         check_client_final_status(status)
         if metadata:
             check_metadata(metadata)
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             job = await own_job(uow, principal, job_id, for_update=True)
             if job.status.is_final:
                 return await _stored_completion(uow, job)
             if metadata:  # merged like a PATCH: a null value removes its key
                 await uow.jobs.update_metadata(job_id, job.with_metadata(metadata).metadata)
             if await uow.calls.in_flight(job_id) == 0:
-                done = await finish_job(uow, job, status=job.closing_status or status, at=self._clock.now())
+                done = await finish_job(uow, job, status=job.closing_status or status, at=self.clock.now())
                 await uow.commit()
-                self._metrics.job_finished(done.status, done.costs)
+                self.metrics.job_finished(done.status, done.costs)
                 return done
             # Calls are running: no new call from now on; finish once they have settled.
             await uow.jobs.begin_closing(job_id, status)
             await uow.commit()
         # Poll (any instance may be running the calls): the bound is the time slept.
-        bound = self._completion_wait_s if wait_s is None else wait_s
+        bound = self.completion_wait_s if wait_s is None else wait_s
         waited, delay = 0.0, 0.02
         while True:
             result = await self._finish_if_settled(job_id)
@@ -219,7 +210,7 @@ class JobService:
 
     async def _finish_if_settled(self, job_id: JobId) -> JobCompletion | None:
         """Finish a closing job whose calls have all settled; None while some still run."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             if await uow.calls.in_flight(job_id) > 0:
                 return None
             job = found(await uow.jobs.get(job_id, for_update=True), "job")
@@ -227,34 +218,34 @@ class JobService:
                 return await _stored_completion(uow, job)
             if await uow.calls.in_flight(job_id) > 0:  # re-checked under the job's lock
                 return None
-            result = await finish_job(uow, job, status=job.closing_status or JobStatus.COMPLETED, at=self._clock.now())
+            result = await finish_job(uow, job, status=job.closing_status or JobStatus.COMPLETED, at=self.clock.now())
             await uow.commit()
-        self._metrics.job_finished(result.status, result.costs)
+        self.metrics.job_finished(result.status, result.costs)
         return result
 
     async def expire_stale_jobs(self, *, limit: int = 500) -> int:
         """The sweeper: capture calls whose lease expired, finish closing jobs whose calls
         have settled, and expire jobs idle past the TTL; returns how many jobs expired."""
-        now = self._clock.now()
+        now = self.clock.now()
         await self.capture_unsettled_calls(limit=limit)
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             closing = await uow.jobs.list_closing(limit)
         for job_id in closing:
             await self._finish_if_settled(job_id)
-        cutoff = now - timedelta(seconds=self._job_ttl_s)
-        async with self._uow() as uow:
+        cutoff = now - timedelta(seconds=self.job_ttl_s)
+        async with self.uow() as uow:
             stale = await uow.jobs.list_stale(cutoff, limit)
         expired = 0
         for job_id in stale:
-            async with self._uow() as uow:
+            async with self.uow() as uow:
                 job = await uow.jobs.get(job_id, for_update=True)
                 if job is None or not job.is_idle_since(cutoff):
                     continue
                 if await uow.calls.in_flight(job_id) > 0:
                     continue  # a live lease: the call is running, so the job is not idle
-                result = await finish_job(uow, job, status=JobStatus.EXPIRED, at=self._clock.now())
+                result = await finish_job(uow, job, status=JobStatus.EXPIRED, at=self.clock.now())
                 await uow.commit()
-            self._metrics.job_finished(result.status, result.costs)
+            self.metrics.job_finished(result.status, result.costs)
             expired += 1
         return expired
 
@@ -266,8 +257,8 @@ class JobService:
         reason is ``unsettled`` and the call is listed as unsettled, for an operator to
         refund. Returns how many were captured.
         """
-        async with self._uow() as uow:
-            expired = await uow.calls.expired_leases(self._clock.now(), limit)
+        async with self.uow() as uow:
+            expired = await uow.calls.expired_leases(self.clock.now(), limit)
         captured = 0
         for lease in expired:
             if await self._capture(lease):
@@ -277,7 +268,7 @@ class JobService:
         return captured
 
     async def _capture(self, lease: CallLease) -> bool:
-        now = self._clock.now()
+        now = self.clock.now()
         call = unsettled_call(
             call_id=lease.call_id,
             job_id=lease.job_id,
@@ -289,7 +280,7 @@ class JobService:
             at=now,
         )
         # Recorded (or captured) meanwhile: None, and nothing changes.
-        captured = await self._ledger.record(call, actual=lease.held, at=None, reason=UNSETTLED_REASON)
+        captured = await self.ledger.record(call, actual=lease.held, at=None, reason=UNSETTLED_REASON)
         return captured is not None
 
 

@@ -29,6 +29,7 @@ import again creates nothing twice: existing aliases are left as they are.
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -75,23 +76,16 @@ class _Served(msgspec.Struct, frozen=True, kw_only=True):
     api_base: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
 class LiteLlmImporter:
     """Carries out a plan for one organization: its credentials (encrypted), platform-wide
     model aliases and, when asked, one of its teams' rate limits. Every write is audited
     as the system (or ``actor``)."""
 
-    def __init__(
-        self,
-        *,
-        models: ModelService,
-        credentials: CredentialService,
-        organizations: OrganizationService,
-        catalog: PriceCatalog,
-    ) -> None:
-        self._models = models
-        self._credentials = credentials
-        self._organizations = organizations
-        self._catalog = catalog
+    models: ModelService
+    credentials: CredentialService
+    organizations: OrganizationService
+    catalog: PriceCatalog
 
     async def run(
         self,
@@ -104,9 +98,9 @@ class LiteLlmImporter:
         team_id: TeamId | None = None,
         actor: AdminPrincipal | None = None,
     ) -> ImportReport:
-        plan = plan_import(config, env, self._catalog, markup=markup, prices=prices)
+        plan = plan_import(config, env, self.catalog, markup=markup, prices=prices)
         skipped, notes = list(plan.skipped), list(plan.notes)
-        stored = await self._credentials.decrypted_credentials(organization_id)  # 404: unknown organization
+        stored = await self.credentials.decrypted_credentials(organization_id)  # 404: unknown organization
         created: list[StoredCredential] = []
         rotated: list[StoredCredential] = []
         served: dict[ProviderName, _Served] = {}
@@ -173,7 +167,7 @@ class LiteLlmImporter:
                     return None
                 return _Served(credential=own[0].name, api_base=own[0].api_base)
             if own is None:
-                return "created", await self._credentials.add_credential(
+                return "created", await self.credentials.add_credential(
                     organization_id=organization_id,
                     provider=planned.provider,
                     name=planned.name,
@@ -185,7 +179,7 @@ class LiteLlmImporter:
             if key == planned.api_key and credential.api_base == planned.api_base and credential.is_active:
                 return _Served(credential=credential.name, api_base=credential.api_base)
             changes = CredentialChanges(api_key=planned.api_key, api_base=planned.api_base, is_active=True)
-            return "rotated", await self._credentials.update_credential(actor, credential.id, changes)
+            return "rotated", await self.credentials.update_credential(actor, credential.id, changes)
         except DomainError as exc:  # the api_base refused by the address policy, say
             skipped.append(Skipped(item=label, reason=exc.detail, error=True))
             return None
@@ -215,7 +209,7 @@ class LiteLlmImporter:
                     )
                 )
                 continue
-            if await self._models.get_alias(alias.alias) is not None:
+            if await self.models.get_alias(alias.alias) is not None:
                 skipped.append(Skipped(item=alias.alias, reason="a model alias with this name exists: left as it is"))
                 continue
             targets: list[TargetSpec] = []
@@ -237,7 +231,7 @@ class LiteLlmImporter:
                 )
             try:
                 created.append(
-                    await self._models.create_alias(
+                    await self.models.create_alias(
                         alias=alias.alias,
                         provider=alias.provider,
                         provider_model=alias.provider_model,
@@ -256,11 +250,11 @@ class LiteLlmImporter:
         for index, made in enumerate(created):
             wanted = list(made.fallbacks)
             for name in by_name[made.alias].fallbacks:
-                if await self._models.get_alias(name) is not None:
+                if await self.models.get_alias(name) is not None:
                     wanted.append(name)
             if tuple(wanted) != made.fallbacks:
                 changes = AliasChanges(fallbacks=tuple(wanted))
-                created[index] = await self._models.update_alias(actor, made.alias, changes)
+                created[index] = await self.models.update_alias(actor, made.alias, changes)
         return created
 
     async def _team(
@@ -283,7 +277,7 @@ class LiteLlmImporter:
             notes.append(Note(item="team", message="the config sets no per-key limits: the team is left as it is"))
             return None
         try:
-            team = await self._organizations.get_team(actor, team_id)
+            team = await self.organizations.get_team(actor, team_id)
         except DomainError as exc:
             skipped.append(Skipped(item="team", reason=exc.detail, error=True))
             return None
@@ -294,4 +288,4 @@ class LiteLlmImporter:
             rpm_limit=limits.requests_per_minute if limits.requests_per_minute is not None else msgspec.UNSET,
             tpm_limit=limits.tokens_per_minute if limits.tokens_per_minute is not None else msgspec.UNSET,
         )
-        return await self._organizations.update_team(actor, team_id, changes)
+        return await self.organizations.update_team(actor, team_id, changes)

@@ -13,7 +13,7 @@ from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.services._access import found
 from application.services._audit import audit
 from application.services._providers import EVERY_PROVIDER, OfferedProviders
-from application.services._versions import changed, check_version, given, stored
+from application.services._versions import changed_fields, check_version, given, stored
 from domain.access import DEFAULT_MAX_TOKENS, AccessGroup, ModelAlias, fallback_usable_by, seen_by
 from domain.admins import AdminPrincipal, ensure_platform_wide
 from domain.catalog import ProviderName
@@ -24,6 +24,7 @@ from domain.pricing import PriceSheet, with_derived_cache_prices
 from domain.routing import AliasTarget, RoutingStrategy
 
 MAX_NAME_LENGTH = 200
+SET_PRICES = ("input", "output", "cached_input", "cache_write")  # the price categories an alias update sets
 
 
 class CostOverrides(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +71,14 @@ class AliasChanges(msgspec.Struct, frozen=True, kw_only=True):
     routing: RoutingStrategy | msgspec.UnsetType = msgspec.UNSET
     cache_ttl_s: int | msgspec.UnsetType | None = msgspec.UNSET
     cached_response_price_factor: Decimal | msgspec.UnsetType = msgspec.UNSET
+
+
+def _prices_set(changes: AliasChanges, field: str) -> dict[str, Any]:
+    """The prices a partial update sets, by ``PriceSheet`` field (``input_per_million``, ...):
+    read from its fields named ``field`` with the category (``input``, ``output``,
+    ``cached_input``, ``cache_write``) in it; a price left ``UNSET`` is not among them."""
+    values = {f"{category}_per_million": getattr(changes, field.format(category)) for category in SET_PRICES}
+    return {name: value for name, value in values.items() if not isinstance(value, msgspec.UnsetType)}
 
 
 class PriceMargins(msgspec.Struct, frozen=True, kw_only=True):
@@ -346,32 +355,13 @@ class ModelService:
         provider = given(c.provider, current.provider)
         provider_model = given(c.provider_model, current.provider_model)
         listed = self._catalog.provider_prices(provider, provider_model)
-        cur = current.customer_prices
-        customer = PriceSheet(
-            input_per_million=given(c.input_price_per_million, cur.input_per_million),
-            output_per_million=given(c.output_price_per_million, cur.output_per_million),
-            cached_input_per_million=given(c.cached_input_price_per_million, cur.cached_input_per_million),
-            cache_write_per_million=given(c.cache_write_price_per_million, cur.cache_write_per_million),
-            reasoning_per_million=cur.reasoning_per_million,
-        )
+        customer = msgspec.structs.replace(current.customer_prices, **_prices_set(c, "{}_price_per_million"))
         moved = (provider, provider_model) != (current.provider, current.provider_model)
-        overrides = CostOverrides(
-            input_per_million=given(c.provider_input_cost_per_million, None),
-            output_per_million=given(c.provider_output_cost_per_million, None),
-            cached_input_per_million=given(c.provider_cached_input_cost_per_million, None),
-            cache_write_per_million=given(c.provider_cache_write_cost_per_million, None),
-        )
+        cost_changes = _prices_set(c, "provider_{}_cost_per_million")
         if moved:  # another model: its costs come from the catalog again, unless overridden
-            costs = self._costs(provider, provider_model, listed, overrides)
+            costs = self._costs(provider, provider_model, listed, CostOverrides(**cost_changes))
         else:
-            was = current.provider_costs
-            costs = PriceSheet(
-                input_per_million=given(c.provider_input_cost_per_million, was.input_per_million),
-                output_per_million=given(c.provider_output_cost_per_million, was.output_per_million),
-                cached_input_per_million=given(c.provider_cached_input_cost_per_million, was.cached_input_per_million),
-                cache_write_per_million=given(c.provider_cache_write_cost_per_million, was.cache_write_per_million),
-                reasoning_per_million=was.reasoning_per_million,
-            )
+            costs = msgspec.structs.replace(current.provider_costs, **cost_changes)
         return ModelAlias(
             alias=current.alias,
             provider=provider,
@@ -427,31 +417,32 @@ class ModelService:
         await self._audit(uow, actor, action, name, before, after, None, target_type="model_access_group")
 
 
+# The alias fields an update writes as they are when they change (access groups are a set,
+# prices are patched one by one).
+_PATCHED_AS_THEY_ARE = (
+    "provider",
+    "provider_model",
+    "default_max_tokens",
+    "fallbacks",
+    "targets",
+    "routing",
+    "cache_ttl_s",
+    "cached_response_price_factor",
+)
+
+
 def alias_patch(before: ModelAlias, after: ModelAlias) -> AliasPatch:
     """What an alias update writes: the fields (and single prices) whose value changes."""
     return AliasPatch(
-        provider=changed(before.provider, after.provider),
-        provider_model=changed(before.provider_model, after.provider_model),
-        default_max_tokens=changed(before.default_max_tokens, after.default_max_tokens),
-        fallbacks=changed(before.fallbacks, after.fallbacks),
+        **changed_fields(before, after, *_PATCHED_AS_THEY_ARE),
         access_groups=msgspec.UNSET if set(before.access_groups) == set(after.access_groups) else after.access_groups,
         customer_prices=_price_patch(before.customer_prices, after.customer_prices),
         provider_costs=_price_patch(before.provider_costs, after.provider_costs),
-        targets=changed(before.targets, after.targets),
-        routing=changed(before.routing, after.routing),
-        cache_ttl_s=changed(before.cache_ttl_s, after.cache_ttl_s),
-        cached_response_price_factor=changed(before.cached_response_price_factor, after.cached_response_price_factor),
     )
 
 
 def _price_patch(before: PriceSheet, after: PriceSheet) -> PricePatch:
-    return PricePatch(
-        input_per_million=changed(before.input_per_million, after.input_per_million),
-        output_per_million=changed(before.output_per_million, after.output_per_million),
-        cached_input_per_million=changed(before.cached_input_per_million, after.cached_input_per_million),
-        cache_write_per_million=changed(before.cache_write_per_million, after.cache_write_per_million),
-        reasoning_per_million=changed(before.reasoning_per_million, after.reasoning_per_million),
-    )
+    return PricePatch(**changed_fields(before, after, *PriceSheet.__struct_fields__))
 
 
 def _attr(sheet: PriceSheet | None, name: str) -> Decimal | None:

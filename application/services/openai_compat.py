@@ -17,6 +17,7 @@ Rules:
 
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
@@ -31,6 +32,7 @@ from application.services.calls import (
     CallResult,
     CallService,
     CallStarted,
+    CallStream,
     StreamItem,
 )
 from application.services.one_call_jobs import NewJob, OneCallJobService
@@ -63,55 +65,43 @@ class ChatStream(msgspec.Struct, frozen=True, kw_only=True):
     rate_limits: tuple[RateLimitWindow, ...] = ()  # the team's windows as this call left them
 
 
+@dataclass(frozen=True, kw_only=True)
 class OpenAiCompatService:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        calls: CallService,
-        one_call_jobs: OneCallJobService,
-        clock: Clock,
-    ) -> None:
-        self._uow = uow
-        self._calls = calls
-        self._one_call_jobs = one_call_jobs
-        self._clock = clock
+    uow: UnitOfWorkFactory
+    calls: CallService
+    one_call_jobs: OneCallJobService
+    clock: Clock
 
     async def complete(
         self, principal: TeamPrincipal, request: CallRequest, *, job_id: JobId | None, new_job: NewJob
     ) -> ChatCompletion:
         if job_id is not None:
-            return ChatCompletion(job_id=job_id, result=await self._calls.call(principal, job_id, request))
-        done = await self._one_call_jobs.call(principal, new_job, request)
+            return ChatCompletion(job_id=job_id, result=await self.calls.call(principal, job_id, request))
+        done = await self.one_call_jobs.call(principal, new_job, request)
         return ChatCompletion(job_id=done.job.id, result=done.result)
 
     async def open_stream(
         self, principal: TeamPrincipal, request: CallRequest, *, job_id: JobId | None, new_job: NewJob
     ) -> ChatStream:
         if job_id is not None:
-            stream = await self._calls.open_stream(principal, job_id, request)
-            return ChatStream(
-                job_id=job_id,
-                started=stream.started,
-                created_at=self._clock.now(),
-                items=stream.items,
-                close=stream.close,
-                rate_limits=stream.rate_limits,
-            )
-        opened = await self._one_call_jobs.open_stream(principal, new_job, request)
+            return self._chat_stream(job_id, await self.calls.open_stream(principal, job_id, request))
+        opened = await self.one_call_jobs.open_stream(principal, new_job, request)
         # Its items finish the job before the last one; its close finishes it if nobody did.
+        return self._chat_stream(opened.job.id, opened.stream)
+
+    def _chat_stream(self, job_id: JobId, stream: CallStream) -> ChatStream:
         return ChatStream(
-            job_id=opened.job.id,
-            started=opened.stream.started,
-            created_at=self._clock.now(),
-            items=opened.stream.items,
-            close=opened.stream.close,
-            rate_limits=opened.stream.rate_limits,
+            job_id=job_id,
+            started=stream.started,
+            created_at=self.clock.now(),
+            items=stream.items,
+            close=stream.close,
+            rate_limits=stream.rate_limits,
         )
 
     async def models(self, principal: TeamPrincipal) -> list[ModelAlias]:
         """The aliases this team may call, by name."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             team = await own_team(uow, principal)
             aliases = await uow.aliases.list()
         found = [a for a in aliases if offered_to(team.organization_id, team.access_groups, a)]

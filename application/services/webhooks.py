@@ -18,7 +18,7 @@ from application.ports.webhooks import WebhookResponse, WebhookSender
 from application.services._access import listing_scope, seen, visible_organization
 from application.services._audit import RowAudit
 from application.services._outbound import OutboundUrlCheck
-from application.services._rotation import Rotation, rotate_in_batches
+from application.services._rotation import Rotation, rotate_in_batches, under_newest_key
 from domain.admins import AdminPrincipal, ensure_can_write, ensure_sees
 from domain.errors import InvalidValueError
 from domain.ids import OrganizationId
@@ -167,9 +167,7 @@ class WebhookService:
         def new_secret(webhook: Webhook) -> str | None:
             if not webhook.secret_encrypted:
                 return self._vault.encrypt(webhook.secret)
-            if self._vault.is_current(webhook.secret):
-                return None
-            return self._vault.rotate(webhook.secret)
+            return under_newest_key(self._vault, webhook.secret)
 
         return await rotate_in_batches(
             self._uow,

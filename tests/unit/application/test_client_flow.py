@@ -306,7 +306,7 @@ async def test_a_crashed_call_blocks_completion_then_is_captured_as_unsettled(wo
         expires_at=now + timedelta(seconds=300),
         created_at=now,
     )
-    await world.services.jobs._ledger.reserve(lease, at=now)  # the crash: reserved, never recorded
+    await world.services.jobs.ledger.reserve(lease, at=now)  # the crash: reserved, never recorded
     assert world.store.balances[team.id].held == 3
     with pytest.raises(CallsInFlightError):
         await world.services.jobs.complete_job(me, job.id)
