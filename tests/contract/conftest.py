@@ -18,12 +18,13 @@ from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.ports.repositories import SettleRequest
 from application.ports.unit_of_work import UnitOfWorkFactory
-from domain.budgets import BudgetMode, BudgetPolicy
+from domain.budgets import BudgetMode
 from domain.calls import LlmCall
-from domain.ids import CallId, JobId, OrganizationId, TeamId
+from domain.ids import CallId, JobId, OrganizationId
 from domain.jobs import CostSummary, Job, JobStatus
 from domain.ledger import EntryType, NewEntry, initial_allocation_key
-from domain.organizations import Organization, Team, TeamStatus
+from domain.organizations import Organization, Team
+from tests.support.entities import new_team
 
 D = Decimal
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -62,15 +63,7 @@ async def make_team(
     org: Organization | None = None,
 ) -> Team:
     org = org or await make_org(uow)
-    team = Team(
-        id=TeamId(uuid4()),
-        organization_id=org.id,
-        name="Team",
-        status=TeamStatus.ACTIVE,
-        budget=BudgetPolicy(mode=mode),
-        created_at=T0,
-        access_groups=groups,
-    )
+    team = new_team(org.id, mode=mode, name="Team", created_at=T0, access_groups=groups)
     async with uow() as u:
         await u.teams.add(team)
         if credits:

@@ -12,11 +12,12 @@ from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, CredentialId, OrganizationId, TeamId
 from domain.ledger import EntryType, NewEntry
-from domain.organizations import Organization, Team, TeamStatus
+from domain.organizations import Organization, TeamStatus
 from domain.pricing import PriceSheet
 from domain.routing import AliasTarget, RoutingStrategy
 from domain.secrets import digest_key
 from tests.contract.conftest import T0, D, UowFactory, at, make_org, make_team
+from tests.support.entities import new_team
 
 CUSTOMER = PriceSheet(input_per_million=D("2.5"), output_per_million=D("10"), cached_input_per_million=D("1.25"))
 PROVIDER = PriceSheet(
@@ -233,15 +234,8 @@ async def test_team_rate_limits_round_trip_and_clear(uow: UowFactory) -> None:
 
 async def test_a_team_created_with_rate_limits_keeps_them(uow: UowFactory) -> None:
     org = await make_org(uow)
-    team = Team(
-        id=TeamId(uuid4()),
-        organization_id=org.id,
-        name="Limited",
-        status=TeamStatus.ACTIVE,
-        budget=BudgetPolicy(mode=BudgetMode.JOB_BASED),
-        created_at=T0,
-        rpm_limit=5,
-        tpm_limit=3_000_000_000 // 3,
+    team = new_team(
+        org.id, mode=BudgetMode.JOB_BASED, name="Limited", created_at=T0, rpm_limit=5, tpm_limit=3_000_000_000 // 3
     )
     async with uow() as u:
         await u.teams.add(team)

@@ -2,7 +2,10 @@
 
 import base64
 import json
+from typing import Any
 from uuid import uuid4
+
+import httpx
 
 from domain.admins import AdminRole
 from domain.organizations import Organization
@@ -32,6 +35,16 @@ async def admin_token(server: Server, role: AdminRole, organization: Organizatio
         email=email, password=PASSWORD, role=role, organization_id=organization.id if organization else None
     )
     return await login(server, email)
+
+
+async def create_team(http: httpx.AsyncClient, organization_id: str, name: str, **fields: Any) -> dict[str, Any]:
+    """POST /api/teams/create: a job-based team unless ``fields`` say otherwise; it must answer 201.
+    The answer: the ``team`` and its first ``api_key``."""
+    body = {"organization_id": organization_id, "name": name, "budget_mode": "job_based", **fields}
+    response = await http.post("/api/teams/create", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
 
 
 def _b64(data: bytes) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode
-from tests.e2e.admin_helpers import admin_token, setup_owner
+from tests.e2e.admin_helpers import admin_token, create_team, setup_owner
 from tests.e2e.conftest import Server, openai_usage
 from tests.support.fake_provider import Reply
 
@@ -24,12 +24,6 @@ async def ok(response: httpx.Response, status: int = 200) -> JSON:
     assert response.status_code == status, response.text
     body: JSON = response.json() if response.content else {}
     return body
-
-
-async def create_team(http: httpx.AsyncClient, organization_id: str, name: str, **fields: Any) -> JSON:
-    """POST /api/teams/create: a job-based team unless ``fields`` say otherwise; it must answer 201."""
-    body = {"organization_id": organization_id, "name": name, "budget_mode": "job_based", **fields}
-    return await ok(await http.post("/api/teams/create", json=body), 201)
 
 
 async def test_organizations_and_teams_lifecycle(server: Server, owner: str) -> None:

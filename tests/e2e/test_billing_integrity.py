@@ -10,6 +10,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -59,6 +60,25 @@ async def ledger(server: Server, team_id: object) -> tuple[dict[str, Any], list[
     return credits, entries
 
 
+async def new_job(http: httpx.AsyncClient) -> dict[str, Any]:
+    """A fresh ``doc`` job of the client's team."""
+    job: dict[str, Any] = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+    return job
+
+
+@asynccontextmanager
+async def streamed_on_a_new_job(http: httpx.AsyncClient) -> AsyncIterator[tuple[dict[str, Any], httpx.Response]]:
+    """A fresh ``doc`` job and, open while in the block, its streamed call of CALL."""
+    job = await new_job(http)
+    async with http.stream("POST", f"/api/jobs/{job['job_id']}/llm-call-stream", json=CALL) as stream:
+        yield job, stream
+
+
+async def credits_held(http: httpx.AsyncClient, team_id: object) -> Decimal:
+    """What the team holds right now, as its client sees it."""
+    return D((await http.get(f"/api/teams/{team_id}/credits")).json()["held"])
+
+
 async def settled(http: httpx.AsyncClient, job_id: str, *, calls: int, timeout_s: float = 10) -> dict[str, Any]:
     """The job once it shows ``calls`` calls and is finished (or the last view at the timeout)."""
     detail: dict[str, Any] = {}
@@ -73,7 +93,7 @@ async def settled(http: httpx.AsyncClient, job_id: str, *, calls: int, timeout_s
 async def test_nul_in_purpose_is_refused_before_any_hold_or_provider_call(world: Server) -> None:
     team, key = await world.team(BudgetMode.CONSUMPTION_USD)
     async with world.client(key) as http:
-        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        job = await new_job(http)
         before_upstream = len(world.upstream.received)
         for path in ("llm-call", "llm-call-stream"):
             for purpose in ("\u0000", "a\ud800b"):
@@ -108,7 +128,7 @@ async def test_nul_in_job_fields_is_refused_with_422_not_500(world: Server) -> N
             )
             assert response.status_code in (400, 422), (body, response.text)
             assert response.json()["code"] == "invalid_request"
-        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        job = await new_job(http)
         patch = await http.patch(
             f"/api/jobs/{job['job_id']}/metadata",
             content=json.dumps({"metadata": {"x": "\u0000"}}).encode(),
@@ -142,17 +162,16 @@ async def test_completing_a_job_never_releases_a_running_streams_hold(world: Ser
     # A stream that outlives the completion's wait (0.6 s): 12 chunks 0.1 s apart.
     world.upstream.push(Reply(chunks=("tok ",) * 12, chunk_delay_s=0.1, usage=openai_usage(20, 12)))
     async with world.client(key) as http:
-        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
-        async with http.stream("POST", f"/api/jobs/{job['job_id']}/llm-call-stream", json=CALL) as stream:
+        async with streamed_on_a_new_job(http) as (job, stream):
             chunks = aiter(stream.aiter_text())
             text = await anext(chunks)
-            held = D((await http.get(f"/api/teams/{team.id}/credits")).json()["held"])
+            held = await credits_held(http, team.id)
             assert held > 0
             completing = await http.post(f"/api/jobs/{job['job_id']}/complete", json={})
             assert completing.status_code == 409, completing.text
             assert completing.json()["code"] == "calls_in_flight"
             # still held, so it cannot be spent elsewhere; and the job takes no new call
-            assert D((await http.get(f"/api/teams/{team.id}/credits")).json()["held"]) == held
+            assert await credits_held(http, team.id) == held
             refused = await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
             assert refused.status_code == 409 and refused.json()["code"] == "job_not_active"
             async for piece in chunks:
@@ -175,10 +194,10 @@ async def test_completion_waits_for_a_short_call_in_flight_and_counts_it(world: 
     team, key = await world.team(BudgetMode.CONSUMPTION_USD, credits=D(10))
     world.upstream.push(Reply(chunks=("a", "b", "c"), chunk_delay_s=0.1, usage=openai_usage(5, 3)))
     async with world.client(key) as http:
-        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        job = await new_job(http)
         call = asyncio.create_task(http.post(f"/api/jobs/{job['job_id']}/llm-call-stream", json=CALL))
         for _ in range(100):
-            if D((await http.get(f"/api/teams/{team.id}/credits")).json()["held"]) > 0:
+            if await credits_held(http, team.id) > 0:
                 break
             await asyncio.sleep(0.01)
         done = await http.post(f"/api/jobs/{job['job_id']}/complete", json={})
@@ -194,7 +213,7 @@ async def test_calls_racing_a_completion_are_either_refused_or_counted(world: Se
     world.upstream.default = Reply(chunks=("x",), usage=openai_usage(4, 2), delay_s=0.02)
     try:
         async with world.client(key) as http:
-            job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+            job = await new_job(http)
             url = f"/api/jobs/{job['job_id']}"
 
             async def complete() -> httpx.Response:
@@ -273,7 +292,7 @@ async def test_parallel_aborted_llm_call_streams_each_record_once(world: Server)
     rng = random.Random(11)
     try:
         async with world.client(key) as http:
-            job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+            job = await new_job(http)
             url = f"/api/jobs/{job['job_id']}/llm-call-stream"
 
             async def client(n: int) -> int:
@@ -314,7 +333,7 @@ async def test_job_based_limits_what_one_job_can_consume(world: Server) -> None:
         assert changed.status_code == 200 and changed.json()["max_calls_per_job"] == 2
     await asyncio.sleep(1.05)  # the team's cached settings live at most a second
     async with world.client(key) as http:
-        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        job = await new_job(http)
         for _ in range(2):
             assert (await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)).status_code == 200
         third = await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)
@@ -326,9 +345,9 @@ async def test_job_based_limits_what_one_job_can_consume(world: Server) -> None:
 async def test_job_based_job_abandoned_after_a_successful_call_is_charged(world: Server) -> None:
     team, key = await world.team(BudgetMode.JOB_BASED, credits=D(5))
     async with world.client(key) as http:
-        worked = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        worked = await new_job(http)
         assert (await http.post(f"/api/jobs/{worked['job_id']}/llm-call", json=CALL)).status_code == 200
-        idle = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        idle = await new_job(http)
         await asyncio.sleep(1.1)  # JOB_TTL_S=1: both are idle past the TTL
         assert await world.services.jobs.expire_stale_jobs() >= 2
         first = (await http.get(f"/api/jobs/{worked['job_id']}")).json()
@@ -345,14 +364,13 @@ async def test_a_busy_job_does_not_expire_mid_call(world: Server) -> None:
     team, key = await world.team(BudgetMode.CONSUMPTION_USD, credits=D(10))
     world.upstream.push(Reply(chunks=("t",) * 15, chunk_delay_s=0.1, usage=openai_usage(5, 15)))
     async with world.client(key) as http:
-        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
-        async with http.stream("POST", f"/api/jobs/{job['job_id']}/llm-call-stream", json=CALL) as stream:
+        async with streamed_on_a_new_job(http) as (job, stream):
             text = ""
             async for piece in stream.aiter_text():
                 text += piece
                 if text.count("event: delta") == 12:  # 1.2 s in: past the TTL since creation
                     assert await world.services.jobs.expire_stale_jobs() == 0
-                    held = D((await http.get(f"/api/teams/{team.id}/credits")).json()["held"])
+                    held = await credits_held(http, team.id)
                     assert held > 0
         assert events(text)[-1][0] == "done"
         detail = (await http.get(f"/api/jobs/{job['job_id']}")).json()
@@ -367,10 +385,10 @@ async def test_charge_failed_jobs_charges_a_failed_job_that_did_work(world: Serv
         assert (await admin.put(f"/api/teams/{team.id}", json={"charge_failed_jobs": charge})).status_code == 200
     await asyncio.sleep(1.05)
     async with world.client(key) as http:
-        job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        job = await new_job(http)
         assert (await http.post(f"/api/jobs/{job['job_id']}/llm-call", json=CALL)).status_code == 200
         done = await http.post(f"/api/jobs/{job['job_id']}/complete", json={"status": "failed"})
-        untouched = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+        untouched = await new_job(http)
         nothing = await http.post(f"/api/jobs/{untouched['job_id']}/complete", json={"status": "failed"})
     assert done.json()["credits_deducted"] == ("1" if charge else "0")
     assert nothing.json()["credits_deducted"] == "0"  # a failed job that made no call costs nothing
@@ -403,7 +421,7 @@ async def test_a_call_whose_record_cannot_be_written_is_captured_not_free(world:
                 response = await http.post("/api/jobs/create-and-call-stream", json={**CALL, "job_type": "doc"})
                 job = {"job_id": events(response.text)[0][1]["job_id"]}
             else:
-                job = (await http.post("/api/jobs/create", json={"job_type": "doc"})).json()
+                job = await new_job(http)
                 response = await http.post(f"/api/jobs/{job['job_id']}/{path}", json=CALL)
             if path == "llm-call":
                 assert response.status_code == 503, response.text
@@ -411,7 +429,7 @@ async def test_a_call_whose_record_cannot_be_written_is_captured_not_free(world:
             else:
                 last, data = events(response.text)[-1]
                 assert (last, data["code"]) == ("error", "unavailable"), response.text
-            held = D((await http.get(f"/api/teams/{team.id}/credits")).json()["held"])
+            held = await credits_held(http, team.id)
             assert held > 0
     finally:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:

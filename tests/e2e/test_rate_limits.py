@@ -12,7 +12,7 @@ import pytest
 
 from domain.admins import AdminRole
 from domain.budgets import BudgetMode
-from tests.e2e.admin_helpers import admin_token
+from tests.e2e.admin_helpers import admin_token, create_team
 from tests.e2e.conftest import Server, fresh_world, openai_usage, second_instance
 from tests.redis_server import answers, redis_url, started_redis
 from tests.support.fake_provider import Reply
@@ -43,17 +43,7 @@ async def calls_of_team(server: Server, key: str, team_id: object) -> list[dict[
 async def test_limits_are_team_fields_of_the_admin_api(server: Server) -> None:
     token = await admin_token(server, AdminRole.ADMIN)
     async with server.client(token) as http:
-        created = await http.post(
-            "/api/teams/create",
-            json={
-                "organization_id": str(server.organization.id),
-                "name": "limited",
-                "budget_mode": "job_based",
-                "rpm_limit": 30,
-            },
-        )
-        assert created.status_code == 201, created.text
-        team = created.json()["team"]
+        team = (await create_team(http, str(server.organization.id), "limited", rpm_limit=30))["team"]
         assert (team["rpm_limit"], team["tpm_limit"]) == (30, None)
         updated = await http.put(f"/api/teams/{team['id']}", json={"tpm_limit": 50_000})
         assert (updated.json()["rpm_limit"], updated.json()["tpm_limit"]) == (30, 50_000)

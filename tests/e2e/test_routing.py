@@ -59,6 +59,19 @@ BACKUP_PRICES = {
     "provider_input_cost_per_million": "1.5",
     "provider_output_cost_per_million": "6",
 }
+# The cheapest-routed alias: its main target, and the cheaper second one.
+DEAR_PRICES = {
+    "input_price_per_million": "2",
+    "output_price_per_million": "8",
+    "provider_input_cost_per_million": "1.6",
+    "provider_output_cost_per_million": "6",
+}
+CHEAP_PRICES = {
+    "input_price_per_million": "1",
+    "output_price_per_million": "4",
+    "provider_input_cost_per_million": "0.5",
+    "provider_output_cost_per_million": "2",
+}
 
 
 async def create_alias(
@@ -186,25 +199,12 @@ async def test_a_stream_falls_back_before_its_first_event_and_never_after(world:
 async def test_cheapest_serves_from_the_cheaper_target_and_its_breaker_opens_then_closes(world: Server) -> None:
     created = await create_alias(
         world,
-        alias="cheapest",
-        provider="openai",
-        provider_model="gpt-dear",
-        input_price_per_million="2",
-        output_price_per_million="8",
-        provider_input_cost_per_million="1.6",
-        provider_output_cost_per_million="6",
+        "cheapest",
+        "gpt-dear",
+        prices=DEAR_PRICES,
         default_max_tokens=100,
         routing="cheapest",
-        targets=[
-            {
-                "provider": "openai",
-                "provider_model": "gpt-cheap",
-                "input_price_per_million": "1",
-                "output_price_per_million": "4",
-                "provider_input_cost_per_million": "0.5",
-                "provider_output_cost_per_million": "2",
-            }
-        ],
+        targets=[{"provider": "openai", "provider_model": "gpt-cheap", **CHEAP_PRICES}],
     )
     assert created["routing"] == "cheapest"
     assert [(t["provider_model"], t["provider_input_cost_per_million"]) for t in created["targets"]] == [

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from application.services.webhooks import SIGNATURE_HEADER
-from tests.e2e.admin_helpers import setup_owner
+from tests.e2e.admin_helpers import create_team, setup_owner
 from tests.e2e.conftest import Server
 from tests.support.listening import listening
 
@@ -97,12 +97,8 @@ SECRETS: dict[str, str] = {}
 
 async def team_in(server: Server, owner: str, org_id: str, credits: str) -> tuple[str, str]:
     async with server.client(owner) as http:
-        created = await http.post(
-            "/api/teams/create",
-            json={"organization_id": org_id, "name": "hooked", "budget_mode": "job_based", "credits": credits},
-        )
-        assert created.status_code == 201, created.text
-        return created.json()["team"]["id"], created.json()["api_key"]
+        created = await create_team(http, org_id, "hooked", credits=credits)
+        return created["team"]["id"], created["api_key"]
 
 
 async def finish_a_job(server: Server, key: str) -> tuple[str, float]:

@@ -12,14 +12,25 @@ from adapters.postgres.call_ledger import PostgresCallLedger
 from adapters.postgres.pool import Pool
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.errors import UnavailableError
+from application.ports.repositories import CallLease
+from application.principal import TeamPrincipal
 from domain.budgets import BudgetMode
 from domain.calls import unsettled_call
 from domain.catalog import Provider
 from domain.errors import CallsInFlightError
-from domain.ids import CallId
-from domain.jobs import JobStatus
+from domain.ids import CallId, TeamId
+from domain.jobs import Job, JobStatus
 from domain.ledger import EntryType, NewEntry
-from tests.integration.postgres.conftest import D, OpenInstance, ledger_state, make_team, seed, team_with_job
+from domain.organizations import Team
+from tests.integration.postgres.conftest import (
+    D,
+    Instance,
+    OpenInstance,
+    ledger_state,
+    make_team,
+    seed,
+    team_with_job,
+)
 from tests.support.ledger import call_lease
 
 
@@ -36,14 +47,28 @@ async def terminate_backends_in_transaction(postgres_url: str) -> int:
     return int(row[0]) if row else 0
 
 
+async def reserved_call(it: Instance, ledger: PostgresCallLedger) -> tuple[Team, TeamPrincipal, Job, CallLease]:
+    """A team holding 10 credits, a job of it, and a call that reserved 3 on a lease of one
+    second and was never recorded (its process died)."""
+    team, me, job = await team_with_job(it.services, D(10))
+    now = datetime.now(UTC)
+    lease = call_lease(team.id, job.id, D(3), at=now, expires_at=now + timedelta(seconds=1))
+    await ledger.reserve(lease, at=now)
+    return team, me, job, lease
+
+
+async def assert_debited_3_of_10(postgres_url: str, team_id: TeamId) -> None:
+    """Nothing held any more, the reserved 3 debited, 7 left; the cache agrees with the ledger."""
+    cached, replayed, ledger_sum = await ledger_state(postgres_url, team_id)
+    assert cached == replayed
+    assert (cached.held, cached.used, ledger_sum) == (0, 3, D(7))
+
+
 async def test_a_call_that_never_records_is_captured_as_unsettled_once_its_lease_expires(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance(COMPLETION_WAIT_S="0.2") as it:
-        team, me, job = await team_with_job(it.services, D(10))
-        now = datetime.now(UTC)
-        lease = call_lease(team.id, job.id, D(3), at=now, expires_at=now + timedelta(seconds=1))
-        await PostgresCallLedger(clean_postgres).reserve(lease, at=now)  # the call's reservation...
+        team, me, job, lease = await reserved_call(it, PostgresCallLedger(clean_postgres))  # the call's reservation...
         # ...and then its process died: no record ever comes. The live lease is untouchable.
         with pytest.raises(CallsInFlightError):
             await it.services.jobs.complete_job(me, job.id)
@@ -59,9 +84,7 @@ async def test_a_call_that_never_records_is_captured_as_unsettled_once_its_lease
         (call,) = view.calls
         assert call.unsettled and call.credits == 3 and call.error_code == "unsettled"
         assert await it.services.jobs.capture_unsettled_calls() == 0  # captured once
-    cached, replayed, ledger_sum = await ledger_state(postgres_url, team.id)
-    assert cached == replayed
-    assert (cached.held, cached.used, ledger_sum) == (0, 3, D(7))
+    await assert_debited_3_of_10(postgres_url, team.id)
     async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
         cursor = await conn.execute(
             "SELECT type, amount, reason FROM credit_ledger WHERE call_id = %s ORDER BY sequence", (lease.call_id,)
@@ -77,11 +100,9 @@ async def test_a_record_killed_mid_transaction_leaves_the_lease_for_the_sweeper(
     open_instance: OpenInstance, clean_postgres: Pool, postgres_url: str
 ) -> None:
     async with open_instance(JOB_TTL_S="0") as it:
-        team, me, job = await team_with_job(it.services, D(10))
-        now = datetime.now(UTC)
-        lease = call_lease(team.id, job.id, D(3), at=now, expires_at=now + timedelta(seconds=1))
         ledger = PostgresCallLedger(clean_postgres)
-        await ledger.reserve(lease, at=now)
+        team, me, job, lease = await reserved_call(it, ledger)
+        now = lease.created_at
 
         # The record statement is killed while it runs (a trigger holds it mid-way).
         async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
@@ -124,9 +145,7 @@ async def test_a_record_killed_mid_transaction_leaves_the_lease_for_the_sweeper(
         view = await it.services.jobs.get_job(me, job.id)
         assert view.job.status is JobStatus.EXPIRED
         assert await it.services.jobs.expire_stale_jobs() == 0
-    cached, replayed, ledger_sum = await ledger_state(postgres_url, team.id)
-    assert cached == replayed
-    assert (cached.held, cached.used, ledger_sum) == (0, 3, D(7))
+    await assert_debited_3_of_10(postgres_url, team.id)
 
 
 async def test_a_hold_killed_before_its_commit_never_happened(

@@ -19,6 +19,7 @@ from domain.pricing import PriceSheet, exact_cost_usd, price_call
 from domain.usage import TokenUsage
 from tests.integration.providers.conftest import UpstreamFor, chat
 from tests.support.fake_provider import Reply
+from tests.support.list_prices import CLAUDE_SONNET_4_5, GEMINI_2_5_FLASH, GPT_5_6_SOL
 
 D = Decimal
 OPENAI_CACHE_HIT = {
@@ -48,12 +49,7 @@ EXAMPLES: list[tuple[str, Provider, str, dict[str, Any], PriceSheet, Decimal]] =
         Provider.OPENAI,
         "gpt-5.6-sol",
         OPENAI_CACHE_HIT,
-        PriceSheet(
-            input_per_million=D("5"),
-            cached_input_per_million=D("0.50"),
-            cache_write_per_million=D("6.25"),
-            output_per_million=D("30"),
-        ),
+        GPT_5_6_SOL,
         D("0.002166"),  # (8×5 + 4012×0.50 + 4×30) / 1e6
     ),
     (
@@ -61,12 +57,7 @@ EXAMPLES: list[tuple[str, Provider, str, dict[str, Any], PriceSheet, Decimal]] =
         Provider.ANTHROPIC,
         "claude-sonnet-4-5",
         ANTHROPIC_CACHE_WRITE_AND_READ,
-        PriceSheet(
-            input_per_million=D("3"),
-            cached_input_per_million=D("0.30"),
-            cache_write_per_million=D("3.75"),
-            output_per_million=D("15"),
-        ),
+        CLAUDE_SONNET_4_5,
         D("0.0024048"),  # (3×3 + 418×3.75 + 1111×0.30 + 33×15) / 1e6
     ),
     (
@@ -74,7 +65,7 @@ EXAMPLES: list[tuple[str, Provider, str, dict[str, Any], PriceSheet, Decimal]] =
         Provider.GEMINI,
         "gemini-2.5-flash",
         GEMINI_CACHED,
-        PriceSheet(input_per_million=D("0.30"), cached_input_per_million=D("0.03"), output_per_million=D("2.50")),
+        GEMINI_2_5_FLASH,
         D("0.00021776"),  # (8×0.30 + 3512×0.03 + (2+42)×2.50) / 1e6, "$0.000218" rounded in the text
     ),
 ]

@@ -7,7 +7,7 @@ from application.ports.providers import ProviderTarget
 from domain.catalog import Provider
 from domain.llm import ChatMessage, FinishReason, LlmRequest, Role, StreamEnd, TextDelta
 from tests.integration.providers.conftest import KEY, MODELS, Upstream, UpstreamFor, chat
-from tests.support.fake_provider import Reply
+from tests.support.fake_provider import Received, Reply
 
 
 async def collect(upstream: Upstream, request: LlmRequest) -> tuple[list[str], list[StreamEnd]]:
@@ -44,41 +44,28 @@ async def test_stream_yields_each_delta_then_exactly_one_end(upstream: Upstream)
 
 
 @pytest.mark.parametrize(
-    ("provider", "native"),
+    ("provider", "native", "finish"),
     [
-        (Provider.OPENAI, "length"),
-        (Provider.FIREWORKS, "length"),
-        (Provider.ANTHROPIC, "max_tokens"),
-        (Provider.GEMINI, "MAX_TOKENS"),
+        (Provider.OPENAI, "length", FinishReason.LENGTH),
+        (Provider.FIREWORKS, "length", FinishReason.LENGTH),
+        (Provider.ANTHROPIC, "max_tokens", FinishReason.LENGTH),
+        (Provider.GEMINI, "MAX_TOKENS", FinishReason.LENGTH),
+        (Provider.OPENAI, "content_filter", FinishReason.CONTENT_FILTER),
+        (Provider.ANTHROPIC, "refusal", FinishReason.CONTENT_FILTER),
+        (Provider.GEMINI, "SAFETY", FinishReason.CONTENT_FILTER),
+        (Provider.GEMINI, "RECITATION", FinishReason.CONTENT_FILTER),
     ],
     ids=str,
 )
-async def test_truncated_answers_finish_with_length(upstream_for: UpstreamFor, provider: Provider, native: str) -> None:
-    upstream = upstream_for(provider)
-    upstream.server.push(Reply(finish=native), Reply(finish=native))
-    assert (await upstream.client.complete(upstream.target, chat())).finish_reason is FinishReason.LENGTH
-    _, ends = await collect(upstream, chat())
-    assert ends[0].finish_reason is FinishReason.LENGTH
-
-
-@pytest.mark.parametrize(
-    ("provider", "native"),
-    [
-        (Provider.OPENAI, "content_filter"),
-        (Provider.ANTHROPIC, "refusal"),
-        (Provider.GEMINI, "SAFETY"),
-        (Provider.GEMINI, "RECITATION"),
-    ],
-    ids=str,
-)
-async def test_filtered_answers_finish_with_content_filter(
-    upstream_for: UpstreamFor, provider: Provider, native: str
+async def test_truncated_and_filtered_answers_finish_the_same_on_both_paths(
+    upstream_for: UpstreamFor, provider: Provider, native: str, finish: FinishReason
 ) -> None:
+    """A truncated answer finishes with ``length``, a filtered one with ``content_filter``."""
     upstream = upstream_for(provider)
     upstream.server.push(Reply(finish=native), Reply(finish=native))
-    assert (await upstream.client.complete(upstream.target, chat())).finish_reason is FinishReason.CONTENT_FILTER
+    assert (await upstream.client.complete(upstream.target, chat())).finish_reason is finish
     _, ends = await collect(upstream, chat())
-    assert ends[0].finish_reason is FinishReason.CONTENT_FILTER
+    assert ends[0].finish_reason is finish
 
 
 async def test_anthropic_stop_sequence_and_tool_use_map_to_stop_and_tool_calls(upstream_for: UpstreamFor) -> None:
@@ -147,15 +134,20 @@ CONVERSATION = LlmRequest(
 )
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-@pytest.mark.parametrize("provider", [Provider.OPENAI, Provider.FIREWORKS], ids=str)
-async def test_openai_style_request_shape(upstream_for: UpstreamFor, provider: Provider, stream: bool) -> None:
-    upstream = upstream_for(provider)
+async def sent_once(upstream: Upstream, stream: bool) -> Received:
+    """The one request CONVERSATION made upstream, streamed or not."""
     if stream:
         await collect(upstream, CONVERSATION)
     else:
         await upstream.client.complete(upstream.target, CONVERSATION)
     (received,) = upstream.server.received
+    return received
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize("provider", [Provider.OPENAI, Provider.FIREWORKS], ids=str)
+async def test_openai_style_request_shape(upstream_for: UpstreamFor, provider: Provider, stream: bool) -> None:
+    received = await sent_once(upstream_for(provider), stream)
     assert received.method == "POST"
     assert received.path == ("/v1" if provider is Provider.OPENAI else "/inference/v1") + "/chat/completions"
     assert received.headers["authorization"] == f"Bearer {KEY}"
@@ -183,12 +175,7 @@ async def test_openai_style_request_shape(upstream_for: UpstreamFor, provider: P
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 async def test_anthropic_request_shape(upstream_for: UpstreamFor, stream: bool) -> None:
-    upstream = upstream_for(Provider.ANTHROPIC)
-    if stream:
-        await collect(upstream, CONVERSATION)
-    else:
-        await upstream.client.complete(upstream.target, CONVERSATION)
-    (received,) = upstream.server.received
+    received = await sent_once(upstream_for(Provider.ANTHROPIC), stream)
     assert received.path == "/v1/messages"
     assert received.headers["x-api-key"] == KEY
     assert received.headers["anthropic-version"] == "2023-06-01"
@@ -209,12 +196,7 @@ async def test_anthropic_request_shape(upstream_for: UpstreamFor, stream: bool) 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 async def test_gemini_request_shape(upstream_for: UpstreamFor, stream: bool) -> None:
-    upstream = upstream_for(Provider.GEMINI)
-    if stream:
-        await collect(upstream, CONVERSATION)
-    else:
-        await upstream.client.complete(upstream.target, CONVERSATION)
-    (received,) = upstream.server.received
+    received = await sent_once(upstream_for(Provider.GEMINI), stream)
     method = "streamGenerateContent" if stream else "generateContent"
     assert received.path == f"/v1beta/models/gemini-2.5-flash:{method}"
     assert received.query == ("alt=sse" if stream else "")

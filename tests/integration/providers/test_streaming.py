@@ -21,7 +21,7 @@ from tests.integration.providers.conftest import (
     for_every_provider,
     on_both_transports,
 )
-from tests.support.fake_provider import FakeUpstream, Reply
+from tests.support.fake_provider import FakeUpstream, Fault, Reply
 
 CHUNKS = tuple(f" token{index:03d}" for index in range(12))
 # native final usage with a recognisable prompt side: Anthropic and Gemini report it before the end
@@ -61,6 +61,16 @@ async def consume(upstream: Upstream) -> tuple[list[str], ProviderError | None, 
     raise AssertionError("the stream ended without a StreamEnd")
 
 
+async def failed_after(upstream: Upstream, fault: Fault, after: int) -> ProviderError:
+    """The error of a stream that fails with ``fault`` after ``after`` chunks, all of which
+    reached the consumer; its usage is marked estimated."""
+    upstream.server.push(Reply(chunks=CHUNKS, fault=fault, fault_after=after))
+    texts, error, _ = await consume(upstream)
+    assert texts == list(CHUNKS[:after])
+    assert error is not None and error.usage_estimated
+    return error
+
+
 @pytest.mark.parametrize(
     ("fault", "family"),
     [("cut", ProviderUnavailableError), ("truncate", ProviderResponseError), ("error_event", ProviderUnavailableError)],
@@ -89,11 +99,9 @@ async def test_a_stream_failing_after_text_carries_estimated_usage_and_is_not_re
 
 
 async def test_a_stream_malformed_mid_way_is_a_response_error_with_usage(upstream: Upstream) -> None:
-    upstream.server.push(Reply(chunks=CHUNKS, fault="malformed", fault_after=3))
-    texts, error, _ = await consume(upstream)
-    assert texts == list(CHUNKS[:3])
+    error = await failed_after(upstream, "malformed", 3)
     assert isinstance(error, ProviderResponseError)
-    assert error.usage is not None and error.usage_estimated
+    assert error.usage is not None
 
 
 @pytest.mark.parametrize("fault", ["cut", "error_event", "truncate"])
@@ -127,11 +135,9 @@ async def test_a_stream_that_stalls_mid_way_times_out_with_usage(
     transport: Transport,
 ) -> None:
     upstream = Upstream(provider=provider, client=impatient[transport][provider], server=server)
-    server.push(Reply(chunks=CHUNKS, fault="stall", fault_after=4))
-    texts, error, _ = await consume(upstream)
-    assert texts == list(CHUNKS[:4])
+    error = await failed_after(upstream, "stall", 4)
     assert isinstance(error, ProviderTimeoutError)
-    assert error.usage is not None and error.usage_estimated
+    assert error.usage is not None
     assert len(server.received) == 1
 
 
@@ -141,11 +147,8 @@ async def test_a_cut_stream_maps_the_same_on_both_transports(
     upstream_for: UpstreamFor, provider: Provider, transport: Transport
 ) -> None:
     upstream = upstream_for(provider, transport)
-    upstream.server.push(Reply(chunks=CHUNKS, fault="cut", fault_after=2))
-    texts, error, _ = await consume(upstream)
-    assert texts == list(CHUNKS[:2])
+    error = await failed_after(upstream, "cut", 2)
     assert isinstance(error, ProviderUnavailableError)
-    assert error.usage_estimated
 
 
 @on_both_transports

@@ -13,10 +13,10 @@ from application.caching import CachedReferenceReader, ReadThroughCache
 from application.ports.reference import ChangeListener, ReferenceKind
 from application.ports.repositories import ApiKey, StoredCredential
 from domain.access import ModelAlias
-from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import ApiKeyId, OrganizationId, TeamId
 from domain.organizations import Team, TeamStatus
+from tests.support.entities import new_team
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ORG = OrganizationId(uuid4())
@@ -77,14 +77,7 @@ async def settle() -> None:
 
 
 def team(status: TeamStatus = TeamStatus.ACTIVE) -> Team:
-    return Team(
-        id=TeamId(uuid4()),
-        organization_id=ORG,
-        name="t",
-        status=status,
-        budget=BudgetPolicy(mode=BudgetMode.CONSUMPTION_USD),
-        created_at=NOW,
-    )
+    return new_team(ORG, status=status, created_at=NOW)
 
 
 def stored_team(inner: CountingReader) -> Team:

@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 
 from domain.access import ModelAlias, ensure_offered_to, fallback_usable_by, offered_to, open_to, seen_by
 from domain.admins import AdminPrincipal, AdminRole, HiddenError, ensure_sees, sees, visible_scope
-from domain.budgets import BudgetMode, BudgetPolicy
+from domain.budgets import BudgetMode
 from domain.catalog import Provider
 from domain.errors import InvalidValueError, ModelNotAllowedError
-from domain.ids import AdminUserId, OrganizationId, TeamId
+from domain.ids import AdminUserId, OrganizationId
 from domain.money import CREDIT_PLACES, MAX_CREDITS, has_credit_precision, is_credit_amount
 from domain.organizations import Team, TeamStatus, check_low_credit_threshold
 from domain.pricing import PriceSheet
+from tests.support.entities import new_team
 
 D = Decimal
 MINE, THEIRS = OrganizationId(UUID(int=1)), OrganizationId(UUID(int=2))
@@ -126,14 +127,7 @@ def test_a_fallback_must_be_usable_by_the_aliases_organization() -> None:
 
 
 def team(status: TeamStatus) -> Team:
-    return Team(
-        id=TeamId(uuid4()),
-        organization_id=MINE,
-        name="t",
-        status=status,
-        budget=BudgetPolicy(mode=BudgetMode.JOB_BASED),
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+    return new_team(MINE, mode=BudgetMode.JOB_BASED, status=status, created_at=datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def test_suspending_and_resuming_change_only_the_status() -> None:

@@ -11,32 +11,25 @@ from domain.money import USD_QUANTUM, ceil_usd
 from domain.pricing import PriceSheet, exact_cost_usd, marked_up, price_call
 from domain.usage import TokenUsage
 from tests.strategies import price_sheets, usages
+from tests.support.list_prices import CLAUDE_SONNET_4_5, GEMINI_2_5_FLASH, GPT_5_6_SOL
 
 D = Decimal
 
 
 def test_openai_cache_hit_worked_example() -> None:
-    sheet = PriceSheet(input_per_million=D("5"), cached_input_per_million=D("0.50"), output_per_million=D("30"))
     usage = TokenUsage(input=4020 - 4012, cached_input=4012, output=4)
-    assert exact_cost_usd(usage, sheet) == D("0.002166")
+    assert exact_cost_usd(usage, GPT_5_6_SOL) == D("0.002166")
 
 
 def test_anthropic_cache_write_and_read_worked_example() -> None:
-    sheet = PriceSheet(
-        input_per_million=D("3"),
-        cached_input_per_million=D("0.30"),
-        cache_write_per_million=D("3.75"),
-        output_per_million=D("15"),
-    )
     usage = TokenUsage(input=3, cache_write=418, cached_input=1111, output=33)
-    assert exact_cost_usd(usage, sheet) == D("0.0024048")
+    assert exact_cost_usd(usage, CLAUDE_SONNET_4_5) == D("0.0024048")
 
 
 def test_gemini_cached_worked_example() -> None:
-    sheet = PriceSheet(input_per_million=D("0.30"), cached_input_per_million=D("0.03"), output_per_million=D("2.50"))
     usage = TokenUsage(input=8, cached_input=3512, output=2, reasoning=42)
     # PROVIDERS.md shows this rounded to $0.000218; the exact value is 217.76e-6.
-    assert exact_cost_usd(usage, sheet) == D("0.00021776")
+    assert exact_cost_usd(usage, GEMINI_2_5_FLASH) == D("0.00021776")
 
 
 def test_missing_category_prices_fall_back_to_input_and_output() -> None:
@@ -124,18 +117,12 @@ def test_cost_never_exceeds_the_worst_case_prices(usage: TokenUsage, sheet: Pric
 def test_missing_cache_prices_follow_the_catalog_ratio() -> None:
     from domain.pricing import with_derived_cache_prices
 
-    anthropic = PriceSheet(
-        input_per_million=D("3"),
-        output_per_million=D("15"),
-        cached_input_per_million=D("0.30"),
-        cache_write_per_million=D("3.75"),
-    )
     customer = PriceSheet(input_per_million=D("4"), output_per_million=D("20"))
-    derived = with_derived_cache_prices(customer, anthropic)
+    derived = with_derived_cache_prices(customer, CLAUDE_SONNET_4_5)
     assert derived.cached_input_per_million == D("0.4")  # 0.1 × input
     assert derived.cache_write_per_million == D("5")  # 1.25 × input
     explicit = PriceSheet(input_per_million=D("4"), output_per_million=D("20"), cached_input_per_million=D("1"))
-    assert with_derived_cache_prices(explicit, anthropic).cached_input_per_million == D("1")
+    assert with_derived_cache_prices(explicit, CLAUDE_SONNET_4_5).cached_input_per_million == D("1")
     assert with_derived_cache_prices(customer, None) == customer  # no ratio: falls back to input when priced
     odd = PriceSheet(input_per_million=D("0.15"), output_per_million=D("0.6"), cached_input_per_million=D("0.014"))
     thirds = with_derived_cache_prices(PriceSheet(input_per_million=D("1"), output_per_million=D("1")), odd)
