@@ -285,9 +285,7 @@ async def test_a_wrong_password_is_refused_on_the_form(server: Server, owner: st
 
 
 async def test_a_double_submitted_credits_form_applies_once(server: Server, owner: str) -> None:
-    team, _ = await server.services.organizations.create_team(
-        organization_id=server.organization.id, name="double", budget=BudgetPolicy(mode=BudgetMode.JOB_BASED)
-    )
+    team = await a_team(server, "double")
     async with Panel(server.url) as panel:
         await panel.sign_in(owner)
         page = await panel.get(f"/admin/teams/{team.id}")
@@ -326,7 +324,11 @@ async def test_field_errors_sit_next_to_their_field_and_keys_are_never_echoed(se
         credits = {"amount": "lots", "idempotency_key": "x"}
         for path, form, error in [
             ("/admin/credentials", credential, 'id="e-api_base">api_base must be an http'),
-            (f"/admin/teams/{(await any_team(server)).id}/credits", credits, 'id="e-amount">must be a decimal number'),
+            (
+                f"/admin/teams/{(await a_team(server, 'field errors')).id}/credits",
+                credits,
+                'id="e-amount">must be a decimal number',
+            ),
             ("/admin/models", alias, 'id="e-provider_input_cost_per_million">the price catalog does not know'),
         ]:
             refused = await panel.post(path, form)
@@ -359,8 +361,11 @@ async def test_a_webhook_secret_and_a_team_key_are_shown_once(server: Server, ow
         assert csrf_token(page.text) == await panel.token()  # one token per session, in every form
 
 
-async def any_team(server: Server) -> Any:
-    return (await server.services.organizations.list_teams(SYSTEM, organization_id=server.organization.id))[0]
+async def a_team(server: Server, name: str) -> Any:
+    team, _ = await server.services.organizations.create_team(
+        organization_id=server.organization.id, name=name, budget=BudgetPolicy(mode=BudgetMode.JOB_BASED)
+    )
+    return team
 
 
 # ---- today comes from the runtime's clock ------------------------------------------------
