@@ -33,7 +33,7 @@ async def organization_page(
     """A page of one organization's things (credentials, webhooks): the organizations to
     choose from, the one shown (the requested one, else the only one) and, once there is
     one, its ``rows`` (in the template as ``rows_as``)."""
-    organizations = await panel.services.organizations.list_organizations(panel.admin, limit=200)
+    organizations = await panel.organizations()
     organization: Organization | None
     if requested is not None:
         organization = await panel.services.organizations.get_organization(panel.admin, OrganizationId(requested))

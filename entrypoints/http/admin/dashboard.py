@@ -87,7 +87,7 @@ class DashboardController(Controller):
         first, last, scope = period.first, period.last, period.organization_id
         overview = await services.usage.overview(admin, organization_id=scope, first_day=first, last_day=last)
         summary = overview_out(scope or admin.organization_id, first, last, overview)
-        organizations = await services.organizations.list_organizations(admin, limit=200)
+        organizations = await panel.organizations()
         teams = await services.organizations.list_teams(admin, organization_id=scope, limit=500)
         names = {t.id: t for t in teams}
         spenders = sorted(overview.by_team, key=lambda t: t.totals.customer_cost_usd, reverse=True)[:TOP_TEAMS]

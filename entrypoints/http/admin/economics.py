@@ -69,7 +69,7 @@ class EconomicsController(Controller):
         return panel.page(
             "economics.html",
             period=period,
-            organizations=await panel.services.organizations.list_organizations(panel.admin, limit=200),
+            organizations=await panel.organizations(),
             report=report,
             chart=chart_of(report),
             target_margin=margin,

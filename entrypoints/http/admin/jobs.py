@@ -39,7 +39,7 @@ class JobsController(Controller):
         team = await services.organizations.get_team(admin, TeamId(team_id)) if team_id else None
         org_id = team.organization_id if team else (OrganizationId(organization_id) if organization_id else None)
         organization = await services.organizations.get_organization(admin, org_id) if org_id else None
-        organizations = await services.organizations.list_organizations(admin, limit=200)
+        organizations = await panel.organizations()
         teams = (
             await services.organizations.list_teams(admin, organization_id=organization.id, limit=200)
             if organization is not None

@@ -105,6 +105,11 @@ def chosen_fallbacks(form: Form) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def read_amounts(form: Form) -> dict[str, Decimal | None]:
+    """The alias's prices and provider costs as typed, by field (the input and output prices required)."""
+    return {name: form.decimal(name, required=name in CUSTOMER_PRICES[:2]) for name in CUSTOMER_PRICES + PROVIDER_COSTS}
+
+
 def read_routing(form: Form) -> RoutingStrategy | None:
     chosen = form.choice("routing", ROUTINGS, required=False)
     return RoutingStrategy(chosen) if chosen else None
@@ -227,14 +232,13 @@ class AliasesController(Controller):
         alias = form.text("alias")
         provider = form.choice("provider", panel.providers)
         provider_model = form.text("provider_model")
-        prices = {name: form.decimal(name, required=name in CUSTOMER_PRICES[:2]) for name in CUSTOMER_PRICES}
-        costs = {name: form.decimal(name) for name in PROVIDER_COSTS}
+        amounts = read_amounts(form)
         max_tokens = form.integer("default_max_tokens", minimum=1, maximum=10_000_000) or DEFAULT_MAX_TOKENS
         routing = read_routing(form) or RoutingStrategy.ORDERED
         cache_ttl_s = read_cache_ttl(form)
         factor = read_price_factor(form)
         targets = read_targets(form)
-        input_price, output_price = prices["input_price_per_million"], prices["output_price_per_million"]
+        input_price, output_price = amounts["input_price_per_million"], amounts["output_price_per_million"]
         if (
             form.ok
             and alias
@@ -252,14 +256,14 @@ class AliasesController(Controller):
                     customer_prices=PriceSheet(
                         input_per_million=input_price,
                         output_per_million=output_price,
-                        cached_input_per_million=prices["cached_input_price_per_million"],
-                        cache_write_per_million=prices["cache_write_price_per_million"],
+                        cached_input_per_million=amounts["cached_input_price_per_million"],
+                        cache_write_per_million=amounts["cache_write_price_per_million"],
                     ),
                     cost_overrides=CostOverrides(
-                        input_per_million=costs["provider_input_cost_per_million"],
-                        output_per_million=costs["provider_output_cost_per_million"],
-                        cached_input_per_million=costs["provider_cached_input_cost_per_million"],
-                        cache_write_per_million=costs["provider_cache_write_cost_per_million"],
+                        input_per_million=amounts["provider_input_cost_per_million"],
+                        output_per_million=amounts["provider_output_cost_per_million"],
+                        cached_input_per_million=amounts["provider_cached_input_cost_per_million"],
+                        cache_write_per_million=amounts["provider_cache_write_cost_per_million"],
                     ),
                     default_max_tokens=max_tokens,
                     access_groups=chosen_groups(form),
@@ -288,8 +292,7 @@ class AliasesController(Controller):
         form = await panel.form()
         provider = form.choice("provider", panel.providers)
         provider_model = form.text("provider_model")
-        for name in CUSTOMER_PRICES + PROVIDER_COSTS:
-            form.decimal(name, required=name in CUSTOMER_PRICES[:2])
+        read_amounts(form)  # each checked; only the changed ones are sent (below)
         max_tokens = form.integer("default_max_tokens", required=True, minimum=1, maximum=10_000_000)
         version = form.integer("version", minimum=1)
         routing = read_routing(form)

@@ -45,7 +45,7 @@ class UsersController(Controller):
 
     async def _list(self, panel: Panel, form: Form, status: int = 200) -> Response[Any]:
         users = await panel.services.admin_users.list_users(panel.admin)  # owners only: 403 for anyone else
-        organizations = await panel.services.organizations.list_organizations(panel.admin, limit=200)
+        organizations = await panel.organizations()
         return panel.page(
             "users.html",
             status=status,

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from application.ports.system import Clock
 from domain.admins import AdminPrincipal
+from domain.organizations import Organization
 from entrypoints.bootstrap import Services
 from entrypoints.http.admin.format import FILTERS
 from entrypoints.http.admin.forms import Form
@@ -162,6 +163,10 @@ class Panel:
     def providers(self) -> tuple[str, ...]:
         """The providers a credential or an alias may name here (the demo one only where offered)."""
         return self.services.credentials.offered_providers()
+
+    async def organizations(self) -> list[Organization]:
+        """The organizations a page offers to choose from: the first 200 the admin sees."""
+        return await self.services.organizations.list_organizations(self.admin, limit=200)
 
     def today(self) -> date:
         """Today's UTC date, from the runtime's clock."""

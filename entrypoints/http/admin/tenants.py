@@ -175,7 +175,7 @@ class TeamsController(Controller):
             limit=PAGE_SIZE + 1,
         )
         shown, next_cursor = one_page(found, PAGE_SIZE, cursors.created)
-        organizations = await services.organizations.list_organizations(admin, limit=200)
+        organizations = await panel.organizations()
         return panel.page(
             "teams.html",
             teams=shown,
@@ -204,7 +204,7 @@ class TeamsController(Controller):
             "team_new.html",
             status=status,
             form=form,
-            organizations=await panel.services.organizations.list_organizations(panel.admin, limit=200),
+            organizations=await panel.organizations(),
             groups=await panel.services.models.list_access_groups(panel.admin),
             budget_modes=BUDGET_MODES,
         )

@@ -4,8 +4,10 @@ Every handler authenticates the admin token first (401); roles and organization 
 are checked by the use cases (viewer writes → 403, other organizations → 404).
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Annotated
+from functools import partial
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 from litestar import Response, delete, get, post, put
@@ -56,6 +58,9 @@ from entrypoints.http.schemas.tenants import (
     team_out,
 )
 
+Row = TypeVar("Row", bound=cursors.Created)
+Out = TypeVar("Out")
+
 
 class AdminOrganizationsController(AdminApiController):
     tags = ["admin: organizations"]
@@ -76,15 +81,8 @@ class AdminOrganizationsController(AdminApiController):
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> Page[OrganizationOut]:
-        return await cursors.page(
-            Page,
-            lambda n: ctx.services.organizations.list_organizations(
-                ctx.admin, after=cursors.keyset(cursor, OrganizationId), limit=n
-            ),
-            limit,
-            shown=organization_out,
-            cursor=cursors.created,
-        )
+        listing = partial(ctx.services.organizations.list_organizations, ctx.admin)
+        return await _oldest_first(listing, cursor, OrganizationId, limit, shown=organization_out)
 
     @get("/organizations/{org_id:uuid}", summary="An organization (its version is the ETag)")
     async def get_(self, org_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Response[OrganizationOut]:
@@ -167,18 +165,9 @@ class AdminTeamsController(AdminApiController):
         cursor: FromQuery[str | None] = None,
         limit: cursors.Limit = 50,
     ) -> Page[TeamOut]:
-        return await cursors.page(
-            Page,
-            lambda n: ctx.services.organizations.list_teams(
-                ctx.admin,
-                organization_id=OrganizationId(organization_id) if organization_id else None,
-                after=cursors.keyset(cursor, TeamId),
-                limit=n,
-            ),
-            limit,
-            shown=team_out,
-            cursor=cursors.created,
-        )
+        scope = OrganizationId(organization_id) if organization_id else None
+        listing = partial(ctx.services.organizations.list_teams, ctx.admin, organization_id=scope)
+        return await _oldest_first(listing, cursor, TeamId, limit, shown=team_out)
 
     @get("/teams/{team_id:uuid}", summary="A team with its credit balance and how its jobs ended (failed ratio)")
     async def get_(self, team_id: FromPath[UUID], ctx: NamedDependency[AdminContext]) -> Response[TeamOut]:
@@ -310,6 +299,20 @@ class AdminCredentialsController(AdminApiController):
         ctx: NamedDependency[AdminContext],
     ) -> Response[CredentialOut]:
         return await _set_active(ctx, CredentialId(credential_id), False)
+
+
+async def _oldest_first(
+    listing: Callable[..., Awaitable[list[Row]]],
+    cursor: str | None,
+    as_id: Callable[[UUID], object],
+    limit: int,
+    *,
+    shown: Callable[[Row], Out],
+) -> Page[Out]:
+    """A page of a listing ordered by creation (organizations, teams), oldest first: ``listing``
+    takes ``after`` (where ``cursor`` points, its id typed by ``as_id``) and ``limit``."""
+    after = cursors.keyset(cursor, as_id)
+    return await cursors.page(Page, lambda n: listing(after=after, limit=n), limit, shown=shown, cursor=cursors.created)
 
 
 async def _set_status(
