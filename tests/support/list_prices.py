@@ -1,4 +1,4 @@
-"""The list prices PROVIDERS.md quotes for its worked examples (USD per million tokens).
+"""The providers' published list prices for the worked cost examples (USD per million tokens).
 
 Explicit sheets, so an expectation does not move with the catalog; one copy for the
 pricing unit tests and the provider cost tests that cost the same examples.

@@ -1,7 +1,7 @@
-"""The worked examples of PROVIDERS.md, costed exactly: adapter usage mapping + domain pricing.
+"""Worked examples of real provider usage blocks, costed exactly: adapter usage mapping + domain pricing.
 
 Each recorded usage block is served by the fake upstream, parsed by the adapter over
-HTTP, and priced with ``domain.pricing``: first with the list prices PROVIDERS.md quotes
+HTTP, and priced with ``domain.pricing``: first with the providers' published list prices
 (explicit sheets, so the expectation does not move with the catalog), then with the
 locked ``genai-prices`` catalog, whose figures are pinned to its version.
 """

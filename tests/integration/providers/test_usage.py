@@ -1,6 +1,6 @@
 """Each provider's usage block lands exactly on the disjoint TokenUsage categories.
 
-The native blocks below carry the counts of real recorded responses (PROVIDERS.md), both
+The native blocks below carry the counts of real recorded provider responses, both
 as a JSON answer and as a stream, so the mapping is checked on both paths.
 """
 

@@ -28,7 +28,7 @@ def test_anthropic_cache_write_and_read_worked_example() -> None:
 
 def test_gemini_cached_worked_example() -> None:
     usage = TokenUsage(input=8, cached_input=3512, output=2, reasoning=42)
-    # PROVIDERS.md shows this rounded to $0.000218; the exact value is 217.76e-6.
+    # The provider's own worked example shows this rounded to $0.000218; the exact value is 217.76e-6.
     assert exact_cost_usd(usage, GEMINI_2_5_FLASH) == D("0.00021776")
 
 
