@@ -22,6 +22,8 @@ from domain.budgets import BudgetMode, BudgetPolicy
 from domain.catalog import Provider
 from domain.ids import AdminUserId, TeamId
 from domain.organizations import TeamStatus
+from domain.pricing import PriceSheet
+from entrypoints.http.admin.models import CUSTOMER_PRICES, PROVIDER_COSTS, alias_form
 from entrypoints.runtime import Runtime, open_memory_runtime
 from entrypoints.settings import Settings, load_settings
 from tests.e2e.admin_helpers import PASSWORD, admin_token
@@ -301,6 +303,38 @@ async def test_a_double_submitted_credits_form_applies_once(server: Server, owne
         assert plain.status_code == 303 and plain.headers["location"].endswith("notice=credits_repeat")
     balance = (await server.services.credits.team_credits(SYSTEM, team.id)).balance
     assert balance.allocated == D("12.5")
+
+
+async def test_an_alias_edit_saves_the_prices_the_operator_changed_and_keeps_the_others(
+    server: Server, owner: str
+) -> None:
+    await server.services.models.create_alias(
+        alias="edit-prices",
+        provider=Provider.OPENAI,
+        provider_model="gpt-test",
+        customer_prices=PriceSheet(input_per_million=Decimal("1"), output_per_million=Decimal("2")),
+        provider_costs=PriceSheet(input_per_million=Decimal("0.5"), output_per_million=Decimal("1")),
+    )
+    current = await server.services.models.get_alias("edit-prices")
+    assert current is not None
+    shown = alias_form(current)  # what the edit page fills in
+    fields = ("provider", "provider_model", "default_max_tokens", *CUSTOMER_PRICES, *PROVIDER_COSTS)
+    form = {name: shown.value(name) for name in fields}
+    form |= {"input_price_per_million": "1.5", "provider_output_cost_per_million": "1.25"}
+    async with Panel(server.url) as panel:
+        await panel.sign_in(owner)
+        saved = await panel.post("/admin/models/alias/edit-prices", form)
+    assert saved.status_code == 303, saved.text
+    after = await server.services.models.get_alias("edit-prices")
+    assert after is not None
+    assert (after.customer_prices.input_per_million, after.customer_prices.output_per_million) == (
+        Decimal("1.5"),
+        Decimal("2"),
+    )
+    assert (after.provider_costs.input_per_million, after.provider_costs.output_per_million) == (
+        Decimal("0.5"),
+        Decimal("1.25"),
+    )
 
 
 async def test_field_errors_sit_next_to_their_field_and_keys_are_never_echoed(server: Server, owner: str) -> None:

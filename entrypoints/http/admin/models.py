@@ -292,7 +292,7 @@ class AliasesController(Controller):
         form = await panel.form()
         provider = form.choice("provider", panel.providers)
         provider_model = form.text("provider_model")
-        read_amounts(form)  # each checked; only the changed ones are sent (below)
+        amounts = read_amounts(form)  # each checked; only the changed ones are sent (below)
         max_tokens = form.integer("default_max_tokens", required=True, minimum=1, maximum=10_000_000)
         version = form.integer("version", minimum=1)
         routing = read_routing(form)
@@ -309,7 +309,7 @@ class AliasesController(Controller):
                 value = form.value(name)
                 if value == was.value(name):
                     return msgspec.UNSET
-                parsed = form.decimal(name)
+                parsed = amounts[name]
                 return parsed if parsed is not None or name.startswith(("cached", "cache_write")) else msgspec.UNSET
 
             changes = AliasChanges(
