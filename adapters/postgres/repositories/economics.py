@@ -229,26 +229,6 @@ def histogram_query() -> str:
     return _HISTOGRAM
 
 
-# The rollup from the summaries, as 0011_job_type_rollup.sql backfills it (and the
-# benchmark's seed, which loads the summaries directly).
-ROLLUP_BACKFILL = """
-INSERT INTO job_type_rollups (organization_id, measure, day, job_type, bucket, jobs, completed, failed, cancelled,
-                              expired, total)
-SELECT s.organization_id, m.measure, s.day, s.job_type, m.bucket, count(*),
-       count(*) FILTER (WHERE s.status = 'completed'), count(*) FILTER (WHERE s.status = 'failed'),
-       count(*) FILTER (WHERE s.status = 'cancelled'), count(*) FILTER (WHERE s.status = 'expired'),
-       sum(m.value)
-FROM job_cost_summaries s
-CROSS JOIN LATERAL (VALUES
-    (1::smallint, saasllm_bucket(s.total_calls), s.total_calls::numeric),
-    (2::smallint, saasllm_bucket(s.input_tokens + s.output_tokens), (s.input_tokens + s.output_tokens)::numeric),
-    (3::smallint, saasllm_bucket(s.provider_cost_usd * 1000000000), s.provider_cost_usd),
-    (4::smallint, saasllm_bucket(s.customer_cost_usd * 1000000000), s.customer_cost_usd)
-) AS m (measure, bucket, value)
-GROUP BY 1, 2, 3, 4, 5
-"""
-
-
 def rollup_costing_more_query() -> str:
     return _ROLLUP_COSTING_MORE
 

@@ -20,7 +20,9 @@ async def test_saasllm_bucket_equals_value_bucket(postgres_url: str, ns: list[in
 
 def test_the_benchmark_seed_backfills_the_rollup_as_the_migration_does() -> None:
     from adapters.postgres.migrate import MIGRATIONS_DIR
-    from adapters.postgres.repositories.economics import ROLLUP_BACKFILL
+    from benchmarks.db import ROLLUP_BACKFILL
 
     migration = (MIGRATIONS_DIR / "0011_job_type_rollup.sql").read_text()
     assert ROLLUP_BACKFILL.strip() + ";" in migration
+    assert ROLLUP_BACKFILL.startswith("INSERT INTO job_type_rollups")
+    assert ROLLUP_BACKFILL.rstrip().endswith("GROUP BY 1, 2, 3, 4, 5")
