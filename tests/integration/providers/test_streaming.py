@@ -2,11 +2,12 @@
 text reached the consumer; closing the iterator closes the upstream response."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from adapters.providers._http import Transport
+from adapters.providers._http import RetryPolicy, Transport
 from adapters.providers.fake import FAKE_PROVIDER
 from application.errors import ProviderError, ProviderResponseError, ProviderTimeoutError, ProviderUnavailableError
 from application.ports.providers import ProviderTarget
@@ -17,6 +18,7 @@ from tests.integration.providers.conftest import (
     ClientsByTransport,
     Upstream,
     UpstreamFor,
+    both_transports,
     chat,
     for_every_provider,
     on_both_transports,
@@ -126,15 +128,23 @@ async def test_a_stream_answered_with_json_is_a_response_error(upstream: Upstrea
     assert error.attempts == 1
 
 
+@pytest.fixture(scope="module")
+async def stall_clients() -> AsyncIterator[ClientsByTransport]:
+    """A short timeout, yet long enough that a loaded machine delivers the first events
+    within it: the stall, not a slow start, is what times out (a slow start is retried)."""
+    async with both_transports(0.5, 1, RetryPolicy(max_retries=1, base_delay_s=0.001, max_delay_s=0.002)) as clients:
+        yield clients
+
+
 @on_both_transports
 @for_every_provider
 async def test_a_stream_that_stalls_mid_way_times_out_with_usage(
     server: FakeUpstream,
-    impatient: ClientsByTransport,
+    stall_clients: ClientsByTransport,
     provider: Provider,
     transport: Transport,
 ) -> None:
-    upstream = Upstream(provider=provider, client=impatient[transport][provider], server=server)
+    upstream = Upstream(provider=provider, client=stall_clients[transport][provider], server=server)
     error = await failed_after(upstream, "stall", 4)
     assert isinstance(error, ProviderTimeoutError)
     assert error.usage is not None
