@@ -21,6 +21,7 @@ from tests.support.fake_provider import FakeUpstream
 
 TIMEOUT_S = 0.4
 RETRY = RetryPolicy(max_retries=2, base_delay_s=0.001, max_delay_s=0.004, max_retry_after_s=5.0)
+RETRY_ONCE = RetryPolicy(max_retries=1, base_delay_s=0.001, max_delay_s=0.002)  # the timeout tests'
 KEY = "sk-test-0123456789abcdef"
 MODELS = {
     Provider.OPENAI: "gpt-4o",
@@ -90,7 +91,7 @@ async def clients() -> AsyncIterator[ClientsByTransport]:
 @pytest.fixture(scope="module")
 async def impatient() -> AsyncIterator[ClientsByTransport]:
     """A very short timeout and a single retry: for the timeout tests."""
-    async with both_transports(0.15, 1, RetryPolicy(max_retries=1, base_delay_s=0.001, max_delay_s=0.002)) as clients:
+    async with both_transports(0.15, 1, RETRY_ONCE) as clients:
         yield clients
 
 

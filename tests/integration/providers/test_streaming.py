@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters.providers._http import RetryPolicy, Transport
+from adapters.providers._http import Transport
 from adapters.providers.fake import FAKE_PROVIDER
 from application.errors import ProviderError, ProviderResponseError, ProviderTimeoutError, ProviderUnavailableError
 from application.ports.providers import ProviderTarget
@@ -15,6 +15,7 @@ from domain.catalog import Provider
 from domain.llm import StreamEnd, TextDelta, estimate_tokens
 from domain.usage import TokenUsage
 from tests.integration.providers.conftest import (
+    RETRY_ONCE,
     ClientsByTransport,
     Upstream,
     UpstreamFor,
@@ -132,7 +133,7 @@ async def test_a_stream_answered_with_json_is_a_response_error(upstream: Upstrea
 async def stall_clients() -> AsyncIterator[ClientsByTransport]:
     """A short timeout, yet long enough that a loaded machine delivers the first events
     within it: the stall, not a slow start, is what times out (a slow start is retried)."""
-    async with both_transports(0.5, 1, RetryPolicy(max_retries=1, base_delay_s=0.001, max_delay_s=0.002)) as clients:
+    async with both_transports(0.5, 1, RETRY_ONCE) as clients:
         yield clients
 
 
